@@ -1,0 +1,20 @@
+/** The six analytics event types of the guide, and the sink other domains write to. */
+export const EVENT_TYPES = ["sent", "delivered", "opened", "clicked", "archived", "deleted"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface AnalyticsEventInput {
+  notificationId: string;
+  userId: string;
+  eventType: EventType;
+  metadata?: Record<string, unknown> | null;
+  timestamp?: Date;
+}
+
+/**
+ * Where notifications and realtime record system events. Implementations
+ * batch writes off the request path; `record` never throws and never waits
+ * for the database.
+ */
+export interface AnalyticsSink {
+  record(event: AnalyticsEventInput): void;
+}

@@ -1,0 +1,136 @@
+/**
+ * Who is calling: a provider (JWT with `sub`) or an admin (JWT with
+ * `role: "admin"`, or an API key from HERALD_API_KEYS). Used by REST and by
+ * the WebSocket handshake alike.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { HeraldError, unauthenticated } from "../errors/index.js";
+
+export type Principal =
+  | { kind: "provider"; userId: string; expiresAt: number }
+  | { kind: "admin"; subject: string; expiresAt: number | undefined };
+
+export interface AuthOptions {
+  /** HS256 secret. */
+  secret?: string | undefined;
+  /** RS256/ES256 keys fetched from a JWKS endpoint. */
+  jwksUrl?: string | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  apiKeys?: readonly string[];
+}
+
+export interface Authenticator {
+  /** Resolves the principal of a bearer token or API key; rejects with HERALD_UNAUTHENTICATED. */
+  authenticate(token: string | undefined): Promise<Principal>;
+}
+
+const MAX_TOKEN_LENGTH = 8192;
+
+export function createAuthenticator(options: AuthOptions): Authenticator {
+  const secret = options.secret ? new TextEncoder().encode(options.secret) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
+  const keyDigests = (options.apiKeys ?? []).map(digest);
+  const verifyOptions = {
+    requiredClaims: ["exp"],
+    ...(options.issuer ? { issuer: options.issuer } : {}),
+    ...(options.audience ? { audience: options.audience } : {}),
+  };
+
+  return {
+    async authenticate(token) {
+      if (!token) throw unauthenticated();
+      if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated("Invalid token");
+      const d = digest(token);
+      if (keyDigests.some((k) => timingSafeEqual(k, d))) {
+        return { kind: "admin", subject: "api-key", expiresAt: undefined };
+      }
+      let payload: Record<string, unknown>;
+      try {
+        if (secret && (!jwks || headerAlg(token) === "HS256")) {
+          payload = (await jwtVerify(token, secret, { ...verifyOptions, algorithms: ["HS256"] })).payload;
+        } else if (jwks) {
+          payload = (await jwtVerify(token, jwks, { ...verifyOptions, algorithms: ["RS256", "ES256"] })).payload;
+        } else {
+          throw unauthenticated("Invalid token");
+        }
+      } catch (err) {
+        if (err instanceof HeraldError) throw err;
+        if (err instanceof joseErrors.JWTExpired) throw unauthenticated("Token expired");
+        throw unauthenticated("Invalid token");
+      }
+      const exp = payload.exp as number;
+      if (payload.role === "admin") {
+        return { kind: "admin", subject: typeof payload.sub === "string" ? payload.sub : "admin", expiresAt: exp * 1000 };
+      }
+      if (typeof payload.sub !== "string" || payload.sub.length === 0 || payload.sub.length > 255) {
+        throw unauthenticated("Token has no subject");
+      }
+      return { kind: "provider", userId: payload.sub, expiresAt: exp * 1000 };
+    },
+  };
+}
+
+function headerAlg(token: string): string | undefined {
+  try {
+    const header = JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString("utf8")) as { alg?: unknown };
+    return typeof header.alg === "string" ? header.alg : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}
+
+export interface MintOptions {
+  sub: string;
+  role?: "admin" | "provider";
+  /** Lifetime, e.g. "30d", "1h" (jose syntax) or seconds. */
+  expiresIn?: string | number;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+}
+
+/** Signs an HS256 token; used by the CLI, the demo tokens printed at start and tests. */
+export async function mintToken(secret: string, options: MintOptions): Promise<string> {
+  const jwt = new SignJWT(options.role === "admin" ? { role: "admin" } : {})
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(options.sub)
+    .setIssuedAt()
+    .setExpirationTime(
+      typeof options.expiresIn === "number" ? Math.floor(Date.now() / 1000) + options.expiresIn : (options.expiresIn ?? "30d"),
+    );
+  if (options.issuer) jwt.setIssuer(options.issuer);
+  if (options.audience) jwt.setAudience(options.audience);
+  return jwt.sign(new TextEncoder().encode(secret));
+}
+
+/**
+ * Returns the JWT secret kept in `dataDir/jwt-secret`, creating it (mode 600)
+ * on first use. Only for development: production must set JWT_SECRET.
+ */
+export function ensureJwtSecret(dataDir: string): { secret: string; created: boolean } {
+  const file = path.resolve(dataDir, "jwt-secret");
+  if (existsSync(file)) return { secret: readFileSync(file, "utf8").trim(), created: false };
+  mkdirSync(path.dirname(file), { recursive: true });
+  const secret = randomBytes(48).toString("base64url");
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { secret, created: true };
+}
+
+/** Extracts a bearer token from an Authorization header, or an API key header. */
+export function tokenFromHeaders(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth === "string") {
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (m) return m[1];
+  }
+  const key = headers["x-api-key"];
+  return typeof key === "string" ? key : undefined;
+}

@@ -1,0 +1,3 @@
+export type { Bus, BusHandler } from "./bus.js";
+export { MemoryBus } from "./memory-bus.js";
+export { RedisBus } from "./redis-bus.js";

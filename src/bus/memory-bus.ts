@@ -1,0 +1,27 @@
+import type { Bus, BusHandler } from "./bus.js";
+
+/** Single-process bus: handlers run on a microtask, like a network hop would be asynchronous. */
+export class MemoryBus implements Bus {
+  readonly kind = "memory" as const;
+  private readonly handlers = new Map<string, Set<BusHandler>>();
+
+  async publish(channel: string, message: string): Promise<void> {
+    const set = this.handlers.get(channel);
+    if (!set) return;
+    for (const handler of [...set]) queueMicrotask(() => handler(message));
+  }
+
+  async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
+    let set = this.handlers.get(channel);
+    if (!set) this.handlers.set(channel, (set = new Set()));
+    set.add(handler);
+    return async () => {
+      set.delete(handler);
+      if (set.size === 0) this.handlers.delete(channel);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.handlers.clear();
+  }
+}

@@ -1,0 +1,61 @@
+import { Redis } from "ioredis";
+import type { Bus, BusHandler } from "./bus.js";
+
+/**
+ * Redis pub/sub bus: one connection publishes, one subscribes. Channels are
+ * prefixed so several Herald deployments (or test runs) can share a Redis.
+ */
+export class RedisBus implements Bus {
+  readonly kind = "redis" as const;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly handlers = new Map<string, Set<BusHandler>>();
+
+  constructor(
+    url: string,
+    readonly prefix = "herald:",
+    onError: (err: Error) => void = () => undefined,
+  ) {
+    const options = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
+    this.pub = new Redis(url, options);
+    this.sub = new Redis(url, options);
+    this.pub.on("error", onError);
+    this.sub.on("error", onError);
+    this.sub.on("message", (channel: string, message: string) => {
+      const set = this.handlers.get(channel);
+      if (set) for (const handler of [...set]) handler(message);
+    });
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.pub.publish(this.prefix + channel, message);
+  }
+
+  async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
+    const full = this.prefix + channel;
+    let set = this.handlers.get(full);
+    if (!set) {
+      this.handlers.set(full, (set = new Set()));
+      await this.sub.subscribe(full);
+    }
+    set.add(handler);
+    return async () => {
+      set.delete(handler);
+      if (set.size === 0 && this.handlers.get(full) === set) {
+        this.handlers.delete(full);
+        await this.sub.unsubscribe(full).catch(() => undefined);
+      }
+    };
+  }
+
+  /** The publishing connection, reused for presence and cache keys. */
+  get client(): Redis {
+    return this.pub;
+  }
+
+  async close(): Promise<void> {
+    this.handlers.clear();
+    this.sub.disconnect();
+    await this.pub.quit().catch(() => this.pub.disconnect());
+  }
+}

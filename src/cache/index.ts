@@ -1,0 +1,70 @@
+/**
+ * A small TTL cache for preferences, metrics and top lists. Redis when
+ * configured (shared by every instance, so a delete invalidates everywhere),
+ * else in process.
+ */
+import type { Redis } from "ioredis";
+
+export interface Cache {
+  get<T>(key: string): Promise<T | undefined>;
+  set(key: string, value: unknown, ttlSeconds: number): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Deletes every key starting with `prefix`. */
+  deletePrefix(prefix: string): Promise<void>;
+}
+
+export class MemoryCache implements Cache {
+  private readonly entries = new Map<string, { value: unknown; expiresAt: number }>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async get<T>(key: string): Promise<T | undefined> {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e.value as T;
+  }
+  async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
+    // Bounded: drop the oldest entry rather than grow without limit.
+    if (this.entries.size >= 50_000) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
+  }
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+  async deletePrefix(prefix: string): Promise<void> {
+    for (const k of this.entries.keys()) if (k.startsWith(prefix)) this.entries.delete(k);
+  }
+}
+
+export class RedisCache implements Cache {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = "herald:cache:",
+  ) {}
+
+  async get<T>(key: string): Promise<T | undefined> {
+    try {
+      const raw = await this.redis.get(this.prefix + key);
+      return raw === null ? undefined : (JSON.parse(raw) as T);
+    } catch {
+      return undefined; // a cache miss, not an outage
+    }
+  }
+  async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
+    await this.redis.set(this.prefix + key, JSON.stringify(value), "EX", ttlSeconds).catch(() => undefined);
+  }
+  async delete(key: string): Promise<void> {
+    await this.redis.del(this.prefix + key).catch(() => undefined);
+  }
+  async deletePrefix(prefix: string): Promise<void> {
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.prefix}${prefix}*`, "COUNT", 500);
+      cursor = next;
+      if (keys.length > 0) await this.redis.del(...keys);
+    } while (cursor !== "0");
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The one place that reads the environment. Everything else receives a frozen
+ * `Config`. A bad value becomes a `ConfigError` whose message is one line that
+ * names the variable and what is wrong with it.
+ */
+import { z } from "zod";
+
+const port = z.coerce
+  .number({ message: "must be a number" })
+  .int("must be an integer")
+  .min(1, "must be between 1 and 65535")
+  .max(65535, "must be between 1 and 65535");
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+function urlWithProtocols(protocols: string[]) {
+  return optionalString.refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        const u = new URL(v);
+        return protocols.includes(u.protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}` },
+  );
+}
+
+const commaList = optionalString.transform((v) =>
+  v === undefined ? [] : v.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
+);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  DATABASE_URL: urlWithProtocols(["postgres:", "postgresql:"]),
+  REDIS_URL: urlWithProtocols(["redis:", "rediss:"]),
+  JWT_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, {
+    message: "must be at least 32 characters",
+  }),
+  JWKS_URL: urlWithProtocols(["https:", "http:"]),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  HERALD_API_KEYS: commaList,
+  EMAIL_HOST: optionalString,
+  EMAIL_PORT: port.optional(),
+  EMAIL_SECURE: optionalString.refine((v) => v === undefined || v === "true" || v === "false", {
+    message: 'must be "true" or "false"',
+  }),
+  EMAIL_USER: optionalString,
+  EMAIL_PASS: optionalString,
+  EMAIL_FROM: optionalString,
+  WEBSOCKET_URL: urlWithProtocols(["ws:", "wss:"]),
+  WEBSOCKET_PORT: port.default(3001),
+  HOST: optionalString,
+  APP_URL: urlWithProtocols(["http:", "https:"]),
+  CORS_ORIGINS: commaList,
+  DATA_DIR: optionalString,
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  SMS_WEBHOOK_URL: urlWithProtocols(["http:", "https:"]),
+  VAPID_PUBLIC_KEY: optionalString,
+  VAPID_PRIVATE_KEY: optionalString,
+  VAPID_SUBJECT: optionalString,
+});
+
+export interface Config {
+  /** development, production or test; production refuses generated secrets. */
+  readonly nodeEnv: "development" | "production" | "test";
+  /** PostgreSQL connection string; undefined means embedded PGlite in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  /** Redis for cross-instance fan-out, cache and rate limits; undefined means in-process. */
+  readonly redisUrl: string | undefined;
+  /** HS256 secret; undefined outside production means "generate one in dataDir". */
+  readonly jwtSecret: string | undefined;
+  readonly jwksUrl: string | undefined;
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: string | undefined;
+  /** Admin API keys accepted in `Authorization: Bearer` or `x-api-key`. */
+  readonly apiKeys: readonly string[];
+  /** SMTP transport; undefined host means `.eml` files in `dataDir/outbox`. */
+  readonly email: {
+    readonly host: string | undefined;
+    readonly port: number;
+    readonly secure: boolean;
+    readonly user: string | undefined;
+    readonly pass: string | undefined;
+    readonly from: string;
+  };
+  readonly port: number;
+  readonly host: string;
+  readonly websocketUrl: string;
+  /** Base for links in e-mails and push messages. */
+  readonly appUrl: string;
+  readonly corsOrigins: readonly string[];
+  readonly dataDir: string;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  readonly smsWebhookUrl: string | undefined;
+  readonly vapid: {
+    readonly publicKey: string | undefined;
+    readonly privateKey: string | undefined;
+    readonly subject: string | undefined;
+  };
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses and validates an environment; throws `ConfigError` with one line on the first bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? "environment");
+    const raw = env[variable];
+    const shown = raw === undefined ? "" : ` (got ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}...` : raw)})`;
+    const message = issue.code === "invalid_value" ? `must be one of ${issue.values.join(", ")}` : issue.message;
+    throw new ConfigError(`Invalid environment variable ${variable}: ${message}${shown}`);
+  }
+  const e = parsed.data;
+  if (e.NODE_ENV === "production" && e.JWT_SECRET === undefined && e.JWKS_URL === undefined) {
+    throw new ConfigError("Invalid environment variable JWT_SECRET: required when NODE_ENV=production");
+  }
+  if ((e.VAPID_PUBLIC_KEY === undefined) !== (e.VAPID_PRIVATE_KEY === undefined)) {
+    throw new ConfigError("Invalid environment variable VAPID_PRIVATE_KEY: VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together");
+  }
+  const port = e.WEBSOCKET_PORT;
+  const emailSecure = e.EMAIL_SECURE === undefined ? e.EMAIL_PORT === 465 : e.EMAIL_SECURE === "true";
+  return Object.freeze({
+    nodeEnv: e.NODE_ENV,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    jwtSecret: e.JWT_SECRET,
+    jwksUrl: e.JWKS_URL,
+    jwtIssuer: e.JWT_ISSUER,
+    jwtAudience: e.JWT_AUDIENCE,
+    apiKeys: Object.freeze([...e.HERALD_API_KEYS]),
+    email: Object.freeze({
+      host: e.EMAIL_HOST,
+      port: e.EMAIL_PORT ?? 587,
+      secure: emailSecure,
+      user: e.EMAIL_USER,
+      pass: e.EMAIL_PASS,
+      from: e.EMAIL_FROM ?? "Herald <noreply@herald.local>",
+    }),
+    port,
+    host: e.HOST ?? "0.0.0.0",
+    websocketUrl: e.WEBSOCKET_URL ?? `ws://localhost:${port}`,
+    appUrl: (e.APP_URL ?? `http://localhost:${port}`).replace(/\/$/, ""),
+    corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
+    dataDir: e.DATA_DIR ?? "./data",
+    logLevel: e.LOG_LEVEL,
+    smsWebhookUrl: e.SMS_WEBHOOK_URL,
+    vapid: Object.freeze({
+      publicKey: e.VAPID_PUBLIC_KEY,
+      privateKey: e.VAPID_PRIVATE_KEY,
+      subject: e.VAPID_SUBJECT,
+    }),
+  });
+}

@@ -1,0 +1,5 @@
+export { openDatabase, quoteIdent } from "./database.js";
+export type { Database, HeraldDb, OpenDatabaseOptions, Queryable } from "./database.js";
+export { migrate, listMigrations } from "./migrate.js";
+export * as schema from "./schema.js";
+export type * from "./schema.js";

@@ -1,0 +1,58 @@
+/**
+ * Every error Herald reports on purpose, with a stable code. The HTTP layer
+ * turns them into RFC 9457 problem bodies; callers and tests match the code.
+ */
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. "quietHoursStart". */
+  field: string;
+  message: string;
+}
+
+export const errorCatalogue = {
+  HERALD_VALIDATION: { status: 400, title: "Invalid request" },
+  HERALD_TEMPLATE_VARIABLES: { status: 400, title: "Missing template variables" },
+  HERALD_UNAUTHENTICATED: { status: 401, title: "Authentication required" },
+  HERALD_FORBIDDEN: { status: 403, title: "Not allowed" },
+  HERALD_NOT_FOUND: { status: 404, title: "Not found" },
+  HERALD_CONFLICT: { status: 409, title: "Conflict" },
+  HERALD_PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },
+  HERALD_RATE_LIMITED: { status: 429, title: "Too many requests" },
+  HERALD_UNAVAILABLE: { status: 503, title: "Service unavailable" },
+  HERALD_INTERNAL: { status: 500, title: "Internal error" },
+} as const;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export class HeraldError extends Error {
+  override name = "HeraldError";
+  readonly status: number;
+  readonly title: string;
+
+  constructor(
+    readonly code: ErrorCode,
+    detail: string,
+    readonly fields: FieldIssue[] = [],
+  ) {
+    super(detail);
+    this.status = errorCatalogue[code].status;
+    this.title = errorCatalogue[code].title;
+  }
+}
+
+export const validationError = (detail: string, fields: FieldIssue[] = []) =>
+  new HeraldError("HERALD_VALIDATION", detail, fields);
+export const notFound = (what: string) => new HeraldError("HERALD_NOT_FOUND", `${what} not found`);
+export const unauthenticated = (detail = "A valid token is required") => new HeraldError("HERALD_UNAUTHENTICATED", detail);
+export const forbidden = (detail: string) => new HeraldError("HERALD_FORBIDDEN", detail);
+
+/** True for errors that mean "the database is unreachable right now" (so 503, not 500). */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | null;
+  if (!e) return false;
+  const code = e.code ?? "";
+  // 57P01..57P03: admin shutdown / crash shutdown / cannot connect now; 08xxx: connection exceptions.
+  if (code.startsWith("08") || code.startsWith("57P")) return true;
+  if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(code)) return true;
+  const m = e.message ?? "";
+  return /Connection terminated|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(m);
+}

@@ -1,0 +1,112 @@
+/**
+ * The composition root: builds config, runtime (database, bus, cache...),
+ * services, the HTTP app and the WebSocket server on one http.Server, starts
+ * the background jobs, and stops everything in reverse order.
+ */
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import { AnalyticsService } from "./analytics/index.js";
+import { RedisBus } from "./bus/index.js";
+import { type Config, loadConfig } from "./config/index.js";
+import { EmailDigestService, type SmtpConfig } from "./digests/index.js";
+import { buildHttpApp } from "./http/index.js";
+import { NotificationService } from "./notifications/index.js";
+import { NotificationWebSocketServer } from "./realtime/index.js";
+import { type Runtime, type RuntimeOverrides, createRuntime } from "./runtime.js";
+import { UserDirectory } from "./users/index.js";
+
+export interface HeraldOptions extends RuntimeOverrides {
+  config?: Config;
+  /** Run the digest scheduler and queue workers (off in most tests). */
+  jobs?: boolean;
+  serveWeb?: boolean;
+}
+
+export interface Herald {
+  readonly runtime: Runtime;
+  readonly app: FastifyInstance;
+  readonly realtime: NotificationWebSocketServer;
+  readonly notifications: NotificationService;
+  readonly users: UserDirectory;
+  readonly digests: EmailDigestService;
+  readonly analytics: AnalyticsService;
+  /** Listens on `port` (0 = any) and resolves with the base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Graceful stop: no new connections, sockets closed with 1001, jobs and batches flushed, database closed. */
+  stop(): Promise<void>;
+}
+
+export async function createHerald(options: HeraldOptions = {}): Promise<Herald> {
+  const config = options.config ?? loadConfig();
+  const runtime = await createRuntime(config, options);
+  const users = new UserDirectory(runtime);
+  const analytics = new AnalyticsService(runtime);
+
+  // Fastify owns the http.Server; the WebSocket server attaches to its upgrades.
+  let realtime!: NotificationWebSocketServer;
+  let notifications!: NotificationService;
+  let digests!: EmailDigestService;
+  const app = await buildHttpApp(
+    {
+      config,
+      database: runtime.database,
+      auth: runtime.auth,
+      logger: runtime.logger,
+      metrics: runtime.metrics,
+      redis: runtime.bus instanceof RedisBus ? runtime.bus.client : undefined,
+      get realtime() {
+        return realtime;
+      },
+      get notifications() {
+        return notifications;
+      },
+      get digests() {
+        return digests;
+      },
+      users,
+      analytics,
+    },
+    { serveWeb: options.serveWeb },
+  );
+  realtime = new NotificationWebSocketServer(app.server, runtime);
+  notifications = new NotificationService(realtime, runtime);
+  digests = new EmailDigestService(smtpFromConfig(config), runtime);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    runtime,
+    app,
+    realtime,
+    notifications,
+    users,
+    digests,
+    analytics,
+    async listen(port = config.port, host = config.host) {
+      await app.listen({ port, host });
+      if (options.jobs !== false) await digests.initializeScheduledJobs();
+      const address = app.server.address() as AddressInfo;
+      return `http://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${address.port}`;
+    },
+    stop() {
+      stopped ??= (async () => {
+        await digests.stop();
+        await realtime.close();
+        await app.close();
+        await runtime.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+function smtpFromConfig(config: Config): SmtpConfig | undefined {
+  const e = config.email;
+  if (!e.host) return undefined;
+  return {
+    host: e.host,
+    port: e.port,
+    secure: e.secure,
+    ...(e.user && e.pass ? { auth: { user: e.user, pass: e.pass } } : {}),
+    from: e.from,
+  };
+}

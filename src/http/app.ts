@@ -1,0 +1,88 @@
+/**
+ * The Fastify application: plugins (CORS, rate limits, OpenAPI), the error
+ * mapping, operations routes and one plugin per domain under /api.
+ */
+import cors from "@fastify/cors";
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { problem, errorHandler, sendProblem } from "./problem.js";
+import { operationsRoutes } from "./routes/operations.js";
+import { notificationRoutes } from "./routes/notifications.js";
+import { preferenceRoutes } from "./routes/preferences.js";
+import { userRoutes } from "./routes/users.js";
+import { templateRoutes } from "./routes/templates.js";
+import { digestRoutes } from "./routes/digests.js";
+import { analyticsRoutes } from "./routes/analytics.js";
+import { adminRoutes } from "./routes/admin.js";
+import { webRoutes } from "./routes/web.js";
+import type { HttpServices } from "./services.js";
+
+export interface HttpAppOptions {
+  /** Body size limit in bytes. */
+  bodyLimit?: number;
+  /** Serve the built web UI (web/dist) at / and /analytics. */
+  serveWeb?: boolean;
+}
+
+export async function buildHttpApp(services: HttpServices, options: HttpAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit ?? 256 * 1024,
+    // Never log query strings: tokens may travel in ?token= for WebSocket clients.
+    trustProxy: true,
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate("services", services);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, problem("HERALD_NOT_FOUND", `No route for ${req.method} ${req.url.split("?")[0]}`)));
+
+  await app.register(cors, {
+    origin: services.config.corsOrigins.length > 0 ? [...services.config.corsOrigins] : false,
+    credentials: true,
+    methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+  });
+  await app.register(rateLimit, {
+    global: false,
+    ...(services.redis ? { redis: services.redis, nameSpace: "herald:ratelimit:" } : {}),
+    // One bucket per credential (hashed by the store), else per address.
+    keyGenerator: (req) => (typeof req.headers.authorization === "string" ? req.headers.authorization : req.ip),
+    errorResponseBuilder: (_req, ctx) => {
+      const err = Object.assign(new Error(`Rate limit exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`), { statusCode: 429 });
+      return err;
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "Herald", version: "0.1.0", description: "Self-hosted notification backend" },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          apiKey: { type: "apiKey", in: "header", name: "x-api-key" },
+        },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  await app.register(operationsRoutes);
+  await app.register(notificationRoutes, { prefix: "/api" });
+  await app.register(preferenceRoutes, { prefix: "/api" });
+  await app.register(userRoutes, { prefix: "/api" });
+  await app.register(templateRoutes, { prefix: "/api" });
+  await app.register(digestRoutes, { prefix: "/api" });
+  await app.register(analyticsRoutes, { prefix: "/api" });
+  await app.register(adminRoutes, { prefix: "/api" });
+  if (options.serveWeb !== false) await app.register(webRoutes);
+
+  app.get("/api/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/docs", { schema: { hide: true } }, async (_req, reply) => reply.redirect("/api/openapi.json"));
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,3 @@
+export { buildHttpApp } from "./app.js";
+export type { HttpAppOptions } from "./app.js";
+export type { HttpServices } from "./services.js";

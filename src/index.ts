@@ -1,0 +1,20 @@
+/**
+ * Herald's library surface: the guide's four services, the user directory,
+ * and the composition root for embedding the whole server.
+ */
+export { NotificationWebSocketServer } from "./realtime/index.js";
+export { NotificationService } from "./notifications/index.js";
+export { EmailDigestService } from "./digests/index.js";
+export type { SmtpConfig } from "./digests/index.js";
+export { AnalyticsService } from "./analytics/index.js";
+export { UserDirectory } from "./users/index.js";
+export { createHerald } from "./herald.js";
+export type { Herald, HeraldOptions } from "./herald.js";
+export { createRuntime, defaultRuntime, setDefaultRuntime } from "./runtime.js";
+export type { Runtime } from "./runtime.js";
+export { loadConfig, ConfigError } from "./config/index.js";
+export type { Config } from "./config/index.js";
+export { openDatabase, migrate } from "./db/index.js";
+export { mintToken } from "./auth/index.js";
+export { HeraldError } from "./errors/index.js";
+export type { NotificationDto } from "./notifications/index.js";

@@ -1,0 +1,70 @@
+/**
+ * `npm start`: one process serving REST, WebSocket, the web UI and the jobs.
+ * Prints the URL and demo tokens on a development start.
+ */
+import { mintToken } from "./auth/index.js";
+import { ConfigError, loadConfig } from "./config/index.js";
+import { createHerald } from "./herald.js";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`herald: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const herald = await createHerald({ config });
+  const log = herald.runtime.logger;
+  const url = await herald.listen();
+  log.info({ url, database: herald.runtime.database.kind, bus: herald.runtime.bus.kind }, "herald listening");
+
+  if (config.nodeEnv !== "production" && herald.runtime.jwtSecret) {
+    const secret = herald.runtime.jwtSecret;
+    const provider = await mintToken(secret, { sub: "demo-provider", expiresIn: "30d" });
+    const admin = await mintToken(secret, { sub: "demo-admin", role: "admin", expiresIn: "30d" });
+    await herald.users.upsert({ id: "demo-provider", email: "demo-provider@example.com", name: "Demo Provider", timezone: "UTC", locale: "en" });
+    const publicUrl = config.appUrl;
+    process.stdout.write(
+      [
+        "",
+        `Herald is running at ${publicUrl}`,
+        `  Notification center: ${publicUrl}/#token=${provider}`,
+        `  Analytics dashboard: ${publicUrl}/analytics#token=${admin}`,
+        `  Demo provider token (sub=demo-provider): ${provider}`,
+        `  Admin token: ${admin}`,
+        `  Try: curl -X POST ${publicUrl}/api/notifications -H "authorization: Bearer <admin token>" -H "content-type: application/json" -d '{"userId":"demo-provider","type":"new_message","title":"Hello","message":"First notification"}'`,
+        "",
+      ].join("\n"),
+    );
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    const force = setTimeout(() => {
+      log.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    herald.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((err) => {
+  process.stderr.write(`herald: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

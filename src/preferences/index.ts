@@ -1,0 +1,2 @@
+/** SHELL (owned by the notifications work, issue 3): preferences and delivery rules. */
+export {};

@@ -1,0 +1,3 @@
+export { NotificationWebSocketServer } from "./server.js";
+export type { RealtimeDeps } from "./server.js";
+export * from "./protocol.js";

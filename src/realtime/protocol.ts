@@ -1,0 +1,38 @@
+/**
+ * The WebSocket protocol of SPEC.md section 5, as types shared by the server,
+ * the client SDK and the notification service.
+ */
+import type { NotificationDto } from "../notifications/types.js";
+
+export interface Presentation {
+  sound: boolean;
+  volume: number;
+  desktop: boolean;
+  silent: boolean;
+}
+
+export type ServerMessage =
+  | { type: "notification"; notification: NotificationDto; presentation: Presentation }
+  | { type: "notification_updated"; id: string; read: boolean; archived: boolean; deleted: boolean }
+  | { type: "unread_count"; count: number }
+  /** What the client missed, oldest first; `truncated` means "reload through REST". */
+  | { type: "sync"; notifications: NotificationDto[]; cursor: number; truncated?: boolean }
+  | { type: "error"; code: string; message: string }
+  | { type: "pong" };
+
+export type ClientMessage =
+  | { type: "ack"; id: string }
+  | { type: "read"; id: string }
+  | { type: "sync"; cursor?: number }
+  | { type: "ping" };
+
+/** Close codes Herald uses, with a reason the client can act on. */
+export const CloseCodes = {
+  goingAway: 1001,
+  protocolError: 1002,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  tokenExpired: 4001,
+  slowConsumer: 4008,
+  rateLimited: 4029,
+} as const;

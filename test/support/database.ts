@@ -1,0 +1,46 @@
+/**
+ * A fresh, migrated database per test file: its own PostgreSQL schema when
+ * DATABASE_URL is set (so parallel runs never collide), else in-memory PGlite.
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { type Database, migrate, openDatabase, quoteIdent } from "../../src/db/index.js";
+
+export interface TestDatabase extends Database {
+  /** "postgres" or "pglite", for test names. */
+  readonly label: string;
+  /** Drops the schema (PostgreSQL) and closes the connection. */
+  cleanup(): Promise<void>;
+}
+
+export const usingPostgres = Boolean(process.env.DATABASE_URL);
+export const usingRedis = Boolean(process.env.REDIS_URL);
+
+export async function openTestDatabase(options: { poolSize?: number } = {}): Promise<TestDatabase> {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    const database = await openDatabase({});
+    await migrate(database);
+    return Object.assign(database, { label: "pglite", cleanup: () => database.close() });
+  }
+  const schema = `t_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
+  await admin.end();
+  const database = await openDatabase({ url, schema, poolSize: options.poolSize ?? 10 });
+  await migrate(database);
+  let cleaned = false;
+  return Object.assign(database, {
+    label: "postgres",
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      await database.close();
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+      await c.end();
+    },
+  });
+}
