@@ -36,3 +36,26 @@ export const CloseCodes = {
   slowConsumer: 4008,
   rateLimited: 4029,
 } as const;
+
+/**
+ * What the WebSocket server asks of the notification domain when a client
+ * sends `read`: the NotificationService registers itself through
+ * `NotificationWebSocketServer.useInbox()`, so a read on a socket and a read
+ * through REST take the same path (update, `opened` event, `notification_updated`
+ * and `unread_count` to the user's other connections).
+ */
+export interface InboxActions {
+  /** Marks one of the user's notifications read; false when it is not the user's. */
+  markRead(userId: string, notificationId: string): Promise<boolean>;
+}
+
+/** One recipient of a broadcast: its own row id and cursor position. */
+export interface BroadcastRecipient {
+  userId: string;
+  id: string;
+  seq: number;
+  presentation: Presentation;
+}
+
+/** The part of a broadcast notification that is the same for every recipient. */
+export type BroadcastBase = Omit<NotificationDto, "id" | "seq" | "userId">;
