@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort, spawnHerald } from "./support/process.js";
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = () => {
+  const d = mkdtempSync(path.join(tmpdir(), "herald-proc-"));
+  dirs.push(d);
+  return d;
+};
+
+describe("the herald process (npm start)", () => {
+  it("refuses a bad environment value with one line naming the variable", async () => {
+    const p = spawnHerald({ WEBSOCKET_PORT: "abc", DATA_DIR: tempDir() });
+    const { code } = await p.exited;
+    expect(code).toBe(1);
+    expect(p.output().trim()).toBe('herald: Invalid environment variable WEBSOCKET_PORT: must be a number (got "abc")');
+  });
+
+  it("refuses to start in production without JWT_SECRET", async () => {
+    const p = spawnHerald({ NODE_ENV: "production", DATA_DIR: tempDir() });
+    const { code } = await p.exited;
+    expect(code).toBe(1);
+    expect(p.output()).toContain("JWT_SECRET: required when NODE_ENV=production");
+  });
+
+  it("starts on embedded defaults, prints working tokens, and exits 0 on SIGTERM", async () => {
+    const port = await freePort();
+    const dataDir = tempDir();
+    const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn" });
+    await p.waitFor("Admin token: ", 60_000);
+    const admin = /Admin token: (\S+)/.exec(p.output())![1]!;
+    const provider = /Demo provider token \(sub=demo-provider\): (\S+)/.exec(p.output())![1]!;
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    // The printed tokens are accepted: the admin one on an admin route, the provider one on a provider route.
+    const asProvider = await fetch(`${base}/api/openapi.json`, { headers: { authorization: `Bearer ${provider}` } });
+    expect(asProvider.status).toBe(200);
+    expect(admin.split(".")).toHaveLength(3);
+
+    p.child.kill("SIGTERM");
+    const deadline = setTimeout(() => p.child.kill("SIGKILL"), 5_000);
+    const { code, signal } = await p.exited;
+    clearTimeout(deadline);
+    expect(signal).toBeNull();
+    expect(code).toBe(0);
+  });
+});

@@ -1,0 +1,60 @@
+/** Runs `src/main.ts` as a child process, as `npm start` would, for tests that kill it. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+export interface HeraldProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves when the output contains `text` (rejects if the process exits first). */
+  waitFor(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function spawnHerald(env: Record<string, string>): HeraldProcess {
+  const child = spawn(process.execPath, ["--conditions=herald-source", "--import", "tsx", "src/main.ts"], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString("utf8");
+    for (const l of [...listeners]) l();
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    output: () => out,
+    exited,
+    waitFor(text, timeoutMs = 30_000) {
+      const matches = () => (typeof text === "string" ? out.includes(text) : text.test(out));
+      if (matches()) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => done(new Error(`timed out waiting for ${text}; output:\n${out}`)), timeoutMs);
+        const check = () => matches() && done();
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          err ? reject(err) : resolve();
+        };
+        listeners.add(check);
+        void exited.then(() => !matches() && done(new Error(`process exited before ${text}; output:\n${out}`)));
+      });
+    },
+  };
+}
