@@ -1,3 +1,17 @@
 export { NotificationService } from "./service.js";
-export type { NotificationDeps } from "./service.js";
+export type { BroadcastResult, FromTemplateOptions, NotificationDeps, RealtimePublisher } from "./service.js";
+export type { GetNotificationsOptions, NotificationPage, StateChange } from "./inbox.js";
+export { MAX_PAGE } from "./inbox.js";
+export {
+  DATA_MAX_BYTES,
+  MESSAGE_MAX,
+  TITLE_MAX,
+  createFromTemplateSchema,
+  createNotificationSchema,
+  notificationContentSchema,
+  notificationTypeSchema,
+} from "./input.js";
+export type { BroadcastInput, CreateNotificationInput, NotificationContent, TemplateVariables } from "./input.js";
+export { NotificationTemplates, renderTemplate, templateCreateSchema, templateKeySchema, templateUpdateSchema } from "./templates.js";
+export type { NotificationTemplate } from "./templates.js";
 export * from "./types.js";

@@ -1,16 +1,277 @@
-/** SHELL (owned by the notifications work, issue 3). */
+/**
+ * NotificationService: the guide's API. Creation decides delivery with the
+ * SPEC section 6 rules (src/preferences/delivery-rules.ts), writes the row
+ * (and its out-of-app queue rows) in one statement, then hands the committed
+ * notification to the WebSocket server. Inbox operations live in inbox.ts,
+ * templates in templates.ts, SQL in sql.ts.
+ */
+import { randomUUID } from "node:crypto";
+import type { NotificationRow } from "../db/schema.js";
+import { HeraldError } from "../errors/index.js";
+import {
+  DEFAULT_PREFERENCES,
+  type PreferenceFields,
+  PreferencesService,
+  decideDelivery,
+  isCritical,
+  typeToggleOf,
+} from "../preferences/index.js";
+import { PREFERENCE_COLUMNS } from "../preferences/types.js";
+import type { BroadcastBase, BroadcastRecipient, InboxActions } from "../realtime/protocol.js";
 import type { NotificationWebSocketServer } from "../realtime/index.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
+import { timezoneCacheKey } from "../users/index.js";
+import { type GetNotificationsOptions, Inbox, type NotificationPage, type StateChange } from "./inbox.js";
+import {
+  type BroadcastInput,
+  type CreateNotificationInput,
+  createNotificationSchema,
+  notificationContentSchema,
+  parseOrThrow,
+  type TemplateVariables,
+} from "./input.js";
+import { INSERT_NOTIFICATION, SELECT_BY_IDEMPOTENCY_KEY, SELECT_TIMEZONE, broadcastStatement } from "./sql.js";
+import { NotificationTemplates } from "./templates.js";
+import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
 
 export type NotificationDeps = Pick<Runtime, "database" | "bus" | "cache" | "clock" | "logger" | "analytics">;
 
-export class NotificationService {
+/** What the service needs of the WebSocket server (NotificationWebSocketServer has it all). */
+export type RealtimePublisher = Pick<NotificationWebSocketServer, "useInbox" | "publishNotification" | "publishBroadcast" | "publishToUser">;
+
+export interface BroadcastResult {
+  count: number;
+  broadcastId: string;
+}
+
+export interface FromTemplateOptions {
+  idempotencyKey?: string;
+  relatedId?: string | null;
+  data?: Record<string, unknown> | null;
+}
+
+const TIMEZONE_TTL_SECONDS = 3600;
+/** Preferences that shape a broadcast's presentation (the type toggle is applied in SQL). */
+const PRESENTATION_FIELDS = ["inAppEnabled", "quietHoursEnabled", "quietHoursStart", "quietHoursEnd", "soundEnabled", "soundVolume", "desktopNotifications"] as const;
+
+export class NotificationService implements InboxActions {
   readonly deps: Promise<NotificationDeps>;
+  readonly preferences: PreferencesService;
+  readonly templates: NotificationTemplates;
+  private readonly inbox: Inbox;
+
   constructor(
-    readonly realtime: NotificationWebSocketServer,
+    readonly realtime: RealtimePublisher,
     deps?: NotificationDeps | Promise<NotificationDeps>,
   ) {
     this.deps = Promise.resolve(deps ?? defaultRuntime());
+    this.preferences = new PreferencesService(this.deps);
+    this.templates = new NotificationTemplates(this.deps);
+    this.inbox = new Inbox(this.deps, realtime);
+    // A `read` sent over a socket takes the same path as PATCH /api/notifications/:id.
+    realtime.useInbox(this);
   }
+
+  /**
+   * Creates one notification for `input.userId` and pushes it to the user's
+   * live connections. Returns null when the user switched this type off
+   * (SPEC section 6 rule 1: nothing is stored or delivered), except for
+   * `security_alert` and `critical`, which cannot be switched off. With an
+   * `idempotencyKey` already used by this user, returns the first
+   * notification and writes nothing.
+   */
+  async createAndSendNotification(input: CreateNotificationInput): Promise<NotificationDto | null> {
+    const n = parseOrThrow(createNotificationSchema, input, "notification");
+    const { database, clock, logger } = await this.deps;
+    const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
+    const [prefs, timezone] = await Promise.all([this.preferences.get(n.userId), this.timezoneOf(n.userId)]);
+    const now = clock.now();
+    const decision = decideDelivery({ type: n.type, priority }, prefs, timezone, now);
+    if (!decision.store) return n.idempotencyKey ? this.byIdempotencyKey(n.userId, n.idempotencyKey) : null;
+
+    const queue: { channel: string; due: string; mode: string }[] = [];
+    for (const [channel, plan] of Object.entries(decision.outOfApp)) {
+      if (plan.mode === "now") queue.push({ channel, due: now.toISOString(), mode: plan.mode });
+      else if (plan.mode === "hold_until") queue.push({ channel, due: plan.until.toISOString(), mode: plan.mode });
+      else if (plan.mode === "hourly") queue.push({ channel, due: plan.at.toISOString(), mode: plan.mode });
+    }
+    const rows = await database.query<NotificationRow>(INSERT_NOTIFICATION, [
+      n.userId,
+      n.type,
+      priority,
+      n.title,
+      n.message,
+      n.description ?? null,
+      n.icon ?? null,
+      n.actionUrl ?? null,
+      n.actionLabel ?? null,
+      n.relatedId ?? null,
+      n.data == null ? null : JSON.stringify(n.data),
+      n.idempotencyKey ?? null,
+      queue.map((q) => q.channel),
+      queue.map((q) => q.due),
+      queue.map((q) => q.mode),
+    ]);
+    if (!rows[0]) {
+      // The key was used before (maybe by a concurrent call that just committed).
+      const existing = await this.byIdempotencyKey(n.userId, n.idempotencyKey!);
+      if (!existing) throw new HeraldError("HERALD_CONFLICT", "The notification for this idempotency key was deleted");
+      return existing;
+    }
+    const dto = toNotificationDto(rows[0]);
+    if (decision.inApp) {
+      await this.realtime.publishNotification(dto, decision.presentation).catch((err: unknown) => {
+        // Stored is what counts: the client receives it on its next sync.
+        logger.warn({ err, id: dto.id }, "live push failed; the notification waits for sync");
+      });
+    }
+    return dto;
+  }
+
+  /** Fills the template `templateKey` with `variables` and creates the notification. */
+  async createFromTemplate(
+    templateKey: string,
+    userId: string,
+    variables: TemplateVariables = {},
+    options: FromTemplateOptions = {},
+  ): Promise<NotificationDto | null> {
+    const content = await this.templates.render(templateKey, variables);
+    return this.createAndSendNotification({
+      ...content,
+      userId,
+      ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+      ...(options.relatedId !== undefined ? { relatedId: options.relatedId } : {}),
+      ...(options.data !== undefined ? { data: options.data } : {}),
+    });
+  }
+
+  /** The guide's broadcast: returns the number of providers it was stored for. */
+  async createAndBroadcastNotification(input: BroadcastInput): Promise<number> {
+    return (await this.broadcast(input)).count;
+  }
+
+  /**
+   * One set-based INSERT ... SELECT over the user directory writes a row per
+   * user (skipping those who switched the type off), sharing one broadcast_id;
+   * then one fan-out to the online recipients.
+   */
+  async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
+    const n = parseOrThrow(notificationContentSchema, input, "broadcast");
+    const { database, clock, logger } = await this.deps;
+    const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
+    const toggle = isCritical({ type: n.type, priority }) ? undefined : typeToggleOf(n.type);
+    const select = PRESENTATION_FIELDS.map((f) => `p.${PREFERENCE_COLUMNS[f]} AS "${f}"`).join(", ");
+    const broadcastId = randomUUID();
+    type Row = { id: string; seq: string | number; userId: string; createdAt: Date; timezone: string; hasPreferences: boolean } & Pick<
+      PreferenceFields,
+      (typeof PRESENTATION_FIELDS)[number]
+    >;
+    const rows = await database.query<Row>(broadcastStatement(toggle ? PREFERENCE_COLUMNS[toggle] : null, select), [
+      n.type,
+      priority,
+      n.title,
+      n.message,
+      n.description ?? null,
+      n.icon ?? null,
+      n.actionUrl ?? null,
+      n.actionLabel ?? null,
+      n.relatedId ?? null,
+      n.data == null ? null : JSON.stringify(n.data),
+      broadcastId,
+    ]);
+    if (rows.length === 0) return { count: 0, broadcastId };
+
+    const createdAt = new Date(rows[0]!.createdAt).toISOString();
+    const base: BroadcastBase = {
+      type: n.type,
+      priority,
+      title: n.title,
+      message: n.message,
+      description: n.description ?? null,
+      icon: n.icon ?? null,
+      actionUrl: n.actionUrl ?? null,
+      actionLabel: n.actionLabel ?? null,
+      read: false,
+      archived: false,
+      deliveryStatus: "pending",
+      sentAt: null,
+      deliveredAt: null,
+      readAt: null,
+      relatedId: n.relatedId ?? null,
+      data: n.data ?? null,
+      createdAt,
+      updatedAt: createdAt,
+    };
+    const now = clock.now();
+    const recipients: BroadcastRecipient[] = [];
+    for (const r of rows) {
+      const prefs: PreferenceFields = r.hasPreferences ? { ...DEFAULT_PREFERENCES, ...pick(r) } : DEFAULT_PREFERENCES;
+      const d = decideDelivery({ type: n.type, priority }, prefs, r.timezone, now);
+      if (d.inApp) recipients.push({ userId: r.userId, id: r.id, seq: Number(r.seq), presentation: d.presentation });
+    }
+    await this.realtime.publishBroadcast(base, recipients).catch((err: unknown) => {
+      logger.warn({ err, broadcastId }, "broadcast fan-out failed; recipients receive it on sync");
+    });
+    return { count: rows.length, broadcastId };
+  }
+
+  getNotifications(userId: string, options: GetNotificationsOptions = {}): Promise<NotificationPage> {
+    return this.inbox.list(userId, options);
+  }
+
+  /** One of the user's notifications, or null (also for another user's id). */
+  getNotification(userId: string, id: string): Promise<NotificationDto | null> {
+    return this.inbox.get(userId, id);
+  }
+
+  getUnreadCount(userId: string): Promise<number> {
+    return this.inbox.unreadCount(userId);
+  }
+
+  /** Marks read (records `opened`); false when the id is not the user's. */
+  async markRead(userId: string, notificationId: string): Promise<boolean> {
+    return (await this.inbox.update(userId, notificationId, { read: true })) !== null;
+  }
+
+  markAllRead(userId: string): Promise<number> {
+    return this.inbox.markAllRead(userId);
+  }
+
+  /** Archives (records `archived`); false when the id is not the user's. */
+  async archive(userId: string, notificationId: string): Promise<boolean> {
+    return (await this.inbox.update(userId, notificationId, { archived: true })) !== null;
+  }
+
+  /** Sets read and/or archived; null when the id is not the user's. */
+  updateNotification(userId: string, notificationId: string, change: StateChange): Promise<{ read: boolean; archived: boolean } | null> {
+    return this.inbox.update(userId, notificationId, change);
+  }
+
+  /** Deletes (records `deleted`); false when the id is not the user's. */
+  deleteNotification(userId: string, notificationId: string): Promise<boolean> {
+    return this.inbox.delete(userId, notificationId);
+  }
+
+  private async byIdempotencyKey(userId: string, key: string): Promise<NotificationDto | null> {
+    const { database } = await this.deps;
+    const rows = await database.query<NotificationRow>(SELECT_BY_IDEMPOTENCY_KEY, [userId, key]);
+    return rows[0] ? toNotificationDto(rows[0]) : null;
+  }
+
+  /** The user's IANA zone from the directory (UTC when unknown), cached like preferences. */
+  private async timezoneOf(userId: string): Promise<string> {
+    const { database, cache } = await this.deps;
+    const cached = await cache.get<string>(timezoneCacheKey(userId));
+    if (cached) return cached;
+    const tz = (await database.query<{ timezone: string }>(SELECT_TIMEZONE, [userId]))[0]?.timezone ?? "UTC";
+    await cache.set(timezoneCacheKey(userId), tz, TIMEZONE_TTL_SECONDS);
+    return tz;
+  }
+}
+
+function pick(r: Pick<PreferenceFields, (typeof PRESENTATION_FIELDS)[number]>): Partial<PreferenceFields> {
+  const out: Partial<PreferenceFields> = {};
+  for (const f of PRESENTATION_FIELDS) (out as Record<string, unknown>)[f] = r[f];
+  return out;
 }

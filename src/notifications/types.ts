@@ -81,3 +81,8 @@ export function toNotificationDto(row: NotificationRow): NotificationDto {
     updatedAt: row.updatedAt.toISOString(),
   };
 }
+
+/** The guide's default priority for a known type, `normal` for custom types. */
+export function defaultPriorityOf(type: string): Priority {
+  return Object.hasOwn(DEFAULT_PRIORITY, type) ? DEFAULT_PRIORITY[type as KnownNotificationType] : "normal";
+}

@@ -1,2 +1,17 @@
-/** SHELL (owned by the notifications work, issue 3): preferences and delivery rules. */
-export {};
+/** Preferences of the guide and the delivery rules of SPEC.md section 6. */
+export { PreferencesService, PREFERENCES_TTL_SECONDS } from "./service.js";
+export type { PreferencesDeps } from "./service.js";
+export {
+  DEFAULT_PREFERENCES,
+  DIGEST_FREQUENCIES,
+  FREQUENCIES,
+  TYPE_TOGGLES,
+  defaultPreferences,
+  preferencesSchema,
+  preferencesUpdateSchema,
+  typeToggleOf,
+} from "./types.js";
+export type { DigestFrequency, Frequency, NotificationPreferences, PreferenceFields, PreferencesUpdate } from "./types.js";
+export { OUT_OF_APP_CHANNELS, decideDelivery, inQuietHours, isCritical } from "./delivery-rules.js";
+export type { ChannelPlan, DeliveryDecision, DeliveryInput, OutOfAppChannel } from "./delivery-rules.js";
+export { isValidTimeZone, safeTimeZone } from "./quiet-hours.js";

@@ -1,0 +1,109 @@
+/**
+ * Every statement the notification domain runs, in one place (pg-boss's
+ * plans.ts habit). Rows come back with the Drizzle row's camelCase names so
+ * `toNotificationDto` maps them.
+ */
+export const NOTIFICATION_COLUMNS = `id, seq, user_id AS "userId", type, priority, title, message, description, icon,
+  action_url AS "actionUrl", action_label AS "actionLabel", read, archived, delivery_status AS "deliveryStatus",
+  sent_at AS "sentAt", delivered_at AS "deliveredAt", read_at AS "readAt", related_id AS "relatedId", data,
+  idempotency_key AS "idempotencyKey", broadcast_id AS "broadcastId", created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+/**
+ * One notification, plus its out-of-app queue rows, in one atomic statement.
+ * With an idempotency key already used by this user, nothing is written (and
+ * nothing is enqueued): the caller then reads the existing row.
+ * $13..$15 are parallel arrays (channel, due time, mode) for notification_queue.
+ */
+export const INSERT_NOTIFICATION = `
+WITH n AS (
+  INSERT INTO notifications (user_id, type, priority, title, message, description, icon, action_url, action_label,
+                             related_id, data, idempotency_key)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12)
+  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING *
+), q AS (
+  INSERT INTO notification_queue (notification_id, user_id, channel, next_retry_at, payload)
+  SELECT n.id, n.user_id, c.channel, c.due, jsonb_build_object('mode', c.mode)
+    FROM n, unnest($13::text[], $14::timestamptz[], $15::text[]) AS c(channel, due, mode)
+  ON CONFLICT (notification_id, channel) DO NOTHING
+)
+SELECT ${NOTIFICATION_COLUMNS} FROM n`;
+
+export const SELECT_BY_IDEMPOTENCY_KEY = `SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = $1 AND idempotency_key = $2`;
+
+/**
+ * Broadcast: one set-based INSERT ... SELECT over the directory (no per-user
+ * round trip), skipping users who switched the type off ($12 is the toggle
+ * column or NULL; a critical notification passes NULL). Returns each
+ * recipient's row id and cursor with what its presentation needs.
+ * `toggleColumn` comes from a fixed whitelist, never from input.
+ */
+export function broadcastStatement(toggleColumn: string | null, preferenceSelect: string): string {
+  const filter = toggleColumn ? `WHERE COALESCE(p.${toggleColumn}, true)` : "";
+  return `
+WITH ins AS (
+  INSERT INTO notifications (user_id, type, priority, title, message, description, icon, action_url, action_label,
+                             related_id, data, broadcast_id)
+  SELECT u.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11::uuid
+    FROM users u
+    LEFT JOIN notification_preferences p ON p.user_id = u.id
+    ${filter}
+  RETURNING id, seq, user_id, created_at
+)
+SELECT ins.id, ins.seq, ins.user_id AS "userId", ins.created_at AS "createdAt", u.timezone,
+       p.user_id IS NOT NULL AS "hasPreferences", ${preferenceSelect}
+  FROM ins
+  JOIN users u ON u.id = ins.user_id
+  LEFT JOIN notification_preferences p ON p.user_id = ins.user_id`;
+}
+
+export const SELECT_TIMEZONE = `SELECT timezone FROM users WHERE id = $1`;
+
+/** The inbox page: filters are optional ($2 read, $3 archived, $4 type; NULL = any). */
+export const LIST_NOTIFICATIONS = `
+SELECT ${NOTIFICATION_COLUMNS} FROM notifications
+ WHERE user_id = $1
+   AND ($2::boolean IS NULL OR read = $2)
+   AND ($3::boolean IS NULL OR archived = $3)
+   AND ($4::text IS NULL OR type = $4)
+ ORDER BY seq DESC
+ LIMIT $5 OFFSET $6`;
+
+export const COUNT_NOTIFICATIONS = `
+SELECT count(*)::int AS total FROM notifications
+ WHERE user_id = $1
+   AND ($2::boolean IS NULL OR read = $2)
+   AND ($3::boolean IS NULL OR archived = $3)
+   AND ($4::text IS NULL OR type = $4)`;
+
+/** Matches the partial index notifications_unread_idx. */
+export const UNREAD_COUNT = `SELECT count(*)::int AS count FROM notifications WHERE user_id = $1 AND read = false AND archived = false`;
+
+export const SELECT_OWN = `SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1 AND user_id = $2`;
+
+/**
+ * Sets read and/or archived on one of the user's notifications ($3/$4 NULL =
+ * leave), returning the new row and what it was before, so events are
+ * recorded only for real transitions. Scoped by user: another user's id
+ * matches nothing.
+ */
+export const UPDATE_STATE = `
+WITH old AS (SELECT id, read, archived FROM notifications WHERE id = $1 AND user_id = $2 FOR UPDATE)
+UPDATE notifications n
+   SET read = COALESCE($3::boolean, n.read),
+       read_at = CASE WHEN $3::boolean IS NULL THEN n.read_at
+                      WHEN $3::boolean AND NOT n.read THEN now()
+                      WHEN NOT $3::boolean THEN NULL
+                      ELSE n.read_at END,
+       archived = COALESCE($4::boolean, n.archived),
+       updated_at = now()
+  FROM old
+ WHERE n.id = old.id
+RETURNING old.read AS "wasRead", old.archived AS "wasArchived", n.read, n.archived`;
+
+export const MARK_ALL_READ = `
+UPDATE notifications SET read = true, read_at = now(), updated_at = now()
+ WHERE user_id = $1 AND read = false
+RETURNING id, archived`;
+
+export const DELETE_OWN = `DELETE FROM notifications WHERE id = $1 AND user_id = $2 RETURNING id`;

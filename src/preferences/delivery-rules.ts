@@ -1,0 +1,130 @@
+/**
+ * SPEC.md section 6 as one pure decision: given a notification's type and
+ * priority, the recipient's preferences and time zone, and the current
+ * instant, what happens on each channel. No I/O; table-tested in
+ * test/preferences/delivery-rules.test.ts.
+ *
+ * Choices where the SPEC leaves room (documented in the README of the domain):
+ * - A type switched off stores nothing (no inbox row, no channel), so the
+ *   notification does not exist for that user; `critical` priority and
+ *   `security_alert` cannot be switched off.
+ * - `inAppEnabled: false` still stores the row (digests and out-of-app sends
+ *   read it) but does not push it over WebSocket; critical is pushed anyway.
+ * - Channel toggles (email, push, SMS) are respected even for critical: a
+ *   user without SMS cannot be texted. Critical skips quiet hours and the
+ *   hourly / digest batching and goes out at once.
+ */
+import type { Presentation } from "../realtime/protocol.js";
+import { inWindow, localMinuteOfDay, nextLocalHour, nextLocalTime, parseHhmm, safeTimeZone } from "./quiet-hours.js";
+import { type PreferenceFields, typeToggleOf } from "./types.js";
+
+export type ChannelPlan =
+  | { mode: "now" }
+  /** Immediate, but quiet hours are on: send at `until` (their end). */
+  | { mode: "hold_until"; until: Date }
+  /** Bundled with the hour's others into one message at `at`. */
+  | { mode: "hourly"; at: Date }
+  /** Left to the e-mail digest. */
+  | { mode: "digest" }
+  | { mode: "off" };
+
+export const OUT_OF_APP_CHANNELS = ["email", "push", "sms"] as const;
+export type OutOfAppChannel = (typeof OUT_OF_APP_CHANNELS)[number];
+
+export interface DeliveryDecision {
+  /** Written to the user's inbox at all (false only when the type is switched off). */
+  store: boolean;
+  /** Pushed over WebSocket to the user's live connections. */
+  inApp: boolean;
+  /** Inside quiet hours and not critical. */
+  silent: boolean;
+  critical: boolean;
+  presentation: Presentation;
+  outOfApp: Record<OutOfAppChannel, ChannelPlan>;
+  /** Why nothing is delivered, when `store` is false. */
+  reason?: "type_disabled";
+}
+
+export interface DeliveryInput {
+  type: string;
+  priority: string;
+}
+
+const OFF: ChannelPlan = { mode: "off" };
+
+export function isCritical(n: DeliveryInput): boolean {
+  return n.priority === "critical" || n.type === "security_alert";
+}
+
+/** Whether the user's quiet hours contain `now` in `timeZone`. */
+export function inQuietHours(prefs: Pick<PreferenceFields, "quietHoursEnabled" | "quietHoursStart" | "quietHoursEnd">, timeZone: string, now: Date): boolean {
+  if (!prefs.quietHoursEnabled) return false;
+  return inWindow(localMinuteOfDay(now, timeZone), parseHhmm(prefs.quietHoursStart), parseHhmm(prefs.quietHoursEnd));
+}
+
+export function decideDelivery(
+  notification: DeliveryInput,
+  prefs: PreferenceFields,
+  timeZone: string | null | undefined,
+  now: Date,
+): DeliveryDecision {
+  const zone = safeTimeZone(timeZone);
+  const critical = isCritical(notification);
+
+  // Rule 1: a type switched off delivers nothing, anywhere.
+  const toggle = typeToggleOf(notification.type);
+  if (!critical && toggle !== undefined && prefs[toggle] === false) {
+    return {
+      store: false,
+      inApp: false,
+      silent: false,
+      critical,
+      presentation: { sound: false, volume: prefs.soundVolume, desktop: false, silent: true },
+      outOfApp: { email: OFF, push: OFF, sms: OFF },
+      reason: "type_disabled",
+    };
+  }
+
+  // Rule 2: in-app, silenced (never dropped) during quiet hours.
+  const quiet = inQuietHours(prefs, zone, now);
+  const silent = quiet && !critical;
+  const presentation: Presentation = {
+    sound: prefs.soundEnabled && !silent,
+    volume: prefs.soundVolume,
+    desktop: prefs.desktopNotifications,
+    silent,
+  };
+
+  // Rule 3: out of app, each behind its toggle, then frequency and quiet hours.
+  const quietEnd = () => nextLocalTime(now, zone, parseHhmm(prefs.quietHoursEnd));
+  const plan = (enabled: boolean, digestable: boolean): ChannelPlan => {
+    if (!enabled) return OFF;
+    if (critical) return { mode: "now" };
+    switch (prefs.frequency) {
+      case "immediate":
+        return quiet ? { mode: "hold_until", until: quietEnd() } : { mode: "now" };
+      case "hourly": {
+        const at = nextLocalHour(now, zone);
+        // A bundle due inside quiet hours waits for them to end.
+        return { mode: "hourly", at: inQuietHours(prefs, zone, at) ? nextLocalTime(at, zone, parseHhmm(prefs.quietHoursEnd)) : at };
+      }
+      case "daily_digest":
+        return digestable && prefs.emailDigestEnabled ? { mode: "digest" } : OFF;
+      default:
+        return OFF;
+    }
+  };
+
+  return {
+    store: true,
+    inApp: prefs.inAppEnabled || critical,
+    silent,
+    critical,
+    presentation,
+    outOfApp: {
+      email: plan(prefs.emailEnabled, true),
+      push: plan(prefs.browserPushEnabled, false),
+      sms: plan(prefs.smsEnabled, false),
+    },
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * The user directory: the providers that broadcasts reach and digests are
+ * mailed to, with the time zone their quiet hours and digests are computed in.
+ */
+import { z } from "zod";
+import { validationError } from "../errors/index.js";
+import { isValidTimeZone } from "../preferences/quiet-hours.js";
+import type { Runtime } from "../runtime.js";
+import { defaultRuntime } from "../runtime.js";
+
+export type UserDirectoryDeps = Pick<Runtime, "database" | "clock"> & Partial<Pick<Runtime, "cache">>;
+
+export interface User {
+  id: string;
+  email: string | null;
+  phone: string | null;
+  name: string | null;
+  timezone: string;
+  locale: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface UserInput {
+  id: string;
+  email?: string | null;
+  phone?: string | null;
+  name?: string | null;
+  timezone?: string;
+  locale?: string;
+}
+
+export const userIdSchema = z.string().min(1).max(255).regex(/^[^\s\u0000-\u001f]+$/, "must not contain spaces or control characters");
+
+function isLocale(v: string): boolean {
+  try {
+    return Intl.getCanonicalLocales(v).length === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** The fields of a user, all optional: left out = keep; null = clear. */
+export const userFieldsSchema = z
+  .object({
+    email: z.email().max(320).nullable(),
+    phone: z.string().regex(/^\+[1-9]\d{6,14}$/, "must be E.164, e.g. +14155550100").nullable(),
+    name: z.string().min(1).max(200).nullable(),
+    timezone: z.string().max(64).refine(isValidTimeZone, "must be an IANA time zone, e.g. Europe/Paris"),
+    locale: z.string().max(35).refine(isLocale, "must be a BCP 47 locale, e.g. en-GB"),
+  })
+  .partial()
+  .strict();
+
+export const userInputSchema = userFieldsSchema.extend({ id: userIdSchema }).strict();
+
+export const timezoneCacheKey = (userId: string) => `tz:${userId}`;
+
+type Row = { id: string; email: string | null; phone: string | null; name: string | null; timezone: string; locale: string; createdAt: Date | string; updatedAt: Date | string };
+
+const toUser = (r: Row): User => ({
+  id: r.id,
+  email: r.email,
+  phone: r.phone,
+  name: r.name,
+  timezone: r.timezone,
+  locale: r.locale,
+  createdAt: new Date(r.createdAt).toISOString(),
+  updatedAt: new Date(r.updatedAt).toISOString(),
+});
+
+const COLUMNS = `id, email, phone, name, timezone, locale, created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+export class UserDirectory {
+  readonly deps: Promise<UserDirectoryDeps>;
+  constructor(deps?: UserDirectoryDeps | Promise<UserDirectoryDeps>) {
+    this.deps = Promise.resolve(deps ?? defaultRuntime());
+  }
+
+  /**
+   * Creates or updates a user. Fields left out keep their stored value (or
+   * the column default for a new user); `null` clears e-mail, phone or name.
+   */
+  async upsert(user: UserInput): Promise<User> {
+    const parsed = userInputSchema.safeParse(user);
+    if (!parsed.success) {
+      throw validationError(
+        "Invalid user",
+        parsed.error.issues.map((i) => ({ field: i.path.join(".") || "user", message: i.message })),
+      );
+    }
+    const u = parsed.data;
+    const { database, cache } = await this.deps;
+    const given = (["email", "phone", "name", "timezone", "locale"] as const).filter((k) => u[k] !== undefined);
+    const rows = await database.query<Row>(
+      `INSERT INTO users AS u (id${given.map((k) => `, ${k}`).join("")})
+       VALUES ($1${given.map((_, i) => `, $${i + 2}`).join("")})
+       ON CONFLICT (id) DO UPDATE SET ${given.map((k) => `${k} = EXCLUDED.${k}, `).join("")}updated_at = now()
+       RETURNING ${COLUMNS}`,
+      [u.id, ...given.map((k) => u[k])],
+    );
+    await cache?.delete(timezoneCacheKey(u.id));
+    return toUser(rows[0]!);
+  }
+
+  async get(id: string): Promise<User | null> {
+    const { database } = await this.deps;
+    const rows = await database.query<Row>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+    return rows[0] ? toUser(rows[0]) : null;
+  }
+}
