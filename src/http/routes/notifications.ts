@@ -1,4 +1,199 @@
-/** SHELL: routes for notifications (filled in by the owning issue). */
+/**
+ * SPEC.md section 4, notifications. Providers see and change only their own
+ * (every query is scoped by the token's user, so another user's id is a 404
+ * and nothing changes); creation and broadcast need an admin credential and
+ * are rate limited per credential.
+ */
+import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { notFound } from "../../errors/index.js";
+import {
+  DELIVERY_STATUSES,
+  PRIORITIES,
+  createFromTemplateSchema,
+  createNotificationSchema,
+  notificationContentSchema,
+  notificationTypeSchema,
+} from "../../notifications/index.js";
+import { requireAdmin, requireProvider } from "../auth.js";
 
-export const notificationRoutes: FastifyPluginAsyncZod = async () => {};
+export const notificationDtoSchema = z.object({
+  id: z.string(),
+  seq: z.number(),
+  userId: z.string(),
+  type: z.string(),
+  priority: z.enum(PRIORITIES),
+  title: z.string(),
+  message: z.string(),
+  description: z.string().nullable(),
+  icon: z.string().nullable(),
+  actionUrl: z.string().nullable(),
+  actionLabel: z.string().nullable(),
+  read: z.boolean(),
+  archived: z.boolean(),
+  deliveryStatus: z.enum(DELIVERY_STATUSES),
+  sentAt: z.string().nullable(),
+  deliveredAt: z.string().nullable(),
+  readAt: z.string().nullable(),
+  relatedId: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()).nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** Creation routes: per credential (the app's keyGenerator), 429 with Retry-After past it. */
+export const CREATION_RATE_LIMIT = { max: 600, timeWindow: "1 minute" } as const;
+
+const booleanQuery = z.enum(["true", "false"]).transform((v) => v === "true");
+const idParams = z.object({ id: z.uuid("must be a UUID") }).strict();
+const provider = async (req: FastifyRequest) => {
+  await requireProvider(req);
+};
+const admin = async (req: FastifyRequest) => {
+  await requireAdmin(req);
+};
+
+export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
+  const service = () => app.services.notifications;
+
+  app.get(
+    "/notifications",
+    {
+      onRequest: provider,
+      schema: {
+        tags: ["notifications"],
+        summary: "The caller's notifications, newest first",
+        querystring: z
+          .object({
+            limit: z.coerce.number().int().min(1).optional(),
+            offset: z.coerce.number().int().min(0).optional(),
+            read: booleanQuery.optional(),
+            archived: booleanQuery.optional(),
+            type: notificationTypeSchema.optional(),
+          })
+          .strict(),
+        response: { 200: z.object({ notifications: z.array(notificationDtoSchema), total: z.number(), unreadCount: z.number() }) },
+      },
+    },
+    async (req) => {
+      const userId = await requireProvider(req);
+      const q = req.query;
+      const [page, unreadCount] = await Promise.all([
+        service().getNotifications(userId, {
+          ...(q.limit !== undefined ? { limit: q.limit } : {}),
+          ...(q.offset !== undefined ? { offset: q.offset } : {}),
+          ...(q.read !== undefined ? { read: q.read } : {}),
+          ...(q.archived !== undefined ? { archived: q.archived } : {}),
+          ...(q.type !== undefined ? { type: q.type } : {}),
+        }),
+        service().getUnreadCount(userId),
+      ]);
+      return { ...page, unreadCount };
+    },
+  );
+
+  app.get(
+    "/notifications/unread-count",
+    { onRequest: provider, schema: { tags: ["notifications"], response: { 200: z.object({ count: z.number() }) } } },
+    async (req) => ({ count: await service().getUnreadCount(await requireProvider(req)) }),
+  );
+
+  app.get(
+    "/notifications/:id",
+    { onRequest: provider, schema: { tags: ["notifications"], params: idParams, response: { 200: notificationDtoSchema } } },
+    async (req) => {
+      const n = await service().getNotification(await requireProvider(req), req.params.id);
+      if (!n) throw notFound("Notification");
+      return n;
+    },
+  );
+
+  app.patch(
+    "/notifications/:id",
+    {
+      onRequest: provider,
+      schema: {
+        tags: ["notifications"],
+        summary: "Mark read / unread, archive / unarchive",
+        params: idParams,
+        body: z
+          .object({ read: z.boolean().optional(), archived: z.boolean().optional() })
+          .strict()
+          .refine((b) => b.read !== undefined || b.archived !== undefined, "give read and/or archived"),
+        response: { 200: notificationDtoSchema },
+      },
+    },
+    async (req) => {
+      const userId = await requireProvider(req);
+      const change = {
+        ...(req.body.read !== undefined ? { read: req.body.read } : {}),
+        ...(req.body.archived !== undefined ? { archived: req.body.archived } : {}),
+      };
+      const updated = await service().updateNotification(userId, req.params.id, change);
+      const n = updated && (await service().getNotification(userId, req.params.id));
+      if (!n) throw notFound("Notification");
+      return n;
+    },
+  );
+
+  app.post(
+    "/notifications/read-all",
+    { onRequest: provider, schema: { tags: ["notifications"], response: { 200: z.object({ updated: z.number() }) } } },
+    async (req) => ({ updated: await service().markAllRead(await requireProvider(req)) }),
+  );
+
+  app.delete(
+    "/notifications/:id",
+    { onRequest: provider, schema: { tags: ["notifications"], params: idParams, response: { 204: z.null() } } },
+    async (req, reply) => {
+      if (!(await service().deleteNotification(await requireProvider(req), req.params.id))) throw notFound("Notification");
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    "/notifications",
+    {
+      onRequest: admin,
+      config: { rateLimit: CREATION_RATE_LIMIT },
+      schema: {
+        tags: ["notifications"],
+        summary: "Create a notification for one user (admin), directly or from a template",
+        body: z.union([createNotificationSchema, createFromTemplateSchema]),
+        response: {
+          201: z.object({ notification: notificationDtoSchema }),
+          200: z.object({ notification: z.null(), reason: z.literal("type_disabled") }),
+        },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body;
+      const n =
+        "templateKey" in body
+          ? await service().createFromTemplate(body.templateKey, body.userId, body.variables ?? {}, {
+              ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}),
+              ...(body.relatedId !== undefined ? { relatedId: body.relatedId } : {}),
+              ...(body.data !== undefined ? { data: body.data } : {}),
+            })
+          : await service().createAndSendNotification(body);
+      if (!n) return reply.status(200).send({ notification: null, reason: "type_disabled" as const });
+      return reply.status(201).send({ notification: n });
+    },
+  );
+
+  app.post(
+    "/notifications/broadcast",
+    {
+      onRequest: admin,
+      config: { rateLimit: CREATION_RATE_LIMIT },
+      schema: {
+        tags: ["notifications"],
+        summary: "Create one notification for every user in the directory (admin)",
+        body: notificationContentSchema,
+        response: { 201: z.object({ count: z.number(), broadcastId: z.string() }) },
+      },
+    },
+    async (req, reply) => reply.status(201).send(await service().broadcast(req.body)),
+  );
+};

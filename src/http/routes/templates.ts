@@ -1,4 +1,58 @@
-/** SHELL: routes for templates (filled in by the owning issue). */
+/** Notification templates CRUD (admin). */
+import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { notFound } from "../../errors/index.js";
+import { templateCreateSchema, templateKeySchema, templateUpdateSchema } from "../../notifications/index.js";
+import { requireAdmin } from "../auth.js";
 
-export const templateRoutes: FastifyPluginAsyncZod = async () => {};
+const templateSchema = z.object({
+  id: z.string(),
+  key: z.string(),
+  type: z.string(),
+  priority: z.string().nullable(),
+  titleTemplate: z.string(),
+  messageTemplate: z.string(),
+  descriptionTemplate: z.string().nullable(),
+  icon: z.string().nullable(),
+  actionUrlTemplate: z.string().nullable(),
+  actionLabelTemplate: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+const params = z.object({ key: templateKeySchema }).strict();
+const admin = async (req: FastifyRequest) => {
+  await requireAdmin(req);
+};
+
+export const templateRoutes: FastifyPluginAsyncZod = async (app) => {
+  const templates = () => app.services.notifications.templates;
+  const tags = ["templates"];
+
+  app.post(
+    "/templates",
+    { onRequest: admin, schema: { tags, body: templateCreateSchema, response: { 201: templateSchema } } },
+    async (req, reply) => reply.status(201).send(await templates().create(req.body)),
+  );
+
+  app.get("/templates", { onRequest: admin, schema: { tags, response: { 200: z.object({ templates: z.array(templateSchema) }) } } }, async () => ({
+    templates: await templates().list(),
+  }));
+
+  app.get("/templates/:key", { onRequest: admin, schema: { tags, params, response: { 200: templateSchema } } }, async (req) => {
+    const t = await templates().get(req.params.key);
+    if (!t) throw notFound("Template");
+    return t;
+  });
+
+  app.put(
+    "/templates/:key",
+    { onRequest: admin, schema: { tags, params, body: templateUpdateSchema, response: { 200: templateSchema } } },
+    async (req) => templates().update(req.params.key, req.body),
+  );
+
+  app.delete("/templates/:key", { onRequest: admin, schema: { tags, params, response: { 204: z.null() } } }, async (req, reply) => {
+    if (!(await templates().delete(req.params.key))) throw notFound("Template");
+    return reply.status(204).send(null);
+  });
+};
