@@ -61,6 +61,11 @@ const envSchema = z.object({
   CORS_ORIGINS: commaList,
   DATA_DIR: optionalString,
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  HERALD_RATE_LIMIT_PER_MINUTE: z.coerce
+    .number({ message: "must be a number" })
+    .int("must be an integer")
+    .positive("must be positive")
+    .default(6000),
   SMS_WEBHOOK_URL: urlWithProtocols(["http:", "https:"]),
   VAPID_PUBLIC_KEY: optionalString,
   VAPID_PRIVATE_KEY: optionalString,
@@ -98,6 +103,8 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   readonly dataDir: string;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Requests per minute per credential on the creation routes (429 with Retry-After beyond). */
+  readonly rateLimitPerMinute: number;
   readonly smsWebhookUrl: string | undefined;
   readonly vapid: {
     readonly publicKey: string | undefined;
@@ -154,6 +161,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
     dataDir: e.DATA_DIR ?? "./data",
     logLevel: e.LOG_LEVEL,
+    rateLimitPerMinute: e.HERALD_RATE_LIMIT_PER_MINUTE,
     smsWebhookUrl: e.SMS_WEBHOOK_URL,
     vapid: Object.freeze({
       publicKey: e.VAPID_PUBLIC_KEY,

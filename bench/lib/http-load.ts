@@ -1,0 +1,20 @@
+import { Worker } from "node:worker_threads";
+
+export interface HttpLoadResult {
+  statuses: Record<string, number>;
+  latencies: number[];
+  elapsedMs: number;
+  utilization: number;
+}
+
+/** Runs one http-worker thread to completion. */
+export function httpLoad(job: { url: string; headers?: Record<string, string>; bodies: string[]; concurrency: number }): Promise<HttpLoadResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL("./http-worker.ts", import.meta.url), { workerData: { headers: {}, ...job } });
+    w.once("message", (m: HttpLoadResult) => {
+      resolve(m);
+      void w.terminate();
+    });
+    w.once("error", reject);
+  });
+}
