@@ -21,7 +21,9 @@ export type ServerMessage =
   | { type: "pong" };
 
 export type ClientMessage =
+  /** Delivered: one id, or `ids` (up to the sync page size) so a sync page is acked in one message. */
   | { type: "ack"; id: string }
+  | { type: "ack"; ids: string[] }
   | { type: "read"; id: string }
   | { type: "sync"; cursor?: number }
   | { type: "ping" };

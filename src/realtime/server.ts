@@ -1,53 +1,346 @@
 /**
- * SHELL (owned by the realtime work, issue 4): the WebSocket server of the
- * guide, attachable to any http.Server.
+ * The guide's WebSocket server, attachable to any http.Server (Fastify's,
+ * Express's, a bare one): it takes the server's `upgrade` events for `/` and
+ * `/ws`, checks the JWT before the handshake completes, and owns the local
+ * connections. Fan-out to other instances goes through `Fanout` (the bus),
+ * database writes through the batched `DeliveryLog`, presence through
+ * `src/bus/presence.ts`.
  */
-import type { Server as HttpServer } from "node:http";
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Duplex } from "node:stream";
+import { type RawData, type WebSocket, WebSocketServer } from "ws";
+import { type Presence, createPresence } from "../bus/index.js";
+import type { NotificationDto } from "../notifications/types.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
-import type { BroadcastBase, BroadcastRecipient, InboxActions, Presentation, ServerMessage } from "./protocol.js";
-import type { NotificationDto } from "../notifications/types.js";
+import { parseClientMessage } from "./client-messages.js";
+import { Connection, type ConnectionLimits } from "./connection.js";
+import { DeliveryLog } from "./delivery-log.js";
+import { Fanout } from "./fanout.js";
+import { WS_PATHS, chooseProtocol, pathOf, readHandshake, refuseUpgrade } from "./handshake.js";
+import { Hub } from "./hub.js";
+import { type RealtimeMetrics, realtimeMetrics } from "./metrics.js";
+import { type BroadcastBase, type BroadcastRecipient, CloseCodes, type InboxActions, type Presentation, type ServerMessage } from "./protocol.js";
+import { unacknowledgedAfter, unreadCount } from "./sync.js";
 
 export type RealtimeDeps = Pick<Runtime, "database" | "bus" | "auth" | "clock" | "logger" | "analytics" | "metrics" | "instanceId">;
 
+/** Named limits with safe defaults; every forced disconnect has a code (protocol.ts CloseCodes). */
+export interface RealtimeOptions extends ConnectionLimits {
+  /** Server ping period; a peer that has not answered the previous ping is dropped. */
+  heartbeatMs: number;
+  /** Largest client message, fragments included (ws closes with 1009 beyond it). */
+  maxPayload: number;
+  /** Most notifications in one `sync` message; beyond it `truncated: true`. */
+  syncLimit: number;
+  /** Period of the batched sent/delivered/session writes. */
+  flushIntervalMs: number;
+  /** Heartbeat of the Redis presence keys (TTL = 3 periods). */
+  presenceHeartbeatMs: number;
+}
+
+export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
+  heartbeatMs: 30_000,
+  maxPayload: 64 * 1024,
+  syncLimit: 500,
+  flushIntervalMs: 50,
+  presenceHeartbeatMs: 10_000,
+  maxBufferedBytes: 1024 * 1024,
+  maxHeldFrames: 10_000,
+  messagesPerSecond: 50,
+  messageBurst: 100,
+  rateLimitStrikes: 50,
+  closeGraceMs: 1_000,
+});
+
+interface Started {
+  deps: RealtimeDeps;
+  log: DeliveryLog;
+  presence: Presence;
+  fanout: Fanout;
+  metrics: RealtimeMetrics;
+  heartbeat: NodeJS.Timeout;
+}
+
 export class NotificationWebSocketServer {
   readonly deps: Promise<RealtimeDeps>;
+  readonly options: RealtimeOptions;
+  private readonly wss: WebSocketServer;
+  private readonly hub = new Hub();
+  private readonly ready: Promise<Started>;
+  private started: Started | undefined;
+  private inbox: InboxActions | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(
     readonly httpServer: HttpServer,
     deps?: RealtimeDeps | Promise<RealtimeDeps>,
+    options: Partial<RealtimeOptions> = {},
   ) {
     this.deps = Promise.resolve(deps ?? defaultRuntime());
+    this.options = { ...DEFAULT_REALTIME_OPTIONS, ...options };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.options.maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: chooseProtocol,
+    });
+    httpServer.on("upgrade", this.onUpgrade);
+    this.ready = this.deps.then((d) => this.start(d));
+    this.ready.catch(() => undefined); // surfaced to callers of the public methods
+  }
+
+  private async start(deps: RealtimeDeps): Promise<Started> {
+    const logger = deps.logger;
+    const metrics = realtimeMetrics(deps.metrics);
+    const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs });
+    log.start();
+    const presence = createPresence(deps.bus, deps.instanceId, {
+      heartbeatMs: this.options.presenceHeartbeatMs,
+      onError: (err) => logger.warn({ err }, "presence update failed"),
+    });
+    await presence.start();
+    const fanout = new Fanout(deps.bus, deps.instanceId, this.hub, logger);
+    await fanout.start();
+    const heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
+    heartbeat.unref();
+    this.started = { deps, log, presence, fanout, metrics, heartbeat };
+    return this.started;
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (!WS_PATHS.has(pathOf(req))) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => socket.destroy());
+    void this.authenticateUpgrade(req, socket, head);
+  };
+
+  private async authenticateUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    let s: Started;
+    try {
+      s = await this.ready;
+    } catch {
+      return refuseUpgrade(socket, 503, "unavailable", "Realtime server failed to start");
+    }
+    if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
+    const { token, cursor } = readHandshake(req);
+    let principal;
+    try {
+      principal = await s.deps.auth.authenticate(token);
+    } catch (err) {
+      s.metrics.errors.inc({ reason: "unauthorized" });
+      return refuseUpgrade(socket, 401, "unauthenticated", err instanceof Error ? err.message : "Invalid token");
+    }
+    if (principal.kind !== "provider") {
+      s.metrics.errors.inc({ reason: "forbidden" });
+      return refuseUpgrade(socket, 403, "forbidden", "A provider token is required");
+    }
+    if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
+    if (socket.destroyed) return;
+    const { userId, expiresAt } = principal;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(s, ws, req, userId, expiresAt, cursor));
+  }
+
+  private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number): void {
+    const conn = new Connection(ws, userId, randomUUID(), this.options, {
+      onPushed: (id) => s.log.markSent(id),
+      onSent: () => s.metrics.messagesSent.inc(),
+      onSlowConsumer: () => s.metrics.errors.inc({ reason: "slow_consumer" }),
+    }, Date.now());
+    // Registered (and so holding live frames) before the sync query runs.
+    this.hub.add(conn);
+    s.presence.add(userId);
+    s.metrics.connections.inc();
+    s.log.sessionOpened({
+      id: conn.sessionId,
+      userId,
+      instanceId: s.deps.instanceId,
+      ip: req.socket.remoteAddress ?? null,
+      userAgent: typeof req.headers["user-agent"] === "string" ? req.headers["user-agent"].slice(0, 500) : null,
+      at: s.deps.clock.now(),
+    });
+    ws.on("pong", () => {
+      conn.alive = true;
+    });
+    ws.on("message", (data, isBinary) => this.onMessage(s, conn, data, isBinary));
+    ws.on("error", (err) => {
+      s.metrics.errors.inc({ reason: "socket_error" });
+      s.deps.logger.debug({ err: err.message, userId }, "websocket error");
+    });
+    ws.on("close", (code, reason) => this.onClosed(s, conn, code, reason.toString()));
+    conn.expireAt(expiresAt, Date.now);
+    this.sync(s, conn, cursor, true);
+  }
+
+  /** Sends unread_count (on connect) and the unacknowledged notifications after `cursor`. */
+  private sync(s: Started, conn: Connection, cursor: number, withCount: boolean): void {
+    conn.beginSync();
+    const db = s.deps.database;
+    conn.syncChain = conn.syncChain.then(async () => {
+      try {
+        const count = withCount ? await unreadCount(db, conn.userId) : undefined;
+        const page = await unacknowledgedAfter(db, conn.userId, cursor, this.options.syncLimit);
+        if (count !== undefined) conn.send({ type: "unread_count", count });
+        const message: ServerMessage = { type: "sync", notifications: page.notifications, cursor: page.cursor, ...(page.truncated ? { truncated: true } : {}) };
+        conn.endSync({ text: JSON.stringify(message) }, page.notifications.map((n) => n.id));
+        if (conn.state !== "closed") for (const n of page.notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id);
+      } catch (err) {
+        s.deps.logger.warn({ err, userId: conn.userId }, "sync failed");
+        conn.abortSync();
+      }
+    });
+  }
+
+  private onMessage(s: Started, conn: Connection, data: RawData, isBinary: boolean): void {
+    s.metrics.messagesReceived.inc();
+    conn.alive = true;
+    if (!conn.admit(Date.now())) {
+      s.metrics.errors.inc({ reason: "rate_limited" });
+      return;
+    }
+    const text = Buffer.isBuffer(data) ? data.toString("utf8") : Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data).toString("utf8");
+    const parsed = isBinary ? ({ ok: false, code: "invalid_message", message: "Binary messages are not supported" } as const) : parseClientMessage(text);
+    if (!parsed.ok) {
+      s.metrics.errors.inc({ reason: parsed.code });
+      conn.send({ type: "error", code: parsed.code, message: parsed.message });
+      return;
+    }
+    const m = parsed.message;
+    switch (m.type) {
+      case "ping":
+        conn.send({ type: "pong" });
+        return;
+      case "ack":
+        for (const id of "ids" in m ? m.ids : [m.id]) s.log.markDelivered(id, conn.userId);
+        return;
+      case "sync":
+        this.sync(s, conn, m.cursor ?? 0, false);
+        return;
+      case "read":
+        return this.read(s, conn, m.id);
+    }
+  }
+
+  private read(s: Started, conn: Connection, id: string): void {
+    const inbox = this.inbox;
+    if (!inbox) {
+      conn.send({ type: "error", code: "unavailable", message: "Reading is not available on this server" });
+      return;
+    }
+    inbox.markRead(conn.userId, id).then(
+      (ok) => {
+        if (!ok) conn.send({ type: "error", code: "not_found", message: "Notification not found" });
+      },
+      (err: unknown) => {
+        s.deps.logger.warn({ err, userId: conn.userId }, "read over websocket failed");
+        conn.send({ type: "error", code: "internal", message: "Could not mark the notification read" });
+      },
+    );
+  }
+
+  private onClosed(s: Started, conn: Connection, code: number, reason: string): void {
+    conn.disposed();
+    if (!this.hub.remove(conn)) return;
+    s.presence.remove(conn.userId);
+    s.metrics.connections.dec();
+    s.log.sessionClosed({ id: conn.sessionId, at: s.deps.clock.now(), code: conn.closeCode ?? code, reason: conn.closeReason ?? reason });
+  }
+
+  /** Pings everyone; drops whoever did not answer the previous ping. */
+  private beat(): void {
+    for (const conn of this.hub.connections()) {
+      if (!conn.alive) {
+        conn.closeCode = 1006;
+        conn.closeReason = "heartbeat timeout";
+        conn.socket.terminate();
+        continue;
+      }
+      conn.alive = false;
+      try {
+        conn.socket.ping();
+      } catch {
+        conn.socket.terminate();
+      }
+    }
   }
 
   /** Registers the notification domain's handling of client `read` messages. */
-  useInbox(_inbox: InboxActions): void {}
+  useInbox(inbox: InboxActions): void {
+    this.inbox = inbox;
+  }
 
   /** Pushes a new notification to every live connection of its user, on any instance. */
-  async publishNotification(_notification: NotificationDto, _presentation: Presentation): Promise<void> {}
+  async publishNotification(notification: NotificationDto, presentation: Presentation): Promise<void> {
+    const s = await this.ready;
+    await s.fanout.notification(notification, presentation);
+  }
 
   /**
    * Pushes one broadcast to the live connections of the given recipients on
    * every instance; the shared part is serialized once, not once per socket.
    */
-  async publishBroadcast(_base: BroadcastBase, _recipients: BroadcastRecipient[]): Promise<void> {}
+  async publishBroadcast(base: BroadcastBase, recipients: BroadcastRecipient[]): Promise<void> {
+    const s = await this.ready;
+    await s.fanout.broadcast(base, recipients);
+  }
 
   /** True when the user has a live connection on any instance. */
-  async isOnline(_userId: string): Promise<boolean> {
-    return false;
+  async isOnline(userId: string): Promise<boolean> {
+    const s = await this.ready;
+    return this.hub.has(userId) || s.presence.isOnline(userId);
   }
 
   /** Sends a protocol message to every live connection of a user, on any instance. */
-  async publishToUser(_userId: string, _message: ServerMessage): Promise<void> {}
-
-  getConnectedClientsCount(): number {
-    return 0;
+  async publishToUser(userId: string, message: ServerMessage): Promise<void> {
+    const s = await this.ready;
+    await s.fanout.toUser(userId, message);
   }
 
+  /** Connections cluster-wide (this instance exactly; others as of their last presence update). */
+  getConnectedClientsCount(): number {
+    return this.started ? this.started.presence.connectionCount() : this.hub.size;
+  }
+
+  /** Users connected anywhere in the cluster. */
   getConnectedProviders(): string[] {
-    return [];
+    return this.started ? this.started.presence.users() : [];
+  }
+
+  /** Connections on this instance only. */
+  getLocalConnectionsCount(): number {
+    return this.hub.size;
   }
 
   /** Closes every socket with 1001 and flushes pending writes. */
-  async close(): Promise<void> {}
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.httpServer.off("upgrade", this.onUpgrade);
+      let s: Started;
+      try {
+        s = await this.ready;
+      } catch {
+        return;
+      }
+      clearInterval(s.heartbeat);
+      await Promise.all(
+        [...this.hub.connections()].map(
+          (conn) =>
+            new Promise<void>((resolve) => {
+              if (conn.socket.readyState === conn.socket.CLOSED) return resolve();
+              conn.socket.once("close", () => resolve());
+              conn.close(CloseCodes.goingAway, "server shutting down");
+            }),
+        ),
+      );
+      await s.fanout.stop();
+      await s.presence.stop();
+      await s.log.stop();
+      this.wss.close();
+    })();
+    return this.closing;
+  }
 }

@@ -1,0 +1,231 @@
+/**
+ * Who is connected, cluster-wide. Each instance owns the count of its own
+ * connections per user; readers add up every live instance.
+ *
+ * - In process (MemoryBus): the instances sharing one MemoryBus share one
+ *   table, so reads are exact.
+ * - Redis: each instance keeps a hash `presence:i:<instanceId>` (user -> count)
+ *   with a TTL that its heartbeat refreshes, so a crashed instance's users
+ *   disappear within the TTL; a `presence` bus message per change keeps the
+ *   other instances' in-memory view fresh between heartbeats.
+ *
+ * Reads are synchronous (the guide's `getConnectedProviders()` is), served
+ * from that view.
+ */
+import type { Bus } from "./bus.js";
+import { RedisBus } from "./redis-bus.js";
+
+export interface Presence {
+  /** A local connection of `userId` opened. */
+  add(userId: string): void;
+  /** A local connection of `userId` closed. */
+  remove(userId: string): void;
+  /** Connections on every live instance. */
+  connectionCount(): number;
+  /** Users with at least one connection on any live instance. */
+  users(): string[];
+  isOnline(userId: string): boolean;
+  start(): Promise<void>;
+  /** Forgets this instance's connections (cluster-wide) and stops the heartbeat. */
+  stop(): Promise<void>;
+}
+
+export interface PresenceOptions {
+  /** Heartbeat period for the Redis presence keys (default 10 s); the TTL is three periods. */
+  heartbeatMs?: number;
+  onError?: (err: unknown) => void;
+}
+
+export function createPresence(bus: Bus, instanceId: string, options: PresenceOptions = {}): Presence {
+  if (bus instanceof RedisBus) return new RedisPresence(bus, instanceId, options);
+  return new MemoryPresence(sharedTable(bus), instanceId);
+}
+
+type Counts = Map<string, number>;
+
+function bump(counts: Counts, userId: string, delta: number): void {
+  const next = (counts.get(userId) ?? 0) + delta;
+  if (next > 0) counts.set(userId, next);
+  else counts.delete(userId);
+}
+
+/** Sums instance tables into (connections, users). */
+function aggregate(tables: Iterable<Counts>): { connections: number; users: Set<string> } {
+  let connections = 0;
+  const users = new Set<string>();
+  for (const t of tables) {
+    for (const [user, n] of t) {
+      if (n <= 0) continue;
+      connections += n;
+      users.add(user);
+    }
+  }
+  return { connections, users };
+}
+
+const tablesByBus = new WeakMap<Bus, Map<string, Counts>>();
+
+function sharedTable(bus: Bus): Map<string, Counts> {
+  let t = tablesByBus.get(bus);
+  if (!t) tablesByBus.set(bus, (t = new Map()));
+  return t;
+}
+
+/** Instances sharing one in-process bus share one table. */
+class MemoryPresence implements Presence {
+  private readonly own: Counts = new Map();
+
+  constructor(
+    private readonly table: Map<string, Counts>,
+    private readonly instanceId: string,
+  ) {}
+
+  add(userId: string): void {
+    bump(this.own, userId, 1);
+  }
+  remove(userId: string): void {
+    bump(this.own, userId, -1);
+  }
+  connectionCount(): number {
+    return aggregate(this.table.values()).connections;
+  }
+  users(): string[] {
+    return [...aggregate(this.table.values()).users];
+  }
+  isOnline(userId: string): boolean {
+    for (const t of this.table.values()) if ((t.get(userId) ?? 0) > 0) return true;
+    return false;
+  }
+  async start(): Promise<void> {
+    this.table.set(this.instanceId, this.own);
+  }
+  async stop(): Promise<void> {
+    this.own.clear();
+    this.table.delete(this.instanceId);
+  }
+}
+
+const PRESENCE_CHANNEL = "presence";
+
+class RedisPresence implements Presence {
+  private readonly own: Counts = new Map();
+  /** Other instances' tables, from the last heartbeat read plus deltas since. */
+  private readonly remote = new Map<string, Counts>();
+  private readonly heartbeatMs: number;
+  private readonly ttlMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly instancesKey: string;
+  private readonly ownKey: string;
+  private readonly onError: (err: unknown) => void;
+
+  constructor(
+    private readonly bus: RedisBus,
+    private readonly instanceId: string,
+    options: PresenceOptions,
+  ) {
+    this.heartbeatMs = options.heartbeatMs ?? 10_000;
+    this.ttlMs = this.heartbeatMs * 3;
+    this.instancesKey = `${bus.prefix}presence:instances`;
+    this.ownKey = this.keyOf(instanceId);
+    this.onError = options.onError ?? (() => undefined);
+  }
+
+  private keyOf(instanceId: string): string {
+    return `${this.bus.prefix}presence:i:${instanceId}`;
+  }
+
+  add(userId: string): void {
+    this.change(userId, 1);
+  }
+  remove(userId: string): void {
+    this.change(userId, -1);
+  }
+
+  private change(userId: string, delta: number): void {
+    bump(this.own, userId, delta);
+    // Same connection, so Redis applies the HINCRBY before others see the delta.
+    this.bus.client
+      .multi()
+      .hincrby(this.ownKey, userId, delta)
+      .pexpire(this.ownKey, this.ttlMs)
+      .exec()
+      .catch(this.onError);
+    this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, u: userId, d: delta })).catch(this.onError);
+  }
+
+  connectionCount(): number {
+    return aggregate([this.own, ...this.remote.values()]).connections;
+  }
+  users(): string[] {
+    return [...aggregate([this.own, ...this.remote.values()]).users];
+  }
+  isOnline(userId: string): boolean {
+    if (this.own.has(userId)) return true;
+    for (const t of this.remote.values()) if ((t.get(userId) ?? 0) > 0) return true;
+    return false;
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = await this.bus.subscribe(PRESENCE_CHANNEL, (raw) => this.onDelta(raw));
+    await this.heartbeat();
+    this.timer = setInterval(() => this.heartbeat().catch(this.onError), this.heartbeatMs);
+    this.timer.unref();
+  }
+
+  private onDelta(raw: string): void {
+    try {
+      const { i, u, d } = JSON.parse(raw) as { i: string; u: string; d: number };
+      if (i === this.instanceId || typeof u !== "string" || typeof d !== "number") return;
+      let t = this.remote.get(i);
+      if (!t) this.remote.set(i, (t = new Map()));
+      bump(t, u, d);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  /** Rewrites this instance's hash from memory (healing missed writes) and re-reads the others. */
+  async heartbeat(): Promise<void> {
+    const redis = this.bus.client;
+    const now = Date.now();
+    const tx = redis.multi().del(this.ownKey);
+    if (this.own.size > 0) tx.hset(this.ownKey, Object.fromEntries(this.own));
+    await tx
+      .pexpire(this.ownKey, this.ttlMs)
+      .zadd(this.instancesKey, now, this.instanceId)
+      .zremrangebyscore(this.instancesKey, "-inf", now - this.ttlMs)
+      .exec();
+    const ids = (await redis.zrange(this.instancesKey, 0, -1)).filter((id) => id !== this.instanceId);
+    const read = redis.pipeline();
+    for (const id of ids) read.hgetall(this.keyOf(id));
+    const results = ids.length > 0 ? ((await read.exec()) ?? []) : [];
+    const fresh = new Map<string, Counts>();
+    ids.forEach((id, k) => {
+      const [err, hash] = results[k] ?? [];
+      if (err || !hash) return;
+      const counts: Counts = new Map();
+      for (const [user, n] of Object.entries(hash as Record<string, string>)) if (Number(n) > 0) counts.set(user, Number(n));
+      if (counts.size > 0) fresh.set(id, counts);
+    });
+    this.remote.clear();
+    for (const [id, counts] of fresh) this.remote.set(id, counts);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.unsubscribe?.().catch(this.onError);
+    // Tell the others at once rather than letting the TTL expire.
+    for (const [user, n] of this.own) {
+      await this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, u: user, d: -n })).catch(this.onError);
+    }
+    this.own.clear();
+    await this.bus.client
+      .multi()
+      .del(this.ownKey)
+      .zrem(this.instancesKey, this.instanceId)
+      .exec()
+      .catch(this.onError);
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * herald/client: the WebSocket client SDK, for browsers and Node.
+ *
+ * It connects with the token in the Sec-WebSocket-Protocol header (or
+ * `?token=`), reconnects with capped exponential backoff and full jitter,
+ * resumes from its cursor, acknowledges every notification it receives, and
+ * emits each notification once (deduplicated by id, live or replayed).
+ *
+ * @example
+ * import { HeraldClient } from "herald/client";
+ * const client = new HeraldClient({ url: "ws://localhost:3001/ws", getToken: () => fetchToken() });
+ * client.on("notification", (n) => console.log(n.title));
+ * client.on("unread_count", (count) => setBadge(count));
+ * client.connect();
+ */
+import type { NotificationDto } from "../notifications/types.js";
+import type { ClientMessage, Presentation, ServerMessage } from "../realtime/protocol.js";
+import { Emitter } from "./emitter.js";
+import { type BackoffOptions, backoffDelay } from "./backoff.js";
+
+export type { NotificationDto } from "../notifications/types.js";
+export type { Presentation, ServerMessage, ClientMessage } from "../realtime/protocol.js";
+export { backoffDelay } from "./backoff.js";
+
+/** The subset of the WHATWG WebSocket that the client uses (browsers' global, or the `ws` package in Node). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
+
+export interface NotificationUpdate {
+  id: string;
+  read: boolean;
+  archived: boolean;
+  deleted: boolean;
+}
+
+export interface HeraldClientEvents {
+  /** Each notification once, live (with its presentation) or replayed by a sync (`replayed: true`). */
+  notification: [notification: NotificationDto, presentation: Presentation | undefined, meta: { replayed: boolean }];
+  /** The notifications of one sync page not seen before (possibly empty), oldest first. */
+  sync: [notifications: NotificationDto[], info: { cursor: number; truncated: boolean }];
+  updated: [update: NotificationUpdate];
+  unread_count: [count: number];
+  state: [state: ConnectionState];
+  /** The server could not replay everything in one page: reload lists through REST. */
+  reset: [];
+  error: [error: { code: string; message: string }];
+  /** The server closed the connection (code and reason), before any reconnect. */
+  disconnect: [info: { code: number; reason: string }];
+}
+
+export interface HeraldClientOptions extends BackoffOptions {
+  /** ws:// or wss:// URL of the server (path `/` or `/ws`). */
+  url: string;
+  token?: string;
+  /** Called before each connection attempt (fresh token after expiry); wins over `token`. */
+  getToken?: () => string | Promise<string>;
+  /** Defaults to globalThis.WebSocket; in Node < 22 pass `WebSocket` from the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+  /** "protocol" (default) keeps the token out of URLs and logs; "query" sends `?token=`. */
+  tokenTransport?: "protocol" | "query";
+  /** Application-level ping period (default 25 s); no answer within `pongTimeoutMs` (10 s) forces a reconnect. */
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /** How many notification ids to remember for de-duplication (default 10,000). */
+  dedupeWindow?: number;
+}
+
+const OPEN = 1;
+const PROTOCOL = "herald.v1";
+/** Close codes after which reconnecting cannot help. */
+const FATAL_CODES = new Set([1002, 1003, 1007]);
+
+export class HeraldClient extends Emitter<HeraldClientEvents> {
+  private socket: WebSocketLike | undefined;
+  private _state: ConnectionState = "idle";
+  private attempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private pongDeadline: ReturnType<typeof setTimeout> | undefined;
+  private readonly seen = new Set<string>();
+  private readonly seenOrder: string[] = [];
+  private pendingAcks: string[] = [];
+  private ackScheduled = false;
+  private resumeCursor = 0;
+  private maxSeq = 0;
+  private token: string | undefined;
+
+  constructor(private readonly options: HeraldClientOptions) {
+    super();
+    this.token = options.token;
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  /** Highest notification seq received so far. */
+  get cursor(): number {
+    return this.maxSeq;
+  }
+
+  /** Replaces the static token used for the next connection attempt. */
+  setToken(token: string): void {
+    this.token = token;
+  }
+
+  connect(): void {
+    if (this._state === "connecting" || this._state === "open") return;
+    this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    void this.open();
+  }
+
+  /** Marks a notification read (every other connection of the user gets notification_updated). */
+  read(id: string): boolean {
+    return this.send({ type: "read", id });
+  }
+
+  /** Asks for the unacknowledged notifications after `cursor` (default: the resume cursor). */
+  sync(cursor = this.resumeCursor): boolean {
+    return this.send({ type: "sync", cursor });
+  }
+
+  /** Closes for good: no reconnect. */
+  close(): void {
+    this.clearTimers();
+    const socket = this.socket;
+    this.socket = undefined;
+    this.setState("closed");
+    if (socket) {
+      this.detach(socket);
+      try {
+        socket.close(1000, "client closed");
+      } catch {
+        // already closing
+      }
+    }
+  }
+
+  private async open(): Promise<void> {
+    const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) throw new Error("No WebSocket implementation: pass options.WebSocket (e.g. from the ws package)");
+    let token: string | undefined;
+    try {
+      token = this.options.getToken ? await this.options.getToken() : this.token;
+    } catch {
+      return this.scheduleReconnect();
+    }
+    if (this._state === "closed") return;
+    const url = new URL(this.options.url);
+    if (this.resumeCursor > 0) url.searchParams.set("cursor", String(this.resumeCursor));
+    let protocols: string[] | undefined;
+    if (token && this.options.tokenTransport === "query") url.searchParams.set("token", token);
+    else if (token) protocols = [PROTOCOL, token];
+    let socket: WebSocketLike;
+    try {
+      socket = new Ctor(url.toString(), protocols);
+    } catch {
+      return this.scheduleReconnect();
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempt = 0;
+      this.setState("open");
+      this.startPing();
+    };
+    socket.onmessage = (ev) => this.onMessage(ev.data);
+    socket.onerror = () => undefined; // a close event follows
+    socket.onclose = (ev) => this.lost(socket, ev.code, ev.reason);
+  }
+
+  /** The socket is gone (closed by the server, the network, or given up on here). */
+  private lost(socket: WebSocketLike, code: number, reason: string): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.detach(socket);
+    this.clearTimers();
+    this.emit("disconnect", { code, reason });
+    if (FATAL_CODES.has(code)) return this.setState("closed");
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this._state === "closed") return;
+    this.setState("reconnecting");
+    const delay = backoffDelay(this.attempt, this.options);
+    this.attempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this._state !== "closed") void this.open();
+    }, delay);
+  }
+
+  private onMessage(data: unknown): void {
+    this.armPongDeadline(false);
+    let message: ServerMessage;
+    try {
+      message = JSON.parse(typeof data === "string" ? data : String(data)) as ServerMessage;
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case "notification": {
+        const n = message.notification;
+        this.queueAck(n.id);
+        if (this.remember(n)) this.emit("notification", n, message.presentation, { replayed: false });
+        return;
+      }
+      case "sync": {
+        const fresh = message.notifications.filter((n) => this.remember(n));
+        if (message.notifications.length > 0) this.send({ type: "ack", ids: message.notifications.map((n) => n.id) });
+        this.resumeCursor = Math.max(this.resumeCursor, message.cursor);
+        this.emit("sync", fresh, { cursor: message.cursor, truncated: message.truncated === true });
+        for (const n of fresh) this.emit("notification", n, undefined, { replayed: true });
+        if (message.truncated) {
+          this.emit("reset");
+          this.send({ type: "sync", cursor: message.cursor });
+        }
+        return;
+      }
+      case "notification_updated":
+        this.emit("updated", { id: message.id, read: message.read, archived: message.archived, deleted: message.deleted });
+        return;
+      case "unread_count":
+        this.emit("unread_count", message.count);
+        return;
+      case "error":
+        this.emit("error", { code: message.code, message: message.message });
+        return;
+      case "pong":
+        return;
+    }
+  }
+
+  /** True the first time an id is seen (within the dedupe window). */
+  private remember(n: NotificationDto): boolean {
+    if (n.seq > this.maxSeq) this.maxSeq = n.seq;
+    if (this.seen.has(n.id)) return false;
+    this.seen.add(n.id);
+    this.seenOrder.push(n.id);
+    const window = this.options.dedupeWindow ?? 10_000;
+    while (this.seenOrder.length > window) this.seen.delete(this.seenOrder.shift()!);
+    return true;
+  }
+
+  /** Live acks are coalesced per tick so a burst costs one message, not one per notification. */
+  private queueAck(id: string): void {
+    this.pendingAcks.push(id);
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    setTimeout(() => {
+      this.ackScheduled = false;
+      const ids = this.pendingAcks;
+      this.pendingAcks = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        this.send(chunk.length === 1 ? { type: "ack", id: chunk[0]! } : { type: "ack", ids: chunk });
+      }
+    }, 0);
+  }
+
+  private send(message: ClientMessage): boolean {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN) return false;
+    socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  private startPing(): void {
+    const every = this.options.pingIntervalMs ?? 25_000;
+    this.pingTimer = setInterval(() => {
+      if (this.send({ type: "ping" })) this.armPongDeadline(true);
+    }, every);
+    (this.pingTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Any message proves the link alive; a ping without answer in time forces a reconnect. */
+  private armPongDeadline(arm: boolean): void {
+    if (this.pongDeadline) clearTimeout(this.pongDeadline);
+    this.pongDeadline = undefined;
+    if (!arm) return;
+    const socket = this.socket;
+    this.pongDeadline = setTimeout(() => {
+      if (!socket || this.socket !== socket) return;
+      // A dead link may never finish a closing handshake: give up on it now.
+      this.lost(socket, 4000, "pong timeout");
+      try {
+        socket.close(4000, "pong timeout");
+      } catch {
+        // ignore
+      }
+    }, this.options.pongTimeoutMs ?? 10_000);
+    (this.pongDeadline as { unref?: () => void }).unref?.();
+  }
+
+  private clearTimers(): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.pongDeadline) clearTimeout(this.pongDeadline);
+    this.reconnectTimer = this.pingTimer = this.pongDeadline = undefined;
+  }
+
+  private detach(socket: WebSocketLike): void {
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    socket.onerror = () => undefined;
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this._state === state) return;
+    this._state = state;
+    this.emit("state", state);
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * One socket's life: its user, liveness, rate limit, write-buffer bound and
+ * the sync switch.
+ *
+ * The sync switch (no gap, no duplicate): a connection is registered for
+ * live messages BEFORE its sync query runs, in state `syncing`; live frames
+ * that arrive meanwhile are held. When the sync page is sent, the held frames
+ * follow, minus the notifications the page already carried (same id).
+ */
+import type { WebSocket } from "ws";
+import type { Frame } from "./frames.js";
+import { TokenBucket } from "./client-messages.js";
+import { CloseCodes, type ServerMessage } from "./protocol.js";
+
+export interface ConnectionLimits {
+  /** Close (4008) when the socket's unsent bytes would pass this (default 1 MiB). */
+  maxBufferedBytes: number;
+  /** Frames held during a sync before the connection is treated as a slow consumer. */
+  maxHeldFrames: number;
+  messagesPerSecond: number;
+  messageBurst: number;
+  /** Consecutive refused messages tolerated (the first gets an error reply) before closing with 4029. */
+  rateLimitStrikes: number;
+  /** After a server-initiated close, how long to wait for the peer before dropping the TCP socket. */
+  closeGraceMs: number;
+}
+
+export interface ConnectionHooks {
+  /** A notification frame went out on this socket. */
+  onPushed(id: string, userId: string): void;
+  onSent(): void;
+  onSlowConsumer(): void;
+}
+
+export class Connection {
+  state: "syncing" | "live" | "closed" = "syncing";
+  alive = true;
+  /** Code and reason of a server-initiated close, kept for websocket_sessions. */
+  closeCode: number | undefined;
+  closeReason: string | undefined;
+  private held: Frame[] = [];
+  private syncDepth = 0;
+  /** Ids carried by the sync pages sent since the hold began (several syncs may overlap). */
+  private synced = new Set<string>();
+  private readonly bucket: TokenBucket;
+  private strikes = 0;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Serializes this connection's syncs (connect-time and client-requested). */
+  syncChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly userId: string,
+    readonly sessionId: string,
+    private readonly limits: ConnectionLimits,
+    private readonly hooks: ConnectionHooks,
+    now: number,
+  ) {
+    this.bucket = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now);
+  }
+
+  /** Closes with 4001 when the token expires (setTimeout cannot wait more than ~24.8 days at once). */
+  expireAt(expiresAt: number, now: () => number): void {
+    const wait = expiresAt - now();
+    if (wait <= 0) {
+      this.close(CloseCodes.tokenExpired, "token expired");
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.expireAt(expiresAt, now), Math.min(wait, 2 ** 31 - 1));
+    this.expiryTimer.unref();
+  }
+
+  /** A live frame for this user. */
+  push(frame: Frame): void {
+    if (this.state === "closed") return;
+    if (this.state === "syncing") {
+      if (this.held.length >= this.limits.maxHeldFrames) return this.slowConsumer();
+      this.held.push(frame);
+      return;
+    }
+    this.write(frame);
+  }
+
+  /** Sends a protocol message now, bypassing the sync hold (replies, the sync page itself). */
+  send(message: ServerMessage | Frame): void {
+    if (this.state === "closed") return;
+    this.write("text" in message ? message : { text: JSON.stringify(message) });
+  }
+
+  private write(frame: Frame): void {
+    const buffered = this.socket.bufferedAmount;
+    if (buffered + frame.text.length > this.limits.maxBufferedBytes) return this.slowConsumer();
+    this.socket.send(frame.text);
+    this.hooks.onSent();
+    if (frame.id !== undefined) this.hooks.onPushed(frame.id, this.userId);
+  }
+
+  beginSync(): void {
+    this.syncDepth += 1;
+    if (this.state === "live") this.state = "syncing";
+  }
+
+  /** Sends the sync page (already serialized) and releases held frames not in it. */
+  endSync(page: Frame, ids: Iterable<string>): void {
+    if (this.state === "closed") return;
+    this.write(page);
+    for (const id of ids) this.synced.add(id);
+    this.syncDepth -= 1;
+    if (this.syncDepth > 0) return;
+    const held = this.held;
+    const synced = this.synced;
+    this.held = [];
+    this.synced = new Set();
+    this.state = "live";
+    for (const frame of held) {
+      if (this.state !== "live") return;
+      if (frame.id !== undefined && synced.has(frame.id)) continue;
+      this.write(frame);
+    }
+  }
+
+  /** Ends a sync that failed: held frames still go out (the client can resync). */
+  abortSync(): void {
+    this.endSync({ text: JSON.stringify({ type: "error", code: "sync_failed", message: "Sync failed; retry with sync" }) }, []);
+  }
+
+  /** True when the message may be processed; false means it was refused (and maybe the socket closed). */
+  admit(now: number): boolean {
+    if (this.bucket.take(now)) {
+      this.strikes = 0;
+      return true;
+    }
+    this.strikes += 1;
+    if (this.strikes === 1) this.send({ type: "error", code: "rate_limited", message: "Too many messages; slow down" });
+    if (this.strikes > this.limits.rateLimitStrikes) this.close(CloseCodes.rateLimited, "rate limit exceeded");
+    return false;
+  }
+
+  private slowConsumer(): void {
+    if (this.state === "closed") return;
+    this.hooks.onSlowConsumer();
+    this.close(CloseCodes.slowConsumer, "slow consumer");
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.held = [];
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    try {
+      this.socket.close(code, reason);
+    } catch {
+      this.socket.terminate();
+    }
+    // A peer that does not read never sees the close frame: free the socket anyway.
+    setTimeout(() => this.socket.terminate(), this.limits.closeGraceMs).unref();
+  }
+
+  /** The socket is gone (any reason). */
+  disposed(): void {
+    this.state = "closed";
+    this.held = [];
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Everything the socket hot path writes to the database, batched: `sent`
+ * (pushed), `delivered` (client ack) and websocket_sessions rows. Calls only
+ * append to buffers; a flush every `intervalMs` (~50 ms) writes each buffer
+ * with one statement over unnest() arrays, so no socket message costs a
+ * database round trip. Within a flush, opens go before closes and `sent`
+ * before `delivered`, so the rows move pending -> sent -> delivered.
+ */
+import type { AnalyticsSink } from "../analytics/events.js";
+import type { Queryable } from "../db/index.js";
+import type { Clock, Logger } from "../observability/index.js";
+
+const MARK_SENT = `
+UPDATE notifications n
+   SET delivery_status = 'sent', sent_at = $2, updated_at = $2
+  FROM unnest($1::uuid[]) AS s(id)
+ WHERE n.id = s.id AND n.delivery_status = 'pending'
+RETURNING n.id, n.user_id`;
+
+// Only rows of the acking user, and only forward (an ack never resurrects a failed row).
+const MARK_DELIVERED = `
+UPDATE notifications n
+   SET delivery_status = 'delivered', delivered_at = $3, sent_at = COALESCE(n.sent_at, $3), updated_at = $3
+  FROM unnest($1::uuid[], $2::text[]) AS a(id, user_id)
+ WHERE n.id = a.id AND n.user_id = a.user_id AND n.delivery_status IN ('pending', 'sent')
+RETURNING n.id, n.user_id`;
+
+const OPEN_SESSIONS = `
+INSERT INTO websocket_sessions (id, user_id, instance_id, ip, user_agent, connected_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`;
+
+const CLOSE_SESSIONS = `
+UPDATE websocket_sessions s
+   SET disconnected_at = c.at, disconnect_code = c.code, disconnect_reason = c.reason
+  FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::text[]) AS c(id, at, code, reason)
+ WHERE s.id = c.id`;
+
+export interface SessionOpen {
+  id: string;
+  userId: string;
+  instanceId: string;
+  ip: string | null;
+  userAgent: string | null;
+  at: Date;
+}
+
+export interface SessionClose {
+  id: string;
+  at: Date;
+  code: number;
+  reason: string;
+}
+
+export interface DeliveryLogOptions {
+  database: Queryable;
+  analytics: AnalyticsSink;
+  clock: Clock;
+  logger: Logger;
+  intervalMs?: number;
+}
+
+export class DeliveryLog {
+  private sent = new Set<string>();
+  private acks = new Map<string, string>(); // notification id -> user id
+  private opens: SessionOpen[] = [];
+  private closes: SessionClose[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  state: "created" | "active" | "stopped" = "created";
+
+  constructor(private readonly options: DeliveryLogOptions) {}
+
+  start(): void {
+    if (this.state !== "created") return;
+    this.state = "active";
+    this.timer = setInterval(() => void this.flush(), this.options.intervalMs ?? 50);
+    this.timer.unref();
+  }
+
+  markSent(id: string): void {
+    this.sent.add(id);
+  }
+
+  markDelivered(id: string, userId: string): void {
+    this.acks.set(id, userId);
+  }
+
+  sessionOpened(open: SessionOpen): void {
+    this.opens.push(open);
+  }
+
+  sessionClosed(close: SessionClose): void {
+    this.closes.push(close);
+  }
+
+  get pending(): number {
+    return this.sent.size + this.acks.size + this.opens.length + this.closes.length;
+  }
+
+  /** Writes everything buffered so far; never rejects (failures are logged and retried next time). */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.pending === 0) return;
+    this.flushing = this.write().finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  private async write(): Promise<void> {
+    const { database, analytics, clock, logger } = this.options;
+    const opens = this.opens;
+    const sent = [...this.sent];
+    const acks = [...this.acks];
+    const closes = this.closes;
+    this.opens = [];
+    this.sent = new Set();
+    this.acks = new Map();
+    this.closes = [];
+    const now = clock.now();
+    try {
+      if (opens.length > 0) {
+        await database.query(OPEN_SESSIONS, [
+          opens.map((o) => o.id),
+          opens.map((o) => o.userId),
+          opens.map((o) => o.instanceId),
+          opens.map((o) => o.ip),
+          opens.map((o) => o.userAgent),
+          opens.map((o) => o.at.toISOString()),
+        ]);
+      }
+      opens.length = 0;
+      if (sent.length > 0) {
+        const rows = await database.query<{ id: string; user_id: string }>(MARK_SENT, [sent, now.toISOString()]);
+        for (const r of rows) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "sent", metadata: { channel: "websocket" }, timestamp: now });
+      }
+      sent.length = 0;
+      if (acks.length > 0) {
+        const rows = await database.query<{ id: string; user_id: string }>(MARK_DELIVERED, [
+          acks.map(([id]) => id),
+          acks.map(([, user]) => user),
+          now.toISOString(),
+        ]);
+        for (const r of rows) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "delivered", metadata: { channel: "websocket" }, timestamp: now });
+      }
+      acks.length = 0;
+      if (closes.length > 0) {
+        await database.query(CLOSE_SESSIONS, [
+          closes.map((c) => c.id),
+          closes.map((c) => c.at.toISOString()),
+          closes.map((c) => c.code),
+          closes.map((c) => c.reason.slice(0, 200)),
+        ]);
+      }
+      closes.length = 0;
+    } catch (err) {
+      // Put back what was not written, ahead of anything newer, and try again next tick.
+      logger.warn({ err }, "realtime delivery log flush failed; will retry");
+      this.opens = opens.concat(this.opens);
+      for (const id of sent) this.sent.add(id);
+      for (const [id, user] of acks) if (!this.acks.has(id)) this.acks.set(id, user);
+      this.closes = closes.concat(this.closes);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    this.state = "stopped";
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Serialization of server messages, done once per message (not per socket),
+ * and the envelope they travel in between instances over the bus.
+ *
+ * A bus message is `<header JSON>\n<payload>`: JSON.stringify never emits a
+ * raw newline, so the first newline splits them, and the payload (already
+ * the exact text sockets receive) is never parsed or re-encoded on the way.
+ */
+import type { NotificationDto } from "../notifications/types.js";
+import type { BroadcastBase, BroadcastRecipient, Presentation, ServerMessage } from "./protocol.js";
+
+/** What the hub hands to a connection: the text to send, and for notifications its id and cursor. */
+export interface Frame {
+  readonly text: string;
+  /** Set for `notification` messages, so a syncing connection can drop what the sync already holds. */
+  readonly id?: string;
+  readonly seq?: number;
+}
+
+export function notificationFrame(dto: NotificationDto, presentation: Presentation): Frame {
+  return {
+    text: JSON.stringify({ type: "notification", notification: dto, presentation } satisfies ServerMessage),
+    id: dto.id,
+    seq: dto.seq,
+  };
+}
+
+export function messageFrame(message: ServerMessage): Frame {
+  if (message.type === "notification") return notificationFrame(message.notification, message.presentation);
+  return { text: JSON.stringify(message) };
+}
+
+/**
+ * A broadcast's shared part serialized once; `frameFor` splices one
+ * recipient's id, seq and userId in front of it with string concatenation.
+ */
+export class BroadcastTemplate {
+  /** The base object's members without the opening brace: `"type":...}`. */
+  readonly body: string;
+  private readonly presentations = new Map<string, string>();
+
+  constructor(baseOrBody: BroadcastBase | string) {
+    if (typeof baseOrBody === "string") {
+      this.body = baseOrBody;
+    } else {
+      const json = JSON.stringify(baseOrBody);
+      this.body = json === "{}" ? "}" : json.slice(1);
+    }
+  }
+
+  private presentationText(p: Presentation): string {
+    const key = `${p.sound ? 1 : 0}${p.desktop ? 1 : 0}${p.silent ? 1 : 0}${p.volume}`;
+    let text = this.presentations.get(key);
+    if (text === undefined) {
+      text = JSON.stringify({ sound: p.sound, volume: p.volume, desktop: p.desktop, silent: p.silent });
+      this.presentations.set(key, text);
+    }
+    return text;
+  }
+
+  frameFor(r: BroadcastRecipient): Frame {
+    const sep = this.body === "}" ? "" : ",";
+    const text =
+      `{"type":"notification","notification":{"id":${JSON.stringify(r.id)},"seq":${Number(r.seq)},"userId":${JSON.stringify(r.userId)}` +
+      `${sep}${this.body},"presentation":${this.presentationText(r.presentation)}}`;
+    return { text, id: r.id, seq: Number(r.seq) };
+  }
+}
+
+/** Envelope headers; `o` is the origin instance, which already delivered locally. */
+export type BusHeader =
+  | { k: "u"; o: string; u: string; i?: string; s?: number }
+  | { k: "b"; o: string; r: Array<[userId: string, id: string, seq: number, presentation: number]>; p: Presentation[] };
+
+export function encodeEnvelope(header: BusHeader, payload: string): string {
+  return `${JSON.stringify(header)}\n${payload}`;
+}
+
+export function decodeEnvelope(raw: string): { header: BusHeader; payload: string } {
+  const cut = raw.indexOf("\n");
+  if (cut < 0) throw new Error("bus message without payload");
+  return { header: JSON.parse(raw.slice(0, cut)) as BusHeader, payload: raw.slice(cut + 1) };
+}
+
+/** Builds the broadcast header, sharing identical presentations by index. */
+export function broadcastHeader(origin: string, recipients: readonly BroadcastRecipient[]): BusHeader {
+  const index = new Map<string, number>();
+  const p: Presentation[] = [];
+  const r: Array<[string, string, number, number]> = [];
+  for (const rec of recipients) {
+    const pr = rec.presentation;
+    const key = `${pr.sound}|${pr.volume}|${pr.desktop}|${pr.silent}`;
+    let k = index.get(key);
+    if (k === undefined) {
+      k = p.length;
+      index.set(key, k);
+      p.push(pr);
+    }
+    r.push([rec.userId, rec.id, Number(rec.seq), k]);
+  }
+  return { k: "b", o: origin, r, p };
+}

@@ -1,0 +1,76 @@
+/**
+ * The HTTP side of a WebSocket upgrade: which paths are ours, where the token
+ * is, and how a refusal is written (a plain HTTP response before any
+ * WebSocket frame, so clients see 401 and never an open socket).
+ */
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+
+export const WS_PATHS: ReadonlySet<string> = new Set(["/", "/ws"]);
+
+/** The sub-protocol the SDK offers beside its token; echoed back so browsers accept the handshake. */
+export const HERALD_PROTOCOL = "herald.v1";
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+export function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function offeredProtocols(req: IncomingMessage): string[] {
+  const header = req.headers["sec-websocket-protocol"];
+  if (typeof header !== "string") return [];
+  return header
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/**
+ * The token from `?token=`, else from Sec-WebSocket-Protocol: an entry
+ * `bearer.<jwt>` or the bare JWT (browsers cannot set Authorization on a
+ * WebSocket). Also `?cursor=` to resume.
+ */
+export function readHandshake(req: IncomingMessage): { token: string | undefined; cursor: number } {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  let token = url.searchParams.get("token") ?? undefined;
+  if (!token) {
+    for (const p of offeredProtocols(req)) {
+      if (p.startsWith("bearer.")) token = p.slice("bearer.".length);
+      else if (JWT_SHAPE.test(p)) token = p;
+      if (token) break;
+    }
+  }
+  const rawCursor = Number(url.searchParams.get("cursor") ?? "0");
+  const cursor = Number.isSafeInteger(rawCursor) && rawCursor > 0 ? rawCursor : 0;
+  return { token: token || undefined, cursor };
+}
+
+/** ws `handleProtocols`: prefer ours; otherwise echo the first offered entry (browsers require one). */
+export function chooseProtocol(protocols: Set<string>): string | false {
+  if (protocols.has(HERALD_PROTOCOL)) return HERALD_PROTOCOL;
+  const first = protocols.values().next();
+  return first.done ? false : first.value;
+}
+
+const STATUS_TEXT: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable" };
+
+/** Writes a complete HTTP error response on the raw socket and ends it. */
+export function refuseUpgrade(socket: Duplex, status: 401 | 403 | 503, code: string, detail: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ type: "about:blank", title: STATUS_TEXT[status], status, code, detail });
+  const headers = [
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}`,
+    "Connection: close",
+    "Content-Type: application/problem+json",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...(status === 401 ? [`WWW-Authenticate: Bearer error="invalid_token", error_description="${detail.replace(/"/g, "'")}"`] : []),
+  ];
+  socket.end(`${headers.join("\r\n")}\r\n\r\n${body}`);
+  socket.once("finish", () => socket.destroy());
+}

@@ -1,0 +1,114 @@
+/**
+ * Realtime test helpers: notification rows written straight to the database,
+ * and a raw `ws` probe that records every message and awaits the next match.
+ */
+import { WebSocket } from "ws";
+import type { Database } from "../../src/db/index.js";
+import { notifications } from "../../src/db/schema.js";
+import { type NotificationDto, toNotificationDto } from "../../src/notifications/types.js";
+import type { Presentation, ServerMessage } from "../../src/realtime/index.js";
+
+export const LOUD: Presentation = { sound: true, volume: 70, desktop: true, silent: false };
+
+let counter = 0;
+
+export async function insertNotification(database: Database, userId: string, title = `n${++counter}`): Promise<NotificationDto> {
+  const [row] = await database.db
+    .insert(notifications)
+    .values({ userId, type: "new_message", priority: "high", title, message: `${title} body` })
+    .returning();
+  return toNotificationDto(row!);
+}
+
+/** Inserts `count` rows for one user in one statement; returns them oldest first. */
+export async function insertMany(database: Database, userId: string, count: number): Promise<NotificationDto[]> {
+  const rows = await database.db
+    .insert(notifications)
+    .values(Array.from({ length: count }, (_, i) => ({ userId, type: "new_message", priority: "normal", title: `bulk ${i}`, message: "m" })))
+    .returning();
+  return rows.map(toNotificationDto).sort((a, b) => a.seq - b.seq);
+}
+
+export class Probe {
+  readonly messages: ServerMessage[] = [];
+  private waiters: Array<{ match: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void; from: number }> = [];
+  closed: Promise<{ code: number; reason: string }>;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (data) => {
+      const m = JSON.parse(String(data)) as ServerMessage;
+      this.messages.push(m);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.match(m)) return true;
+        w.resolve(m);
+        return false;
+      });
+    });
+    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  static async open(url: string, token?: string, options: { protocols?: string[]; cursor?: number } = {}): Promise<Probe> {
+    const u = new URL(url);
+    if (token && !options.protocols) u.searchParams.set("token", token);
+    if (options.cursor) u.searchParams.set("cursor", String(options.cursor));
+    const ws = new WebSocket(u.toString(), options.protocols, { perMessageDeflate: false });
+    const probe = new Probe(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+      ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    return probe;
+  }
+
+  /** The first message (already received or future) of `type` matching `where`. */
+  next<T extends ServerMessage["type"]>(type: T, where: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true): Promise<Extract<ServerMessage, { type: T }>> {
+    const match = (m: ServerMessage) => m.type === type && where(m as Extract<ServerMessage, { type: T }>);
+    const seen = this.messages.find(match);
+    if (seen) return Promise.resolve(seen as Extract<ServerMessage, { type: T }>);
+    return new Promise((resolve) => this.waiters.push({ match, resolve: resolve as (m: ServerMessage) => void, from: this.messages.length }));
+  }
+
+  of<T extends ServerMessage["type"]>(type: T): Array<Extract<ServerMessage, { type: T }>> {
+    return this.messages.filter((m) => m.type === type) as Array<Extract<ServerMessage, { type: T }>>;
+  }
+
+  send(value: unknown): void {
+    this.ws.send(typeof value === "string" ? value : JSON.stringify(value));
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.close();
+    await this.closed;
+  }
+}
+
+/** Resolves with the HTTP status of a refused upgrade, or rejects if the socket opened. */
+export function upgradeStatus(url: string, protocols?: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols);
+    ws.once("open", () => {
+      ws.close();
+      reject(new Error("socket opened"));
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+    });
+    ws.once("error", (err) => {
+      if (!/Unexpected server response/.test(err.message)) reject(err);
+    });
+  });
+}
+
+/** Polls `read` until `done` accepts its result (for state written asynchronously), or fails at the deadline. */
+export async function eventually<T>(read: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
