@@ -2,6 +2,10 @@
 export const EVENT_TYPES = ["sent", "delivered", "opened", "clicked", "archived", "deleted"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+export function isEventType(value: unknown): value is EventType {
+  return typeof value === "string" && (EVENT_TYPES as readonly string[]).includes(value);
+}
+
 export interface AnalyticsEventInput {
   notificationId: string;
   userId: string;

@@ -1,12 +1,278 @@
-/** SHELL (owned by the analytics work, issue 6). */
+/**
+ * The guide's AnalyticsService: tracking through the batched ingest, and the
+ * metrics of SPEC section 8 read from the rollups (queries.ts), cached
+ * (metrics 5 min, top notifications 1 h) and invalidated when the ingest
+ * flushes new events (cache.ts). Reads first flush this process's pending
+ * events, so a read right after `trackEvent` sees it.
+ */
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
+import { notFound, validationError } from "../errors/index.js";
+import { isEventType, EVENT_TYPES, type EventType } from "./events.js";
+import { type ExportFormat, type ExportKind, EXPORT_FORMATS, EXPORT_KINDS, exportChunks } from "./export.js";
+import { type Metrics, type TopBy, type TrendInterval, TOP_BY, TREND_INTERVALS, isTimeZone, withRates, zeroCounts, type EventCounts } from "./metrics.js";
+import { notificationCounts, platformCountsByType, topGroups, trendRows, trendStart, userCountsByType } from "./queries.js";
+import { AnalyticsCache } from "./cache.js";
+import { NOTIFICATION_TYPES } from "../notifications/types.js";
 
 export type AnalyticsDeps = Pick<Runtime, "database" | "cache" | "clock" | "logger" | "analytics">;
 
+export interface NotificationMetrics extends Metrics {
+  notificationId: string;
+  /** Raw events per type (repeat opens included), for context; the rates use the distinct counts. */
+  events: EventCounts;
+}
+export interface UserMetrics extends Metrics {
+  userId: string;
+  days: number;
+  since: string;
+  until: string;
+}
+export interface TypeMetrics extends Metrics {
+  type: string;
+}
+export interface TrendBucket extends Metrics {
+  /** First instant of the bucket (UTC ISO). */
+  start: string;
+  /** Local date of the bucket start in the requested zone, YYYY-MM-DD. */
+  local: string;
+}
+export interface Trends {
+  interval: TrendInterval;
+  timeZone: string;
+  since: string;
+  until: string;
+  buckets: TrendBucket[];
+}
+export interface TopNotification extends Metrics {
+  /** Broadcast id for a broadcast, else the notification id. */
+  id: string;
+  broadcast: boolean;
+  type: string;
+  title: string | null;
+}
+export interface Overview extends Metrics {
+  days: number | null;
+  since: string | null;
+  until: string;
+  /** Raw events recorded in the window. */
+  events: number;
+  byType: TypeMetrics[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DAY_MS = 86_400_000;
+const MAX_METADATA_BYTES = 8 * 1024;
+
 export class AnalyticsService {
   readonly deps: Promise<AnalyticsDeps>;
+  private readonly cache: Promise<AnalyticsCache>;
+
   constructor(deps?: AnalyticsDeps | Promise<AnalyticsDeps>) {
     this.deps = Promise.resolve(deps ?? defaultRuntime());
+    this.cache = this.deps.then((d) => AnalyticsCache.for(d.cache, d.analytics, d.logger));
+    // A failed default runtime surfaces on the first call, not as an unhandled rejection.
+    this.cache.catch(() => undefined);
   }
+
+  /** Records an event (batched; written within the ingest interval). Throws HERALD_VALIDATION on bad input. */
+  async trackEvent(notificationId: string, userId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
+    assertUuid(notificationId, "notificationId");
+    if (typeof userId !== "string" || userId.length === 0 || userId.length > 255) {
+      throw validationError("userId must be a non-empty string", [{ field: "userId", message: "required" }]);
+    }
+    if (!isEventType(eventType)) {
+      throw validationError(`eventType must be one of ${EVENT_TYPES.join(", ")}`, [{ field: "eventType", message: `unknown event type ${String(eventType)}` }]);
+    }
+    if (metadata != null && (typeof metadata !== "object" || Array.isArray(metadata))) {
+      throw validationError("metadata must be an object", [{ field: "metadata", message: "must be an object" }]);
+    }
+    if (metadata != null && Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
+      throw validationError(`metadata is larger than ${MAX_METADATA_BYTES} bytes`, [{ field: "metadata", message: "too large" }]);
+    }
+    const { analytics, clock } = await this.deps;
+    analytics.record({ notificationId, userId, eventType: eventType as EventType, metadata: metadata ?? null, timestamp: clock.now() });
+  }
+
+  /** What a provider may do: track an event on one of its own notifications; another's (or none) is 404. */
+  async trackOwnEvent(userId: string, notificationId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
+    if (!isEventType(eventType)) return this.trackEvent(notificationId, userId, eventType, metadata);
+    assertUuid(notificationId, "notificationId");
+    const { database } = await this.deps;
+    const owned = await database.query("SELECT 1 FROM notifications WHERE id = $1 AND user_id = $2", [notificationId, userId]);
+    if (owned.length === 0) throw notFound("Notification");
+    await this.trackEvent(notificationId, userId, eventType, metadata);
+  }
+
+  /** Distinct counts and rates of one notification. `requireExisting` makes an unknown id a 404. */
+  async getNotificationMetrics(notificationId: string, options: { requireExisting?: boolean } = {}): Promise<NotificationMetrics> {
+    assertUuid(notificationId, "notificationId");
+    const { database } = await this.fresh();
+    const cache = await this.cache;
+    const result = await cache.remember(cache.notificationKey(notificationId), 300, async () => {
+      const { counts, events, known } = await notificationCounts(database, notificationId);
+      return { known, metrics: { notificationId, ...withRates(counts), events } };
+    });
+    if (options.requireExisting && !result.known) throw notFound("Notification");
+    return result.metrics;
+  }
+
+  /** One user's distinct counts and rates over the last `days` days (default 30). */
+  async getUserMetrics(userId: string, days = 30): Promise<UserMetrics> {
+    const d = checkDays(days);
+    const { database, clock } = await this.fresh();
+    const cache = await this.cache;
+    return cache.remember(await cache.userKey(userId, `metrics:${d}`), 300, async () => {
+      const until = clock.now();
+      const since = new Date(until.getTime() - d * DAY_MS);
+      const total = zeroCounts();
+      for (const t of await userCountsByType(database, userId, since, until)) addCounts(total, t.counts);
+      return { userId, days: d, since: since.toISOString(), until: until.toISOString(), ...withRates(total) };
+    });
+  }
+
+  /** One user's metrics per notification type over the last `days` days; every known type listed. */
+  async getMetricsByType(userId: string, days = 30): Promise<TypeMetrics[]> {
+    const d = checkDays(days);
+    const { database, clock } = await this.fresh();
+    const cache = await this.cache;
+    return cache.remember(await cache.userKey(userId, `by-type:${d}`), 300, async () => {
+      const until = clock.now();
+      const rows = await userCountsByType(database, userId, new Date(until.getTime() - d * DAY_MS), until);
+      return byTypeWithAllTypes(rows);
+    });
+  }
+
+  /** Distinct counts per day, week (ISO, Monday) or month of local time in `timeZone`, over the last `days` days. */
+  async getTrends(options: { interval?: string; days?: number; timeZone?: string; userId?: string } = {}): Promise<Trends> {
+    const interval = (options.interval ?? "day") as TrendInterval;
+    if (!TREND_INTERVALS.includes(interval)) {
+      throw validationError(`interval must be one of ${TREND_INTERVALS.join(", ")}`, [{ field: "interval", message: "invalid" }]);
+    }
+    const days = checkDays(options.days ?? 30);
+    const timeZone = options.timeZone ?? "UTC";
+    if (!isTimeZone(timeZone)) throw validationError(`Unknown time zone ${timeZone}`, [{ field: "tz", message: "not an IANA time zone" }]);
+    const { database, clock } = await this.fresh();
+    const cache = await this.cache;
+    const what = `trends:${interval}:${days}:${timeZone}`;
+    const key = options.userId ? await cache.userKey(options.userId, what) : await cache.platformKey(what);
+    return cache.remember(key, 300, async () => {
+      const until = clock.now();
+      const since = await trendStart(database, interval, days, timeZone, until).catch(rethrowZone(timeZone));
+      const rows = await trendRows(database, { interval, tz: timeZone, since, until, userId: options.userId });
+      return {
+        interval,
+        timeZone,
+        since: since.toISOString(),
+        until: until.toISOString(),
+        buckets: rows.map((r) => ({ start: r.start.toISOString(), local: r.local, ...withRates(r.counts) })),
+      };
+    });
+  }
+
+  /**
+   * Best groups (a broadcast, or a single notification) by open or click
+   * rate among those delivered at least `minDelivered` times (default 10).
+   */
+  async getTopNotifications(options: { by?: string; limit?: number; minDelivered?: number } = {}): Promise<TopNotification[]> {
+    const by = (options.by ?? "open") as TopBy;
+    if (!TOP_BY.includes(by)) throw validationError(`by must be one of ${TOP_BY.join(", ")}`, [{ field: "by", message: "invalid" }]);
+    const limit = checkInt(options.limit ?? 10, "limit", 1, 100);
+    const minDelivered = checkInt(options.minDelivered ?? 10, "minDelivered", 1, 1_000_000_000);
+    const { database } = await this.fresh();
+    const cache = await this.cache;
+    return cache.remember(await cache.platformKey(`top:${by}:${limit}:${minDelivered}`), 3600, async () =>
+      (await topGroups(database, by, limit, minDelivered)).map((g) => ({
+        id: g.id,
+        broadcast: g.broadcast,
+        type: g.type,
+        title: g.title,
+        ...withRates(g.counts),
+      })),
+    );
+  }
+
+  /** Platform-wide totals (all time, or the last `days` days) with a per-type breakdown. */
+  async getOverview(options: { days?: number } = {}): Promise<Overview> {
+    const days = options.days === undefined ? null : checkDays(options.days);
+    const { database, clock } = await this.fresh();
+    const cache = await this.cache;
+    return cache.remember(await cache.platformKey(`overview:${days ?? "all"}`), 300, async () => {
+      const until = clock.now();
+      const since = days === null ? null : new Date(until.getTime() - days * DAY_MS);
+      const { byType, events } = await platformCountsByType(database, since ?? new Date(0), until);
+      const total = zeroCounts();
+      for (const t of byType) addCounts(total, t.counts);
+      return {
+        days,
+        since: since?.toISOString() ?? null,
+        until: until.toISOString(),
+        ...withRates(total),
+        events,
+        byType: byTypeWithAllTypes(byType),
+      };
+    });
+  }
+
+  /**
+   * The export as a stream of text chunks (CSV or a JSON array), read in
+   * pages of 5,000 rows. Options are validated here, before any chunk.
+   */
+  exportData(options: { format?: string; kind?: string; days?: number; userId?: string }): AsyncGenerator<string> {
+    const format = (options.format ?? "csv") as ExportFormat;
+    const kind = (options.kind ?? "events") as ExportKind;
+    if (!EXPORT_FORMATS.includes(format)) throw validationError(`format must be one of ${EXPORT_FORMATS.join(", ")}`, [{ field: "format", message: "invalid" }]);
+    if (!EXPORT_KINDS.includes(kind)) throw validationError(`kind must be one of ${EXPORT_KINDS.join(", ")}`, [{ field: "kind", message: "invalid" }]);
+    const days = options.days === undefined ? undefined : checkDays(options.days);
+    const self = this;
+    return (async function* () {
+      const { database, clock } = await self.fresh();
+      const until = clock.now();
+      const since = days === undefined ? new Date(0) : new Date(until.getTime() - days * DAY_MS);
+      yield* exportChunks(database, { format, kind, since, until, userId: options.userId });
+    })();
+  }
+
+  /** Dependencies, after this process's pending events are written (read-your-writes). */
+  private async fresh(): Promise<AnalyticsDeps> {
+    const deps = await this.deps;
+    await this.cache;
+    await deps.analytics.flush().catch((err) => deps.logger.warn({ err }, "analytics flush before read failed"));
+    return deps;
+  }
+}
+
+function addCounts(into: EventCounts, add: EventCounts): void {
+  for (const t of EVENT_TYPES) into[t] += add[t];
+}
+
+function byTypeWithAllTypes(rows: { type: string; counts: EventCounts }[]): TypeMetrics[] {
+  const map = new Map<string, EventCounts>(KNOWN_TYPES.map((t) => [t, zeroCounts()]));
+  for (const r of rows) addCounts(map.get(r.type) ?? (map.set(r.type, zeroCounts()).get(r.type) as EventCounts), r.counts);
+  return [...map].sort(([a], [b]) => a.localeCompare(b)).map(([type, counts]) => ({ type, ...withRates(counts) }));
+}
+
+const KNOWN_TYPES: readonly string[] = NOTIFICATION_TYPES;
+
+function assertUuid(value: string, field: string): void {
+  if (typeof value !== "string" || !UUID.test(value)) throw validationError(`${field} must be a UUID`, [{ field, message: "must be a UUID" }]);
+}
+
+function checkDays(days: number): number {
+  return checkInt(days, "days", 1, 3650);
+}
+
+function checkInt(value: number, field: string, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw validationError(`${field} must be an integer from ${min} to ${max}`, [{ field, message: "out of range" }]);
+  }
+  return value;
+}
+
+/** PostgreSQL and ICU may disagree on a zone name: the database's refusal is still a 400. */
+function rethrowZone(tz: string) {
+  return (err: unknown): never => {
+    if ((err as { code?: string }).code === "22023") throw validationError(`Unknown time zone ${tz}`, [{ field: "tz", message: "not known to the database" }]);
+    throw err;
+  };
 }

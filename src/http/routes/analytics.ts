@@ -1,4 +1,195 @@
-/** SHELL: routes for analytics (filled in by the owning issue). */
+/**
+ * SPEC.md section 4, analytics. Providers track events on their own
+ * notifications (another's is a 404, nothing recorded) and read their own
+ * metrics; everything platform-wide, per user or per notification needs an
+ * admin credential. Exports are streamed as attachments.
+ */
+import { Readable } from "node:stream";
+import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { EVENT_TYPES, EXPORT_FORMATS, EXPORT_KINDS, TOP_BY, TREND_INTERVALS } from "../../analytics/index.js";
+import { requireAdmin, requireProvider } from "../auth.js";
 
-export const analyticsRoutes: FastifyPluginAsyncZod = async () => {};
+const rates = {
+  sent: z.number(),
+  delivered: z.number(),
+  opened: z.number(),
+  clicked: z.number(),
+  archived: z.number(),
+  deleted: z.number(),
+  deliveryRate: z.number(),
+  openRate: z.number(),
+  clickRate: z.number(),
+};
+const countsSchema = z.object({
+  sent: z.number(),
+  delivered: z.number(),
+  opened: z.number(),
+  clicked: z.number(),
+  archived: z.number(),
+  deleted: z.number(),
+});
+const userMetricsSchema = z.object({ userId: z.string(), days: z.number(), since: z.string(), until: z.string(), ...rates });
+const typeMetricsSchema = z.array(z.object({ type: z.string(), ...rates }));
+const notificationMetricsSchema = z.object({ notificationId: z.string(), ...rates, events: countsSchema });
+const trendsSchema = z.object({
+  interval: z.enum(TREND_INTERVALS),
+  timeZone: z.string(),
+  since: z.string(),
+  until: z.string(),
+  buckets: z.array(z.object({ start: z.string(), local: z.string(), ...rates })),
+});
+const topSchema = z.array(z.object({ id: z.string(), broadcast: z.boolean(), type: z.string(), title: z.string().nullable(), ...rates }));
+const overviewSchema = z.object({
+  days: z.number().nullable(),
+  since: z.string().nullable(),
+  until: z.string(),
+  events: z.number(),
+  ...rates,
+  byType: typeMetricsSchema,
+});
+
+const days = z.coerce.number().int().min(1).max(3650);
+const daysQuery = z.object({ days: days.optional() }).strict();
+const admin = async (req: FastifyRequest) => {
+  await requireAdmin(req);
+};
+const provider = async (req: FastifyRequest) => {
+  await requireProvider(req);
+};
+
+export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
+  const service = () => app.services.analytics;
+
+  app.post(
+    "/analytics/events",
+    {
+      onRequest: provider,
+      config: { rateLimit: { max: 1200, timeWindow: "1 minute" } },
+      schema: {
+        tags: ["analytics"],
+        summary: "Track an event on one of the caller's notifications (batched; 202)",
+        body: z
+          .object({
+            notificationId: z.uuid("must be a UUID"),
+            eventType: z.enum(EVENT_TYPES),
+            metadata: z.record(z.string(), z.unknown()).nullable().optional(),
+          })
+          .strict(),
+        response: { 202: z.object({ accepted: z.literal(true) }) },
+      },
+    },
+    async (req, reply) => {
+      const userId = await requireProvider(req);
+      await service().trackOwnEvent(userId, req.body.notificationId, req.body.eventType, req.body.metadata ?? null);
+      return reply.status(202).send({ accepted: true as const });
+    },
+  );
+
+  app.get(
+    "/analytics/me",
+    { onRequest: provider, schema: { tags: ["analytics"], summary: "The caller's metrics over `days` (default 30)", querystring: daysQuery, response: { 200: userMetricsSchema } } },
+    async (req) => service().getUserMetrics(await requireProvider(req), req.query.days ?? 30),
+  );
+
+  app.get(
+    "/analytics/me/by-type",
+    { onRequest: provider, schema: { tags: ["analytics"], summary: "The caller's metrics per notification type", querystring: daysQuery, response: { 200: typeMetricsSchema } } },
+    async (req) => service().getMetricsByType(await requireProvider(req), req.query.days ?? 30),
+  );
+
+  app.get(
+    "/analytics/notifications/:id",
+    {
+      onRequest: admin,
+      schema: {
+        tags: ["analytics"],
+        summary: "One notification's metrics",
+        params: z.object({ id: z.uuid("must be a UUID") }).strict(),
+        response: { 200: notificationMetricsSchema },
+      },
+    },
+    async (req) => service().getNotificationMetrics(req.params.id, { requireExisting: true }),
+  );
+
+  const userParams = z.object({ id: z.string().min(1).max(255) }).strict();
+  app.get(
+    "/analytics/users/:id",
+    { onRequest: admin, schema: { tags: ["analytics"], summary: "A user's metrics", params: userParams, querystring: daysQuery, response: { 200: userMetricsSchema } } },
+    async (req) => service().getUserMetrics(req.params.id, req.query.days ?? 30),
+  );
+
+  app.get(
+    "/analytics/users/:id/by-type",
+    { onRequest: admin, schema: { tags: ["analytics"], summary: "A user's metrics per type", params: userParams, querystring: daysQuery, response: { 200: typeMetricsSchema } } },
+    async (req) => service().getMetricsByType(req.params.id, req.query.days ?? 30),
+  );
+
+  app.get(
+    "/analytics/trends",
+    {
+      onRequest: admin,
+      schema: {
+        tags: ["analytics"],
+        summary: "Platform engagement per day, week (ISO, from Monday) or month of local time in `tz`",
+        querystring: z
+          .object({ interval: z.enum(TREND_INTERVALS).optional(), days: days.optional(), tz: z.string().min(1).max(64).optional(), userId: z.string().min(1).max(255).optional() })
+          .strict(),
+        response: { 200: trendsSchema },
+      },
+    },
+    async (req) => service().getTrends({ interval: req.query.interval, days: req.query.days, timeZone: req.query.tz, userId: req.query.userId }),
+  );
+
+  app.get(
+    "/analytics/top",
+    {
+      onRequest: admin,
+      schema: {
+        tags: ["analytics"],
+        summary: "Best notifications (broadcasts or single) by open or click rate, with a minimum of deliveries",
+        querystring: z
+          .object({
+            by: z.enum(TOP_BY).optional(),
+            limit: z.coerce.number().int().min(1).max(100).optional(),
+            minDelivered: z.coerce.number().int().min(1).optional(),
+          })
+          .strict(),
+        response: { 200: topSchema },
+      },
+    },
+    async (req) => service().getTopNotifications(req.query),
+  );
+
+  app.get(
+    "/analytics/overview",
+    { onRequest: admin, schema: { tags: ["analytics"], summary: "Platform-wide totals (all time or the last `days`)", querystring: daysQuery, response: { 200: overviewSchema } } },
+    async (req) => service().getOverview({ days: req.query.days }),
+  );
+
+  app.get(
+    "/analytics/export",
+    {
+      onRequest: admin,
+      schema: {
+        tags: ["analytics"],
+        summary: "Events or per-notification aggregates as CSV or JSON, streamed",
+        querystring: z
+          .object({ format: z.enum(EXPORT_FORMATS).optional(), kind: z.enum(EXPORT_KINDS).optional(), days: days.optional(), userId: z.string().min(1).max(255).optional() })
+          .strict(),
+      },
+    },
+    async (req, reply) => {
+      const format = req.query.format ?? "csv";
+      const kind = req.query.kind ?? "events";
+      const chunks = service().exportData({ format, kind, days: req.query.days, userId: req.query.userId });
+      const stamp = new Date().toISOString().slice(0, 10);
+      return reply
+        .type(format === "csv" ? "text/csv; charset=utf-8" : "application/json; charset=utf-8")
+        .header("content-disposition", `attachment; filename="herald-${kind}-${stamp}.${format}"`)
+        .header("cache-control", "no-store")
+        .send(Readable.from(chunks));
+    },
+  );
+};

@@ -1,0 +1,67 @@
+/**
+ * SPEC section 8, as pure functions: counts of distinct notifications per
+ * event type and the three rates derived from them.
+ */
+import { EVENT_TYPES, type EventType } from "./events.js";
+
+export type EventCounts = Record<EventType, number>;
+
+export interface Rates {
+  /** delivered / sent, in percent with two decimals (0 when nothing was sent). */
+  deliveryRate: number;
+  /** opened / delivered, in percent with two decimals (0 when nothing was delivered). */
+  openRate: number;
+  /** clicked / delivered, in percent with two decimals (0 when nothing was delivered). */
+  clickRate: number;
+}
+
+export type Metrics = EventCounts & Rates;
+
+/** numerator / denominator as a percentage rounded to two decimals; 0 when the denominator is 0. */
+export function rate(numerator: number, denominator: number): number {
+  if (!denominator) return 0;
+  // Round on the integer scale (basis points) so 2/3 is 66.67, not 66.66999.
+  return Math.round((numerator * 10_000) / denominator) / 100;
+}
+
+export function zeroCounts(): EventCounts {
+  return { sent: 0, delivered: 0, opened: 0, clicked: 0, archived: 0, deleted: 0 };
+}
+
+export function withRates(counts: EventCounts): Metrics {
+  return {
+    ...counts,
+    deliveryRate: rate(counts.delivered, counts.sent),
+    openRate: rate(counts.opened, counts.delivered),
+    clickRate: rate(counts.clicked, counts.delivered),
+  };
+}
+
+/** Folds rows of (event_type, count) into counts; unknown event types are ignored. */
+export function countsFrom(rows: Iterable<{ event_type: string; n: number | string }>, into: EventCounts = zeroCounts()): EventCounts {
+  for (const r of rows) {
+    if ((EVENT_TYPES as readonly string[]).includes(r.event_type)) into[r.event_type as EventType] += Number(r.n);
+  }
+  return into;
+}
+
+export const TREND_INTERVALS = ["day", "week", "month"] as const;
+export type TrendInterval = (typeof TREND_INTERVALS)[number];
+
+export const TOP_BY = ["open", "click"] as const;
+export type TopBy = (typeof TOP_BY)[number];
+
+/** True when PostgreSQL and the JavaScript runtime both know the zone (checked again by the database). */
+export function isTimeZone(tz: string): boolean {
+  if (typeof tz !== "string" || tz.length === 0 || tz.length > 64) return false;
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const QUARTER_HOUR = 15 * 60 * 1000;
+export const floorQuarter = (t: number) => Math.floor(t / QUARTER_HOUR) * QUARTER_HOUR;
+export const ceilQuarter = (t: number) => Math.ceil(t / QUARTER_HOUR) * QUARTER_HOUR;

@@ -1,0 +1,189 @@
+/**
+ * Every read query of the analytics service. They read the rollups of
+ * migration 0005, never COUNT(DISTINCT) over the raw events:
+ * - analytics_firsts (one row per notification and event type) for one
+ *   notification, one user, and the few minutes at the edges of a window;
+ * - analytics_rollup (15-minute buckets) for platform-wide windows;
+ * - analytics_group_stats for top notifications.
+ * A platform window [since, until] reads whole buckets in [lo, hi) from the
+ * rollup and the partial edges [since, lo) and [hi, until] from the firsts,
+ * so results are exact for any window, not rounded to a bucket.
+ */
+import type { Queryable } from "../db/index.js";
+import { type EventCounts, type TrendInterval, ceilQuarter, countsFrom, floorQuarter, zeroCounts } from "./metrics.js";
+
+export interface TypeCounts {
+  type: string;
+  counts: EventCounts;
+}
+
+/** Distinct counts for one notification, plus its raw event counts. */
+export async function notificationCounts(db: Queryable, id: string): Promise<{ counts: EventCounts; events: EventCounts; known: boolean }> {
+  const [firsts, raw, exists] = await Promise.all([
+    db.query<{ event_type: string; n: number }>("SELECT event_type, 1 AS n FROM analytics_firsts WHERE notification_id = $1", [id]),
+    db.query<{ event_type: string; n: number }>(
+      "SELECT event_type, count(*)::int AS n FROM analytics_events WHERE notification_id = $1 GROUP BY event_type",
+      [id],
+    ),
+    db.query("SELECT 1 FROM notifications WHERE id = $1", [id]),
+  ]);
+  return { counts: countsFrom(firsts), events: countsFrom(raw), known: exists.length > 0 || firsts.length > 0 };
+}
+
+/** Distinct counts per notification type for one user in [since, until]. */
+export async function userCountsByType(db: Queryable, userId: string, since: Date, until: Date): Promise<TypeCounts[]> {
+  const rows = await db.query<{ notification_type: string; event_type: string; n: number }>(
+    `SELECT notification_type, event_type, count(*)::int AS n
+     FROM analytics_firsts
+     WHERE user_id = $1 AND first_at >= $2 AND first_at <= $3
+     GROUP BY notification_type, event_type`,
+    [userId, since.toISOString(), until.toISOString()],
+  );
+  return foldByType(rows);
+}
+
+/** Platform-wide distinct counts and raw event totals per notification type in [since, until]. */
+export async function platformCountsByType(
+  db: Queryable,
+  since: Date,
+  until: Date,
+): Promise<{ byType: TypeCounts[]; events: number }> {
+  const { lo, hi } = interior(since, until);
+  const rows = await db.query<{ notification_type: string; event_type: string; n: number; ev: number }>(
+    `SELECT notification_type, event_type, sum(n)::float8 AS n, sum(ev)::float8 AS ev FROM (
+       SELECT notification_type, event_type, notifications AS n, events AS ev
+       FROM analytics_rollup WHERE bucket >= $3 AND bucket < $4
+       UNION ALL
+       SELECT notification_type, event_type, 1, 0 FROM analytics_firsts
+       WHERE (first_at >= $1 AND first_at < $3) OR (first_at >= $4 AND first_at <= $2)
+       UNION ALL
+       SELECT COALESCE((SELECT f.notification_type FROM analytics_firsts f WHERE f.notification_id = e.notification_id LIMIT 1), 'unknown'),
+              e.event_type, 0, 1
+       FROM analytics_events e
+       WHERE (e.timestamp >= $1 AND e.timestamp < $3) OR (e.timestamp >= $4 AND e.timestamp <= $2)
+     ) w GROUP BY notification_type, event_type`,
+    [since.toISOString(), until.toISOString(), lo.toISOString(), hi.toISOString()],
+  );
+  return { byType: foldByType(rows), events: rows.reduce((s, r) => s + Number(r.ev), 0) };
+}
+
+export interface TrendRow {
+  start: Date;
+  local: string;
+  counts: EventCounts;
+}
+
+/** First instant of the `interval` bucket (in `tz`) that holds `days` before `now`. */
+export async function trendStart(db: Queryable, interval: TrendInterval, days: number, tz: string, now: Date): Promise<Date> {
+  const [row] = await db.query<{ start: Date | string }>(
+    "SELECT date_trunc($1, ($2::timestamptz - make_interval(days => $3)) AT TIME ZONE $4) AT TIME ZONE $4 AS start",
+    [interval, now.toISOString(), days, tz],
+  );
+  return new Date(row!.start);
+}
+
+/**
+ * Distinct counts per `interval` bucket of local time in `tz` from `since`
+ * (a bucket start) to `until`, every bucket present (zeros included).
+ * Buckets are date_trunc of local time: days start at local midnight, weeks
+ * on Monday (ISO), months on the 1st. With `userId`, that user's firsts only.
+ */
+export async function trendRows(
+  db: Queryable,
+  opts: { interval: TrendInterval; tz: string; since: Date; until: Date; userId?: string | undefined },
+): Promise<TrendRow[]> {
+  // `since` is a local bucket start, hence on a 15-minute boundary: whole
+  // rollup buckets from there up to `hi`, then the firsts of the last minutes.
+  const hi = new Date(Math.max(opts.since.getTime(), floorQuarter(opts.until.getTime())));
+  const source = opts.userId
+    ? `SELECT first_at AS at, event_type, 1 AS n FROM analytics_firsts WHERE user_id = $5 AND first_at >= $3 AND first_at <= $4`
+    : `SELECT bucket AS at, event_type, notifications AS n FROM analytics_rollup WHERE bucket >= $3 AND bucket < $5
+       UNION ALL
+       SELECT first_at, event_type, 1 FROM analytics_firsts WHERE first_at >= $5 AND first_at <= $4`;
+  const params: unknown[] = [opts.interval, opts.tz, opts.since.toISOString(), opts.until.toISOString(), opts.userId ?? hi.toISOString()];
+  const rows = await db.query<{ start: Date | string; local: string; event_type: string | null; n: number | null }>(
+    `WITH buckets AS (
+       SELECT g AS local_start, g AT TIME ZONE $2 AS start
+       FROM generate_series(date_trunc($1, $3::timestamptz AT TIME ZONE $2),
+                            date_trunc($1, $4::timestamptz AT TIME ZONE $2),
+                            ('1 ' || $1)::interval) g
+     ),
+     counted AS (
+       SELECT date_trunc($1, at AT TIME ZONE $2) AS local_start, event_type, sum(n)::float8 AS n
+       FROM (${source}) s
+       GROUP BY 1, 2
+     )
+     SELECT b.start, to_char(b.local_start, 'YYYY-MM-DD') AS local, c.event_type, c.n
+     FROM buckets b LEFT JOIN counted c USING (local_start)
+     ORDER BY b.local_start, c.event_type`,
+    params,
+  );
+  const out: TrendRow[] = [];
+  for (const r of rows) {
+    const start = new Date(r.start);
+    let last = out[out.length - 1];
+    if (!last || last.start.getTime() !== start.getTime()) {
+      last = { start, local: r.local, counts: zeroCounts() };
+      out.push(last);
+    }
+    if (r.event_type) countsFrom([{ event_type: r.event_type, n: r.n ?? 0 }], last.counts);
+  }
+  return out;
+}
+
+export interface TopRow {
+  id: string;
+  broadcast: boolean;
+  type: string;
+  title: string | null;
+  counts: EventCounts;
+}
+
+/** Groups (a broadcast, or one notification) with at least `minDelivered` deliveries, best rate first. */
+export async function topGroups(db: Queryable, by: "open" | "click", limit: number, minDelivered: number): Promise<TopRow[]> {
+  const numerator = by === "open" ? "opened" : "clicked";
+  const rows = await db.query<{
+    id: string;
+    broadcast: boolean;
+    type: string;
+    title: string | null;
+    sent: number;
+    delivered: number;
+    opened: number;
+    clicked: number;
+    archived: number;
+    deleted: number;
+  }>(
+    `SELECT g.group_id::text AS id, NOT EXISTS (SELECT 1 FROM notifications n WHERE n.id = g.group_id) AS broadcast,
+            g.notification_type AS type, g.title, g.sent, g.delivered, g.opened, g.clicked, g.archived, g.deleted
+     FROM analytics_group_stats g
+     WHERE g.delivered >= $1
+     ORDER BY g.${numerator}::float8 / g.delivered DESC, g.delivered DESC, g.group_id
+     LIMIT $2`,
+    [Math.max(1, minDelivered), limit],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    broadcast: r.broadcast,
+    type: r.type,
+    title: r.title,
+    counts: { sent: r.sent, delivered: r.delivered, opened: r.opened, clicked: r.clicked, archived: r.archived, deleted: r.deleted },
+  }));
+}
+
+/** Whole 15-minute buckets inside [since, until]: [lo, hi). Empty (lo = hi = since) for short windows. */
+function interior(since: Date, until: Date): { lo: Date; hi: Date } {
+  const lo = ceilQuarter(since.getTime());
+  const hi = floorQuarter(until.getTime());
+  return lo < hi ? { lo: new Date(lo), hi: new Date(hi) } : { lo: since, hi: since };
+}
+
+function foldByType(rows: { notification_type: string; event_type: string; n: number | string }[]): TypeCounts[] {
+  const byType = new Map<string, EventCounts>();
+  for (const r of rows) {
+    let counts = byType.get(r.notification_type);
+    if (!counts) byType.set(r.notification_type, (counts = zeroCounts()));
+    countsFrom([r], counts);
+  }
+  return [...byType].map(([type, counts]) => ({ type, counts })).sort((a, b) => a.type.localeCompare(b.type));
+}

@@ -1,0 +1,115 @@
+/**
+ * The SQL that writes analytics: one statement per flush that appends the raw
+ * events AND maintains the rollups of migration 0005, so readers never need
+ * the raw table for metrics. Keep in step with rebuildRollups (rollups.ts)
+ * and the backfill in 0005_analytics_rollups.sql.
+ */
+
+/** `date_bin` origin for the 15-minute rollup buckets. */
+export const EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
+export const BUCKET_SECONDS = 900;
+
+/**
+ * $1 notification ids, $2 user ids, $3 event types, $4 timestamps, $5 metadata.
+ *
+ * - `known`: each notification's type and group (broadcast id, else itself),
+ *   from `notifications`, else from an earlier first of the same notification
+ *   (a hard-deleted notification keeps its type), else 'unknown'.
+ * - `firsts`: ON CONFLICT DO NOTHING makes "counted once" race-free between
+ *   instances: only the flush that inserts a (notification, type) counts it.
+ * - Rows are inserted in key order so concurrent flushes cannot deadlock.
+ */
+export const FLUSH_EVENTS = `
+WITH input AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
+    AS t(notification_id, user_id, event_type, ts, metadata)
+),
+inserted AS (
+  INSERT INTO analytics_events (notification_id, user_id, event_type, timestamp, metadata)
+  SELECT notification_id, user_id, event_type, ts, metadata FROM input
+),
+known AS (
+  SELECT i.notification_id,
+         COALESCE(n.type, f.notification_type, 'unknown') AS notification_type,
+         COALESCE(n.broadcast_id, n.id, f.group_id, i.notification_id) AS group_id,
+         n.title
+  FROM (SELECT DISTINCT notification_id FROM input) i
+  LEFT JOIN notifications n ON n.id = i.notification_id
+  LEFT JOIN LATERAL (
+    SELECT notification_type, group_id FROM analytics_firsts
+    WHERE notification_id = i.notification_id AND notification_type <> 'unknown' LIMIT 1
+  ) f ON true
+),
+candidates AS (
+  SELECT notification_id, event_type, min(user_id) AS user_id, min(ts) AS first_at
+  FROM input GROUP BY notification_id, event_type
+),
+firsts AS (
+  INSERT INTO analytics_firsts (notification_id, event_type, user_id, notification_type, group_id, first_at)
+  SELECT c.notification_id, c.event_type, c.user_id, k.notification_type, k.group_id, c.first_at
+  FROM candidates c JOIN known k USING (notification_id)
+  ORDER BY c.notification_id, c.event_type
+  ON CONFLICT (notification_id, event_type) DO NOTHING
+  RETURNING notification_id, event_type, notification_type, group_id, first_at
+),
+rollup AS (
+  INSERT INTO analytics_rollup (bucket, notification_type, event_type, notifications, events)
+  SELECT bucket, notification_type, event_type, sum(notifications), sum(events)
+  FROM (
+    SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type, 1 AS notifications, 0 AS events FROM firsts
+    UNION ALL
+    SELECT date_bin('15 minutes', i.ts, ${EPOCH}), k.notification_type, i.event_type, 0, 1
+    FROM input i JOIN known k USING (notification_id)
+  ) d
+  GROUP BY 1, 2, 3
+  ORDER BY 1, 2, 3
+  ON CONFLICT (bucket, notification_type, event_type) DO UPDATE
+    SET notifications = analytics_rollup.notifications + excluded.notifications,
+        events = analytics_rollup.events + excluded.events
+),
+groups AS (
+  INSERT INTO analytics_group_stats (group_id, notification_type, title, sent, delivered, opened, clicked, archived, deleted)
+  SELECT f.group_id, min(f.notification_type), min(k.title),
+         count(*) FILTER (WHERE f.event_type = 'sent'), count(*) FILTER (WHERE f.event_type = 'delivered'),
+         count(*) FILTER (WHERE f.event_type = 'opened'), count(*) FILTER (WHERE f.event_type = 'clicked'),
+         count(*) FILTER (WHERE f.event_type = 'archived'), count(*) FILTER (WHERE f.event_type = 'deleted')
+  FROM firsts f JOIN known k USING (notification_id)
+  GROUP BY f.group_id
+  ORDER BY f.group_id
+  ON CONFLICT (group_id) DO UPDATE SET
+    title = COALESCE(analytics_group_stats.title, excluded.title),
+    sent = analytics_group_stats.sent + excluded.sent,
+    delivered = analytics_group_stats.delivered + excluded.delivered,
+    opened = analytics_group_stats.opened + excluded.opened,
+    clicked = analytics_group_stats.clicked + excluded.clicked,
+    archived = analytics_group_stats.archived + excluded.archived,
+    deleted = analytics_group_stats.deleted + excluded.deleted
+)
+SELECT count(*)::int AS firsts FROM firsts`;
+
+/** Recomputes every rollup from analytics_events (bulk loads, repairs). */
+export const REBUILD_ROLLUPS = [
+  "TRUNCATE analytics_firsts, analytics_rollup, analytics_group_stats",
+  `INSERT INTO analytics_firsts (notification_id, event_type, user_id, notification_type, group_id, first_at)
+   SELECT DISTINCT ON (e.notification_id, e.event_type)
+          e.notification_id, e.event_type, e.user_id, COALESCE(n.type, 'unknown'), COALESCE(n.broadcast_id, e.notification_id), e.timestamp
+   FROM analytics_events e LEFT JOIN notifications n ON n.id = e.notification_id
+   ORDER BY e.notification_id, e.event_type, e.timestamp, e.id`,
+  `INSERT INTO analytics_rollup (bucket, notification_type, event_type, notifications, events)
+   SELECT bucket, notification_type, event_type, sum(notifications), sum(events)
+   FROM (
+     SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type, 1 AS notifications, 0 AS events
+     FROM analytics_firsts
+     UNION ALL
+     SELECT date_bin('15 minutes', e.timestamp, ${EPOCH}), COALESCE(n.type, 'unknown'), e.event_type, 0, 1
+     FROM analytics_events e LEFT JOIN notifications n ON n.id = e.notification_id
+   ) d
+   GROUP BY 1, 2, 3`,
+  `INSERT INTO analytics_group_stats (group_id, notification_type, title, sent, delivered, opened, clicked, archived, deleted)
+   SELECT f.group_id, min(f.notification_type), min(n.title),
+          count(*) FILTER (WHERE f.event_type = 'sent'), count(*) FILTER (WHERE f.event_type = 'delivered'),
+          count(*) FILTER (WHERE f.event_type = 'opened'), count(*) FILTER (WHERE f.event_type = 'clicked'),
+          count(*) FILTER (WHERE f.event_type = 'archived'), count(*) FILTER (WHERE f.event_type = 'deleted')
+   FROM analytics_firsts f LEFT JOIN notifications n ON n.id = f.notification_id
+   GROUP BY f.group_id`,
+];
