@@ -6,6 +6,7 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { AnalyticsService } from "./analytics/index.js";
+import { OutOfAppDelivery } from "./channels/index.js";
 import { RedisBus } from "./bus/index.js";
 import { type Config, loadConfig } from "./config/index.js";
 import { EmailDigestService, type SmtpConfig } from "./digests/index.js";
@@ -30,6 +31,8 @@ export interface Herald {
   readonly users: UserDirectory;
   readonly digests: EmailDigestService;
   readonly analytics: AnalyticsService;
+  /** E-mail, push and SMS delivery queue worker (started by listen() when jobs are on). */
+  readonly delivery: OutOfAppDelivery;
   /** Listens on `port` (0 = any) and resolves with the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   /** Graceful stop: no new connections, sockets closed with 1001, jobs and batches flushed, database closed. */
@@ -71,6 +74,7 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
   realtime = new NotificationWebSocketServer(app.server, runtime);
   notifications = new NotificationService(realtime, runtime);
   digests = new EmailDigestService(smtpFromConfig(config), runtime);
+  const delivery = new OutOfAppDelivery(runtime);
 
   let stopped: Promise<void> | undefined;
   return {
@@ -80,15 +84,18 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
     notifications,
     users,
     digests,
+    delivery,
     analytics,
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
       if (options.jobs !== false) await digests.initializeScheduledJobs();
+      if (options.jobs !== false) delivery.start();
       const address = app.server.address() as AddressInfo;
       return `http://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${address.port}`;
     },
     stop() {
       stopped ??= (async () => {
+        await delivery.stop();
         await digests.stop();
         await realtime.close();
         await app.close();

@@ -16,6 +16,7 @@ import { templateRoutes } from "./routes/templates.js";
 import { digestRoutes } from "./routes/digests.js";
 import { analyticsRoutes } from "./routes/analytics.js";
 import { adminRoutes } from "./routes/admin.js";
+import { pushRoutes } from "./routes/push.js";
 import { webRoutes } from "./routes/web.js";
 import type { HttpServices } from "./services.js";
 
@@ -80,6 +81,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
   await app.register(digestRoutes, { prefix: "/api" });
   await app.register(analyticsRoutes, { prefix: "/api" });
   await app.register(adminRoutes, { prefix: "/api" });
+  await app.register(pushRoutes, { prefix: "/api" });
   if (options.serveWeb !== false) await app.register(webRoutes);
 
   app.get("/api/openapi.json", { schema: { hide: true } }, async () => app.swagger());

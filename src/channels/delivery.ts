@@ -1,0 +1,77 @@
+/**
+ * Builds the out-of-app delivery of one process from its configuration: the
+ * three channels (e-mail through the shared mailer, Web Push with VAPID keys
+ * from config or DATA_DIR, SMS through the webhook or the log provider) and
+ * the queue worker that drives them. The composition root starts and stops it.
+ */
+import path from "node:path";
+import { type Mailer, createMailer } from "../mail/index.js";
+import type { Runtime } from "../runtime.js";
+import type { Channel, OutOfAppChannelName } from "./channel.js";
+import { EmailChannel } from "./email.js";
+import { PushChannel } from "./push.js";
+import { LogSmsProvider, SmsChannel, type SmsProvider, WebhookSmsProvider } from "./sms.js";
+import { loadVapidKeys } from "./vapid.js";
+import { DeliveryWorker, type DeliveryWorkerOptions } from "./worker.js";
+
+export type DeliveryDeps = Pick<Runtime, "config" | "database" | "clock" | "logger" | "metrics" | "instanceId">;
+
+export interface DeliveryOverrides extends Partial<Omit<DeliveryWorkerOptions, "database" | "channels" | "clock" | "logger" | "metrics">> {
+  mailer?: Mailer;
+  smsProvider?: SmsProvider;
+  channels?: Partial<Record<OutOfAppChannelName, Channel>>;
+}
+
+export class OutOfAppDelivery {
+  readonly worker: DeliveryWorker;
+  private readonly ownedMailer: Mailer | undefined;
+
+  constructor(deps: DeliveryDeps, overrides: DeliveryOverrides = {}) {
+    const { config, database, logger } = deps;
+    this.ownedMailer = overrides.mailer ? undefined : createMailer(mailerOptions(config));
+    const mailer = overrides.mailer ?? this.ownedMailer!;
+    const sms = overrides.smsProvider ?? (config.smsWebhookUrl ? new WebhookSmsProvider({ url: config.smsWebhookUrl }) : new LogSmsProvider(logger));
+    const channels: Partial<Record<OutOfAppChannelName, Channel>> = {
+      email: new EmailChannel({ mailer, appUrl: config.appUrl }),
+      push: new PushChannel({ database, vapid: loadVapidKeys(config), appUrl: config.appUrl, logger }),
+      sms: new SmsChannel(sms, config.appUrl),
+      ...overrides.channels,
+    };
+    const { mailer: _m, smsProvider: _s, channels: _c, ...workerOptions } = overrides;
+    this.worker = new DeliveryWorker({
+      database,
+      channels,
+      clock: deps.clock,
+      logger,
+      metrics: deps.metrics,
+      workerId: deps.instanceId,
+      ...workerOptions,
+    });
+  }
+
+  start(): void {
+    this.worker.start();
+  }
+
+  /** Wakes the worker after rows were enqueued in this process. */
+  notify(): void {
+    this.worker.notify();
+  }
+
+  async stop(): Promise<void> {
+    await this.worker.stop();
+    await this.ownedMailer?.close();
+  }
+}
+
+function mailerOptions(config: DeliveryDeps["config"]) {
+  const e = config.email;
+  if (!e.host) return { outboxDir: path.resolve(config.dataDir, "outbox"), from: e.from };
+  return {
+    host: e.host,
+    port: e.port,
+    secure: e.secure,
+    ...(e.user && e.pass ? { auth: { user: e.user, pass: e.pass } } : {}),
+    from: e.from,
+  };
+}

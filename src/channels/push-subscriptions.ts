@@ -1,0 +1,50 @@
+/**
+ * Browser push subscriptions, several per user (one per browser/device). The
+ * endpoint is unique: a browser that re-subscribes, or moves to another
+ * signed-in user, replaces its row.
+ */
+import type { Queryable } from "../db/index.js";
+
+export interface PushSubscriptionInput {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+  userAgent?: string | null;
+}
+
+export interface StoredPushSubscription {
+  id: string;
+  userId: string;
+  endpoint: string;
+  p256dh: string;
+  auth: string;
+  createdAt: Date;
+}
+
+const columns = `id, user_id AS "userId", endpoint, p256dh, auth, created_at AS "createdAt"`;
+
+export async function savePushSubscription(db: Queryable, userId: string, sub: PushSubscriptionInput): Promise<StoredPushSubscription> {
+  const rows = await db.query<StoredPushSubscription>(
+    `INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, user_agent)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (endpoint) DO UPDATE
+       SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, user_agent = EXCLUDED.user_agent
+     RETURNING ${columns}`,
+    [userId, sub.endpoint, sub.keys.p256dh, sub.keys.auth, sub.userAgent ?? null],
+  );
+  return rows[0]!;
+}
+
+/** Removes the user's subscription for `endpoint`; false when it was not theirs or not there. */
+export async function deletePushSubscription(db: Queryable, userId: string, endpoint: string): Promise<boolean> {
+  const rows = await db.query("DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2 RETURNING id", [userId, endpoint]);
+  return rows.length > 0;
+}
+
+export async function listPushSubscriptions(db: Queryable, userId: string): Promise<StoredPushSubscription[]> {
+  return db.query<StoredPushSubscription>(`SELECT ${columns} FROM push_subscriptions WHERE user_id = $1 ORDER BY created_at`, [userId]);
+}
+
+/** The push service said the subscription is gone (404/410): forget it. */
+export async function removeExpiredSubscription(db: Queryable, id: string): Promise<void> {
+  await db.query("DELETE FROM push_subscriptions WHERE id = $1", [id]);
+}

@@ -1,0 +1,185 @@
+/**
+ * Every statement the delivery queue runs, in one place (pg-boss's plans.ts).
+ * Row states: `held` (member of an hourly bundle, sent by its bundle row),
+ * `pending` (due at next_retry_at), `processing` (claimed, leased until
+ * locked_until), `sent`, `failed` (gave up; last_error says why) and
+ * `cancelled` (the notification was deleted before it went out).
+ */
+import type { Queryable } from "../db/index.js";
+import type { OutOfAppChannelName } from "./channel.js";
+import type { QueuePayload } from "./router.js";
+
+export interface ClaimedRow {
+  id: string;
+  notificationId: string;
+  userId: string;
+  channel: OutOfAppChannelName;
+  attempts: number;
+  maxAttempts: number;
+  payload: QueuePayload | null;
+}
+
+const claimedColumns = `id, notification_id AS "notificationId", user_id AS "userId", channel, attempts,
+  max_attempts AS "maxAttempts", payload`;
+
+/**
+ * Claims up to `limit` due rows for `workerId`: pending rows whose time has
+ * come, and processing rows whose lease expired (their worker died). SKIP
+ * LOCKED lets several workers on several instances claim side by side
+ * without waiting for, or ever sharing, a row. The attempt is counted at
+ * claim time so a row that keeps crashing its worker still reaches the limit.
+ */
+export async function claimDue(db: Queryable, workerId: string, now: Date, leaseMs: number, limit: number): Promise<ClaimedRow[]> {
+  return db.query<ClaimedRow>(
+    `UPDATE notification_queue
+        SET status = 'processing', attempts = attempts + 1, locked_by = $2, locked_until = $3, updated_at = $1
+      WHERE id IN (
+        SELECT id FROM notification_queue
+         WHERE (status = 'pending' AND next_retry_at <= $1)
+            OR (status = 'processing' AND locked_until < $1)
+         ORDER BY next_retry_at
+         FOR UPDATE SKIP LOCKED
+         LIMIT $4)
+      RETURNING ${claimedColumns}`,
+    [now, workerId, new Date(now.getTime() + leaseMs), limit],
+  );
+}
+
+/** The held members of a bundle row, oldest first. */
+export async function bundleMembers(db: Queryable, bundle: ClaimedRow): Promise<{ id: string; notificationId: string; payload: QueuePayload }[]> {
+  return db.query(
+    `SELECT id, notification_id AS "notificationId", payload FROM notification_queue
+      WHERE user_id = $1 AND channel = $2 AND status = 'held' AND payload->>'bundleId' = $3
+      ORDER BY created_at, id`,
+    [bundle.userId, bundle.channel, bundle.id],
+  );
+}
+
+export async function markSent(db: Queryable, id: string, workerId: string, now: Date, payload: QueuePayload | null, memberIds: string[]): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE notification_queue
+        SET status = 'sent', sent_at = $3, last_error = NULL, locked_by = NULL, locked_until = NULL, payload = $4, updated_at = $3
+      WHERE id = $1 AND locked_by = $2 AND status = 'processing'
+      RETURNING id`,
+    [id, workerId, now, payload === null ? null : JSON.stringify(payload)],
+  );
+  if (rows.length === 0) return false; // Our lease expired and another worker took the row over.
+  if (memberIds.length > 0) {
+    await db.query(
+      `UPDATE notification_queue SET status = 'sent', sent_at = $2, last_error = NULL, updated_at = $2
+        WHERE id = ANY($1::uuid[]) AND status = 'held'`,
+      [memberIds, now],
+    );
+  }
+  return true;
+}
+
+/** Back to `pending` at `nextAt`, keeping the error and the channel's progress. */
+export async function markRetry(db: Queryable, row: ClaimedRow, workerId: string, now: Date, nextAt: Date, error: string, memberIds: string[]): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE notification_queue
+        SET status = 'pending', next_retry_at = $3, last_error = $4, locked_by = NULL, locked_until = NULL, payload = $5, updated_at = $6
+      WHERE id = $1 AND locked_by = $2 AND status = 'processing'
+      RETURNING id`,
+    [row.id, workerId, nextAt, error, row.payload === null ? null : JSON.stringify(row.payload), now],
+  );
+  if (rows.length > 0 && memberIds.length > 0) {
+    await db.query(
+      `UPDATE notification_queue SET attempts = $2, last_error = $3, next_retry_at = $4, updated_at = $5
+        WHERE id = ANY($1::uuid[]) AND status = 'held'`,
+      [memberIds, row.attempts, error, nextAt, now],
+    );
+  }
+  return rows.length > 0;
+}
+
+/** Gives up: `failed` (or `cancelled`) with the reason; members of a bundle share its fate. */
+export async function markFinal(
+  db: Queryable,
+  row: ClaimedRow,
+  workerId: string,
+  now: Date,
+  status: "failed" | "cancelled",
+  error: string,
+  memberIds: string[],
+): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE notification_queue
+        SET status = $3, last_error = $4, locked_by = NULL, locked_until = NULL, payload = $5, updated_at = $6
+      WHERE id = $1 AND locked_by = $2 AND status = 'processing'
+      RETURNING id`,
+    [row.id, workerId, status, error, row.payload === null ? null : JSON.stringify(row.payload), now],
+  );
+  if (rows.length > 0 && memberIds.length > 0) {
+    await db.query(
+      `UPDATE notification_queue SET status = $2, attempts = $3, last_error = $4, updated_at = $5
+        WHERE id = ANY($1::uuid[]) AND status = 'held'`,
+      [memberIds, status, row.attempts, error, now],
+    );
+  }
+  return rows.length > 0;
+}
+
+/**
+ * A notification whose every out-of-app send gave up, that the in-app path
+ * does not carry (in-app off) and that nothing delivered, is `failed`. A
+ * notification the in-app path carries stays pending/sent: the inbox and the
+ * sync on reconnect still deliver it, and `failed` would hide it from sync.
+ */
+export async function markNotificationsFailed(db: Queryable, notificationIds: string[], now: Date): Promise<void> {
+  if (notificationIds.length === 0) return;
+  await db.query(
+    `UPDATE notifications n SET delivery_status = 'failed', updated_at = $2
+      WHERE n.id = ANY($1::uuid[]) AND n.delivery_status = 'pending'
+        AND NOT EXISTS (SELECT 1 FROM notification_queue q
+                         WHERE q.notification_id = n.id AND q.status IN ('sent', 'pending', 'processing', 'held'))`,
+    [notificationIds, now],
+  );
+}
+
+/** A later success on another channel undoes an earlier `failed`. */
+export async function markNotificationsReached(db: Queryable, notificationIds: string[], now: Date): Promise<void> {
+  if (notificationIds.length === 0) return;
+  await db.query(
+    `UPDATE notifications SET delivery_status = 'sent', sent_at = COALESCE(sent_at, $2), updated_at = $2
+      WHERE id = ANY($1::uuid[]) AND delivery_status = 'failed'`,
+    [notificationIds, now],
+  );
+}
+
+export interface NotificationContent {
+  id: string;
+  type: string;
+  priority: string;
+  title: string;
+  message: string;
+  description: string | null;
+  icon: string | null;
+  actionUrl: string | null;
+  actionLabel: string | null;
+  createdAt: Date;
+}
+
+export async function loadNotifications(db: Queryable, ids: string[]): Promise<NotificationContent[]> {
+  return db.query<NotificationContent>(
+    `SELECT id, type, priority, title, message, description, icon, action_url AS "actionUrl",
+            action_label AS "actionLabel", created_at AS "createdAt"
+       FROM notifications WHERE id = ANY($1::uuid[]) ORDER BY seq`,
+    [ids],
+  );
+}
+
+export async function loadRecipient(db: Queryable, userId: string) {
+  const [row] = await db.query<{ email: string | null; phone: string | null; name: string | null; locale: string }>(
+    "SELECT email, phone, name, locale FROM users WHERE id = $1",
+    [userId],
+  );
+  return { userId, email: row?.email ?? null, phone: row?.phone ?? null, name: row?.name ?? null, locale: row?.locale ?? "en" };
+}
+
+export async function queueDepth(db: Queryable): Promise<{ status: string; count: number }[]> {
+  const rows = await db.query<{ status: string; count: string | number }>(
+    "SELECT status, count(*) AS count FROM notification_queue WHERE status IN ('held', 'pending', 'processing') GROUP BY status",
+  );
+  return rows.map((r) => ({ status: r.status, count: Number(r.count) }));
+}

@@ -1,0 +1,175 @@
+/**
+ * The delivery worker: a fetch loop over notification_queue (pg-boss's
+ * worker.ts). It claims due rows with SKIP LOCKED under a lease, hands each
+ * to its channel, and records the outcome: sent, retry later with backoff, or
+ * failed after the attempt limit (or at once for a permanent error).
+ * Delivery is at least once; a send is repeated only when a worker dies (or
+ * its lease runs out) between the provider accepting it and the row update.
+ */
+import type { Database } from "../db/index.js";
+import type { Clock, Logger } from "../observability/index.js";
+import type { Registry } from "prom-client";
+import { type Channel, type ChannelJob, type OutOfAppChannelName, asChannelError, permanent } from "./channel.js";
+import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from "./backoff.js";
+import { type ChannelMetrics, channelMetrics } from "./metrics.js";
+import * as plans from "./queue-sql.js";
+import type { ClaimedRow } from "./queue-sql.js";
+
+export interface DeliveryWorkerOptions {
+  database: Database;
+  channels: Partial<Record<OutOfAppChannelName, Channel>>;
+  clock: Clock;
+  logger: Logger;
+  metrics?: Registry;
+  /** Names this worker in locked_by. */
+  workerId: string;
+  /** Rows claimed per round (default 20). */
+  batchSize?: number;
+  /** Sends in flight at once (default 5). */
+  concurrency?: number;
+  /** Idle wait between rounds when nothing was due (default 1 s). */
+  pollIntervalMs?: number;
+  /** How long a claim is exclusive; must exceed the slowest send (default 5 min). */
+  leaseMs?: number;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+}
+
+type State = "created" | "active" | "stopping" | "stopped";
+
+export class DeliveryWorker {
+  private state: State = "created";
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly metrics: ChannelMetrics | undefined;
+
+  constructor(private readonly options: DeliveryWorkerOptions) {
+    this.metrics = options.metrics ? channelMetrics(options.metrics, () => plans.queueDepth(options.database)) : undefined;
+  }
+
+  get status(): State {
+    return this.state;
+  }
+
+  start(): void {
+    if (this.state === "active") return;
+    this.state = "active";
+    this.loop = this.run();
+  }
+
+  /** Stops claiming and resolves when in-flight sends have been recorded. */
+  async stop(): Promise<void> {
+    if (this.state !== "active") return;
+    this.state = "stopping";
+    this.wake?.();
+    await this.loop;
+    this.state = "stopped";
+  }
+
+  /** Wakes the loop now (e.g. right after rows were enqueued) instead of at the next poll. */
+  notify(): void {
+    this.wake?.();
+  }
+
+  /** One round: claims a batch, sends it, records the outcomes. Returns the rows handled. */
+  async runOnce(): Promise<number> {
+    const o = this.options;
+    const now = o.clock.now();
+    const batch = await plans.claimDue(o.database, o.workerId, now, o.leaseMs ?? 300_000, o.batchSize ?? 20);
+    if (batch.length === 0) return 0;
+    let next = 0;
+    const lane = async () => {
+      while (next < batch.length) {
+        const row = batch[next++]!;
+        await this.handle(row).catch((err: unknown) => {
+          // The row stays leased and is claimed again when the lease ends.
+          o.logger.error({ err, queueId: row.id }, "delivery bookkeeping failed");
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 5, batch.length) }, lane));
+    return batch.length;
+  }
+
+  private async run(): Promise<void> {
+    const o = this.options;
+    while (this.state === "active") {
+      let handled = 0;
+      try {
+        handled = await this.runOnce();
+      } catch (err) {
+        o.logger.warn({ err }, "delivery worker round failed; retrying after the poll interval");
+      }
+      if (this.state !== "active") break;
+      // A full batch means more may be due: go again at once.
+      if (handled >= (o.batchSize ?? 20)) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, o.pollIntervalMs ?? 1000);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  private async handle(row: ClaimedRow): Promise<void> {
+    const o = this.options;
+    const db = o.database;
+    const members = row.payload?.mode === "bundle" ? await plans.bundleMembers(db, row) : [];
+    const memberIds = members.map((m) => m.id);
+    const notificationIds = row.payload?.mode === "bundle" ? members.map((m) => m.notificationId) : [row.notificationId];
+    const notInApp =
+      row.payload?.mode === "bundle"
+        ? members.filter((m) => m.payload.mode === "member" && !m.payload.inApp).map((m) => m.notificationId)
+        : row.payload?.mode === "single" && !row.payload.inApp
+          ? [row.notificationId]
+          : [];
+
+    const notifications = notificationIds.length > 0 ? await plans.loadNotifications(db, notificationIds) : [];
+    if (notifications.length === 0) {
+      await plans.markFinal(db, row, o.workerId, o.clock.now(), "cancelled", "notification deleted before it was sent", memberIds);
+      return;
+    }
+    const channel = o.channels[row.channel];
+    const progress: Record<string, unknown> = { ...(row.payload ?? {}) };
+    const job: ChannelJob = {
+      queueId: row.id,
+      attempt: row.attempts,
+      recipient: await plans.loadRecipient(db, row.userId),
+      notifications,
+      progress,
+    };
+    try {
+      if (!channel) throw permanent("no_channel", `channel ${row.channel} is not configured on this instance`);
+      await channel.send(job);
+    } catch (raw) {
+      const err = asChannelError(raw);
+      const now = o.clock.now();
+      row.payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
+      this.metrics?.failures.inc({ channel: row.channel, kind: err.kind });
+      const reason = `${err.code}: ${err.message}`.slice(0, 1000);
+      if (err.retryable && row.attempts < row.maxAttempts) {
+        const nextAt = new Date(now.getTime() + backoffDelay(row.attempts, o.backoff ?? DEFAULT_BACKOFF, o.random));
+        await plans.markRetry(db, row, o.workerId, now, nextAt, reason, memberIds);
+        o.logger.warn({ queueId: row.id, channel: row.channel, attempt: row.attempts, nextAt, reason }, "delivery failed; will retry");
+        return;
+      }
+      if (await plans.markFinal(db, row, o.workerId, now, "failed", reason, memberIds)) {
+        this.metrics?.gaveUp.inc({ channel: row.channel });
+        await plans.markNotificationsFailed(db, notInApp, now);
+      }
+      o.logger.warn({ queueId: row.id, channel: row.channel, attempts: row.attempts, reason }, "delivery gave up");
+      return;
+    }
+    const now = o.clock.now();
+    const payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
+    if (await plans.markSent(db, row.id, o.workerId, now, payload, memberIds)) {
+      this.metrics?.sends.inc({ channel: row.channel });
+      await plans.markNotificationsReached(db, notificationIds, now);
+    } else {
+      o.logger.warn({ queueId: row.id }, "sent, but the lease had expired: another worker may send it again");
+    }
+  }
+}

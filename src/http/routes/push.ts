@@ -1,0 +1,78 @@
+/**
+ * Browser push subscriptions of the signed-in provider, and the VAPID public
+ * key the notification center subscribes with (applicationServerKey).
+ */
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { deletePushSubscription, loadVapidKeys, savePushSubscription } from "../../channels/index.js";
+import { notFound } from "../../errors/index.js";
+import { requireProvider } from "../auth.js";
+
+const base64url = z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+={0,2}$/, "must be base64url");
+
+export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
+  // Push services are https; plain http is accepted outside production only (local test receivers).
+  const endpoint = z
+    .string()
+    .max(2048)
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === "https:" || (u.protocol === "http:" && app.services.config.nodeEnv !== "production");
+      } catch {
+        return false;
+      }
+    }, "must be the https URL of a push service");
+
+  app.get(
+    "/push/vapid-public-key",
+    { schema: { tags: ["push"], summary: "The VAPID public key for PushManager.subscribe", response: { 200: z.object({ publicKey: z.string() }) } } },
+    async () => ({ publicKey: loadVapidKeys(app.services.config).publicKey }),
+  );
+
+  app.post(
+    "/push/subscriptions",
+    {
+      config: { rateLimit: { max: 30, timeWindow: "1 minute" } },
+      schema: {
+        tags: ["push"],
+        summary: "Register this browser's push subscription (PushSubscription.toJSON())",
+        body: z
+          .object({
+            endpoint,
+            expirationTime: z.number().nullable().optional(),
+            keys: z.object({ p256dh: base64url, auth: base64url }).strict(),
+          })
+          .strict(),
+        response: { 201: z.object({ id: z.string(), endpoint: z.string(), createdAt: z.string() }) },
+      },
+    },
+    async (req, reply) => {
+      const userId = await requireProvider(req);
+      const ua = req.headers["user-agent"];
+      const saved = await savePushSubscription(app.services.database, userId, {
+        endpoint: req.body.endpoint,
+        keys: req.body.keys,
+        userAgent: typeof ua === "string" ? ua.slice(0, 512) : null,
+      });
+      return reply.status(201).send({ id: saved.id, endpoint: saved.endpoint, createdAt: new Date(saved.createdAt).toISOString() });
+    },
+  );
+
+  app.delete(
+    "/push/subscriptions",
+    {
+      schema: {
+        tags: ["push"],
+        summary: "Remove this browser's push subscription",
+        body: z.object({ endpoint: z.string().max(2048) }).strict(),
+        response: { 204: z.null() },
+      },
+    },
+    async (req, reply) => {
+      const userId = await requireProvider(req);
+      if (!(await deletePushSubscription(app.services.database, userId, req.body.endpoint))) throw notFound("Push subscription");
+      return reply.status(204).send(null);
+    },
+  );
+};

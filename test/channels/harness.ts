@@ -1,0 +1,46 @@
+/** A worker over a test database with a manual clock and a deterministic backoff (1 s, 2 s, 4 s...). */
+import { Registry } from "prom-client";
+import type { Database } from "../../src/db/index.js";
+import { type Channel, DeliveryWorker, type OutOfAppChannelName, type OutOfAppDecision, enqueueOutOfApp } from "../../src/channels/index.js";
+import { ManualClock, silentLogger } from "../../src/observability/index.js";
+
+export function makeWorker(
+  database: Database,
+  channels: Partial<Record<OutOfAppChannelName, Channel>>,
+  clock: ManualClock,
+  extra: { workerId?: string; registry?: Registry; batchSize?: number; leaseMs?: number } = {},
+) {
+  const registry = extra.registry ?? new Registry();
+  const worker = new DeliveryWorker({
+    database,
+    channels,
+    clock,
+    logger: silentLogger,
+    metrics: registry,
+    workerId: extra.workerId ?? "worker-1",
+    backoff: { baseMs: 1000, maxMs: 60_000 },
+    random: () => 1,
+    batchSize: extra.batchSize ?? 20,
+    leaseMs: extra.leaseMs ?? 60_000,
+  });
+  return { worker, registry };
+}
+
+export async function enqueue(database: Database, n: { id: string; userId: string }, decision: OutOfAppDecision, now: Date) {
+  return database.transaction((tx) => enqueueOutOfApp(tx, n, decision, { now }));
+}
+
+export async function queueRows(database: Database, notificationId?: string) {
+  return database.query<{ id: string; channel: string; status: string; attempts: number; last_error: string | null; next_retry_at: Date; payload: Record<string, unknown> }>(
+    `SELECT id, channel, status, attempts, last_error, next_retry_at, payload FROM notification_queue
+      ${notificationId ? "WHERE notification_id = $1" : ""} ORDER BY created_at, id`,
+    notificationId ? [notificationId] : [],
+  );
+}
+
+/** Runs rounds until nothing is due at the clock's current time. */
+export async function drain(worker: DeliveryWorker): Promise<number> {
+  let total = 0;
+  for (let n = await worker.runOnce(); n > 0; n = await worker.runOnce()) total += n;
+  return total;
+}
