@@ -5,6 +5,7 @@
 import { mintToken } from "./auth/index.js";
 import { ConfigError, loadConfig } from "./config/index.js";
 import { createHerald } from "./herald.js";
+import { ensureWebBuild } from "./http/routes/web.js";
 
 async function main(): Promise<void> {
   let config;
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
   }
   const herald = await createHerald({ config });
   const log = herald.runtime.logger;
+  // A fresh checkout has no web/dist: build the UI once (a few seconds) before serving it.
+  await ensureWebBuild({ info: (m) => log.info(m), warn: (m) => log.warn(m) });
   const url = await herald.listen();
   log.info({ url, database: herald.runtime.database.kind, bus: herald.runtime.bus.kind }, "herald listening");
 

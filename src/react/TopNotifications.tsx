@@ -1,0 +1,37 @@
+import type { TopRow } from "./analyticsData.js";
+import { percent, typeIcon, typeLabel } from "./format.js";
+
+/** The best performing notifications by open rate, as a table that scrolls on phones. */
+export function TopNotifications({ rows }: { rows: TopRow[] }) {
+  if (rows.length === 0) return <p className="herald-empty">No notifications opened yet.</p>;
+  return (
+    <div className="herald-table-wrap">
+      <table className="herald-table" data-testid="top-notifications">
+        <thead>
+          <tr>
+            <th scope="col">Notification</th>
+            <th scope="col">Opened</th>
+            <th scope="col">Clicked</th>
+            <th scope="col">Open rate</th>
+            <th scope="col">Click rate</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.id}>
+              <td>
+                <span aria-hidden="true">{typeIcon(r.type)} </span>
+                {r.title}
+                {r.type && <span className="herald-muted"> · {typeLabel(r.type)}</span>}
+              </td>
+              <td>{r.opened}</td>
+              <td>{r.clicked}</td>
+              <td>{percent(r.openRate)}</td>
+              <td>{percent(r.clickRate)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

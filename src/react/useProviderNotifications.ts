@@ -1,0 +1,232 @@
+/**
+ * The guide's `useProviderNotifications()`: the provider's inbox as React
+ * state. The list comes from REST (per filter, paged); live changes come
+ * from the SDK's WebSocket client (herald/client), which reconnects with
+ * backoff, resumes from its cursor and drops duplicates, so a notification
+ * created while the page was offline shows up once after the reconnect.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { HeraldClient } from "../client/index.js";
+import type { NotificationDto } from "../notifications/types.js";
+import { type ListFilter, clientMetadata, createApi } from "./api.js";
+import { type ConnectionState, applyUpdate, matchesFilter, mergeNotifications, normalizeState } from "./inbox.js";
+
+export type { ConnectionState } from "./inbox.js";
+export type { ListFilter } from "./api.js";
+
+export interface UseProviderNotificationsOptions {
+  /** A provider JWT (`sub` = user id). */
+  token: string;
+  /** Herald's base URL; defaults to the page's origin. */
+  url?: string;
+  /** WebSocket URL; defaults to `url` with ws(s):// and the /ws path. */
+  wsUrl?: string;
+  /** Which part of the inbox to list (default "all": everything not archived). */
+  filter?: ListFilter;
+  /** Page size for the REST list (default 30). */
+  pageSize?: number;
+}
+
+export interface ProviderNotifications {
+  notifications: NotificationDto[];
+  unreadCount: number;
+  /** How many notifications match the filter on the server. */
+  total: number;
+  filter: ListFilter;
+  setFilter(filter: ListFilter): void;
+  connection: ConnectionState;
+  loading: boolean;
+  error: string | null;
+  /** Puts a notification into the list (deduplicated by id), e.g. one the app just created. */
+  addNotification(notification: NotificationDto): void;
+  markRead(id: string): Promise<void>;
+  markAllRead(): Promise<void>;
+  archive(id: string): Promise<void>;
+  remove(id: string): Promise<void>;
+  /** Records a `clicked` event for the notification's action link (and marks it read). */
+  trackClick(notification: NotificationDto): void;
+  loadMore(): Promise<void>;
+  refresh(): Promise<void>;
+}
+
+export function defaultBaseUrl(): string {
+  return typeof window === "undefined" ? "" : window.location.origin;
+}
+
+export function toWebSocketUrl(base: string): string {
+  const u = new URL(base || defaultBaseUrl());
+  u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  u.pathname = "/ws";
+  u.search = "";
+  u.hash = "";
+  return u.toString();
+}
+
+export function useProviderNotifications(options: UseProviderNotificationsOptions): ProviderNotifications {
+  const { token, pageSize = 30 } = options;
+  const baseUrl = options.url ?? defaultBaseUrl();
+  const wsUrl = options.wsUrl ?? toWebSocketUrl(baseUrl);
+  const api = useMemo(() => createApi({ baseUrl, token }), [baseUrl, token]);
+
+  const [filter, setFilter] = useState<ListFilter>(options.filter ?? "all");
+  const [notifications, setNotifications] = useState<NotificationDto[]>([]);
+  const [total, setTotal] = useState(0);
+  const [unreadCount, setUnreadCount] = useState(0);
+  const [connection, setConnection] = useState<ConnectionState>("connecting");
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+  const clientRef = useRef<HeraldClient | null>(null);
+  // The live handlers below outlive renders; they read the current filter here.
+  const filterRef = useRef(filter);
+  filterRef.current = filter;
+  const loadGeneration = useRef(0);
+
+  const load = useCallback(async () => {
+    const generation = ++loadGeneration.current;
+    setLoading(true);
+    try {
+      const page = await api.listNotifications(filterRef.current, pageSize, 0);
+      if (generation !== loadGeneration.current) return;
+      // Merge rather than replace: live arrivals during the request are kept.
+      setNotifications((live) => mergeNotifications(page.notifications, live.filter((n) => matchesFilter(n, filterRef.current))));
+      setTotal(page.total);
+      setUnreadCount(page.unreadCount);
+      setError(null);
+    } catch (err) {
+      if (generation === loadGeneration.current) setError((err as Error).message);
+    } finally {
+      if (generation === loadGeneration.current) setLoading(false);
+    }
+  }, [api, pageSize]);
+
+  useEffect(() => {
+    setNotifications([]);
+    void load();
+  }, [load, filter]);
+
+  useEffect(() => {
+    const client = new HeraldClient({ url: wsUrl, token });
+    clientRef.current = client;
+    const arrive = (incoming: NotificationDto[]) => {
+      const fresh = incoming.filter((n) => matchesFilter(n, filterRef.current));
+      if (fresh.length === 0) return;
+      setNotifications((list) => {
+        const merged = mergeNotifications(fresh, list);
+        setTotal((t) => t + (merged.length - list.length));
+        return merged;
+      });
+    };
+    const offs = [
+      // Live and replayed (after a reconnect) alike; the SDK emits each id once.
+      client.on("notification", (n: NotificationDto) => arrive([n])),
+      client.on("updated", (u) =>
+        setNotifications((list) => applyUpdate(list, u, filterRef.current)),
+      ),
+      client.on("unread_count", (count: number) => setUnreadCount(count)),
+      client.on("state", (s) => setConnection(normalizeState(s))),
+      // The server could not replay everything: the list is reloaded through REST.
+      client.on("reset", () => void load()),
+    ];
+    client.connect();
+    return () => {
+      for (const off of offs) if (typeof off === "function") off();
+      client.close();
+      clientRef.current = null;
+    };
+  }, [wsUrl, token, load]);
+
+  const patchLocal = useCallback((id: string, patch: Partial<NotificationDto>) => {
+    setNotifications((list) => list.map((n) => (n.id === id ? { ...n, ...patch } : n)));
+  }, []);
+
+  const markRead = useCallback(
+    async (id: string) => {
+      const target = notificationsRef(notifications, id);
+      if (target && !target.read) {
+        patchLocal(id, { read: true });
+        setUnreadCount((c) => Math.max(0, c - 1));
+      }
+      await run(setError, () => api.update(id, { read: true }));
+    },
+    [api, notifications, patchLocal],
+  );
+
+  const markAllRead = useCallback(async () => {
+    setNotifications((list) => (filterRef.current === "unread" ? [] : list.map((n) => ({ ...n, read: true }))));
+    setUnreadCount(0);
+    await run(setError, () => api.readAll());
+  }, [api]);
+
+  const archive = useCallback(
+    async (id: string) => {
+      const target = notificationsRef(notifications, id);
+      setNotifications((list) => applyUpdate(list, { id, read: target?.read ?? true, archived: true, deleted: false }, filterRef.current));
+      if (target && !target.read) setUnreadCount((c) => Math.max(0, c - 1));
+      await run(setError, () => api.update(id, { archived: true }));
+    },
+    [api, notifications],
+  );
+
+  const remove = useCallback(
+    async (id: string) => {
+      const target = notificationsRef(notifications, id);
+      setNotifications((list) => list.filter((n) => n.id !== id));
+      setTotal((t) => Math.max(0, t - 1));
+      if (target && !target.read && !target.archived) setUnreadCount((c) => Math.max(0, c - 1));
+      await run(setError, () => api.remove(id));
+    },
+    [api, notifications],
+  );
+
+  const trackClick = useCallback(
+    (n: NotificationDto) => {
+      void api.trackClick(n.id, { ...clientMetadata(), actionUrl: n.actionUrl }).catch(() => undefined);
+      if (!n.read) void markRead(n.id);
+    },
+    [api, markRead],
+  );
+
+  const loadMore = useCallback(async () => {
+    await run(setError, async () => {
+      const page = await api.listNotifications(filterRef.current, pageSize, notifications.length);
+      setNotifications((list) => mergeNotifications(list, page.notifications));
+      setTotal(page.total);
+    });
+  }, [api, pageSize, notifications.length]);
+
+  const addNotification = useCallback((n: NotificationDto) => {
+    if (!matchesFilter(n, filterRef.current)) return;
+    setNotifications((list) => mergeNotifications([n], list));
+  }, []);
+
+  return {
+    notifications,
+    unreadCount,
+    total,
+    filter,
+    setFilter,
+    connection,
+    loading,
+    error,
+    addNotification,
+    markRead,
+    markAllRead,
+    archive,
+    remove,
+    trackClick,
+    loadMore,
+    refresh: load,
+  };
+}
+
+function notificationsRef(list: NotificationDto[], id: string): NotificationDto | undefined {
+  return list.find((n) => n.id === id);
+}
+
+async function run(setError: (e: string | null) => void, fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    setError((err as Error).message);
+  }
+}

@@ -1,0 +1,16 @@
+import { AnalyticsDashboard } from "herald/react";
+
+/** `/analytics`: the operators' dashboard. */
+export function DashboardPage({ token, onSignOut }: { token: string; onSignOut(): void }) {
+  return (
+    <>
+      <div className="page-head">
+        <p className="muted">Delivery and engagement across all providers</p>
+        <button type="button" className="link" onClick={onSignOut}>
+          Sign out
+        </button>
+      </div>
+      <AnalyticsDashboard token={token} />
+    </>
+  );
+}
