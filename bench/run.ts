@@ -7,6 +7,8 @@
 import { parseArgs } from "node:util";
 import { createToDeliver } from "./cases/create-to-deliver.js";
 import { persistOffline } from "./cases/persist-offline.js";
+import { reconnectCases } from "./cases/reconnect.js";
+import { cluster } from "./cases/cluster.js";
 import type { BenchOptions } from "./lib/context.js";
 import { type CaseResult, appendResults, renderTable } from "./lib/report.js";
 
@@ -16,6 +18,8 @@ const options: BenchOptions = { quick: Boolean(values.quick), rounds: 3 };
 const cases: [string, (o: BenchOptions) => Promise<CaseResult[]>][] = [
   ["create-to-deliver", createToDeliver],
   ["persist-offline", persistOffline],
+  ["reconnect", reconnectCases],
+  ["cluster", cluster],
 ];
 
 const results: CaseResult[] = [];

@@ -28,7 +28,7 @@ interface Round {
   errors: number;
 }
 
-async function drive(url: string, headers: Record<string, string>, gen: LoadGenerator, users: string[], count: number): Promise<Round> {
+export async function drive(url: string, headers: Record<string, string>, gen: LoadGenerator, users: string[], count: number): Promise<Round> {
   await gen.reset();
   const load = await httpLoad({ url, headers, bodies: bodies(users, count), concurrency: CONCURRENCY });
   const ok = Object.entries(load.statuses).filter(([s]) => s.startsWith("2")).reduce((n, [, c]) => n + c, 0);

@@ -21,7 +21,9 @@ export interface BareServer {
  * JSON body {userId, ...} is sent to that user's sockets before answering 201;
  * with `pool`, the body is first INSERTed ... RETURNING into `bench_relay`.
  */
-export async function startBareServer(options: { relay?: boolean; pool?: pg.Pool } = {}): Promise<BareServer> {
+export async function startBareServer(
+  options: { relay?: boolean; pool?: pg.Pool; onConnect?: (ws: WebSocket, userId: string) => void } = {},
+): Promise<BareServer> {
   const sockets = new Map<string, WebSocket[]>();
   const server = http.createServer((req, res) => {
     if (!options.relay || req.method !== "POST") {
@@ -52,6 +54,7 @@ export async function startBareServer(options: { relay?: boolean; pool?: pg.Pool
     list.push(ws);
     sockets.set(user, list);
     ws.on("close", () => sockets.set(user, (sockets.get(user) ?? []).filter((s) => s !== ws)));
+    options.onConnect?.(ws, user);
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");

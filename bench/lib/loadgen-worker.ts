@@ -13,13 +13,16 @@ type Command =
   | { cmd: "reset" }
   | { cmd: "stats"; withLatencies?: boolean }
   | { cmd: "drop" }
+  | { cmd: "reconnect" }
   | { cmd: "close" };
 
 const sockets: WebSocket[] = [];
+let urls: string[] = [];
 let received = 0;
 let latencies: number[] = [];
 let ids = new Map<string, number>();
 let duplicates = 0;
+let syncs = 0;
 let elu = performance.eventLoopUtilization();
 let ackEnabled = false;
 const now = () => performance.timeOrigin + performance.now();
@@ -28,6 +31,7 @@ function onMessage(ws: WebSocket, raw: WebSocket.RawData) {
   const text = raw.toString();
   if (!text.startsWith('{"type":"notification"') && !text.startsWith('{"type":"sync"')) return;
   const msg = JSON.parse(text) as { type: string; notification?: { id: string; data?: { t?: number } }; notifications?: { id: string; data?: { t?: number } }[] };
+  if (msg.type === "sync") syncs++;
   const list = msg.type === "sync" ? (msg.notifications ?? []) : msg.notification ? [msg.notification] : [];
   const t = now();
   for (const n of list) {
@@ -53,6 +57,7 @@ parentPort!.on("message", async (m: Command) => {
   try {
     if (m.cmd === "connect") {
       ackEnabled = m.ack;
+      urls = m.urls;
       for (let i = 0; i < m.urls.length; i += 100) {
         const batch = await Promise.all(m.urls.slice(i, i + 100).map((u) => connect(u, m.protocols)));
         sockets.push(...batch);
@@ -61,17 +66,22 @@ parentPort!.on("message", async (m: Command) => {
     } else if (m.cmd === "reset") {
       received = 0;
       duplicates = 0;
+      syncs = 0;
       latencies = [];
       ids = new Map();
       elu = performance.eventLoopUtilization();
       parentPort!.postMessage({ ok: true });
     } else if (m.cmd === "stats") {
       const u = performance.eventLoopUtilization(elu);
-      parentPort!.postMessage({ ok: true, received, duplicates, distinct: ids.size, latencies: m.withLatencies ? latencies : [], utilization: u.utilization });
+      parentPort!.postMessage({ ok: true, received, duplicates, syncs, distinct: ids.size, latencies: m.withLatencies ? latencies : [], utilization: u.utilization });
     } else if (m.cmd === "drop") {
       for (const s of sockets) s.terminate();
       sockets.length = 0;
       parentPort!.postMessage({ ok: true });
+    } else if (m.cmd === "reconnect") {
+      // Everyone at once, as after a load balancer restart.
+      sockets.push(...(await Promise.all(urls.map((u) => connect(u)))));
+      parentPort!.postMessage({ ok: true, connected: sockets.length });
     } else if (m.cmd === "close") {
       await Promise.all(sockets.map((s) => new Promise<void>((r) => (s.readyState === WebSocket.CLOSED ? r() : (s.once("close", () => r()), s.close())))));
       sockets.length = 0;

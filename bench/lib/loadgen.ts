@@ -5,6 +5,8 @@ export interface LoadStats {
   received: number;
   duplicates: number;
   distinct: number;
+  /** `sync` messages received (one per connection after connect). */
+  syncs: number;
   latencies: number[];
   /** Highest event-loop utilisation among the generator threads (0..1). */
   utilization: number;
@@ -50,6 +52,7 @@ export class LoadGenerator {
     return {
       received: all.reduce((s, a) => s + a.received, 0),
       duplicates: all.reduce((s, a) => s + a.duplicates, 0),
+      syncs: all.reduce((s, a) => s + a.syncs, 0),
       distinct: all.reduce((s, a) => s + a.distinct, 0),
       latencies: all.flatMap((a) => a.latencies),
       utilization: Math.max(...all.map((a) => a.utilization)),
@@ -64,6 +67,21 @@ export class LoadGenerator {
       if (s.received >= total || Date.now() > deadline) return this.stats(true);
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /** Polls until `predicate(stats)` holds or the deadline passes. */
+  async until(predicate: (s: LoadStats) => boolean, timeoutMs = 60_000): Promise<LoadStats> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.stats(false);
+      if (predicate(s) || Date.now() > deadline) return s;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Reopens every client dropped by drop(), all at once. */
+  async reconnect(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.call({ cmd: "reconnect" })));
   }
 
   async drop(): Promise<void> {
