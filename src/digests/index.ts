@@ -1,25 +1,21 @@
-/** SHELL (owned by the digest work, issue 5). */
-import type { Runtime } from "../runtime.js";
-import { defaultRuntime } from "../runtime.js";
-
-export interface SmtpConfig {
-  host: string;
-  port: number;
-  secure?: boolean;
-  auth?: { user: string; pass: string };
-  from: string;
-}
-
-export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config" | "metrics">;
-
-export class EmailDigestService {
-  readonly deps: Promise<DigestDeps>;
-  constructor(
-    readonly smtp: SmtpConfig | undefined,
-    deps?: DigestDeps | Promise<DigestDeps>,
-  ) {
-    this.deps = Promise.resolve(deps ?? defaultRuntime());
-  }
-  async initializeScheduledJobs(): Promise<void> {}
-  async stop(): Promise<void> {}
-}
+/**
+ * E-mail digests (SPEC.md section 7): `EmailDigestService` with the guide's
+ * `initializeScheduledJobs`, `sendTestDigest`, `getDigestStats`, plus
+ * `runDue`/`tick` for a driven clock and `listDigests` for the history.
+ */
+export { EmailDigestService, LEASE_MS } from "./service.js";
+export type { DigestDeps, DigestRunSummary, DigestStats, SmtpConfig } from "./service.js";
+export type { DigestStatus, EmailDigest } from "./history.js";
+export { MAX_ATTEMPTS, backoffMs } from "./delivery.js";
+export {
+  DIGEST_FREQUENCIES,
+  DIGEST_PATTERNS,
+  dueWindow,
+  isDigestFrequency,
+  latestWindowEnd,
+  nextWindowEnd,
+  previousWindowEnd,
+  runsBetween,
+} from "./schedule.js";
+export type { DigestFrequency, DigestWindow } from "./schedule.js";
+export { renderDigest, resolveActionLink } from "./render.js";

@@ -1,0 +1,239 @@
+/**
+ * Every SQL statement of the digest pipeline, in one place. Times come from
+ * the injected clock (passed as parameters), never from the database's now(),
+ * so a test clock drives the whole pipeline.
+ *
+ * The exactly-once rule lives in the database: a digest is the unique row
+ * (user_id, frequency, scheduled_for) WHERE NOT is_test, inserted with
+ * ON CONFLICT DO NOTHING; sending is guarded by a lease (lease_until,
+ * leased_by) taken with FOR UPDATE SKIP LOCKED, so several instances share
+ * the work and a crashed holder's row is picked up when its lease expires.
+ */
+import type { Queryable } from "../db/index.js";
+import type { DigestFrequency } from "./schedule.js";
+
+/** Users who get digests: enabled (default true) and with an address, by zone and frequency. */
+export async function digestAudience(db: Queryable): Promise<{ timezone: string; frequency: string }[]> {
+  return db.query(
+    `SELECT DISTINCT u.timezone, coalesce(p.email_digest_frequency, 'daily') AS frequency
+       FROM users u
+       LEFT JOIN notification_preferences p ON p.user_id = u.id
+      WHERE coalesce(p.email_digest_enabled, true)
+        AND u.email IS NOT NULL AND u.email <> ''`,
+  );
+}
+
+export interface ClaimGroup {
+  timezone: string;
+  frequency: DigestFrequency;
+  windowStart: Date;
+  scheduledFor: Date;
+}
+
+/**
+ * Where a user's digest content starts: the previous digest that was (or is
+ * being) sent, else the window start. A failed or skipped digest therefore
+ * rolls its notifications into the next one instead of losing them.
+ */
+const LOWER_BOUND = (userId: string, freq: string, end: string, windowStart: string) => `coalesce(
+  (SELECT max(prev.scheduled_for) FROM email_digests prev
+    WHERE prev.user_id = ${userId} AND prev.frequency = ${freq} AND NOT prev.is_test
+      AND prev.status IN ('sent', 'pending') AND prev.scheduled_for < ${end}),
+  ${windowStart})`;
+
+/**
+ * Claims the due window for every user in the groups who has something to
+ * say. Users with nothing unread in the window get no row at all (rather than
+ * a 'skipped' row per user per hour); if a notification for that window
+ * commits late, a later tick claims it then, and still only once.
+ */
+export async function claimDueDigests(db: Queryable, groups: ClaimGroup[], now: Date): Promise<number> {
+  if (groups.length === 0) return 0;
+  const rows = await db.query<{ id: string }>(
+    `WITH g AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+         AS g(timezone, frequency, window_start, scheduled_for)
+     )
+     INSERT INTO email_digests (user_id, frequency, scheduled_for, window_start, email_address, status, next_attempt_at, created_at, updated_at)
+     SELECT u.id, g.frequency, g.scheduled_for, g.window_start, u.email, 'pending', $5, $5, $5
+       FROM g
+       JOIN users u ON u.timezone = g.timezone
+       LEFT JOIN notification_preferences p ON p.user_id = u.id
+      WHERE coalesce(p.email_digest_enabled, true)
+        AND coalesce(p.email_digest_frequency, 'daily') = g.frequency
+        AND u.email IS NOT NULL AND u.email <> ''
+        AND NOT EXISTS (SELECT 1 FROM email_digests c
+                         WHERE c.user_id = u.id AND c.frequency = g.frequency
+                           AND c.scheduled_for = g.scheduled_for AND NOT c.is_test)
+        AND EXISTS (SELECT 1 FROM notifications n
+                     WHERE n.user_id = u.id AND NOT n.read AND NOT n.archived
+                       AND n.created_at <= g.scheduled_for
+                       AND n.created_at > ${LOWER_BOUND("u.id", "g.frequency", "g.scheduled_for", "g.window_start")})
+     ON CONFLICT (user_id, frequency, scheduled_for) WHERE is_test = false DO NOTHING
+     RETURNING id`,
+    [
+      groups.map((g) => g.timezone),
+      groups.map((g) => g.frequency),
+      groups.map((g) => g.windowStart.toISOString()),
+      groups.map((g) => g.scheduledFor.toISOString()),
+      now.toISOString(),
+    ],
+  );
+  return rows.length;
+}
+
+export interface DigestRow {
+  id: string;
+  user_id: string;
+  frequency: DigestFrequency;
+  status: string;
+  scheduled_for: Date;
+  window_start: Date | null;
+  sent_at: Date | null;
+  email_address: string;
+  subject: string | null;
+  html_content: string | null;
+  text_content: string | null;
+  notification_count: number;
+  attempts: number;
+  next_attempt_at: Date | null;
+  lease_until: Date | null;
+  leased_by: string | null;
+  last_error: string | null;
+  message_id: string | null;
+  is_test: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Takes up to `limit` due rows for this instance until `leaseUntil`; attempts counts every lease. */
+export async function leaseDueDigests(
+  db: Queryable,
+  opts: { now: Date; leaseUntil: Date; owner: string; limit: number },
+): Promise<DigestRow[]> {
+  return db.query<DigestRow>(
+    `UPDATE email_digests d
+        SET lease_until = $2, leased_by = $3, attempts = d.attempts + 1, updated_at = $1
+      WHERE d.id IN (
+        SELECT id FROM email_digests
+         WHERE status = 'pending' AND NOT is_test AND next_attempt_at <= $1
+           AND (lease_until IS NULL OR lease_until <= $1)
+         ORDER BY next_attempt_at, id
+         LIMIT $4
+         FOR UPDATE SKIP LOCKED)
+      RETURNING d.*`,
+    [opts.now.toISOString(), opts.leaseUntil.toISOString(), opts.owner, opts.limit],
+  );
+}
+
+export interface ContentRow {
+  digest_id: string;
+  id: string;
+  type: string;
+  priority: string;
+  title: string;
+  message: string;
+  action_url: string | null;
+  action_label: string | null;
+  created_at: Date;
+  /** Matching notifications of this type in the whole window (not only the listed ones). */
+  type_count: number;
+}
+
+/**
+ * The notifications each digest reports: unread, unarchived, created in
+ * (lower bound, scheduled_for], newest first, at most `perDigest` listed but
+ * counted in full. A test digest uses its own window_start as the bound.
+ */
+export async function digestContent(db: Queryable, digestIds: string[], perDigest: number): Promise<ContentRow[]> {
+  if (digestIds.length === 0) return [];
+  return db.query<ContentRow>(
+    `SELECT d.id AS digest_id, n.id, n.type, n.priority, n.title, n.message, n.action_url, n.action_label,
+            n.created_at, n.type_count::int AS type_count
+       FROM email_digests d
+       JOIN LATERAL (
+         SELECT x.*, count(*) OVER (PARTITION BY x.type) AS type_count
+           FROM notifications x
+          WHERE x.user_id = d.user_id AND NOT x.read AND NOT x.archived
+            AND x.created_at <= d.scheduled_for
+            AND x.created_at > CASE WHEN d.is_test THEN d.window_start
+                                    ELSE ${LOWER_BOUND("d.user_id", "d.frequency", "d.scheduled_for", "d.window_start")} END
+          ORDER BY x.created_at DESC, x.seq DESC
+          LIMIT $2
+       ) n ON true
+      WHERE d.id = ANY($1::uuid[])
+      ORDER BY d.id, n.created_at DESC, n.seq DESC`,
+    [digestIds, perDigest],
+  );
+}
+
+export interface RenderedDigest {
+  id: string;
+  subject: string;
+  html: string;
+  text: string;
+  count: number;
+  messageId: string;
+}
+
+/** Stores what will be sent before sending, so a retry resends the same message. */
+export async function storeRendered(db: Queryable, rendered: RenderedDigest[], now: Date): Promise<void> {
+  if (rendered.length === 0) return;
+  await db.query(
+    `UPDATE email_digests d
+        SET subject = r.subject, html_content = r.html, text_content = r.text,
+            notification_count = r.count, message_id = r.message_id, updated_at = $7
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[])
+         AS r(id, subject, html, text, count, message_id)
+      WHERE d.id = r.id`,
+    [
+      rendered.map((r) => r.id),
+      rendered.map((r) => r.subject),
+      rendered.map((r) => r.html),
+      rendered.map((r) => r.text),
+      rendered.map((r) => r.count),
+      rendered.map((r) => r.messageId),
+      now.toISOString(),
+    ],
+  );
+}
+
+/** Marks delivered digests. Not lease-guarded: if a stalled holder also sent, 'sent' is still true. */
+export async function markSent(db: Queryable, ids: string[], now: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `UPDATE email_digests
+        SET status = 'sent', sent_at = $2, lease_until = NULL, last_error = NULL, next_attempt_at = NULL, updated_at = $2
+      WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
+    [ids, now.toISOString()],
+  );
+}
+
+/** Nothing left to say when it came to sending (all read meanwhile): no e-mail. */
+export async function markSkipped(db: Queryable, ids: string[], now: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `UPDATE email_digests
+        SET status = 'skipped', lease_until = NULL, next_attempt_at = NULL, updated_at = $2
+      WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
+    [ids, now.toISOString()],
+  );
+}
+
+/**
+ * Records a failed attempt: back to 'pending' with a later next_attempt_at,
+ * or 'failed' for good. Guarded by the lease owner so a stalled instance
+ * cannot overwrite the outcome of the one that took over.
+ */
+export async function markAttemptFailed(
+  db: Queryable,
+  opts: { id: string; owner: string; now: Date; error: string; retryAt: Date | undefined },
+): Promise<void> {
+  await db.query(
+    `UPDATE email_digests
+        SET status = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
+            next_attempt_at = $4::timestamptz, last_error = $5, lease_until = NULL, updated_at = $3
+      WHERE id = $1 AND leased_by = $2 AND status = 'pending'`,
+    [opts.id, opts.owner, opts.now.toISOString(), opts.retryAt?.toISOString() ?? null, opts.error],
+  );
+}

@@ -1,0 +1,192 @@
+/**
+ * EmailDigestService, the guide's second system: the scheduler, test digests,
+ * stats and history. The moving parts live beside it: schedule.ts (window
+ * math), claim.ts (SQL), render.ts (the e-mail), delivery.ts (send and
+ * record), scheduler.ts (the loop).
+ */
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import { HeraldError, notFound, validationError } from "../errors/index.js";
+import { type Mailer, createMailer } from "../mail/index.js";
+import type { Clock } from "../observability/index.js";
+import type { Runtime } from "../runtime.js";
+import { defaultRuntime } from "../runtime.js";
+import { type DigestRow, claimDueDigests, digestAudience, leaseDueDigests } from "./claim.js";
+import { type DeliveryContext, type DigestMetrics, deliverDigests, digestMetrics } from "./delivery.js";
+import { type DigestCounts, type EmailDigest, digestCounts, digestRecipient, listDigestRows, toEmailDigest } from "./history.js";
+import { DigestScheduler } from "./scheduler.js";
+import { type DigestFrequency, dueWindow, isDigestFrequency, nextWindowEnd, resolveTimeZone } from "./schedule.js";
+
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  secure?: boolean;
+  auth?: { user: string; pass: string };
+  from: string;
+  /** Pooled SMTP connections (default 5). */
+  maxConnections?: number;
+  /** Do not upgrade with STARTTLS even when offered. */
+  ignoreTLS?: boolean;
+}
+
+export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config" | "metrics"> & { instanceId?: string };
+
+/** How long a send may take before another instance may take the digest over. */
+export const LEASE_MS = 5 * 60_000;
+const BATCH_SIZE = 200;
+const NOMINAL_PERIOD_MS: Record<DigestFrequency, number> = { hourly: 3_600_000, daily: 86_400_000, weekly: 7 * 86_400_000 };
+
+export interface DigestRunSummary {
+  claimed: number;
+  sent: number;
+  skipped: number;
+  retrying: number;
+  failed: number;
+}
+
+export interface DigestStats extends DigestCounts {
+  enabled: boolean;
+  frequency: DigestFrequency;
+  timezone: string;
+  /** When the next scheduled digest window closes (null when digests are off or no address). */
+  nextScheduledAt: string | null;
+}
+
+export class EmailDigestService {
+  readonly deps: Promise<DigestDeps>;
+  private readonly owner: string;
+  private mailer: Mailer | undefined;
+  private metrics: DigestMetrics | undefined;
+  private scheduler: DigestScheduler | undefined;
+
+  constructor(
+    readonly smtp: SmtpConfig | undefined,
+    deps?: DigestDeps | Promise<DigestDeps>,
+  ) {
+    this.deps = Promise.resolve(deps ?? defaultRuntime());
+    this.owner = `digests-${randomUUID().slice(0, 8)}`;
+  }
+
+  /** Starts the scheduler loop (idempotent): a run at once, then at every minute boundary. */
+  async initializeScheduledJobs(): Promise<void> {
+    if (this.scheduler) return;
+    const deps = await this.deps;
+    this.scheduler = new DigestScheduler({ run: () => this.runDue(), clock: deps.clock, logger: deps.logger });
+    this.scheduler.start();
+  }
+
+  /** Stops the loop (awaiting the run in flight) and closes the mail transport. */
+  async stop(): Promise<void> {
+    await this.scheduler?.stop();
+    await this.mailer?.close();
+    this.mailer = undefined;
+  }
+
+  /** One scheduler pass at the clock's time. */
+  tick(): Promise<DigestRunSummary> {
+    return this.runDue();
+  }
+
+  /**
+   * Claims the latest closed window of every digest user (a missed window is
+   * claimed once: only the latest one exists to claim), then sends every due
+   * digest: fresh claims, retries whose backoff elapsed, and digests whose
+   * holder's lease expired. With `now`, the whole pass runs at that instant.
+   */
+  async runDue(now?: Date): Promise<DigestRunSummary> {
+    const deps = await this.deps;
+    const clock: Clock = now ? { now: () => now } : deps.clock;
+    const at = clock.now();
+    const db = deps.database;
+    const groups = (await digestAudience(db)).flatMap(({ timezone, frequency }) => {
+      if (!isDigestFrequency(frequency)) return [];
+      const w = dueWindow(frequency, resolveTimeZone(timezone), at);
+      return [{ timezone, frequency, windowStart: w.start, scheduledFor: w.end }];
+    });
+    const summary: DigestRunSummary = { claimed: await claimDueDigests(db, groups, at), sent: 0, skipped: 0, retrying: 0, failed: 0 };
+    const ctx = this.deliveryContext(deps, clock);
+    for (;;) {
+      const t = clock.now();
+      const rows = await leaseDueDigests(db, { now: t, leaseUntil: new Date(t.getTime() + LEASE_MS), owner: this.owner, limit: BATCH_SIZE });
+      if (rows.length === 0) break;
+      const o = await deliverDigests(ctx, rows);
+      summary.sent += o.sent;
+      summary.skipped += o.skipped;
+      summary.retrying += o.retrying;
+      summary.failed += o.failed;
+      if (rows.length < BATCH_SIZE) break;
+    }
+    if (summary.claimed + summary.sent + summary.failed > 0) deps.logger.info({ ...summary }, "digest run");
+    return summary;
+  }
+
+  /** Sends a digest of the last period now, outside the schedule (an `is_test` row, not a claim). */
+  async sendTestDigest(userId: string, frequency: DigestFrequency = "daily"): Promise<EmailDigest> {
+    if (!isDigestFrequency(frequency)) throw validationError("Invalid frequency", [{ field: "frequency", message: "must be hourly, daily or weekly" }]);
+    const deps = await this.deps;
+    const user = await digestRecipient(deps.database, userId);
+    if (!user) throw notFound("User");
+    if (!user.email) throw new HeraldError("HERALD_CONFLICT", "This user has no e-mail address");
+    const now = deps.clock.now();
+    const [row] = await deps.database.query<DigestRow>(
+      `INSERT INTO email_digests (user_id, frequency, status, scheduled_for, window_start, email_address, is_test,
+                                  attempts, lease_until, leased_by, next_attempt_at, created_at, updated_at)
+       VALUES ($1, $2, 'pending', $3, $4, $5, true, 1, $6, $7, $3, $3, $3)
+       RETURNING *`,
+      [userId, frequency, now.toISOString(), new Date(now.getTime() - NOMINAL_PERIOD_MS[frequency]).toISOString(), user.email, new Date(now.getTime() + LEASE_MS).toISOString(), this.owner],
+    );
+    await deliverDigests(this.deliveryContext(deps, deps.clock), [row!]);
+    const [after] = await deps.database.query<DigestRow>("SELECT * FROM email_digests WHERE id = $1", [row!.id]);
+    return toEmailDigest(after!);
+  }
+
+  /** Totals (the guide's `totalSent`, `totalFailed`, plus skipped, pending, last times) and the schedule. */
+  async getDigestStats(userId: string): Promise<DigestStats> {
+    const deps = await this.deps;
+    const [counts, user] = await Promise.all([digestCounts(deps.database, userId), digestRecipient(deps.database, userId)]);
+    const frequency = user && isDigestFrequency(user.frequency) ? user.frequency : "daily";
+    const timezone = resolveTimeZone(user?.timezone);
+    const enabled = user?.enabled ?? true;
+    const next = user?.email && enabled ? nextWindowEnd(frequency, timezone, deps.clock.now()).toISOString() : null;
+    return { ...counts, enabled, frequency, timezone, nextScheduledAt: next };
+  }
+
+  /** The user's digest history, newest first. */
+  async listDigests(userId: string, page: { limit?: number; offset?: number } = {}): Promise<{ digests: EmailDigest[]; total: number }> {
+    const deps = await this.deps;
+    const limit = Math.min(Math.max(page.limit ?? 20, 1), 100);
+    const offset = Math.max(page.offset ?? 0, 0);
+    const { rows, total } = await listDigestRows(deps.database, userId, { limit, offset });
+    return { digests: rows.map(toEmailDigest), total };
+  }
+
+  /** True when the user is in the directory (admin views answer 404 otherwise). */
+  async hasUser(userId: string): Promise<boolean> {
+    const deps = await this.deps;
+    return (await digestRecipient(deps.database, userId)) !== undefined;
+  }
+
+  private deliveryContext(deps: DigestDeps, clock: Clock): DeliveryContext {
+    this.metrics ??= digestMetrics(deps.metrics);
+    const from = this.smtp?.from || deps.config.email.from;
+    return {
+      db: deps.database,
+      mailer: () => (this.mailer ??= this.createMailer(deps, from)),
+      clock,
+      logger: deps.logger,
+      metrics: this.metrics,
+      appUrl: deps.config.appUrl,
+      from,
+      owner: this.owner,
+      timeZones: async (ids) => {
+        const rows = await deps.database.query<{ id: string; timezone: string }>("SELECT id, timezone FROM users WHERE id = ANY($1::text[])", [ids]);
+        return new Map(rows.map((r) => [r.id, r.timezone]));
+      },
+    };
+  }
+
+  private createMailer(deps: DigestDeps, from: string): Mailer {
+    if (!this.smtp) return createMailer({ outboxDir: path.join(deps.config.dataDir, "outbox"), from });
+    return createMailer({ ...this.smtp, from });
+  }
+}

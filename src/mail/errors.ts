@@ -1,0 +1,41 @@
+/**
+ * Retry decisions for SMTP failures are made once, here: a 5xx reply is a
+ * permanent refusal (bad address, policy) and is never retried; a 4xx reply
+ * or a connection-level failure (refused, reset, timeout, greeting never
+ * came) is transient and worth another attempt later.
+ */
+export interface MailFailure {
+  /** True when trying again later may succeed. */
+  readonly retryable: boolean;
+  /** The SMTP reply code when the server answered, e.g. 421, 550. */
+  readonly responseCode: number | undefined;
+  /** One line for logs and `last_error`. */
+  readonly message: string;
+}
+
+const CONNECTION_CODES = new Set([
+  "ECONNECTION",
+  "ETIMEDOUT",
+  "ESOCKET",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EDNS",
+  "EPROTOCOL",
+]);
+
+export function classifyMailError(err: unknown): MailFailure {
+  const e = (err ?? {}) as { responseCode?: unknown; code?: unknown; message?: unknown; response?: unknown };
+  const responseCode = typeof e.responseCode === "number" ? e.responseCode : undefined;
+  const text = String(e.response ?? e.message ?? err).replace(/\s+/g, " ").trim().slice(0, 500);
+  const message = responseCode !== undefined && !text.startsWith(String(responseCode)) ? `${responseCode} ${text}` : text;
+  if (responseCode !== undefined) return { retryable: responseCode < 500, responseCode, message };
+  const code = typeof e.code === "string" ? e.code : "";
+  // Without a reply code the message never reached a verdict: transient unless
+  // the message itself could not be built (EMESSAGE/EENVELOPE without a reply).
+  const retryable = CONNECTION_CODES.has(code) || !(code === "EMESSAGE" || code === "EENVELOPE");
+  return { retryable, responseCode, message };
+}
