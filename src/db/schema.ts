@@ -107,6 +107,8 @@ export const emailDigests = pgTable("email_digests", {
   attempts: integer("attempts").notNull().default(0),
   nextAttemptAt: tz("next_attempt_at"),
   leaseUntil: tz("lease_until"),
+  /** Instance holding the lease (migration 0004). */
+  leasedBy: text("leased_by"),
   lastError: text("last_error"),
   messageId: text("message_id"),
   isTest: boolean("is_test").notNull().default(false),
