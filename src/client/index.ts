@@ -2,7 +2,7 @@
  * herald/client: the WebSocket client SDK, for browsers and Node.
  *
  * It connects with the token in the Sec-WebSocket-Protocol header (or
- * `?token=`), reconnects with capped exponential backoff and full jitter,
+ * `?token=`), reconnects with capped exponential backoff and jitter,
  * resumes from its cursor, acknowledges every notification it receives, and
  * emits each notification once (deduplicated by id, live or replayed).
  *
@@ -71,11 +71,15 @@ export interface HeraldClientOptions extends BackoffOptions {
   /** Application-level ping period (default 25 s); no answer within `pongTimeoutMs` (10 s) forces a reconnect. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
+  /** How long live acks are coalesced before being sent (default 50 ms). */
+  ackDelayMs?: number;
   /** How many notification ids to remember for de-duplication (default 10,000). */
   dedupeWindow?: number;
 }
 
 const OPEN = 1;
+/** Server limit on ids per ack message. */
+const MAX_ACK_BATCH = 500;
 const PROTOCOL = "herald.v1";
 /** Close codes after which reconnecting cannot help. */
 const FATAL_CODES = new Set([1002, 1003, 1007]);
@@ -90,7 +94,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private readonly seen = new Set<string>();
   private readonly seenOrder: string[] = [];
   private pendingAcks: string[] = [];
-  private ackScheduled = false;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private resumeCursor = 0;
   private maxSeq = 0;
   private token: string | undefined;
@@ -132,6 +136,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   /** Closes for good: no reconnect. */
   close(): void {
+    this.flushAcks();
     this.clearTimers();
     const socket = this.socket;
     this.socket = undefined;
@@ -217,7 +222,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       }
       case "sync": {
         const fresh = message.notifications.filter((n) => this.remember(n));
-        if (message.notifications.length > 0) this.send({ type: "ack", ids: message.notifications.map((n) => n.id) });
+        for (let i = 0; i < message.notifications.length; i += MAX_ACK_BATCH) {
+          this.send({ type: "ack", ids: message.notifications.slice(i, i + MAX_ACK_BATCH).map((n) => n.id) });
+        }
         this.resumeCursor = Math.max(this.resumeCursor, message.cursor);
         this.emit("sync", fresh, { cursor: message.cursor, truncated: message.truncated === true });
         for (const n of fresh) this.emit("notification", n, undefined, { replayed: true });
@@ -252,20 +259,24 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     return true;
   }
 
-  /** Live acks are coalesced per tick so a burst costs one message, not one per notification. */
+  /**
+   * Live acks are coalesced for `ackDelayMs` so a burst costs a few messages,
+   * not one per notification (the server rate-limits client messages).
+   */
   private queueAck(id: string): void {
     this.pendingAcks.push(id);
-    if (this.ackScheduled) return;
-    this.ackScheduled = true;
-    setTimeout(() => {
-      this.ackScheduled = false;
-      const ids = this.pendingAcks;
-      this.pendingAcks = [];
-      for (let i = 0; i < ids.length; i += 500) {
-        const chunk = ids.slice(i, i + 500);
-        this.send(chunk.length === 1 ? { type: "ack", id: chunk[0]! } : { type: "ack", ids: chunk });
-      }
-    }, 0);
+    if (this.pendingAcks.length >= MAX_ACK_BATCH) return this.flushAcks();
+    if (this.ackTimer) return;
+    this.ackTimer = setTimeout(() => this.flushAcks(), this.options.ackDelayMs ?? 50);
+  }
+
+  private flushAcks(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    const ids = this.pendingAcks;
+    this.pendingAcks = [];
+    if (ids.length === 1) this.send({ type: "ack", id: ids[0]! });
+    else if (ids.length > 1) this.send({ type: "ack", ids });
   }
 
   private send(message: ClientMessage): boolean {
