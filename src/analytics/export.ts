@@ -42,12 +42,13 @@ export async function* eventRows(db: Queryable, o: ExportOptions): AsyncGenerato
   let after: { ts: string; id: string } = { ts: "-infinity", id: "0" };
   for (;;) {
     const rows = await db.query<{ id: string; notification_id: string; user_id: string; event_type: string; ts: string; iso: string; metadata: string | null }>(
-      `SELECT id::text, notification_id::text, user_id, event_type, timestamp::text AS ts,
-              to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso, metadata::text AS metadata
-       FROM analytics_events
-       WHERE timestamp >= $1 AND timestamp <= $2 AND (timestamp, id) > ($3::timestamptz, $4::bigint)
-         AND ($6::text IS NULL OR user_id = $6)
-       ORDER BY timestamp, id
+      // ORDER BY names the table's columns: a bare "id" would sort by the text alias.
+      `SELECT e.id::text AS id, e.notification_id::text AS notification_id, e.user_id, e.event_type, e.timestamp::text AS ts,
+              to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso, e.metadata::text AS metadata
+       FROM analytics_events e
+       WHERE e.timestamp >= $1 AND e.timestamp <= $2 AND (e.timestamp, e.id) > ($3::timestamptz, $4::bigint)
+         AND ($6::text IS NULL OR e.user_id = $6)
+       ORDER BY e.timestamp, e.id
        LIMIT $5`,
       [o.since.toISOString(), o.until.toISOString(), after.ts, after.id, size, o.userId ?? null],
     );

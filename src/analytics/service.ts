@@ -218,7 +218,7 @@ export class AnalyticsService {
    * The export as a stream of text chunks (CSV or a JSON array), read in
    * pages of 5,000 rows. Options are validated here, before any chunk.
    */
-  exportData(options: { format?: string; kind?: string; days?: number; userId?: string }): AsyncGenerator<string> {
+  exportData(options: { format?: string; kind?: string; days?: number; userId?: string; chunkSize?: number }): AsyncGenerator<string> {
     const format = (options.format ?? "csv") as ExportFormat;
     const kind = (options.kind ?? "events") as ExportKind;
     if (!EXPORT_FORMATS.includes(format)) throw validationError(`format must be one of ${EXPORT_FORMATS.join(", ")}`, [{ field: "format", message: "invalid" }]);
@@ -229,7 +229,7 @@ export class AnalyticsService {
       const { database, clock } = await self.fresh();
       const until = clock.now();
       const since = days === undefined ? new Date(0) : new Date(until.getTime() - days * DAY_MS);
-      yield* exportChunks(database, { format, kind, since, until, userId: options.userId });
+      yield* exportChunks(database, { format, kind, since, until, userId: options.userId, chunkSize: options.chunkSize });
     })();
   }
 
