@@ -54,6 +54,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
     logger: false,
+    closeTimeout: 1000,
     onConnect(_session, cb) {
       const r = take("connect");
       cb(r ? smtpError(r.code, "Too busy, try later") : null);
@@ -189,3 +190,11 @@ export const toRecipient = (m: ParsedMail): string => {
   const to = Array.isArray(m.to) ? m.to[0] : m.to;
   return to?.value[0]?.address ?? "";
 };
+
+/** Empties the tables digests read and write, so tests in one file share a database. */
+export async function resetDigestTables(db: Queryable): Promise<void> {
+  await db.query("DELETE FROM email_digests");
+  await db.query("DELETE FROM notifications");
+  await db.query("DELETE FROM notification_preferences");
+  await db.query("DELETE FROM users");
+}

@@ -1,4 +1,120 @@
-/** SHELL: routes for digests (filled in by the owning issue). */
+/**
+ * SPEC.md section 4, digests. Providers trigger a test digest and read their
+ * own stats and history (scoped by the token's user); admins read any user's
+ * (404 for a user not in the directory).
+ */
+import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { DIGEST_FREQUENCIES } from "../../digests/index.js";
+import { notFound } from "../../errors/index.js";
+import { requireAdmin, requireProvider } from "../auth.js";
 
-export const digestRoutes: FastifyPluginAsyncZod = async () => {};
+const digestSchema = z.object({
+  id: z.string(),
+  userId: z.string(),
+  frequency: z.enum(DIGEST_FREQUENCIES),
+  status: z.enum(["pending", "sent", "skipped", "failed"]),
+  scheduledFor: z.string(),
+  windowStart: z.string().nullable(),
+  sentAt: z.string().nullable(),
+  emailAddress: z.string(),
+  subject: z.string().nullable(),
+  htmlContent: z.string().nullable(),
+  textContent: z.string().nullable(),
+  notificationCount: z.number(),
+  attempts: z.number(),
+  nextAttemptAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  messageId: z.string().nullable(),
+  isTest: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const statsSchema = z.object({
+  totalSent: z.number(),
+  totalFailed: z.number(),
+  totalSkipped: z.number(),
+  totalPending: z.number(),
+  totalTest: z.number(),
+  lastSentAt: z.string().nullable(),
+  lastFailedAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  enabled: z.boolean(),
+  frequency: z.enum(DIGEST_FREQUENCIES),
+  timezone: z.string(),
+  nextScheduledAt: z.string().nullable(),
+});
+
+const pageQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).optional(),
+    offset: z.coerce.number().int().min(0).optional(),
+  })
+  .strict();
+const historySchema = z.object({ digests: z.array(digestSchema), total: z.number() });
+const userParams = z.object({ id: z.string().min(1).max(255) }).strict();
+
+const provider = async (req: FastifyRequest) => {
+  await requireProvider(req);
+};
+const admin = async (req: FastifyRequest) => {
+  await requireAdmin(req);
+};
+
+export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
+  const service = () => app.services.digests;
+
+  app.post(
+    "/digests/test",
+    {
+      onRequest: provider,
+      // Each call sends a real e-mail: keep it to a handful per credential.
+      config: { rateLimit: { max: 5, timeWindow: "1 minute" } },
+      schema: {
+        tags: ["digests"],
+        summary: "Send the caller a digest of the last period now (a test, outside the schedule)",
+        body: z.object({ frequency: z.enum(DIGEST_FREQUENCIES).default("daily") }).strict().default({ frequency: "daily" }),
+        response: { 200: digestSchema },
+      },
+    },
+    async (req) => service().sendTestDigest(await requireProvider(req), req.body.frequency),
+  );
+
+  app.get(
+    "/digests/stats",
+    { onRequest: provider, schema: { tags: ["digests"], summary: "The caller's digest totals and next scheduled time", response: { 200: statsSchema } } },
+    async (req) => service().getDigestStats(await requireProvider(req)),
+  );
+
+  app.get(
+    "/digests",
+    {
+      onRequest: provider,
+      schema: { tags: ["digests"], summary: "The caller's digest history, newest first", querystring: pageQuery, response: { 200: historySchema } },
+    },
+    async (req) => service().listDigests(await requireProvider(req), req.query),
+  );
+
+  app.get(
+    "/admin/users/:id/digests",
+    {
+      onRequest: admin,
+      schema: { tags: ["digests", "admin"], summary: "A user's digest history", params: userParams, querystring: pageQuery, response: { 200: historySchema } },
+    },
+    async (req) => {
+      if (!(await service().hasUser(req.params.id))) throw notFound("User");
+      return service().listDigests(req.params.id, req.query);
+    },
+  );
+
+  app.get(
+    "/admin/users/:id/digests/stats",
+    { onRequest: admin, schema: { tags: ["digests", "admin"], summary: "A user's digest totals", params: userParams, response: { 200: statsSchema } } },
+    async (req) => {
+      if (!(await service().hasUser(req.params.id))) throw notFound("User");
+      return service().getDigestStats(req.params.id);
+    },
+  );
+};
