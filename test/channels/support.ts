@@ -66,13 +66,13 @@ export interface SmsReceiver {
   close(): Promise<void>;
 }
 
-/** `status(n)` picks the answer to the n-th request (0-based). */
-export async function startSmsReceiver(status: (n: number) => number = () => 200): Promise<SmsReceiver> {
+/** `status(n, body)` picks the answer to the n-th request (0-based). */
+export async function startSmsReceiver(status: (n: number, body: Record<string, unknown>) => number = () => 200): Promise<SmsReceiver> {
   const requests: Record<string, unknown>[] = [];
   const delivered: Record<string, unknown>[] = [];
   const server = createServer(async (req, res) => {
     const body = JSON.parse((await readBody(req)).toString("utf8")) as Record<string, unknown>;
-    const code = status(requests.length);
+    const code = status(requests.length, body);
     requests.push(body);
     if (code >= 200 && code < 300) delivered.push(body);
     res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify({ ok: code < 300 }));
