@@ -50,7 +50,7 @@ describe("analytics export", () => {
   it("events as CSV parse back to the same rows, in pages of 10", async () => {
     const { text, chunks } = await collect(h.service.exportData({ format: "csv", kind: "events", chunkSize: 10 }));
     expect(chunks).toBeGreaterThanOrEqual(8); // header + 8 pages: streamed page by page
-    const parsed = parseCsv(text).map((r) => ({ ...r, metadata: r.metadata === "" ? null : JSON.parse(r.metadata!) }));
+    const parsed = parseCsv(text).map((r): Record<string, unknown> => ({ ...r, metadata: r.metadata === "" ? null : JSON.parse(r.metadata!) }));
     expect(parsed).toEqual(expectedEvents);
     expect(parsed.find((r) => r.notificationId === uuid(7))?.metadata).toEqual(awkward);
   });

@@ -27,7 +27,7 @@ describe("analytics REST", () => {
   });
   afterAll(async () => h.stop());
 
-  const post = (body: unknown, headers = asAlice()) =>
+  const post = (body: unknown, headers: Record<string, string> = asAlice()) =>
     fetch(`${h.baseUrl}/api/analytics/events`, { method: "POST", headers, body: JSON.stringify(body) });
 
   it("a provider tracks an event on its own notification: 202, then visible to the admin", async () => {
