@@ -31,16 +31,22 @@ describe("the herald process (npm start)", () => {
     const port = await freePort();
     const dataDir = tempDir();
     const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn" });
-    await p.waitFor("Admin token: ", 60_000);
+    await p.waitFor("Admin token: ", 150_000);
     const admin = /Admin token: (\S+)/.exec(p.output())![1]!;
     const provider = /Demo provider token \(sub=demo-provider\): (\S+)/.exec(p.output())![1]!;
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/health`)).status).toBe(200);
     expect((await fetch(`${base}/ready`)).status).toBe(200);
-    // The printed tokens are accepted: the admin one on an admin route, the provider one on a provider route.
-    const asProvider = await fetch(`${base}/api/openapi.json`, { headers: { authorization: `Bearer ${provider}` } });
-    expect(asProvider.status).toBe(200);
-    expect(admin.split(".")).toHaveLength(3);
+    // The printed tokens work: the admin one creates, the provider one reads its inbox.
+    const created = await fetch(`${base}/api/notifications`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ userId: "demo-provider", type: "new_message", title: "Hello", message: "First notification" }),
+    });
+    expect(created.status).toBe(201);
+    const inbox = await fetch(`${base}/api/notifications`, { headers: { authorization: `Bearer ${provider}` } });
+    expect(inbox.status).toBe(200);
+    expect(((await inbox.json()) as { total: number }).total).toBe(1);
 
     p.child.kill("SIGTERM");
     const deadline = setTimeout(() => p.child.kill("SIGKILL"), 5_000);
@@ -48,5 +54,5 @@ describe("the herald process (npm start)", () => {
     clearTimeout(deadline);
     expect(signal).toBeNull();
     expect(code).toBe(0);
-  });
+  }, 180_000);
 });
