@@ -1,5 +1,6 @@
 import type { NotificationDto } from "../notifications/types.js";
-import { relativeTime, safeHref, typeIcon, typeLabel } from "./format.js";
+import { relativeTime, safeHref, typeLabel } from "./format.js";
+import { TypeIcon } from "./TypeIcon.js";
 
 export interface NotificationItemProps {
   notification: NotificationDto;
@@ -16,8 +17,8 @@ export function NotificationItem({ notification: n, now, onRead, onArchive, onRe
   const classes = ["herald-item", `herald-priority-${n.priority}`, n.read ? "read" : "unread"].join(" ");
   return (
     <li className={classes} data-testid="notification" data-id={n.id} data-read={n.read}>
-      <span className="herald-item-icon" aria-hidden="true" title={typeLabel(n.type)}>
-        {typeIcon(n.type, n.icon)}
+      <span className="herald-item-icon" title={typeLabel(n.type)}>
+        <TypeIcon type={n.type} icon={n.icon} />
       </span>
       <div className="herald-item-body">
         <div className="herald-item-head">

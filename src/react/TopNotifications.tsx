@@ -1,5 +1,6 @@
 import type { TopRow } from "./analyticsData.js";
-import { percent, typeIcon, typeLabel } from "./format.js";
+import { percent, typeLabel } from "./format.js";
+import { TypeIcon } from "./TypeIcon.js";
 
 /** The best performing notifications by open rate, as a table that scrolls on phones. */
 export function TopNotifications({ rows }: { rows: TopRow[] }) {
@@ -20,8 +21,9 @@ export function TopNotifications({ rows }: { rows: TopRow[] }) {
           {rows.map((r) => (
             <tr key={r.id}>
               <td>
-                <span aria-hidden="true">{typeIcon(r.type)} </span>
-                {r.title}
+                <span className="herald-cell-title">
+                  <TypeIcon type={r.type} size={16} /> {r.title}
+                </span>
                 {r.type && <span className="herald-muted"> · {typeLabel(r.type)}</span>}
               </td>
               <td>{r.opened}</td>

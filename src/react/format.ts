@@ -1,19 +1,4 @@
-/** Pure presentation helpers: type icons, labels and relative times. */
-
-const TYPE_ICONS: Record<string, string> = {
-  new_message: "💬",
-  booking_request: "📅",
-  booking_confirmed: "✅",
-  payment_received: "💳",
-  platform_update: "📣",
-  security_alert: "🔒",
-};
-
-export function typeIcon(type: string, icon?: string | null): string {
-  // A custom icon is used only when it is a short glyph, never as markup or a URL.
-  if (icon && [...icon].length <= 2) return icon;
-  return TYPE_ICONS[type] ?? "🔔";
-}
+/** Pure presentation helpers: type labels, relative times, percentages, safe links. */
 
 export function typeLabel(type: string): string {
   const s = type.replace(/_/g, " ");

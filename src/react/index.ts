@@ -24,4 +24,5 @@ export { ConnectionStatus } from "./ConnectionStatus.js";
 export { AnalyticsDashboard, type AnalyticsDashboardProps } from "./AnalyticsDashboard.js";
 export { useAnalytics } from "./useAnalytics.js";
 export { createApi, HeraldApiError } from "./api.js";
-export { relativeTime, typeIcon } from "./format.js";
+export { relativeTime, typeLabel } from "./format.js";
+export { TypeIcon, BellIcon } from "./TypeIcon.js";

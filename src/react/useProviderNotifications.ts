@@ -80,6 +80,9 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   const filterRef = useRef(filter);
   filterRef.current = filter;
   const loadGeneration = useRef(0);
+  // The list as last rendered, for handlers that must not count an id twice.
+  const listRef = useRef(notifications);
+  listRef.current = notifications;
 
   const load = useCallback(async () => {
     const generation = ++loadGeneration.current;
@@ -107,18 +110,17 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   useEffect(() => {
     const client = new HeraldClient({ url: wsUrl, token });
     clientRef.current = client;
-    const arrive = (incoming: NotificationDto[]) => {
-      const fresh = incoming.filter((n) => matchesFilter(n, filterRef.current));
-      if (fresh.length === 0) return;
-      setNotifications((list) => {
-        const merged = mergeNotifications(fresh, list);
-        setTotal((t) => t + (merged.length - list.length));
-        return merged;
-      });
-    };
     const offs = [
       // Live and replayed (after a reconnect) alike; the SDK emits each id once.
-      client.on("notification", (n: NotificationDto) => arrive([n])),
+      client.on("notification", (n, _presentation, meta) => {
+        const known = listRef.current.some((x) => x.id === n.id);
+        // The server counts on connect (replayed ones included) and after reads;
+        // a live arrival is counted here until the next snapshot.
+        if (!known && !meta?.replayed && !n.read && !n.archived) setUnreadCount((c) => c + 1);
+        if (known || !matchesFilter(n, filterRef.current)) return;
+        setNotifications((list) => mergeNotifications([n], list));
+        setTotal((t) => t + 1);
+      }),
       client.on("updated", (u) =>
         setNotifications((list) => applyUpdate(list, u, filterRef.current)),
       ),

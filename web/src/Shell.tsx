@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { BellIcon } from "../../src/react/TypeIcon.js";
 import type { Page } from "./token.js";
 
 /** The page frame: brand, navigation between the two pages, and a slot on the right (bell, sign out). */
@@ -7,7 +8,7 @@ export function Shell({ page, right, children }: { page: Page; right?: ReactNode
     <div className="shell">
       <header className="topbar">
         <a className="brand" href="/">
-          <span aria-hidden="true">🔔</span> Herald
+          <BellIcon size={20} /> Herald
         </a>
         <nav>
           <a href="/" aria-current={page === "center" ? "page" : undefined}>

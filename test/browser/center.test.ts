@@ -1,0 +1,157 @@
+/**
+ * The notification center at / in real Chromium against a running Herald:
+ * sign-in by fragment, live arrival, badge, a second tab, filters, archive
+ * and tracked action clicks.
+ */
+import { randomUUID } from "node:crypto";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestHerald, startTestHerald } from "../support/herald.js";
+import { DESKTOP, PHONE, badgeCount, createNotification, ensureBuilt, hasChromium, launchChromium, screenshot } from "./support.js";
+
+describe.skipIf(!hasChromium)("notification center in Chromium", () => {
+  let h: TestHerald;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    h = await startTestHerald({ serveWeb: true });
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: DESKTOP });
+  });
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await h?.stop();
+  });
+
+  async function openCenter(token: string): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(`${h.baseUrl}/#token=${token}`);
+    await page.locator("[data-testid=connection-state][data-state=open]").waitFor();
+    return page;
+  }
+
+  const waitForBadge = (page: Page, count: number, timeout = 5_000) =>
+    page.waitForFunction(
+      (n) => {
+        const badge = document.querySelector("[data-testid=unread-badge]");
+        return n === 0 ? badge === null : badge?.getAttribute("data-count") === String(n);
+      },
+      count,
+      { timeout },
+    );
+
+  it("signs in from #token, keeps the token in sessionStorage and removes it from the address bar", async () => {
+    const token = await h.tokenFor(`provider-${randomUUID()}`);
+    const page = await openCenter(token);
+    expect(page.url()).toBe(`${h.baseUrl}/`);
+    expect(await page.evaluate(() => sessionStorage.getItem("herald.token.center"))).toBe(token);
+    // A reload (no fragment now) stays signed in from sessionStorage.
+    await page.reload();
+    await page.locator("[data-testid=connection-state][data-state=open]").waitFor();
+    expect(await page.getByTestId("signin").count()).toBe(0);
+    await page.close();
+  });
+
+  it("asks for a token when opened without one, and accepts a pasted token", async () => {
+    const page = await context.newPage();
+    await page.goto(`${h.baseUrl}/`);
+    await page.getByTestId("signin").waitFor();
+    await page.getByLabel("Token").fill(await h.tokenFor(`provider-${randomUUID()}`));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("[data-testid=connection-state][data-state=open]").waitFor();
+    await page.close();
+  });
+
+  it("shows a notification created through the REST API within a second, and the badge counts it", async () => {
+    const userId = `provider-${randomUUID()}`;
+    const page = await openCenter(await h.tokenFor(userId));
+    await page.getByText("No notifications yet.").waitFor();
+    expect(await badgeCount(page)).toBe(0);
+
+    const created = await createNotification(h.baseUrl, h.adminToken, { userId, type: "booking_request", title: "Booking request from Ana" });
+    // Live over WebSocket, no reload: the acceptance bound is one second from the API's answer.
+    await page.locator(`[data-testid=notification][data-id="${created.id}"]`).waitFor({ timeout: 1_000 });
+    await waitForBadge(page, 1, 1_000);
+    await expect(page.getByTestId("notification").count()).resolves.toBe(1);
+
+    await createNotification(h.baseUrl, h.adminToken, { userId, type: "security_alert", title: "New sign-in from Firefox" });
+    await waitForBadge(page, 2, 1_000);
+    // Newest first, with the critical priority visible.
+    await expect(page.getByTestId("notification").first().textContent()).resolves.toContain("New sign-in from Firefox");
+    await expect(page.locator(".herald-priority-critical").count()).resolves.toBe(1);
+    await page.close();
+  });
+
+  it("a notification marked read in a second tab updates the badge in the first", async () => {
+    const userId = `provider-${randomUUID()}`;
+    const token = await h.tokenFor(userId);
+    const first = await createNotification(h.baseUrl, h.adminToken, { userId, title: "First message" });
+    await createNotification(h.baseUrl, h.adminToken, { userId, title: "Second message" });
+    const tabA = await openCenter(token);
+    const tabB = await openCenter(token);
+    await waitForBadge(tabA, 2);
+    await waitForBadge(tabB, 2);
+
+    await tabB.locator(`[data-testid=notification][data-id="${first.id}"] [data-testid=mark-read]`).click();
+    await waitForBadge(tabB, 1);
+    await waitForBadge(tabA, 1, 1_000);
+    await tabA.locator(`[data-testid=notification][data-id="${first.id}"][data-read=true]`).waitFor({ timeout: 1_000 });
+
+    await tabA.getByTestId("mark-all-read").click();
+    await waitForBadge(tabA, 0);
+    await waitForBadge(tabB, 0);
+    await tabA.close();
+    await tabB.close();
+  });
+
+  it("filters unread / all / archived, archives, and tracks action-link clicks", async () => {
+    const userId = `provider-${randomUUID()}`;
+    const keep = await createNotification(h.baseUrl, h.adminToken, {
+      userId,
+      type: "payment_received",
+      title: "Payment of €120 received",
+      actionUrl: "/analytics",
+      actionLabel: "View payout",
+    });
+    const old = await createNotification(h.baseUrl, h.adminToken, { userId, type: "platform_update", title: "New dashboard", priority: "low" });
+    const page = await openCenter(await h.tokenFor(userId));
+    await page.locator(`[data-id="${old.id}"]`).waitFor();
+
+    await page.locator(`[data-id="${old.id}"] [data-testid=archive]`).click();
+    await page.locator(`[data-id="${old.id}"]`).waitFor({ state: "detached" });
+    await waitForBadge(page, 1);
+    await page.getByTestId("filter-archived").click();
+    await page.locator(`[data-id="${old.id}"]`).waitFor();
+    await expect(page.locator(`[data-id="${keep.id}"]`).count()).resolves.toBe(0);
+    await page.getByTestId("filter-unread").click();
+    await page.locator(`[data-id="${keep.id}"]`).waitFor();
+    await expect(page.getByTestId("notification").count()).resolves.toBe(1);
+    await page.getByTestId("filter-all").click();
+    await page.locator(`[data-id="${keep.id}"]`).waitFor();
+
+    await screenshot(page, "center-desktop");
+    await page.setViewportSize(PHONE);
+    await screenshot(page, "center-phone");
+    // At phone width nothing overflows sideways.
+    await expect(page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).resolves.toBe(true);
+    await page.setViewportSize(DESKTOP);
+
+    const tracked = page.waitForRequest((r) => r.url().endsWith("/api/analytics/events") && r.method() === "POST");
+    await page.locator(`[data-id="${keep.id}"] [data-testid=action-link]`).click();
+    const body = (await tracked).postDataJSON() as { notificationId: string; eventType: string; metadata: { browser: string } };
+    expect(body).toMatchObject({ notificationId: keep.id, eventType: "clicked", metadata: { browser: "chrome" } });
+    // The click is counted server-side (events are batched: poll with a deadline).
+    const deadline = Date.now() + 10_000;
+    let clicked = 0;
+    while (Date.now() < deadline && clicked === 0) {
+      const res = await fetch(`${h.baseUrl}/api/analytics/notifications/${keep.id}`, { headers: { authorization: `Bearer ${h.adminToken}` } });
+      clicked = ((await res.json()) as { clicked: number }).clicked;
+      if (clicked === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(clicked).toBe(1);
+    await page.close();
+  });
+});
