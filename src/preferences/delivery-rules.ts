@@ -4,7 +4,7 @@
  * instant, what happens on each channel. No I/O; table-tested in
  * test/preferences/delivery-rules.test.ts.
  *
- * Choices where the SPEC leaves room (documented in the README of the domain):
+ * Choices where the SPEC leaves room:
  * - A type switched off stores nothing (no inbox row, no channel), so the
  *   notification does not exist for that user; `critical` priority and
  *   `security_alert` cannot be switched off.

@@ -376,6 +376,34 @@ describe("templates CRUD (admin)", () => {
   });
 });
 
+describe("OpenAPI document", () => {
+  it("describes every route of this domain", async () => {
+    const doc = (await call("GET", "/api/openapi.json")).body as { paths: Record<string, Record<string, unknown>> };
+    const routes = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+    expect(routes).toEqual(
+      expect.arrayContaining([
+        "GET /api/notifications",
+        "POST /api/notifications",
+        "GET /api/notifications/unread-count",
+        "GET /api/notifications/{id}",
+        "PATCH /api/notifications/{id}",
+        "DELETE /api/notifications/{id}",
+        "POST /api/notifications/read-all",
+        "POST /api/notifications/broadcast",
+        "GET /api/preferences",
+        "PATCH /api/preferences",
+        "PUT /api/users/{id}",
+        "GET /api/users/{id}",
+        "POST /api/templates",
+        "GET /api/templates",
+        "GET /api/templates/{key}",
+        "PUT /api/templates/{key}",
+        "DELETE /api/templates/{key}",
+      ]),
+    );
+  });
+});
+
 describe("rate limit on creation routes", () => {
   it("answers 429 with Retry-After and a problem body past 600 requests a minute per credential", async () => {
     // A dedicated admin credential, so the other tests' bucket is untouched.
