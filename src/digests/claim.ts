@@ -69,6 +69,9 @@ export async function claimDueDigests(db: Queryable, groups: ClaimGroup[], now: 
                      WHERE n.user_id = u.id AND NOT n.read AND NOT n.archived
                        AND n.created_at <= g.scheduled_for
                        AND n.created_at > ${LOWER_BOUND("u.id", "g.frequency", "g.scheduled_for", "g.window_start")})
+      -- One insertion order for every instance: concurrent claims then wait on
+      -- each other's rows in the same order instead of deadlocking.
+      ORDER BY u.id, g.frequency
      ON CONFLICT (user_id, frequency, scheduled_for) WHERE is_test = false DO NOTHING
      RETURNING id`,
     [
