@@ -6,6 +6,7 @@
  * templates in templates.ts, SQL in sql.ts.
  */
 import { randomUUID } from "node:crypto";
+import { enqueueOutOfApp } from "../channels/index.js";
 import type { NotificationRow } from "../db/schema.js";
 import { HeraldError } from "../errors/index.js";
 import {
@@ -90,29 +91,28 @@ export class NotificationService implements InboxActions {
     const decision = decideDelivery({ type: n.type, priority }, prefs, timezone, now);
     if (!decision.store) return n.idempotencyKey ? this.byIdempotencyKey(n.userId, n.idempotencyKey) : null;
 
-    const queue: { channel: string; due: string; mode: string }[] = [];
-    for (const [channel, plan] of Object.entries(decision.outOfApp)) {
-      if (plan.mode === "now") queue.push({ channel, due: now.toISOString(), mode: plan.mode });
-      else if (plan.mode === "hold_until") queue.push({ channel, due: plan.until.toISOString(), mode: plan.mode });
-      else if (plan.mode === "hourly") queue.push({ channel, due: plan.at.toISOString(), mode: plan.mode });
-    }
-    const rows = await database.query<NotificationRow>(INSERT_NOTIFICATION, [
-      n.userId,
-      n.type,
-      priority,
-      n.title,
-      n.message,
-      n.description ?? null,
-      n.icon ?? null,
-      n.actionUrl ?? null,
-      n.actionLabel ?? null,
-      n.relatedId ?? null,
-      n.data == null ? null : JSON.stringify(n.data),
-      n.idempotencyKey ?? null,
-      queue.map((q) => q.channel),
-      queue.map((q) => q.due),
-      queue.map((q) => q.mode),
-    ]);
+    // The row and its out-of-app queue rows (src/channels) commit together.
+    const rows = await database.transaction(async (tx) => {
+      const inserted = await tx.query<NotificationRow>(INSERT_NOTIFICATION, [
+        n.userId,
+        n.type,
+        priority,
+        n.title,
+        n.message,
+        n.description ?? null,
+        n.icon ?? null,
+        n.actionUrl ?? null,
+        n.actionLabel ?? null,
+        n.relatedId ?? null,
+        n.data == null ? null : JSON.stringify(n.data),
+        n.idempotencyKey ?? null,
+        [],
+        [],
+        [],
+      ]);
+      if (inserted[0]) await enqueueOutOfApp(tx, { id: inserted[0].id, userId: n.userId }, decision, { now });
+      return inserted;
+    });
     if (!rows[0]) {
       // The key was used before (maybe by a concurrent call that just committed).
       const existing = await this.byIdempotencyKey(n.userId, n.idempotencyKey!);
