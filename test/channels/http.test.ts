@@ -113,11 +113,11 @@ describe("admin routes", () => {
   });
 });
 
-it("Herald started with jobs runs the worker from SMS_WEBHOOK_URL and stops it on stop()", async () => {
-  const db = t.database;
-  await seedUser(db, { id: "dave", phone: "+15550003333" });
-  const id = await seedNotification(db, { userId: "dave", title: "Live" });
-  await db.transaction((tx) => enqueueOutOfApp(tx, { id, userId: "dave" }, { inApp: true, outOfApp: { sms: { mode: "now" } } }));
+it("a notification created through the service reaches SMS via Herald's own worker, which stops with Herald", async () => {
+  await t.herald.users.upsert({ id: "dave", phone: "+15550003333" });
+  await t.herald.notifications.preferences.update("dave", { smsEnabled: true, emailEnabled: false });
+  const created = await t.herald.notifications.createAndSendNotification({ userId: "dave", type: "new_message", title: "Live", message: "Hello Dave" });
+  const id = created!.id;
   t.herald.delivery.notify();
   await waitFor(() => broken.delivered.length === 1, "the SMS");
   expect(broken.delivered[0]).toMatchObject({ to: "+15550003333", title: "Live", notificationId: id });
