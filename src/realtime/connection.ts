@@ -17,6 +17,8 @@ export interface ConnectionLimits {
   maxBufferedBytes: number;
   /** Frames held during a sync before the connection is treated as a slow consumer. */
   maxHeldFrames: number;
+  /** Notification ids remembered per socket to never send one twice (default 2,000). */
+  maxRememberedIds: number;
   messagesPerSecond: number;
   messageBurst: number;
   /** Consecutive refused messages tolerated (the first gets an error reply) before closing with 4029. */
@@ -45,6 +47,13 @@ export class Connection {
   private readonly bucket: TokenBucket;
   private strikes = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /**
+   * Notifications already sent on this socket: never sent twice on one
+   * connection (a client-requested sync skips them too). Kept after the ack,
+   * since acks reach the database in batches and a sync may run before.
+   * Bounded (FIFO); the oldest are forgotten (the client dedupes by id anyway).
+   */
+  private readonly inFlight = new Set<string>();
   /** Serializes this connection's syncs (connect-time and client-requested). */
   syncChain: Promise<void> = Promise.resolve();
 
@@ -88,11 +97,25 @@ export class Connection {
   }
 
   private write(frame: Frame): void {
+    if (frame.id !== undefined && this.inFlight.has(frame.id)) return;
     const buffered = this.socket.bufferedAmount;
     if (buffered + frame.text.length > this.limits.maxBufferedBytes) return this.slowConsumer();
     this.socket.send(frame.text);
     this.hooks.onSent();
-    if (frame.id !== undefined) this.hooks.onPushed(frame.id, this.userId);
+    if (frame.id !== undefined) {
+      this.remember(frame.id);
+      this.hooks.onPushed(frame.id, this.userId);
+    }
+  }
+
+  private remember(id: string): void {
+    this.inFlight.add(id);
+    if (this.inFlight.size > this.limits.maxRememberedIds) this.inFlight.delete(this.inFlight.values().next().value!);
+  }
+
+  /** True when the notification already went out on this socket. */
+  hasInFlight(id: string): boolean {
+    return this.inFlight.has(id);
   }
 
   beginSync(): void {
@@ -104,7 +127,10 @@ export class Connection {
   endSync(page: Frame, ids: Iterable<string>): void {
     if (this.state === "closed") return;
     this.write(page);
-    for (const id of ids) this.synced.add(id);
+    for (const id of ids) {
+      this.synced.add(id);
+      this.remember(id);
+    }
     this.syncDepth -= 1;
     if (this.syncDepth > 0) return;
     const held = this.held;

@@ -48,6 +48,7 @@ export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
   presenceHeartbeatMs: 10_000,
   maxBufferedBytes: 1024 * 1024,
   maxHeldFrames: 10_000,
+  maxRememberedIds: 2_000,
   messagesPerSecond: 50,
   messageBurst: 100,
   rateLimitStrikes: 50,
@@ -185,9 +186,11 @@ export class NotificationWebSocketServer {
         const count = withCount ? await unreadCount(db, conn.userId) : undefined;
         const page = await unacknowledgedAfter(db, conn.userId, cursor, this.options.syncLimit);
         if (count !== undefined) conn.send({ type: "unread_count", count });
-        const message: ServerMessage = { type: "sync", notifications: page.notifications, cursor: page.cursor, ...(page.truncated ? { truncated: true } : {}) };
-        conn.endSync({ text: JSON.stringify(message) }, page.notifications.map((n) => n.id));
-        if (conn.state !== "closed") for (const n of page.notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id);
+        // What this socket already carried (live, since the last page) is not repeated; the cursor still advances past it.
+        const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
+        const message: ServerMessage = { type: "sync", notifications, cursor: page.cursor, ...(page.truncated ? { truncated: true } : {}) };
+        conn.endSync({ text: JSON.stringify(message) }, notifications.map((n) => n.id));
+        if (conn.state !== "closed") for (const n of notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id);
       } catch (err) {
         s.deps.logger.warn({ err, userId: conn.userId }, "sync failed");
         conn.abortSync();
@@ -253,6 +256,7 @@ export class NotificationWebSocketServer {
   /** Pings everyone; drops whoever did not answer the previous ping. */
   private beat(): void {
     for (const conn of this.hub.connections()) {
+      if (conn.state === "closed") continue; // already closing with its own code
       if (!conn.alive) {
         conn.closeCode = 1006;
         conn.closeReason = "heartbeat timeout";
@@ -313,6 +317,13 @@ export class NotificationWebSocketServer {
   /** Connections on this instance only. */
   getLocalConnectionsCount(): number {
     return this.hub.size;
+  }
+
+  /** Bytes queued in this instance's sockets and not yet written to the network (bounded per socket by maxBufferedBytes). */
+  getBufferedBytes(): number {
+    let total = 0;
+    for (const conn of this.hub.connections()) total += conn.socket.bufferedAmount;
+    return total;
   }
 
   /** Closes every socket with 1001 and flushes pending writes. */

@@ -117,14 +117,14 @@ describe("WebSocket server", () => {
     await probe.close();
   });
 
-  it("answers read with an error when no inbox is registered", async () => {
-    // NotificationService may register one; this test uses its own server state only when none is.
-    const probe = await Probe.open(h.wsUrl, await h.tokenFor("u-read-none"));
+  it("answers read of another user's notification with not_found", async () => {
+    const probe = await Probe.open(h.wsUrl, await h.tokenFor("u-read-other"));
     await probe.next("sync");
     const n = await insertNotification(h.database, "someone-else");
     probe.send({ type: "read", id: n.id });
-    const err = await probe.next("error");
-    expect(["unavailable", "not_found"]).toContain(err.code);
+    expect((await probe.next("error")).code).toBe("not_found");
+    const [row] = await h.database.query<{ read: boolean }>("SELECT read FROM notifications WHERE id = $1", [n.id]);
+    expect(row!.read).toBe(false);
     await probe.close();
   });
 

@@ -62,18 +62,24 @@ describe("sync", () => {
     await Promise.all([phone.close(), laptop.close()]);
   });
 
-  it("a client sync {cursor} returns only unacknowledged notifications after the cursor", async () => {
-    const [a, b, c] = await insertMany(h.database, "u-cursor", 3);
+  it("a client sync {cursor} returns the unacknowledged notifications after the cursor that this socket has not carried yet", async () => {
+    const [carried] = await insertMany(h.database, "u-cursor", 1);
     const probe = await Probe.open(h.wsUrl, await h.tokenFor("u-cursor"));
-    await probe.next("sync");
-    probe.send({ type: "ack", id: c!.id });
+    expect((await probe.next("sync")).notifications.map((n) => n.id)).toEqual([carried!.id]);
+    // Rows whose live push this socket never got (written without publishing).
+    const [d, e, f] = await insertMany(h.database, "u-cursor", 3);
+    probe.send({ type: "ack", id: e!.id });
     await eventually(
-      () => h.database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [c!.id]),
+      () => h.database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [e!.id]),
       (r) => r[0]?.s === "delivered",
     );
-    probe.send({ type: "sync", cursor: a!.seq });
-    const page = await probe.next("sync", (m) => m.cursor !== 0 && probe.of("sync").indexOf(m) === 1);
-    expect(page.notifications.map((n) => n.id)).toEqual([b!.id]);
+    probe.send({ type: "sync", cursor: d!.seq });
+    const page = await probe.next("sync", (m) => m.cursor === f!.seq);
+    expect(page.notifications.map((n) => n.id)).toEqual([f!.id]);
+    probe.send({ type: "sync", cursor: 0 });
+    const again = await probe.next("sync", (m) => probe.of("sync").indexOf(m) === 2);
+    // d is new to this socket; `carried` (unacked) and f were already sent on it.
+    expect(again.notifications.map((n) => n.id)).toEqual([d!.id]);
     await probe.close();
   });
 
