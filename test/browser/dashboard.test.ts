@@ -1,0 +1,160 @@
+/**
+ * The analytics dashboard at /analytics in real Chromium: headline metrics,
+ * charts drawn with data, live refresh, the day/week/month switch and a CSV
+ * export that downloads. The data comes from the real flow: notifications
+ * created through REST, delivered to an SDK client (acks), read and clicked.
+ */
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { HeraldClient, type WebSocketConstructor } from "../../src/client/index.js";
+import { type TestHerald, startTestHerald } from "../support/herald.js";
+import { DESKTOP, PHONE, createNotification, ensureBuilt, hasChromium, launchChromium, screenshot } from "./support.js";
+
+interface Overview {
+  sent: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+}
+
+describe.skipIf(!hasChromium)("analytics dashboard in Chromium", () => {
+  let h: TestHerald;
+  let browser: Browser;
+  let page: Page;
+  let client: HeraldClient;
+  const userId = `provider-${randomUUID()}`;
+  const created: string[] = [];
+
+  const overview = async (): Promise<Overview> =>
+    (await fetch(`${h.baseUrl}/api/analytics/overview?days=30`, { headers: { authorization: `Bearer ${h.adminToken}` } })).json() as Promise<Overview>;
+
+  /** Events are batched off the request path: poll the API with a deadline until `ok`. */
+  async function until(ok: (o: Overview) => boolean): Promise<Overview> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const o = await overview();
+      if (ok(o)) return o;
+      if (Date.now() > deadline) throw new Error(`analytics never reached the expected state: ${JSON.stringify(o)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    h = await startTestHerald({ serveWeb: true });
+    const token = await h.tokenFor(userId);
+    // A connected SDK client acknowledges each notification: that is the `delivered` event.
+    // It stays connected: a notification counts as sent when it is pushed to a live connection.
+    client = new HeraldClient({ url: `${h.wsUrl}/ws`, token, WebSocket: WebSocket as unknown as WebSocketConstructor });
+    const received = new Set<string>();
+    client.on("notification", (n) => received.add(n.id));
+    client.connect();
+    await client.once("state");
+    const types = ["new_message", "booking_request", "payment_received", "platform_update", "new_message", "booking_confirmed"];
+    for (const [i, type] of types.entries()) {
+      created.push((await createNotification(h.baseUrl, h.adminToken, { userId, type, title: `${type} #${i}` })).id);
+    }
+    await until(() => created.every((id) => received.has(id)));
+    const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    for (const id of created.slice(0, 4)) {
+      await fetch(`${h.baseUrl}/api/notifications/${id}`, { method: "PATCH", headers: auth, body: JSON.stringify({ read: true }) });
+    }
+    for (const id of created.slice(0, 2)) {
+      const res = await fetch(`${h.baseUrl}/api/analytics/events`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ notificationId: id, eventType: "clicked", metadata: { browser: "test" } }),
+      });
+      expect(res.status).toBe(202);
+    }
+    await until((o) => o.sent >= 6 && o.delivered >= 6 && o.opened >= 4 && o.clicked >= 2);
+
+    browser = await launchChromium();
+    page = await (await browser.newContext({ viewport: DESKTOP, acceptDownloads: true })).newPage();
+    await page.goto(`${h.baseUrl}/analytics#token=${h.adminToken}`);
+    await page.locator("[data-testid=analytics-dashboard][data-loaded=true]").waitFor();
+  });
+  afterAll(async () => {
+    client?.close();
+    await browser?.close();
+    await h?.stop();
+  });
+
+  const metric = (key: string) => page.getByTestId(`metric-${key}`).locator(".herald-card-value").textContent();
+
+  it("shows the headline metrics the API computes", async () => {
+    const o = (await overview()) as Overview & { deliveryRate: number; openRate: number; clickRate: number };
+    expect(page.url()).toBe(`${h.baseUrl}/analytics`);
+    expect(await metric("sent")).toBe(o.sent.toLocaleString("en-US"));
+    expect(await metric("delivery-rate")).toBe(`${o.deliveryRate.toFixed(2)}%`);
+    expect(await metric("open-rate")).toBe(`${o.openRate.toFixed(2)}%`);
+    expect(await metric("click-rate")).toBe(`${o.clickRate.toFixed(2)}%`);
+    expect(o.openRate).toBeGreaterThan(0);
+  });
+
+  it("draws the trends and by-type charts with data, and lists top notifications", async () => {
+    await page.locator("[data-testid=trends-chart] .recharts-line-curve").first().waitFor();
+    expect(await page.locator("[data-testid=trends-chart] .recharts-line-curve").count()).toBe(4);
+    await page.locator("[data-testid=type-chart] .recharts-bar-rectangle").first().waitFor();
+    // One group of bars per type that was sent (5 distinct types; types never sent are left out).
+    expect(await page.getByTestId("type-chart").getAttribute("data-rows")).toBe("5");
+    await page.locator("[data-testid=top-notifications] tbody tr").first().waitFor();
+    expect(await page.locator("[data-testid=top-notifications] tbody tr").count()).toBeGreaterThan(0);
+  });
+
+  it("updates the headline numbers live when new notifications are sent", async () => {
+    const before = (await overview()).sent;
+    created.push((await createNotification(h.baseUrl, h.adminToken, { userId, title: "One more" })).id);
+    await until((o) => o.sent === before + 1);
+    // No reload: the dashboard polls every few seconds.
+    await page.waitForFunction(
+      (want) => document.querySelector("[data-testid=metric-sent] .herald-card-value")?.textContent === want,
+      (before + 1).toLocaleString("en-US"),
+      { timeout: 20_000 },
+    );
+  });
+
+  it("switches between daily, weekly and monthly buckets", async () => {
+    const daily = Number(await page.getByTestId("trends-chart").getAttribute("data-points"));
+    expect(daily).toBeGreaterThanOrEqual(30);
+    await page.getByTestId("interval-week").click();
+    await page.waitForFunction(() => {
+      const n = Number(document.querySelector("[data-testid=trends-chart]")?.getAttribute("data-points"));
+      return n > 0 && n <= 14;
+    });
+    await page.getByTestId("interval-month").click();
+    await page.locator("[data-testid=interval-month][aria-selected=true]").waitFor();
+    await page.waitForFunction(() => {
+      const n = Number(document.querySelector("[data-testid=trends-chart]")?.getAttribute("data-points"));
+      return n >= 12 && n <= 13;
+    });
+    await page.locator("[data-testid=trends-chart] .recharts-line-curve").first().waitFor();
+    await page.getByTestId("interval-day").click();
+    await page.locator("[data-testid=trends-chart] .recharts-line-curve").first().waitFor();
+  });
+
+  it("exports the events as a CSV download", async () => {
+    const download = page.waitForEvent("download");
+    await page.getByTestId("export-csv").click();
+    const file = await download;
+    expect(file.suggestedFilename()).toMatch(/\.csv$/);
+    const csv = await readFile((await file.path())!, "utf8");
+    const [header, ...rows] = csv.trim().split(/\r?\n/);
+    expect(header).toBe("id,notificationId,userId,eventType,timestamp,metadata");
+    for (const id of created.slice(0, 6)) expect(csv).toContain(id);
+    expect(rows.filter((r) => r.includes(",clicked,")).length).toBe(2);
+  });
+
+  it("is readable at laptop and phone widths (screenshots in artifacts/)", async () => {
+    await page.locator("[data-testid=type-chart] .recharts-bar-rectangle").first().waitFor();
+    await screenshot(page, "analytics-desktop");
+    await page.setViewportSize(PHONE);
+    await page.locator("[data-testid=trends-chart] .recharts-line-curve").first().waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    await screenshot(page, "analytics-phone");
+    await page.setViewportSize(DESKTOP);
+  });
+});
