@@ -59,6 +59,7 @@ export async function claimDueDigests(db: Queryable, groups: ClaimGroup[], now: 
        FROM g
        JOIN users u ON u.timezone = g.timezone
        LEFT JOIN notification_preferences p ON p.user_id = u.id
+       CROSS JOIN LATERAL (SELECT ${LOWER_BOUND("u.id", "g.frequency", "g.scheduled_for", "g.window_start")} AS since) b
       WHERE coalesce(p.email_digest_enabled, true)
         AND coalesce(p.email_digest_frequency, 'daily') = g.frequency
         AND u.email IS NOT NULL AND u.email <> ''
@@ -68,7 +69,7 @@ export async function claimDueDigests(db: Queryable, groups: ClaimGroup[], now: 
         AND EXISTS (SELECT 1 FROM notifications n
                      WHERE n.user_id = u.id AND NOT n.read AND NOT n.archived
                        AND n.created_at <= g.scheduled_for
-                       AND n.created_at > ${LOWER_BOUND("u.id", "g.frequency", "g.scheduled_for", "g.window_start")})
+                       AND n.created_at > b.since)
       -- One insertion order for every instance: concurrent claims then wait on
       -- each other's rows in the same order instead of deadlocking.
       ORDER BY u.id, g.frequency
@@ -154,13 +155,17 @@ export async function digestContent(db: Queryable, digestIds: string[], perDiges
     `SELECT d.id AS digest_id, n.id, n.type, n.priority, n.title, n.message, n.action_url, n.action_label,
             n.created_at, n.type_count::int AS type_count
        FROM email_digests d
+       -- The bound once per digest (inline in the WHERE below it would be re-evaluated per notification).
+       CROSS JOIN LATERAL (
+         SELECT CASE WHEN d.is_test THEN d.window_start
+                     ELSE ${LOWER_BOUND("d.user_id", "d.frequency", "d.scheduled_for", "d.window_start")} END AS since
+       ) b
        JOIN LATERAL (
          SELECT x.*, count(*) OVER (PARTITION BY x.type) AS type_count
            FROM notifications x
           WHERE x.user_id = d.user_id AND NOT x.read AND NOT x.archived
             AND x.created_at <= d.scheduled_for
-            AND x.created_at > CASE WHEN d.is_test THEN d.window_start
-                                    ELSE ${LOWER_BOUND("d.user_id", "d.frequency", "d.scheduled_for", "d.window_start")} END
+            AND x.created_at > b.since
           ORDER BY x.created_at DESC, x.seq DESC
           LIMIT $2
        ) n ON true

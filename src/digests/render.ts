@@ -101,18 +101,22 @@ export function groupItems(items: DigestItem[], countsByType: Map<string, number
   return [...groups.values()];
 }
 
+const timeFormats = new Map<string, Intl.DateTimeFormat>();
+/** Building an Intl formatter costs far more than using one: one per zone, reused. */
+function timeFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = timeFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", { timeZone, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    timeFormats.set(timeZone, f);
+  }
+  return f;
+}
+
 export function renderDigest(input: DigestContentInput): DigestEmail {
   const groups = groupItems(input.items, input.countsByType);
   const count = groups.reduce((n, g) => n + g.count, 0);
   const subject = digestSubject(count, input.isTest);
-  const when = new Intl.DateTimeFormat("en-US", {
-    timeZone: input.timeZone,
-    month: "short",
-    day: "numeric",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  });
+  const when = timeFormat(input.timeZone);
   const appLink = resolveActionLink(null, input.appUrl);
   const prefsLink = `${input.appUrl.replace(/\/+$/, "")}/preferences`;
   const heading = `Your ${PERIOD[input.frequency]} digest`;

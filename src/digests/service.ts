@@ -34,6 +34,7 @@ export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config
 /** How long a send may take before another instance may take the digest over. */
 export const LEASE_MS = 5 * 60_000;
 const BATCH_SIZE = 200;
+const DELIVERY_LOOPS = 2;
 const NOMINAL_PERIOD_MS: Record<DigestFrequency, number> = { hourly: 3_600_000, daily: 86_400_000, weekly: 7 * 86_400_000 };
 
 export interface DigestRunSummary {
@@ -105,17 +106,22 @@ export class EmailDigestService {
     });
     const summary: DigestRunSummary = { claimed: await claimDueDigests(db, groups, at), sent: 0, skipped: 0, retrying: 0, failed: 0 };
     const ctx = this.deliveryContext(deps, clock);
-    for (;;) {
-      const t = clock.now();
-      const rows = await leaseDueDigests(db, { now: t, leaseUntil: new Date(t.getTime() + LEASE_MS), owner: this.owner, limit: BATCH_SIZE });
-      if (rows.length === 0) break;
-      const o = await deliverDigests(ctx, rows);
-      summary.sent += o.sent;
-      summary.skipped += o.skipped;
-      summary.retrying += o.retrying;
-      summary.failed += o.failed;
-      if (rows.length < BATCH_SIZE) break;
-    }
+    const loop = async () => {
+      for (;;) {
+        const t = clock.now();
+        const rows = await leaseDueDigests(db, { now: t, leaseUntil: new Date(t.getTime() + LEASE_MS), owner: this.owner, limit: BATCH_SIZE });
+        if (rows.length === 0) break;
+        const o = await deliverDigests(ctx, rows);
+        summary.sent += o.sent;
+        summary.skipped += o.skipped;
+        summary.retrying += o.retrying;
+        summary.failed += o.failed;
+        if (rows.length < BATCH_SIZE) break;
+      }
+    };
+    // Two loops, so one batch's database work overlaps the other's sending
+    // and the SMTP pool never drains between batches.
+    await Promise.all(Array.from({ length: DELIVERY_LOOPS }, loop));
     if (summary.claimed + summary.sent + summary.failed > 0) deps.logger.info({ ...summary }, "digest run");
     return summary;
   }
