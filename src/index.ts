@@ -18,3 +18,8 @@ export { openDatabase, migrate } from "./db/index.js";
 export { mintToken } from "./auth/index.js";
 export { HeraldError } from "./errors/index.js";
 export type { NotificationDto } from "./notifications/index.js";
+export { NotificationTemplates } from "./notifications/index.js";
+export type { CreateNotificationInput, BroadcastInput, NotificationTemplate, GetNotificationsOptions, NotificationPage } from "./notifications/index.js";
+export { PreferencesService, decideDelivery, DEFAULT_PREFERENCES } from "./preferences/index.js";
+export type { NotificationPreferences, DeliveryDecision, ChannelPlan } from "./preferences/index.js";
+export type { User, UserInput } from "./users/index.js";

@@ -11,6 +11,7 @@ import type { NotificationRow } from "../db/schema.js";
 import { HeraldError } from "../errors/index.js";
 import {
   DEFAULT_PREFERENCES,
+  type DeliveryDecision,
   type PreferenceFields,
   PreferencesService,
   decideDelivery,
@@ -32,7 +33,7 @@ import {
   parseOrThrow,
   type TemplateVariables,
 } from "./input.js";
-import { INSERT_NOTIFICATION, SELECT_BY_IDEMPOTENCY_KEY, SELECT_TIMEZONE, broadcastStatement } from "./sql.js";
+import { INSERT_NOTIFICATION, SELECT_BY_IDEMPOTENCY_KEY, SELECT_TIMEZONE, broadcastPreferences, broadcastStatement } from "./sql.js";
 import { NotificationTemplates } from "./templates.js";
 import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
 
@@ -161,26 +162,25 @@ export class NotificationService implements InboxActions {
     const { database, clock, logger } = await this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
     const toggle = isCritical({ type: n.type, priority }) ? undefined : typeToggleOf(n.type);
-    const select = PRESENTATION_FIELDS.map((f) => `p.${PREFERENCE_COLUMNS[f]} AS "${f}"`).join(", ");
     const broadcastId = randomUUID();
-    type Row = { id: string; seq: string | number; userId: string; createdAt: Date; timezone: string; hasPreferences: boolean } & Pick<
-      PreferenceFields,
-      (typeof PRESENTATION_FIELDS)[number]
-    >;
-    const rows = await database.query<Row>(broadcastStatement(toggle ? PREFERENCE_COLUMNS[toggle] : null, select), [
-      n.type,
-      priority,
-      n.title,
-      n.message,
-      n.description ?? null,
-      n.icon ?? null,
-      n.actionUrl ?? null,
-      n.actionLabel ?? null,
-      n.relatedId ?? null,
-      n.data == null ? null : JSON.stringify(n.data),
-      broadcastId,
-    ]);
+    const rows = await database.query<{ id: string; seq: string | number; userId: string; createdAt: Date }>(
+      broadcastStatement(toggle ? PREFERENCE_COLUMNS[toggle] : null),
+      [
+        n.type,
+        priority,
+        n.title,
+        n.message,
+        n.description ?? null,
+        n.icon ?? null,
+        n.actionUrl ?? null,
+        n.actionLabel ?? null,
+        n.relatedId ?? null,
+        n.data == null ? null : JSON.stringify(n.data),
+        broadcastId,
+      ],
+    );
     if (rows.length === 0) return { count: 0, broadcastId };
+    const saved = await this.presentationPreferences();
 
     const createdAt = new Date(rows[0]!.createdAt).toISOString();
     const base: BroadcastBase = {
@@ -204,10 +204,19 @@ export class NotificationService implements InboxActions {
       updatedAt: createdAt,
     };
     const now = clock.now();
+    const notification = { type: n.type, priority };
+    const defaults = decideDelivery(notification, DEFAULT_PREFERENCES, "UTC", now);
+    // Most users share a handful of distinct settings: decide once per distinct one.
+    const memo = new Map<string, DeliveryDecision>();
     const recipients: BroadcastRecipient[] = [];
     for (const r of rows) {
-      const prefs: PreferenceFields = r.hasPreferences ? { ...DEFAULT_PREFERENCES, ...pick(r) } : DEFAULT_PREFERENCES;
-      const d = decideDelivery({ type: n.type, priority }, prefs, r.timezone, now);
+      const p = saved.get(r.userId);
+      let d = defaults;
+      if (p) {
+        const key = `${p.inAppEnabled}|${p.soundEnabled}|${p.soundVolume}|${p.desktopNotifications}|${p.quietHoursEnabled ? `${p.quietHoursStart}|${p.quietHoursEnd}|${p.timezone}` : ""}`;
+        d = memo.get(key) ?? decideDelivery(notification, { ...DEFAULT_PREFERENCES, ...p }, p.timezone, now);
+        memo.set(key, d);
+      }
       if (d.inApp) recipients.push({ userId: r.userId, id: r.id, seq: Number(r.seq), presentation: d.presentation });
     }
     await this.realtime.publishBroadcast(base, recipients).catch((err: unknown) => {
@@ -259,6 +268,14 @@ export class NotificationService implements InboxActions {
     return rows[0] ? toNotificationDto(rows[0]) : null;
   }
 
+  /** Presentation-shaping preferences (and zone) of every directory user who saved preferences. */
+  private async presentationPreferences(): Promise<Map<string, PresentationPreferences>> {
+    const { database } = await this.deps;
+    const select = PRESENTATION_FIELDS.map((f) => `p.${PREFERENCE_COLUMNS[f]} AS "${f}"`).join(", ");
+    const rows = await database.query<PresentationPreferences & { userId: string }>(broadcastPreferences(select));
+    return new Map(rows.map((r) => [r.userId, r]));
+  }
+
   /** The user's IANA zone from the directory (UTC when unknown), cached like preferences. */
   private async timezoneOf(userId: string): Promise<string> {
     const { database, cache } = await this.deps;
@@ -270,8 +287,4 @@ export class NotificationService implements InboxActions {
   }
 }
 
-function pick(r: Pick<PreferenceFields, (typeof PRESENTATION_FIELDS)[number]>): Partial<PreferenceFields> {
-  const out: Partial<PreferenceFields> = {};
-  for (const f of PRESENTATION_FIELDS) (out as Record<string, unknown>)[f] = r[f];
-  return out;
-}
+type PresentationPreferences = Pick<PreferenceFields, (typeof PRESENTATION_FIELDS)[number]> & { timezone: string };

@@ -33,28 +33,29 @@ export const SELECT_BY_IDEMPOTENCY_KEY = `SELECT ${NOTIFICATION_COLUMNS} FROM no
 
 /**
  * Broadcast: one set-based INSERT ... SELECT over the directory (no per-user
- * round trip), skipping users who switched the type off ($12 is the toggle
- * column or NULL; a critical notification passes NULL). Returns each
- * recipient's row id and cursor with what its presentation needs.
+ * round trip), skipping users who switched the type off (`toggleColumn`, or
+ * null for a critical notification or a custom type). Returns only what the
+ * fan-out needs per recipient, so 100,000 rows cross the wire cheaply.
  * `toggleColumn` comes from a fixed whitelist, never from input.
  */
-export function broadcastStatement(toggleColumn: string | null, preferenceSelect: string): string {
-  const filter = toggleColumn ? `WHERE COALESCE(p.${toggleColumn}, true)` : "";
+export function broadcastStatement(toggleColumn: string | null): string {
+  const filter = toggleColumn ? `LEFT JOIN notification_preferences p ON p.user_id = u.id WHERE COALESCE(p.${toggleColumn}, true)` : "";
   return `
-WITH ins AS (
-  INSERT INTO notifications (user_id, type, priority, title, message, description, icon, action_url, action_label,
-                             related_id, data, broadcast_id)
-  SELECT u.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11::uuid
-    FROM users u
-    LEFT JOIN notification_preferences p ON p.user_id = u.id
-    ${filter}
-  RETURNING id, seq, user_id, created_at
-)
-SELECT ins.id, ins.seq, ins.user_id AS "userId", ins.created_at AS "createdAt", u.timezone,
-       p.user_id IS NOT NULL AS "hasPreferences", ${preferenceSelect}
-  FROM ins
-  JOIN users u ON u.id = ins.user_id
-  LEFT JOIN notification_preferences p ON p.user_id = ins.user_id`;
+INSERT INTO notifications (user_id, type, priority, title, message, description, icon, action_url, action_label,
+                           related_id, data, broadcast_id)
+SELECT u.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11::uuid
+  FROM users u ${filter}
+RETURNING id, seq, user_id AS "userId", created_at AS "createdAt"`;
+}
+
+/**
+ * The presentation-shaping preferences of every user in the directory who
+ * saved any (usually a minority): one query after a broadcast; the others
+ * take the defaults.
+ */
+export function broadcastPreferences(preferenceSelect: string): string {
+  return `SELECT p.user_id AS "userId", u.timezone, ${preferenceSelect}
+  FROM notification_preferences p JOIN users u ON u.id = p.user_id`;
 }
 
 export const SELECT_TIMEZONE = `SELECT timezone FROM users WHERE id = $1`;

@@ -73,6 +73,19 @@ describe("createAndSendNotification", () => {
     }
   });
 
+  it.each([
+    ["new_message", "high"],
+    ["booking_request", "high"],
+    ["booking_confirmed", "normal"],
+    ["payment_received", "high"],
+    ["platform_update", "low"],
+    ["security_alert", "critical"],
+    ["invoice_overdue", "normal"],
+  ])("gives %s without a priority the guide's default %s", async (type, priority) => {
+    const n = await service.createAndSendNotification({ userId: "svc-prio", type, title: "t", message: "m" });
+    expect(n!.priority).toBe(priority);
+  });
+
   it("does not store a type the user switched off, and returns null", async () => {
     await service.preferences.update("svc-off", { bookingConfirmedEnabled: false });
     expect(await service.createAndSendNotification({ userId: "svc-off", type: "booking_confirmed", title: "t", message: "m" })).toBeNull();
