@@ -55,23 +55,38 @@ export async function bundleMembers(db: Queryable, bundle: ClaimedRow): Promise<
   );
 }
 
-export async function markSent(db: Queryable, id: string, workerId: string, now: Date, payload: QueuePayload | null, memberIds: string[]): Promise<boolean> {
+/**
+ * Records a success in one statement: the row (only while this worker still
+ * holds it), the members of a bundle, and any of the notifications an
+ * earlier give-up had marked failed.
+ */
+export async function markSent(
+  db: Queryable,
+  id: string,
+  workerId: string,
+  now: Date,
+  payload: QueuePayload | null,
+  memberIds: string[],
+  notificationIds: string[],
+): Promise<boolean> {
   const rows = await db.query(
-    `UPDATE notification_queue
-        SET status = 'sent', sent_at = $3, last_error = NULL, locked_by = NULL, locked_until = NULL, payload = $4, updated_at = $3
-      WHERE id = $1 AND locked_by = $2 AND status = 'processing'
-      RETURNING id`,
-    [id, workerId, now, payload === null ? null : JSON.stringify(payload)],
+    `WITH row AS (
+       UPDATE notification_queue
+          SET status = 'sent', sent_at = $3, last_error = NULL, locked_by = NULL, locked_until = NULL, payload = $4, updated_at = $3
+        WHERE id = $1 AND locked_by = $2 AND status = 'processing'
+        RETURNING id
+     ), members AS (
+       UPDATE notification_queue SET status = 'sent', sent_at = $3, last_error = NULL, updated_at = $3
+        WHERE id = ANY($5::uuid[]) AND status = 'held' AND EXISTS (SELECT 1 FROM row)
+     ), reached AS (
+       UPDATE notifications SET delivery_status = 'sent', sent_at = COALESCE(sent_at, $3), updated_at = $3
+        WHERE id = ANY($6::uuid[]) AND delivery_status = 'failed' AND EXISTS (SELECT 1 FROM row)
+     )
+     SELECT id FROM row`,
+    [id, workerId, now, payload === null ? null : JSON.stringify(payload), memberIds, notificationIds],
   );
-  if (rows.length === 0) return false; // Our lease expired and another worker took the row over.
-  if (memberIds.length > 0) {
-    await db.query(
-      `UPDATE notification_queue SET status = 'sent', sent_at = $2, last_error = NULL, updated_at = $2
-        WHERE id = ANY($1::uuid[]) AND status = 'held'`,
-      [memberIds, now],
-    );
-  }
-  return true;
+  // Empty: our lease expired and another worker took the row over.
+  return rows.length > 0;
 }
 
 /** Back to `pending` at `nextAt`, keeping the error and the channel's progress. */
@@ -137,16 +152,6 @@ export async function markNotificationsFailed(db: Queryable, notificationIds: st
   );
 }
 
-/** A later success on another channel undoes an earlier `failed`. */
-export async function markNotificationsReached(db: Queryable, notificationIds: string[], now: Date): Promise<void> {
-  if (notificationIds.length === 0) return;
-  await db.query(
-    `UPDATE notifications SET delivery_status = 'sent', sent_at = COALESCE(sent_at, $2), updated_at = $2
-      WHERE id = ANY($1::uuid[]) AND delivery_status = 'failed'`,
-    [notificationIds, now],
-  );
-}
-
 export interface NotificationContent {
   id: string;
   type: string;
@@ -169,12 +174,23 @@ export async function loadNotifications(db: Queryable, ids: string[]): Promise<N
   );
 }
 
-export async function loadRecipient(db: Queryable, userId: string) {
-  const [row] = await db.query<{ email: string | null; phone: string | null; name: string | null; locale: string }>(
-    "SELECT email, phone, name, locale FROM users WHERE id = $1",
-    [userId],
+export interface Recipient {
+  userId: string;
+  email: string | null;
+  phone: string | null;
+  name: string | null;
+  locale: string;
+}
+
+/** Contacts of the given users from the directory; users not in it get empty contacts. */
+export async function loadRecipients(db: Queryable, userIds: string[]): Promise<Map<string, Recipient>> {
+  const rows = await db.query<Recipient>(
+    `SELECT id AS "userId", email, phone, name, locale FROM users WHERE id = ANY($1::text[])`,
+    [userIds],
   );
-  return { userId, email: row?.email ?? null, phone: row?.phone ?? null, name: row?.name ?? null, locale: row?.locale ?? "en" };
+  const out = new Map(rows.map((r) => [r.userId, r]));
+  for (const userId of userIds) if (!out.has(userId)) out.set(userId, { userId, email: null, phone: null, name: null, locale: "en" });
+  return out;
 }
 
 export async function queueDepth(db: Queryable): Promise<{ status: string; count: number }[]> {

@@ -13,7 +13,7 @@ import { type Channel, type ChannelJob, type OutOfAppChannelName, asChannelError
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from "./backoff.js";
 import { type ChannelMetrics, channelMetrics } from "./metrics.js";
 import * as plans from "./queue-sql.js";
-import type { ClaimedRow } from "./queue-sql.js";
+import type { ClaimedRow, NotificationContent, Recipient } from "./queue-sql.js";
 
 export interface DeliveryWorkerOptions {
   database: Database;
@@ -77,11 +77,18 @@ export class DeliveryWorker {
     const now = o.clock.now();
     const batch = await plans.claimDue(o.database, o.workerId, now, o.leaseMs ?? 300_000, o.batchSize ?? 20);
     if (batch.length === 0) return 0;
+    // One read each for the batch's notifications and recipients, not one per row.
+    const singles = batch.filter((r) => r.payload?.mode !== "bundle").map((r) => r.notificationId);
+    const [contents, recipients] = await Promise.all([
+      singles.length > 0 ? plans.loadNotifications(o.database, singles) : Promise.resolve([]),
+      plans.loadRecipients(o.database, [...new Set(batch.map((r) => r.userId))]),
+    ]);
+    const byId = new Map(contents.map((n) => [n.id, n]));
     let next = 0;
     const lane = async () => {
       while (next < batch.length) {
         const row = batch[next++]!;
-        await this.handle(row).catch((err: unknown) => {
+        await this.handle(row, byId, recipients).catch((err: unknown) => {
           // The row stays leased and is claimed again when the lease ends.
           o.logger.error({ err, queueId: row.id }, "delivery bookkeeping failed");
         });
@@ -114,7 +121,7 @@ export class DeliveryWorker {
     }
   }
 
-  private async handle(row: ClaimedRow): Promise<void> {
+  private async handle(row: ClaimedRow, prefetched: Map<string, NotificationContent>, recipients: Map<string, Recipient>): Promise<void> {
     const o = this.options;
     const db = o.database;
     const members = row.payload?.mode === "bundle" ? await plans.bundleMembers(db, row) : [];
@@ -127,7 +134,14 @@ export class DeliveryWorker {
           ? [row.notificationId]
           : [];
 
-    const notifications = notificationIds.length > 0 ? await plans.loadNotifications(db, notificationIds) : [];
+    const notifications =
+      row.payload?.mode === "bundle"
+        ? notificationIds.length > 0
+          ? await plans.loadNotifications(db, notificationIds)
+          : []
+        : prefetched.has(row.notificationId)
+          ? [prefetched.get(row.notificationId)!]
+          : [];
     if (notifications.length === 0) {
       await plans.markFinal(db, row, o.workerId, o.clock.now(), "cancelled", "notification deleted before it was sent", memberIds);
       return;
@@ -137,7 +151,7 @@ export class DeliveryWorker {
     const job: ChannelJob = {
       queueId: row.id,
       attempt: row.attempts,
-      recipient: await plans.loadRecipient(db, row.userId),
+      recipient: recipients.get(row.userId)!,
       notifications,
       progress,
     };
@@ -165,9 +179,8 @@ export class DeliveryWorker {
     }
     const now = o.clock.now();
     const payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
-    if (await plans.markSent(db, row.id, o.workerId, now, payload, memberIds)) {
+    if (await plans.markSent(db, row.id, o.workerId, now, payload, memberIds, notificationIds)) {
       this.metrics?.sends.inc({ channel: row.channel });
-      await plans.markNotificationsReached(db, notificationIds, now);
     } else {
       o.logger.warn({ queueId: row.id }, "sent, but the lease had expired: another worker may send it again");
     }

@@ -64,7 +64,7 @@ it(`two workers claiming ${ROWS} rows concurrently never send the same row twice
     await waitFor(async () => {
       const [r] = await db.query<{ n: string | number }>("SELECT count(*) AS n FROM notification_queue WHERE status = 'sent'");
       return Number(r!.n) === ROWS;
-    }, "all rows sent", 60_000);
+    }, "all rows sent", 110_000);
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }
@@ -81,4 +81,4 @@ it(`two workers claiming ${ROWS} rows concurrently never send the same row twice
   expect(perWorker.b).toBeGreaterThan(0);
   expect(perWorker.a + perWorker.b).toBe(ROWS);
   expect(a.status).toBe("stopped");
-});
+}, 120_000);
