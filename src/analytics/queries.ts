@@ -42,30 +42,56 @@ export async function userCountsByType(db: Queryable, userId: string, since: Dat
   return foldByType(rows);
 }
 
-/** Platform-wide distinct counts and raw event totals per notification type in [since, until]. */
+const COLUMNS = "sent, delivered, opened, clicked, archived, deleted";
+/** One firsts row as rollup columns (1 in its event type's column). */
+const FIRST_AS_COLUMNS = `(event_type = 'sent')::int, (event_type = 'delivered')::int, (event_type = 'opened')::int,
+  (event_type = 'clicked')::int, (event_type = 'archived')::int, (event_type = 'deleted')::int`;
+const SUMS = `sum(sent)::float8 AS sent, sum(delivered)::float8 AS delivered, sum(opened)::float8 AS opened,
+  sum(clicked)::float8 AS clicked, sum(archived)::float8 AS archived, sum(deleted)::float8 AS deleted`;
+
+type CountColumns = Record<keyof EventCounts, number | string>;
+const countsOf = (r: CountColumns): EventCounts => ({
+  sent: Number(r.sent),
+  delivered: Number(r.delivered),
+  opened: Number(r.opened),
+  clicked: Number(r.clicked),
+  archived: Number(r.archived),
+  deleted: Number(r.deleted),
+});
+
+/**
+ * Platform-wide distinct counts and raw event totals per notification type in
+ * [since, until]. Each edge is its own UNION branch so each is a plain range
+ * scan (an OR of two ranges made the planner read the whole table).
+ */
 export async function platformCountsByType(
   db: Queryable,
   since: Date,
   until: Date,
 ): Promise<{ byType: TypeCounts[]; events: number }> {
   const { lo, hi } = interior(since, until);
-  const rows = await db.query<{ notification_type: string; event_type: string; n: number; ev: number }>(
-    `SELECT notification_type, event_type, sum(n)::float8 AS n, sum(ev)::float8 AS ev FROM (
-       SELECT notification_type, event_type, notifications AS n, events AS ev
-       FROM analytics_rollup WHERE bucket >= $3 AND bucket < $4
+  const rows = await db.query<CountColumns & { notification_type: string; events: number }>(
+    `SELECT notification_type, ${SUMS}, sum(events)::float8 AS events FROM (
+       SELECT notification_type, ${COLUMNS}, events FROM analytics_rollup WHERE bucket >= $3 AND bucket < $4
        UNION ALL
-       SELECT notification_type, event_type, 1, 0 FROM analytics_firsts
-       WHERE (first_at >= $1 AND first_at < $3) OR (first_at >= $4 AND first_at <= $2)
+       SELECT notification_type, ${FIRST_AS_COLUMNS}, 0 FROM analytics_firsts WHERE first_at >= $1 AND first_at < $3
        UNION ALL
-       SELECT COALESCE((SELECT f.notification_type FROM analytics_firsts f WHERE f.notification_id = e.notification_id LIMIT 1), 'unknown'),
-              e.event_type, 0, 1
-       FROM analytics_events e
-       WHERE (e.timestamp >= $1 AND e.timestamp < $3) OR (e.timestamp >= $4 AND e.timestamp <= $2)
-     ) w GROUP BY notification_type, event_type`,
+       SELECT notification_type, ${FIRST_AS_COLUMNS}, 0 FROM analytics_firsts WHERE first_at >= $4 AND first_at <= $2
+       UNION ALL
+       SELECT ${EVENT_TYPE_OF}, 0, 0, 0, 0, 0, 0, 1 FROM analytics_events e WHERE e.timestamp >= $1 AND e.timestamp < $3
+       UNION ALL
+       SELECT ${EVENT_TYPE_OF}, 0, 0, 0, 0, 0, 0, 1 FROM analytics_events e WHERE e.timestamp >= $4 AND e.timestamp <= $2
+     ) w GROUP BY notification_type`,
     [since.toISOString(), until.toISOString(), lo.toISOString(), hi.toISOString()],
   );
-  return { byType: foldByType(rows), events: rows.reduce((s, r) => s + Number(r.ev), 0) };
+  return {
+    byType: rows.map((r) => ({ type: r.notification_type, counts: countsOf(r) })).sort((a, b) => a.type.localeCompare(b.type)),
+    events: rows.reduce((s, r) => s + Number(r.events), 0),
+  };
 }
+
+/** A raw event's notification type, as the ingest recorded it in its firsts. */
+const EVENT_TYPE_OF = `COALESCE((SELECT f.notification_type FROM analytics_firsts f WHERE f.notification_id = e.notification_id LIMIT 1), 'unknown')`;
 
 export interface TrendRow {
   start: Date;
@@ -96,12 +122,12 @@ export async function trendRows(
   // rollup buckets from there up to `hi`, then the firsts of the last minutes.
   const hi = new Date(Math.max(opts.since.getTime(), floorQuarter(opts.until.getTime())));
   const source = opts.userId
-    ? `SELECT first_at AS at, event_type, 1 AS n FROM analytics_firsts WHERE user_id = $5 AND first_at >= $3 AND first_at <= $4`
-    : `SELECT bucket AS at, event_type, notifications AS n FROM analytics_rollup WHERE bucket >= $3 AND bucket < $5
+    ? `SELECT first_at AS at, ${FIRST_AS_COLUMNS} FROM analytics_firsts WHERE user_id = $5 AND first_at >= $3 AND first_at <= $4`
+    : `SELECT bucket AS at, ${COLUMNS} FROM analytics_rollup WHERE bucket >= $3 AND bucket < $5
        UNION ALL
-       SELECT first_at, event_type, 1 FROM analytics_firsts WHERE first_at >= $5 AND first_at <= $4`;
+       SELECT first_at, ${FIRST_AS_COLUMNS} FROM analytics_firsts WHERE first_at >= $5 AND first_at <= $4`;
   const params: unknown[] = [opts.interval, opts.tz, opts.since.toISOString(), opts.until.toISOString(), opts.userId ?? hi.toISOString()];
-  const rows = await db.query<{ start: Date | string; local: string; event_type: string | null; n: number | null }>(
+  const rows = await db.query<CountColumns & { start: Date | string; local: string }>(
     `WITH buckets AS (
        SELECT g AS local_start, g AT TIME ZONE $2 AS start
        FROM generate_series(date_trunc($1, $3::timestamptz AT TIME ZONE $2),
@@ -109,26 +135,18 @@ export async function trendRows(
                             ('1 ' || $1)::interval) g
      ),
      counted AS (
-       SELECT date_trunc($1, at AT TIME ZONE $2) AS local_start, event_type, sum(n)::float8 AS n
-       FROM (${source}) s
-       GROUP BY 1, 2
+       SELECT date_trunc($1, at AT TIME ZONE $2) AS local_start, ${SUMS}
+       FROM (${source}) s(at, ${COLUMNS})
+       GROUP BY 1
      )
-     SELECT b.start, to_char(b.local_start, 'YYYY-MM-DD') AS local, c.event_type, c.n
+     SELECT b.start, to_char(b.local_start, 'YYYY-MM-DD') AS local,
+            COALESCE(c.sent, 0) AS sent, COALESCE(c.delivered, 0) AS delivered, COALESCE(c.opened, 0) AS opened,
+            COALESCE(c.clicked, 0) AS clicked, COALESCE(c.archived, 0) AS archived, COALESCE(c.deleted, 0) AS deleted
      FROM buckets b LEFT JOIN counted c USING (local_start)
-     ORDER BY b.local_start, c.event_type`,
+     ORDER BY b.local_start`,
     params,
   );
-  const out: TrendRow[] = [];
-  for (const r of rows) {
-    const start = new Date(r.start);
-    let last = out[out.length - 1];
-    if (!last || last.start.getTime() !== start.getTime()) {
-      last = { start, local: r.local, counts: zeroCounts() };
-      out.push(last);
-    }
-    if (r.event_type) countsFrom([{ event_type: r.event_type, n: r.n ?? 0 }], last.counts);
-  }
-  return out;
+  return rows.map((r) => ({ start: new Date(r.start), local: r.local, counts: countsOf(r) }));
 }
 
 export interface TopRow {

@@ -9,6 +9,12 @@
 export const EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
 export const BUCKET_SECONDS = 900;
 
+/** Folds (bucket, notification_type, kind) rows into the rollup's columns; kind 'event' is a raw event. */
+const ROLLUP_COUNTS = `count(*) FILTER (WHERE kind = 'sent'), count(*) FILTER (WHERE kind = 'delivered'),
+         count(*) FILTER (WHERE kind = 'opened'), count(*) FILTER (WHERE kind = 'clicked'),
+         count(*) FILTER (WHERE kind = 'archived'), count(*) FILTER (WHERE kind = 'deleted'),
+         count(*) FILTER (WHERE kind = 'event')`;
+
 /**
  * $1 notification ids, $2 user ids, $3 event types, $4 timestamps, $5 metadata.
  *
@@ -53,19 +59,24 @@ firsts AS (
   RETURNING notification_id, event_type, notification_type, group_id, first_at
 ),
 rollup AS (
-  INSERT INTO analytics_rollup (bucket, notification_type, event_type, notifications, events)
-  SELECT bucket, notification_type, event_type, sum(notifications), sum(events)
+  INSERT INTO analytics_rollup (bucket, notification_type, sent, delivered, opened, clicked, archived, deleted, events)
+  SELECT bucket, notification_type, ${ROLLUP_COUNTS}
   FROM (
-    SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type, 1 AS notifications, 0 AS events FROM firsts
+    SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type AS kind FROM firsts
     UNION ALL
-    SELECT date_bin('15 minutes', i.ts, ${EPOCH}), k.notification_type, i.event_type, 0, 1
+    SELECT date_bin('15 minutes', i.ts, ${EPOCH}), k.notification_type, 'event'
     FROM input i JOIN known k USING (notification_id)
   ) d
-  GROUP BY 1, 2, 3
-  ORDER BY 1, 2, 3
-  ON CONFLICT (bucket, notification_type, event_type) DO UPDATE
-    SET notifications = analytics_rollup.notifications + excluded.notifications,
-        events = analytics_rollup.events + excluded.events
+  GROUP BY 1, 2
+  ORDER BY 1, 2
+  ON CONFLICT (bucket, notification_type) DO UPDATE SET
+    sent = analytics_rollup.sent + excluded.sent,
+    delivered = analytics_rollup.delivered + excluded.delivered,
+    opened = analytics_rollup.opened + excluded.opened,
+    clicked = analytics_rollup.clicked + excluded.clicked,
+    archived = analytics_rollup.archived + excluded.archived,
+    deleted = analytics_rollup.deleted + excluded.deleted,
+    events = analytics_rollup.events + excluded.events
 ),
 groups AS (
   INSERT INTO analytics_group_stats (group_id, notification_type, title, sent, delivered, opened, clicked, archived, deleted)
@@ -95,16 +106,16 @@ export const REBUILD_ROLLUPS = [
           e.notification_id, e.event_type, e.user_id, COALESCE(n.type, 'unknown'), COALESCE(n.broadcast_id, e.notification_id), e.timestamp
    FROM analytics_events e LEFT JOIN notifications n ON n.id = e.notification_id
    ORDER BY e.notification_id, e.event_type, e.timestamp, e.id`,
-  `INSERT INTO analytics_rollup (bucket, notification_type, event_type, notifications, events)
-   SELECT bucket, notification_type, event_type, sum(notifications), sum(events)
+  `INSERT INTO analytics_rollup (bucket, notification_type, sent, delivered, opened, clicked, archived, deleted, events)
+   SELECT bucket, notification_type, ${ROLLUP_COUNTS}
    FROM (
-     SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type, 1 AS notifications, 0 AS events
+     SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type AS kind
      FROM analytics_firsts
      UNION ALL
-     SELECT date_bin('15 minutes', e.timestamp, ${EPOCH}), COALESCE(n.type, 'unknown'), e.event_type, 0, 1
+     SELECT date_bin('15 minutes', e.timestamp, ${EPOCH}), COALESCE(n.type, 'unknown'), 'event'
      FROM analytics_events e LEFT JOIN notifications n ON n.id = e.notification_id
    ) d
-   GROUP BY 1, 2, 3`,
+   GROUP BY 1, 2`,
   `INSERT INTO analytics_group_stats (group_id, notification_type, title, sent, delivered, opened, clicked, archived, deleted)
    SELECT f.group_id, min(f.notification_type), min(n.title),
           count(*) FILTER (WHERE f.event_type = 'sent'), count(*) FILTER (WHERE f.event_type = 'delivered'),

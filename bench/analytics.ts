@@ -1,0 +1,337 @@
+/**
+ * `node --import tsx bench/analytics.ts [--events 10000000] [--ingest 500000] [--samples 40] [--no-write]`
+ *
+ * Analytics at scale on real PostgreSQL (DATABASE_URL), in a dedicated
+ * schema dropped at the end:
+ * 1. Ingest: AnalyticsIngest (batches of 1,000, raw rows + rollups in one
+ *    statement) against a raw multi-row `pg` INSERT of 1,000 rows per
+ *    statement into analytics_events alone, same events, same run.
+ * 2. Bulk load of N events (INSERT ... SELECT generate_series) over N/4
+ *    notifications of 10,000 users across 90 days, then rebuildRollups.
+ * 3. p50/p99 latency of each metric query through AnalyticsService with the
+ *    cache disabled (a cache that never hits), against the straightforward
+ *    COUNT(DISTINCT) query on analytics_events it replaces.
+ * Prints the table and appends it to bench/RESULTS.md.
+ */
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { AnalyticsIngest, AnalyticsService } from "../src/analytics/index.js";
+import { REBUILD_ROLLUPS } from "../src/analytics/sql.js";
+import type { Cache } from "../src/cache/index.js";
+import { type Database, migrate, openDatabase, quoteIdent } from "../src/db/index.js";
+import { systemClock, silentLogger } from "../src/observability/index.js";
+import { appendResults } from "./lib/report.js";
+
+const { values } = parseArgs({
+  options: {
+    events: { type: "string", default: "10000000" },
+    ingest: { type: "string", default: "500000" },
+    samples: { type: "string", default: "40" },
+    "no-write": { type: "boolean" },
+    keep: { type: "boolean" },
+  },
+});
+const EVENTS = Number(values.events);
+const INGEST = Number(values.ingest);
+const SAMPLES = Number(values.samples);
+const USERS = 10_000;
+const NOTIFICATIONS = Math.ceil(EVENTS / 4);
+const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+const log = (m: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+const nid = (k: number | string) => `md5('n' || ${k})::uuid`;
+
+const schema = `bench_analytics_${randomBytes(4).toString("hex")}`;
+const admin = new pg.Client({ connectionString: url });
+await admin.connect();
+await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
+let db: Database | undefined;
+
+/** A cache that never hits: the latencies below are the database path. */
+const noCache: Cache = { get: async () => undefined, set: async () => {}, delete: async () => {}, deletePrefix: async () => {} };
+
+try {
+  db = await openDatabase({ url, schema, poolSize: 4 });
+  await migrate(db);
+  const database = db;
+  const bulk = async (sql: string, params?: unknown[]) => {
+    await database.transaction(async (tx) => {
+      await tx.query("SET LOCAL work_mem = '256MB'");
+      await tx.query("SET LOCAL statement_timeout = 0");
+      await tx.query(sql, params);
+    });
+  };
+
+  /** Bulk loads run with the table's secondary indexes dropped, then rebuilt from their own definitions. */
+  const withoutIndexes = async (table: string, load: () => Promise<void>) => {
+    const defs = await database.query<{ name: string; def: string }>(
+      `SELECT i.indexname AS name, i.indexdef AS def FROM pg_indexes i
+       WHERE i.schemaname = $1 AND i.tablename = $2
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.connamespace = $1::regnamespace)`,
+      [schema, table],
+    );
+    for (const d of defs) await database.query(`DROP INDEX ${quoteIdent(d.name)}`);
+    await load();
+    for (const d of defs) await bulk(d.def);
+  };
+
+  // ---- notifications: 1 in 5 belongs to one of 500 broadcasts ------------
+  log(`loading ${NOTIFICATIONS.toLocaleString()} notifications`);
+  let t0 = process.hrtime.bigint();
+  await withoutIndexes("notifications", async () => {
+  for (let from = 1; from <= NOTIFICATIONS; from += 500_000) {
+    const to = Math.min(NOTIFICATIONS, from + 499_999);
+    await bulk(
+      `INSERT INTO notifications (id, user_id, type, priority, title, message, broadcast_id, delivery_status, created_at)
+       SELECT ${nid("k")}, 'user-' || (abs(hashint8(k)) % ${USERS}),
+              (ARRAY['new_message','booking_request','booking_confirmed','payment_received','platform_update','security_alert'])[1 + abs(hashint8(k + 7)) % 6],
+              'normal', 'Notification ' || (k % 1000), 'body',
+              CASE WHEN k % 5 = 0 THEN md5('b' || ((k / 5) % 500))::uuid END, 'delivered',
+              now() - make_interval(secs => (${NOTIFICATIONS} - k)::float8 / ${NOTIFICATIONS} * 90 * 86400)
+       FROM generate_series($1::bigint, $2::bigint) k`,
+      [from, to],
+    );
+  }
+  });
+  const notificationsMs = ms(t0);
+
+  // ---- 1. ingest throughput ------------------------------------------------
+  const ingestEvent = (i: number) => {
+    const k = 1 + (i % NOTIFICATIONS);
+    return { k, type: (["sent", "delivered", "opened", "clicked"] as const)[i % 4]! };
+  };
+  const truncate = () => database.query("TRUNCATE analytics_events, analytics_firsts, analytics_rollup, analytics_group_stats");
+  const ids = await database.query<{ id: string; user_id: string }>(
+    `SELECT ${nid("k")}::text AS id, 'user-' || (abs(hashint8(k)) % ${USERS}) AS user_id FROM generate_series(1, $1::bigint) k`,
+    [Math.min(NOTIFICATIONS, Math.ceil(INGEST / 4))],
+  );
+
+  log(`ingest: raw multi-row INSERT of ${INGEST.toLocaleString()} events (batches of 1,000)`);
+  t0 = process.hrtime.bigint();
+  for (let i = 0; i < INGEST; i += 1000) {
+    const n = Math.min(1000, INGEST - i);
+    const params: unknown[] = [];
+    const rows: string[] = [];
+    for (let j = 0; j < n; j++) {
+      const e = ingestEvent(i + j);
+      const row = ids[(e.k - 1) % ids.length]!;
+      const p = params.length;
+      rows.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5})`);
+      params.push(row.id, row.user_id, e.type, new Date().toISOString(), JSON.stringify({ device: "mobile" }));
+    }
+    await database.query(`INSERT INTO analytics_events (notification_id, user_id, event_type, timestamp, metadata) VALUES ${rows.join(",")}`, params);
+  }
+  const rawIngestMs = ms(t0);
+  await truncate();
+
+  log(`ingest: AnalyticsIngest of ${INGEST.toLocaleString()} events (batchSize 1,000)`);
+  const ingest = new AnalyticsIngest({ database, logger: silentLogger, batchSize: 1000, intervalMs: 200 });
+  ingest.start();
+  t0 = process.hrtime.bigint();
+  for (let i = 0; i < INGEST; i += 1000) {
+    for (let j = i; j < Math.min(INGEST, i + 1000); j++) {
+      const e = ingestEvent(j);
+      const row = ids[(e.k - 1) % ids.length]!;
+      ingest.record({ notificationId: row.id, userId: row.user_id, eventType: e.type, metadata: { device: "mobile" } });
+    }
+    // Let the size-triggered flush run, as it would between requests; keep at most one batch waiting.
+    while (ingest.pending >= 1000) await new Promise((r) => setImmediate(r));
+  }
+  await ingest.stop();
+  const heraldIngestMs = ms(t0);
+  const [{ n: ingestedRows }] = (await database.query<{ n: number }>("SELECT count(*)::int AS n FROM analytics_events")) as [{ n: number }];
+  if (ingestedRows !== INGEST) throw new Error(`ingest lost events: ${ingestedRows} of ${INGEST}`);
+  await truncate();
+
+  // ---- 2. bulk load ---------------------------------------------------------
+  log(`bulk load of ${EVENTS.toLocaleString()} events`);
+  t0 = process.hrtime.bigint();
+  await withoutIndexes("analytics_events", async () => {
+  for (let from = 0; from < EVENTS; from += 1_000_000) {
+    const to = Math.min(EVENTS, from + 1_000_000) - 1;
+    // Event g belongs to notification g/4 + 1, slot g%4: sent; delivered (or a retried sent);
+    // opened / archived / a second-tab delivered; clicked / deleted / a repeat open.
+    await bulk(
+      `INSERT INTO analytics_events (notification_id, user_id, event_type, timestamp, metadata)
+       SELECT ${nid("k")}, 'user-' || (abs(hashint8(k)) % ${USERS}),
+              CASE s WHEN 0 THEN 'sent'
+                     WHEN 1 THEN CASE WHEN h < 930 THEN 'delivered' ELSE 'sent' END
+                     WHEN 2 THEN CASE WHEN h < 550 THEN 'opened' WHEN h < 800 THEN 'archived' ELSE 'delivered' END
+                     ELSE CASE WHEN h < 200 THEN 'clicked' WHEN h < 350 THEN 'deleted' ELSE 'opened' END END,
+              now() - make_interval(secs => (${NOTIFICATIONS} - k)::float8 / ${NOTIFICATIONS} * 90 * 86400 - s * 300),
+              CASE WHEN s >= 2 THEN '{"device":"mobile","browser":"Chrome"}'::jsonb END
+       FROM (SELECT g / 4 + 1 AS k, g % 4 AS s, abs(hashint8(g)) % 1000 AS h FROM generate_series($1::bigint, $2::bigint) g) x`,
+      [from, to],
+    );
+    log(`  ${(to + 1).toLocaleString()} events`);
+  }
+  });
+  const loadMs = ms(t0);
+  log("rebuilding rollups");
+  t0 = process.hrtime.bigint();
+  await database.transaction(async (tx) => {
+    await tx.query("SET LOCAL work_mem = '256MB'");
+    await tx.query("SET LOCAL statement_timeout = 0");
+    for (const s of REBUILD_ROLLUPS) await tx.query(s);
+  });
+  const rebuildMs = ms(t0);
+  await database.query("VACUUM ANALYZE analytics_events");
+  await database.query("VACUUM ANALYZE analytics_firsts");
+  await database.query("VACUUM ANALYZE analytics_rollup");
+  await database.query("VACUUM ANALYZE analytics_group_stats");
+  await database.query("ANALYZE notifications");
+  const sizes = await database.query<{ t: string; rows: number; size: string }>(
+    `SELECT c.relname AS t, c.reltuples::bigint::float8 AS rows, pg_size_pretty(pg_total_relation_size(c.oid)) AS size
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname IN ('analytics_events', 'analytics_firsts', 'analytics_rollup', 'analytics_group_stats', 'notifications')`,
+    [schema],
+  );
+
+  // ---- 3. query latencies ---------------------------------------------------
+  const service = new AnalyticsService({ database, cache: noCache, clock: systemClock, logger: silentLogger, analytics: ingest });
+  const randomK = () => 1 + Math.floor(Math.random() * NOTIFICATIONS);
+  const randomUser = () => `user-${Math.floor(Math.random() * USERS)}`;
+  const randomNotification = async () => (await database.query<{ id: string }>(`SELECT ${nid("$1::bigint")}::text AS id`, [randomK()]))[0]!.id;
+  const since = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+
+  interface Case {
+    name: string;
+    herald: () => Promise<unknown>;
+    baseline: () => Promise<unknown>;
+    baselineSamples: number;
+  }
+  const cases: Case[] = [
+    {
+      name: "getNotificationMetrics(id)",
+      herald: async () => service.getNotificationMetrics(await randomNotification()),
+      baseline: async () =>
+        database.query("SELECT event_type, count(DISTINCT notification_id) FROM analytics_events WHERE notification_id = $1 GROUP BY 1", [await randomNotification()]),
+      baselineSamples: SAMPLES,
+    },
+    {
+      name: "getUserMetrics(user, 30)",
+      herald: () => service.getUserMetrics(randomUser(), 30),
+      baseline: () =>
+        database.query("SELECT event_type, count(DISTINCT notification_id) FROM analytics_events WHERE user_id = $1 AND timestamp >= $2 GROUP BY 1", [randomUser(), since(30)]),
+      baselineSamples: SAMPLES,
+    },
+    {
+      name: "getMetricsByType(user, 30)",
+      herald: () => service.getMetricsByType(randomUser(), 30),
+      baseline: () =>
+        database.query(
+          `SELECT n.type, e.event_type, count(DISTINCT e.notification_id) FROM analytics_events e JOIN notifications n ON n.id = e.notification_id
+           WHERE e.user_id = $1 AND e.timestamp >= $2 GROUP BY 1, 2`,
+          [randomUser(), since(30)],
+        ),
+      baselineSamples: SAMPLES,
+    },
+    {
+      name: "trends day, 30 d, America/New_York",
+      herald: () => service.getTrends({ interval: "day", days: 30, timeZone: "America/New_York" }),
+      baseline: () =>
+        database.query(
+          `SELECT date_trunc('day', timestamp AT TIME ZONE 'America/New_York'), event_type, count(DISTINCT notification_id)
+           FROM analytics_events WHERE timestamp >= $1 GROUP BY 1, 2`,
+          [since(30)],
+        ),
+      baselineSamples: 3,
+    },
+    {
+      name: "trends month, 90 d, UTC",
+      herald: () => service.getTrends({ interval: "month", days: 90, timeZone: "UTC" }),
+      baseline: () =>
+        database.query(
+          `SELECT date_trunc('month', timestamp AT TIME ZONE 'UTC'), event_type, count(DISTINCT notification_id)
+           FROM analytics_events WHERE timestamp >= $1 GROUP BY 1, 2`,
+          [since(90)],
+        ),
+      baselineSamples: 3,
+    },
+    {
+      name: "top 10 by open rate, minDelivered 100",
+      herald: () => service.getTopNotifications({ by: "open", limit: 10, minDelivered: 100 }),
+      baseline: () =>
+        database.query(
+          `SELECT COALESCE(n.broadcast_id, n.id) AS g,
+                  count(DISTINCT e.notification_id) FILTER (WHERE e.event_type = 'delivered') AS d,
+                  count(DISTINCT e.notification_id) FILTER (WHERE e.event_type = 'opened') AS o
+           FROM analytics_events e JOIN notifications n ON n.id = e.notification_id
+           GROUP BY 1 HAVING count(DISTINCT e.notification_id) FILTER (WHERE e.event_type = 'delivered') >= 100
+           ORDER BY 3::float8 / 2 DESC LIMIT 10`,
+        ),
+      baselineSamples: 2,
+    },
+    {
+      name: "overview, 30 d",
+      herald: () => service.getOverview({ days: 30 }),
+      baseline: () =>
+        database.query(
+          `SELECT event_type, count(DISTINCT notification_id), count(*) FROM analytics_events WHERE timestamp >= $1 AND timestamp <= now() GROUP BY 1`,
+          [since(30)],
+        ),
+      baselineSamples: 3,
+    },
+    {
+      name: "overview, all time",
+      herald: () => service.getOverview({}),
+      baseline: () => database.query("SELECT event_type, count(DISTINCT notification_id), count(*) FROM analytics_events GROUP BY 1"),
+      baselineSamples: 2,
+    },
+  ];
+
+  const pct = (xs: number[], p: number) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+  };
+  const rows: string[] = [];
+  for (const c of cases) {
+    log(`query: ${c.name}`);
+    await c.herald(); // warm-up
+    const h: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const t = process.hrtime.bigint();
+      await c.herald();
+      h.push(ms(t));
+    }
+    const b: number[] = [];
+    for (let i = 0; i < c.baselineSamples; i++) {
+      const t = process.hrtime.bigint();
+      await c.baseline();
+      b.push(ms(t));
+    }
+    const f = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
+    rows.push(
+      `| ${c.name} | ${f(pct(h, 50))} / ${f(pct(h, 99))} | ${f(pct(b, 50))} / ${f(pct(b, 99))} | ${(pct(h, 50) / pct(b, 50)).toFixed(4)} |`,
+    );
+    log(`  herald p50 ${f(pct(h, 50))} ms p99 ${f(pct(h, 99))} ms; baseline p50 ${f(pct(b, 50))} ms`);
+  }
+
+  const rate = (n: number, t: number) => Math.round((n / t) * 1000).toLocaleString("en-US");
+  const table = [
+    `| case | Herald | baseline | ratio (Herald / baseline) |`,
+    `| --- | --- | --- | --- |`,
+    `| ingest ${INGEST.toLocaleString("en-US")} events (events/s) | ${rate(INGEST, heraldIngestMs)} (AnalyticsIngest, batch 1,000, raw rows + rollups) | ${rate(INGEST, rawIngestMs)} (multi-row pg INSERT, 1,000 rows, raw table only) | ${(rawIngestMs / heraldIngestMs).toFixed(2)} (throughput) |`,
+    `| **query latency at ${EVENTS.toLocaleString("en-US")} events, p50 / p99 ms** | AnalyticsService, cache off | COUNT(DISTINCT) on analytics_events | p50 ratio |`,
+    ...rows,
+  ].join("\n");
+  const notes = [
+    `Data: ${EVENTS.toLocaleString("en-US")} events over ${NOTIFICATIONS.toLocaleString("en-US")} notifications (1 in 5 in one of 500 broadcasts) of ${USERS.toLocaleString("en-US")} users across 90 days; bulk load ${(loadMs / 1000).toFixed(0)} s (notifications ${(notificationsMs / 1000).toFixed(0)} s), rollup rebuild ${(rebuildMs / 1000).toFixed(0)} s.`,
+    `Sizes: ${sizes.map((s) => `${s.t} ${Math.round(s.rows).toLocaleString("en-US")} rows ${s.size}`).join("; ")}.`,
+    `Herald samples: ${SAMPLES} per query (random notification / user each time), after one warm-up; baseline samples: ${cases.map((c) => c.baselineSamples).join("/")}. The cache is disabled, so these are database round trips; with the cache a repeated read is one Redis GET.`,
+    "Baselines are the straightforward queries on the raw table with the guide's indexes (what the rollups replace); they read the same time windows.",
+    "Machine: 2 shared cores, other helpers' tests running concurrently; figures are indicative.",
+  ];
+  process.stdout.write(`\n${table}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`);
+  if (!values["no-write"]) {
+    appendResults("bench/analytics.ts", `node --import tsx bench/analytics.ts --events ${EVENTS} --ingest ${INGEST} --samples ${SAMPLES}`, table, notes);
+    log("appended to bench/RESULTS.md");
+  }
+} finally {
+  await db?.close();
+  if (values.keep) log(`kept schema ${schema}`);
+  else await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+  await admin.end();
+}
