@@ -18,7 +18,7 @@ export async function call<T = any>(
   if (options.raw !== undefined) body = options.raw;
   else if (options.body !== undefined) body = JSON.stringify(options.body);
   if (body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
-  const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body: body as BodyInit } : {}) });
   const text = await res.text();
   let parsed: unknown;
   try {
