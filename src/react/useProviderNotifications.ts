@@ -8,7 +8,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { HeraldClient } from "../client/index.js";
 import type { NotificationDto } from "../notifications/types.js";
-import { type ListFilter, clientMetadata, createApi } from "./api.js";
+import { CloseCodes } from "../realtime/protocol.js";
+import { HeraldApiError, type ListFilter, clientMetadata, createApi } from "./api.js";
 import { type ConnectionState, applyUpdate, matchesFilter, mergeNotifications, normalizeState } from "./inbox.js";
 
 export type { ConnectionState } from "./inbox.js";
@@ -37,6 +38,8 @@ export interface ProviderNotifications {
   connection: ConnectionState;
   loading: boolean;
   error: string | null;
+  /** The server refused the token (expired or revoked): the app should ask for a new one. */
+  unauthorized: boolean;
   /** Puts a notification into the list (deduplicated by id), e.g. one the app just created. */
   addNotification(notification: NotificationDto): void;
   markRead(id: string): Promise<void>;
@@ -74,7 +77,13 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   const [unreadCount, setUnreadCount] = useState(0);
   const [connection, setConnection] = useState<ConnectionState>("connecting");
   const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setErrorMessage] = useState<string | null>(null);
+  const [unauthorized, setUnauthorized] = useState(false);
+  const setError = useCallback((err: unknown) => {
+    if (err === null) return setErrorMessage(null);
+    if (err instanceof HeraldApiError && err.status === 401) setUnauthorized(true);
+    setErrorMessage(err instanceof Error ? err.message : String(err));
+  }, []);
   const clientRef = useRef<HeraldClient | null>(null);
   // The live handlers below outlive renders; they read the current filter here.
   const filterRef = useRef(filter);
@@ -96,11 +105,11 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
       setUnreadCount(page.unreadCount);
       setError(null);
     } catch (err) {
-      if (generation === loadGeneration.current) setError((err as Error).message);
+      if (generation === loadGeneration.current) setError(err);
     } finally {
       if (generation === loadGeneration.current) setLoading(false);
     }
-  }, [api, pageSize]);
+  }, [api, pageSize, setError]);
 
   useEffect(() => {
     setNotifications([]);
@@ -126,6 +135,8 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
       ),
       client.on("unread_count", (count: number) => setUnreadCount(count)),
       client.on("state", (s) => setConnection(normalizeState(s))),
+      // 4001: the token expired while connected; retrying with it cannot succeed.
+      client.on("disconnect", ({ code }) => code === CloseCodes.tokenExpired && setUnauthorized(true)),
       // The server could not replay everything: the list is reloaded through REST.
       client.on("reset", () => void load()),
     ];
@@ -210,6 +221,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
     connection,
     loading,
     error,
+    unauthorized,
     addNotification,
     markRead,
     markAllRead,
@@ -225,10 +237,10 @@ function notificationsRef(list: NotificationDto[], id: string): NotificationDto 
   return list.find((n) => n.id === id);
 }
 
-async function run(setError: (e: string | null) => void, fn: () => Promise<unknown>): Promise<void> {
+async function run(setError: (e: unknown) => void, fn: () => Promise<unknown>): Promise<void> {
   try {
     await fn();
   } catch (err) {
-    setError((err as Error).message);
+    setError(err);
   }
 }

@@ -65,6 +65,15 @@ describe.skipIf(!hasChromium)("notification center in Chromium", () => {
     await page.close();
   });
 
+  it("a refused token sends the page back to the sign-in form with the reason", async () => {
+    const page = await context.newPage();
+    await page.goto(`${h.baseUrl}/#token=not-a-valid-token`);
+    await page.getByTestId("signin").getByRole("alert").waitFor();
+    expect(await page.getByTestId("signin").getByRole("alert").textContent()).toContain("refused");
+    expect(await page.evaluate(() => sessionStorage.getItem("herald.token.center"))).toBeNull();
+    await page.close();
+  });
+
   it("shows a notification created through the REST API within a second, and the badge counts it", async () => {
     const userId = `provider-${randomUUID()}`;
     const page = await openCenter(await h.tokenFor(userId));

@@ -1,4 +1,4 @@
-import { Suspense, lazy, useState } from "react";
+import { Suspense, lazy, useCallback, useState } from "react";
 import { CenterPage } from "./CenterPage.js";
 import { Shell } from "./Shell.js";
 import { SignIn } from "./SignIn.js";
@@ -9,18 +9,24 @@ const DashboardPage = lazy(() => import("./DashboardPage.js").then((m) => ({ def
 
 export function App({ page }: { page: Page }) {
   const [token, setToken] = useState(() => storedToken(page));
+  const [notice, setNotice] = useState<string | undefined>();
   const signIn = (t: string) => {
     storeToken(page, t);
+    setNotice(undefined);
     setToken(t);
   };
-  const signOut = () => {
-    clearToken(page);
-    setToken(null);
-  };
+  const signOut = useCallback(
+    (reason?: string) => {
+      clearToken(page);
+      setNotice(reason);
+      setToken(null);
+    },
+    [page],
+  );
   return (
     <Shell page={page}>
       {!token ? (
-        <SignIn page={page} onToken={signIn} />
+        <SignIn page={page} onToken={signIn} notice={notice} />
       ) : page === "analytics" ? (
         <Suspense fallback={<p className="muted">Loading…</p>}>
           <DashboardPage token={token} onSignOut={signOut} />

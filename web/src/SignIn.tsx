@@ -1,7 +1,7 @@
 import { type FormEvent, useState } from "react";
 
 /** Asks for a token when the page was not opened with #token=... */
-export function SignIn({ page, onToken }: { page: "center" | "analytics"; onToken(token: string): void }) {
+export function SignIn({ page, onToken, notice }: { page: "center" | "analytics"; onToken(token: string): void; notice?: string | undefined }) {
   const [value, setValue] = useState("");
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -11,6 +11,11 @@ export function SignIn({ page, onToken }: { page: "center" | "analytics"; onToke
   return (
     <form className="signin" onSubmit={submit} data-testid="signin">
       <h2>Sign in</h2>
+      {notice && (
+        <p className="signin-notice" role="alert">
+          {notice}
+        </p>
+      )}
       <p>
         {page === "analytics"
           ? "The dashboard needs an admin token (a JWT with role \"admin\" or an API key)."
