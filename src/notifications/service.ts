@@ -4,6 +4,14 @@
  * (and its out-of-app queue rows) in one statement, then hands the committed
  * notification to the WebSocket server. Inbox operations live in inbox.ts,
  * templates in templates.ts, SQL in sql.ts.
+ *
+ * Promises and limits:
+ * - Idempotency is per (user, key), first write wins: a replay answers the
+ *   stored notification even if its payload differs, and pushes nothing again.
+ * - Out-of-app sends (e-mail, push, SMS) are written as notification_queue rows
+ *   (channel, next_retry_at, payload.mode = now | hold_until | hourly) in the
+ *   same statement as the notification; the channel workers send them.
+ *   Broadcasts are in-app (and digest) only: no queue rows.
  */
 import { randomUUID } from "node:crypto";
 import { enqueueOutOfApp } from "../channels/index.js";
