@@ -188,6 +188,33 @@ describe("inbox changes", () => {
   });
 });
 
+describe("user directory", () => {
+  it("a change of time zone takes effect on the next notification (the cached zone is invalidated)", async () => {
+    await h.herald.users.upsert({ id: "svc-move", timezone: "UTC" });
+    await service.preferences.update("svc-move", { quietHoursEnabled: true, quietHoursStart: "20:00", quietHoursEnd: "07:00" });
+    const ws = await connect(h.wsUrl, await h.tokenFor("svc-move"));
+    try {
+      // 12:00 UTC: not quiet in UTC...
+      await service.createAndSendNotification({ userId: "svc-move", type: "new_message", title: "utc", message: "m" });
+      expect((await ws.next((x) => x.type === "notification")).presentation.silent).toBe(false);
+      // ...but 21:00 in Tokyo, once the user moved there.
+      expect((await h.herald.users.upsert({ id: "svc-move", timezone: "Asia/Tokyo" })).timezone).toBe("Asia/Tokyo");
+      await service.createAndSendNotification({ userId: "svc-move", type: "new_message", title: "tokyo", message: "m" });
+      expect((await ws.next((x) => x.type === "notification")).presentation.silent).toBe(true);
+    } finally {
+      await ws.close();
+    }
+  });
+
+  it("refuses an unknown IANA zone and an unknown field", async () => {
+    const err = (await h.herald.users.upsert({ id: "svc-zone", timezone: "Europe/Atlantis" }).catch((e: unknown) => e)) as HeraldError;
+    expect(err.code).toBe("HERALD_VALIDATION");
+    expect(err.fields[0]!.field).toBe("timezone");
+    expect(((await h.herald.users.upsert({ id: "svc-zone", admin: true } as never).catch((e: unknown) => e)) as HeraldError).code).toBe("HERALD_VALIDATION");
+    expect(await h.herald.users.get("svc-zone")).toBeNull();
+  });
+});
+
 describe("preferences", () => {
   it("are cached and the cache is invalidated by an update", async () => {
     const first = await service.preferences.get("svc-cache");
