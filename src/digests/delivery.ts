@@ -27,6 +27,8 @@ export const MAX_ATTEMPTS = 5;
 export const ITEMS_PER_DIGEST = 50;
 const BACKOFF_BASE_MS = 60_000;
 const BACKOFF_CAP_MS = 3_600_000;
+/** Stop starting sends this long before the lease ends (longer than one SMTP timeout). */
+const LEASE_SAFETY_MS = 60_000;
 /** Messages in flight at once; the pooled transport queues beyond its connections. */
 const SEND_CONCURRENCY = 16;
 
@@ -77,10 +79,12 @@ export interface DeliveryOutcome {
   skipped: number;
   retrying: number;
   failed: number;
+  /** Not attempted because the lease was about to run out; another pass takes them. */
+  abandoned: number;
 }
 
 export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): Promise<DeliveryOutcome> {
-  const outcome: DeliveryOutcome = { sent: 0, skipped: 0, retrying: 0, failed: 0 };
+  const outcome: DeliveryOutcome = { sent: 0, skipped: 0, retrying: 0, failed: 0, abandoned: 0 };
   const live: DigestRow[] = [];
   for (const row of rows) {
     if (row.attempts > MAX_ATTEMPTS) {
@@ -106,6 +110,12 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
     while (next < toSend.length) {
       const row = toSend[next++]!;
       const m = messages.get(row.id)!;
+      // A batch stuck behind a slow server must not send past its lease:
+      // once it may have passed to another instance, leave the row to it.
+      if (row.lease_until && ctx.clock.now().getTime() > new Date(row.lease_until).getTime() - LEASE_SAFETY_MS) {
+        outcome.abandoned++;
+        continue;
+      }
       try {
         await ctx.mailer().send({
           to: row.email_address,
