@@ -89,9 +89,10 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   const filterRef = useRef(filter);
   filterRef.current = filter;
   const loadGeneration = useRef(0);
-  // The list as last rendered, for handlers that must not count an id twice.
-  const listRef = useRef(notifications);
-  listRef.current = notifications;
+  // Every id listed since the last (re)load, updated synchronously with the
+  // state updates, so a REST page and a WebSocket replay of the same
+  // notification are counted once whichever lands first.
+  const knownIds = useRef(new Set<string>());
 
   const load = useCallback(async () => {
     const generation = ++loadGeneration.current;
@@ -99,6 +100,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
     try {
       const page = await api.listNotifications(filterRef.current, pageSize, 0);
       if (generation !== loadGeneration.current) return;
+      for (const n of page.notifications) knownIds.current.add(n.id);
       // Merge rather than replace: live arrivals during the request are kept.
       setNotifications((live) => mergeNotifications(page.notifications, live.filter((n) => matchesFilter(n, filterRef.current))));
       setTotal(page.total);
@@ -112,6 +114,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   }, [api, pageSize, setError]);
 
   useEffect(() => {
+    knownIds.current.clear();
     setNotifications([]);
     void load();
   }, [load, filter]);
@@ -122,11 +125,12 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
     const offs = [
       // Live and replayed (after a reconnect) alike; the SDK emits each id once.
       client.on("notification", (n, _presentation, meta) => {
-        const known = listRef.current.some((x) => x.id === n.id);
+        const known = knownIds.current.has(n.id);
         // The server counts on connect (replayed ones included) and after reads;
         // a live arrival is counted here until the next snapshot.
         if (!known && !meta?.replayed && !n.read && !n.archived) setUnreadCount((c) => c + 1);
         if (known || !matchesFilter(n, filterRef.current)) return;
+        knownIds.current.add(n.id);
         setNotifications((list) => mergeNotifications([n], list));
         setTotal((t) => t + 1);
       }),
@@ -202,6 +206,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   const loadMore = useCallback(async () => {
     await run(setError, async () => {
       const page = await api.listNotifications(filterRef.current, pageSize, notifications.length);
+      for (const n of page.notifications) knownIds.current.add(n.id);
       setNotifications((list) => mergeNotifications(list, page.notifications));
       setTotal(page.total);
     });
@@ -209,6 +214,8 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
 
   const addNotification = useCallback((n: NotificationDto) => {
     if (!matchesFilter(n, filterRef.current)) return;
+    if (!knownIds.current.has(n.id)) setTotal((t) => t + 1);
+    knownIds.current.add(n.id);
     setNotifications((list) => mergeNotifications([n], list));
   }, []);
 

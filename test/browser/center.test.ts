@@ -128,6 +128,15 @@ describe.skipIf(!hasChromium)("notification center in Chromium", () => {
     const old = await createNotification(h.baseUrl, h.adminToken, { userId, type: "platform_update", title: "New dashboard", priority: "low" });
     const page = await openCenter(await h.tokenFor(userId));
     await page.locator(`[data-id="${old.id}"]`).waitFor();
+    // The REST page and the WebSocket replay of the same two are counted once: nothing "more" to load.
+    await expect(page.getByTestId("notification").count()).resolves.toBe(2);
+    await expect(page.getByRole("button", { name: /Load more/ }).count()).resolves.toBe(0);
+    await screenshot(page, "center-desktop");
+    await page.setViewportSize(PHONE);
+    await screenshot(page, "center-phone");
+    // At phone width nothing overflows sideways.
+    await expect(page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).resolves.toBe(true);
+    await page.setViewportSize(DESKTOP);
 
     await page.locator(`[data-id="${old.id}"] [data-testid=archive]`).click();
     await page.locator(`[data-id="${old.id}"]`).waitFor({ state: "detached" });
@@ -141,12 +150,6 @@ describe.skipIf(!hasChromium)("notification center in Chromium", () => {
     await page.getByTestId("filter-all").click();
     await page.locator(`[data-id="${keep.id}"]`).waitFor();
 
-    await screenshot(page, "center-desktop");
-    await page.setViewportSize(PHONE);
-    await screenshot(page, "center-phone");
-    // At phone width nothing overflows sideways.
-    await expect(page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).resolves.toBe(true);
-    await page.setViewportSize(DESKTOP);
 
     const tracked = page.waitForRequest((r) => r.url().endsWith("/api/analytics/events") && r.method() === "POST");
     await page.locator(`[data-id="${keep.id}"] [data-testid=action-link]`).click();

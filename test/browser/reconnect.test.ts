@@ -139,6 +139,7 @@ describe.skipIf(!hasChromium)("the notification center across a server restart",
     expect(ids.sort()).toEqual([before.id, ...missed].sort());
     await page.waitForFunction(() => document.querySelector("[data-testid=unread-badge]")?.getAttribute("data-count") === "3");
     expect(await badgeCount(page)).toBe(3);
+    expect(await page.getByRole("button", { name: /Load more/ }).count()).toBe(0);
 
     // And it is still live on the restarted server.
     const after = await createNotification(base, admin, { userId, title: "After the restart" });
