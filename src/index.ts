@@ -5,7 +5,7 @@
 export { NotificationWebSocketServer } from "./realtime/index.js";
 export { NotificationService } from "./notifications/index.js";
 export { EmailDigestService } from "./digests/index.js";
-export type { SmtpConfig } from "./digests/index.js";
+export type { SmtpConfig, EmailDigest, DigestStats, DigestFrequency, DigestRunSummary } from "./digests/index.js";
 export { AnalyticsService } from "./analytics/index.js";
 export { UserDirectory } from "./users/index.js";
 export { createHerald } from "./herald.js";
