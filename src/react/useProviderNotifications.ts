@@ -18,7 +18,7 @@ export type { ListFilter } from "./api.js";
 export interface UseProviderNotificationsOptions {
   /** A provider JWT (`sub` = user id). */
   token: string;
-  /** Herald's base URL; defaults to the page's origin. */
+  /** Herald's base URL (http(s)://host:port, or its ws(s):// URL); defaults to the page's origin. */
   url?: string;
   /** WebSocket URL; defaults to `url` with ws(s):// and the /ws path. */
   wsUrl?: string;
@@ -67,8 +67,11 @@ export function toWebSocketUrl(base: string): string {
 
 export function useProviderNotifications(options: UseProviderNotificationsOptions): ProviderNotifications {
   const { token, pageSize = 30 } = options;
-  const baseUrl = options.url ?? defaultBaseUrl();
-  const wsUrl = options.wsUrl ?? toWebSocketUrl(baseUrl);
+  // `url` may name the server either way: http(s):// for REST, ws(s):// for the socket.
+  const given = options.url ?? defaultBaseUrl();
+  const isWs = /^wss?:/i.test(given);
+  const baseUrl = isWs ? given.replace(/^ws/i, "http").replace(/\/ws\/?$/, "") : given;
+  const wsUrl = options.wsUrl ?? (isWs ? given : toWebSocketUrl(baseUrl));
   const api = useMemo(() => createApi({ baseUrl, token }), [baseUrl, token]);
 
   const [filter, setFilter] = useState<ListFilter>(options.filter ?? "all");
