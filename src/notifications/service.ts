@@ -115,9 +115,6 @@ export class NotificationService implements InboxActions {
         n.relatedId ?? null,
         n.data == null ? null : JSON.stringify(n.data),
         n.idempotencyKey ?? null,
-        [],
-        [],
-        [],
       ]);
       if (inserted[0]) await enqueueOutOfApp(tx, { id: inserted[0].id, userId: n.userId }, decision, { now });
       return inserted;

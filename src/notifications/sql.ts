@@ -9,25 +9,16 @@ export const NOTIFICATION_COLUMNS = `id, seq, user_id AS "userId", type, priorit
   idempotency_key AS "idempotencyKey", broadcast_id AS "broadcastId", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /**
- * One notification, plus its out-of-app queue rows, in one atomic statement.
- * With an idempotency key already used by this user, nothing is written (and
- * nothing is enqueued): the caller then reads the existing row.
- * $13..$15 are parallel arrays (channel, due time, mode) for notification_queue.
+ * One notification. With an idempotency key already used by this user,
+ * nothing is written: the caller then reads the existing row. Its out-of-app
+ * queue rows are written by src/channels in the same transaction.
  */
 export const INSERT_NOTIFICATION = `
-WITH n AS (
-  INSERT INTO notifications (user_id, type, priority, title, message, description, icon, action_url, action_label,
-                             related_id, data, idempotency_key)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12)
-  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-  RETURNING *
-), q AS (
-  INSERT INTO notification_queue (notification_id, user_id, channel, next_retry_at, payload)
-  SELECT n.id, n.user_id, c.channel, c.due, jsonb_build_object('mode', c.mode)
-    FROM n, unnest($13::text[], $14::timestamptz[], $15::text[]) AS c(channel, due, mode)
-  ON CONFLICT (notification_id, channel) DO NOTHING
-)
-SELECT ${NOTIFICATION_COLUMNS} FROM n`;
+INSERT INTO notifications (user_id, type, priority, title, message, description, icon, action_url, action_label,
+                           related_id, data, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12)
+ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING ${NOTIFICATION_COLUMNS}`;
 
 export const SELECT_BY_IDEMPOTENCY_KEY = `SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = $1 AND idempotency_key = $2`;
 

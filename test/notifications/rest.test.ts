@@ -33,7 +33,7 @@ async function create(userId: string, over: Record<string, unknown> = {}) {
 }
 
 beforeAll(async () => {
-  h = await startTestHerald();
+  h = await startTestHerald({ env: { HERALD_RATE_LIMIT_PER_MINUTE: "600" } });
   call = api(h);
   admin = h.adminToken;
 });

@@ -43,7 +43,8 @@ export const notificationDtoSchema = z.object({
 });
 
 /** Creation routes: per credential (the app's keyGenerator), 429 with Retry-After past it. */
-export const CREATION_RATE_LIMIT = { max: 600, timeWindow: "1 minute" } as const;
+/** Per credential, from HERALD_RATE_LIMIT_PER_MINUTE. */
+const creationRateLimit = (perMinute: number) => ({ max: perMinute, timeWindow: "1 minute" }) as const;
 
 const booleanQuery = z.enum(["true", "false"]).transform((v) => v === "true");
 const idParams = z.object({ id: z.uuid("must be a UUID") }).strict();
@@ -156,7 +157,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
     "/notifications",
     {
       onRequest: admin,
-      config: { rateLimit: CREATION_RATE_LIMIT },
+      config: { rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute) },
       schema: {
         tags: ["notifications"],
         summary: "Create a notification for one user (admin), directly or from a template",
@@ -186,7 +187,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
     "/notifications/broadcast",
     {
       onRequest: admin,
-      config: { rateLimit: CREATION_RATE_LIMIT },
+      config: { rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute) },
       schema: {
         tags: ["notifications"],
         summary: "Create one notification for every user in the directory (admin)",
