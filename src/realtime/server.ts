@@ -73,6 +73,15 @@ export class NotificationWebSocketServer {
   private started: Started | undefined;
   private inbox: InboxActions | undefined;
   private closing: Promise<void> | undefined;
+  /** Messages sent since the counter was last updated: prom-client's inc() is too slow for every frame. */
+  private unsentMetric = 0;
+  private metricsTimer: NodeJS.Timeout | undefined;
+
+  private syncMetrics(metrics: RealtimeMetrics): void {
+    if (this.unsentMetric === 0) return;
+    metrics.messagesSent.inc(this.unsentMetric);
+    this.unsentMetric = 0;
+  }
 
   constructor(
     readonly httpServer: HttpServer,
@@ -107,6 +116,8 @@ export class NotificationWebSocketServer {
     await fanout.start();
     const heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
     heartbeat.unref();
+    this.metricsTimer = setInterval(() => this.syncMetrics(metrics), 1_000);
+    this.metricsTimer.unref();
     this.started = { deps, log, presence, fanout, metrics, heartbeat };
     return this.started;
   }
@@ -149,7 +160,9 @@ export class NotificationWebSocketServer {
   private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number): void {
     const conn = new Connection(ws, userId, randomUUID(), this.options, {
       onPushed: (id) => s.log.markSent(id),
-      onSent: () => s.metrics.messagesSent.inc(),
+      onSent: () => {
+        this.unsentMetric += 1;
+      },
       onSlowConsumer: () => s.metrics.errors.inc({ reason: "slow_consumer" }),
     }, Date.now());
     // Registered (and so holding live frames) before the sync query runs.
@@ -337,6 +350,8 @@ export class NotificationWebSocketServer {
         return;
       }
       clearInterval(s.heartbeat);
+      clearInterval(this.metricsTimer);
+      this.syncMetrics(s.metrics);
       await Promise.all(
         [...this.hub.connections()].map(
           (conn) =>

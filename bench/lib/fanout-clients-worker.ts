@@ -1,0 +1,69 @@
+/**
+ * Load-generator thread for bench/realtime.ts: holds many WebSocket clients
+ * (perMessageDeflate off) and only counts notification frames by their
+ * prefix, without parsing, so the clients cost as little as possible and the
+ * server is what gets measured. Reports when an expected count is reached.
+ */
+import { performance } from "node:perf_hooks";
+import { parentPort } from "node:worker_threads";
+import WebSocket from "ws";
+
+type Command =
+  | { cmd: "connect"; urls: string[]; protocols?: string[][] }
+  | { cmd: "expect"; count: number }
+  | { cmd: "close" };
+
+const PREFIX = Buffer.from('{"type":"notification"');
+const sockets: WebSocket[] = [];
+let received = 0;
+let target = Number.POSITIVE_INFINITY;
+let ready = 0;
+let elu = performance.eventLoopUtilization();
+
+function onMessage(raw: WebSocket.RawData): void {
+  const buf = raw as Buffer;
+  if (buf.length < PREFIX.length || buf.compare(PREFIX, 0, PREFIX.length, 0, PREFIX.length) !== 0) {
+    // unread_count / sync on connect: the connection is ready once its sync arrived.
+    if (buf.includes('"type":"sync"')) ready++;
+    return;
+  }
+  received++;
+  if (received === target) {
+    const u = performance.eventLoopUtilization(elu);
+    parentPort!.postMessage({ ok: true, at: performance.timeOrigin + performance.now(), utilization: u.utilization });
+    target = Number.POSITIVE_INFINITY;
+  }
+}
+
+function connect(url: string, protocols?: string[]): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
+    ws.on("message", onMessage);
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+  });
+}
+
+parentPort!.on("message", async (m: Command) => {
+  try {
+    if (m.cmd === "connect") {
+      for (let i = 0; i < m.urls.length; i += 200) {
+        const batch = await Promise.all(m.urls.slice(i, i + 200).map((u, k) => connect(u, m.protocols?.[i + k])));
+        sockets.push(...batch);
+      }
+      parentPort!.postMessage({ ok: true, connected: sockets.length });
+    } else if (m.cmd === "expect") {
+      received = 0;
+      target = m.count;
+      elu = performance.eventLoopUtilization();
+      parentPort!.postMessage({ ok: true, ready });
+    } else if (m.cmd === "close") {
+      await Promise.all(sockets.map((s) => new Promise((r) => (s.readyState === WebSocket.CLOSED ? r(null) : (s.once("close", r), s.close())))));
+      sockets.length = 0;
+      ready = 0;
+      parentPort!.postMessage({ ok: true });
+    }
+  } catch (err) {
+    parentPort!.postMessage({ ok: false, error: String(err) });
+  }
+});
