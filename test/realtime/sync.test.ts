@@ -183,4 +183,20 @@ describe("sync", () => {
     expect(all).toHaveLength(303);
     await probe.close();
   });
+
+  it("the SDK reports connecting, open, reconnecting, open, closed and does not reconnect after close()", async () => {
+    const { sockets, Ctor } = recordingWebSocket();
+    const client = new HeraldClient({ url: `${h.wsUrl}/ws`, getToken: () => h.tokenFor("u-states"), WebSocket: Ctor, initialDelayMs: 10, maxDelayMs: 20 });
+    const states: string[] = [];
+    client.on("state", (s) => states.push(s));
+    client.connect();
+    await client.once("sync");
+    sockets[0]!.ws.terminate();
+    await client.once("sync");
+    client.close();
+    expect(states).toEqual(["connecting", "open", "reconnecting", "open", "closed"]);
+    await eventually(() => sockets[1]!.ws.readyState, (s) => s === WebSocket.CLOSED);
+    expect(sockets).toHaveLength(2);
+    expect(client.state).toBe("closed");
+  });
 });
