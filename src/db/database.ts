@@ -66,6 +66,16 @@ function openPostgres(options: OpenDatabaseOptions): Database {
     query,
     async transaction(fn) {
       const client = await pool.connect();
+      // The pool listens for errors only on idle clients: a checked-out client whose
+      // server goes away (restart, network drop) between two statements emits
+      // 'error' with no listener, which would crash the process. Keep it, and
+      // destroy the client instead of returning it to the pool.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+        options.onPoolError?.(err);
+      };
+      client.on("error", onError);
       try {
         await client.query("BEGIN");
         const result = await fn({
@@ -77,7 +87,8 @@ function openPostgres(options: OpenDatabaseOptions): Database {
         await client.query("ROLLBACK").catch(() => undefined);
         throw err;
       } finally {
-        client.release();
+        client.off("error", onError);
+        client.release(broken);
       }
     },
     async exec(script) {
