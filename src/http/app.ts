@@ -51,6 +51,8 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
   await app.register(rateLimit, {
     global: false,
     ...(services.redis ? { redis: services.redis, nameSpace: "herald:ratelimit:" } : {}),
+    // A Redis outage must not turn every limited route into a 500: let requests through until it is back.
+    skipOnError: true,
     // One bucket per credential (hashed by the store), else per address.
     keyGenerator: (req) => (typeof req.headers.authorization === "string" ? req.headers.authorization : req.ip),
     errorResponseBuilder: (_req, ctx) => {
