@@ -15,6 +15,8 @@ export interface TrackedUser {
   /** Ids carried on the wire, with how many frames carried each. */
   wire: Map<string, number>;
   closes: number[];
+  /** Cuts the current connection as a network failure would; the SDK reconnects by itself. */
+  drop(): void;
   userDuplicates(): number;
   wireDuplicates(): number;
 }
@@ -23,9 +25,11 @@ export function trackUser(wsUrl: string, userId: string, token: string): Tracked
   const wire = new Map<string, number>();
   const shown = new Map<string, number>();
   const closes: number[] = [];
+  let current: WebSocket | undefined;
   class TapSocket extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
       super(url, protocols);
+      current = this;
       this.on("message", (raw) => {
         let m: { type?: string; notification?: { id: string }; notifications?: { id: string }[] };
         try {
@@ -38,17 +42,11 @@ export function trackUser(wsUrl: string, userId: string, token: string): Tracked
       });
     }
   }
-  const client = new HeraldClient({
-    url: `${wsUrl}/ws`,
-    token,
-    WebSocket: TapSocket as never,
-    initialDelayMs: 100,
-    maxDelayMs: 1_000,
-    ackDelayMs: 20,
-  } as never);
+  const client = new HeraldClient({ url: `${wsUrl}/ws`, token, WebSocket: TapSocket as never, initialDelayMs: 100, maxDelayMs: 1_000, ackDelayMs: 20 });
   client.on("notification", (n) => shown.set(n.id, (shown.get(n.id) ?? 0) + 1));
   client.on("disconnect", ({ code }) => closes.push(code));
   client.connect();
   const extra = (m: Map<string, number>) => [...m.values()].reduce((a, c) => a + (c - 1), 0);
-  return { userId, client, shown, wire, closes, userDuplicates: () => extra(shown), wireDuplicates: () => extra(wire) };
+  const drop = () => current?.terminate();
+  return { userId, client, shown, wire, closes, drop, userDuplicates: () => extra(shown), wireDuplicates: () => extra(wire) };
 }
