@@ -1,4 +1,4 @@
-import { Worker } from "node:worker_threads";
+import { tsWorker } from "./ts-worker.js";
 
 export interface HttpLoadResult {
   statuses: Record<string, number>;
@@ -10,7 +10,7 @@ export interface HttpLoadResult {
 /** Runs one http-worker thread to completion. */
 export function httpLoad(job: { url: string; headers?: Record<string, string>; bodies: string[]; concurrency: number }): Promise<HttpLoadResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL("./http-worker.ts", import.meta.url), { workerData: { headers: {}, ...job } });
+    const w = tsWorker(new URL("./http-worker.ts", import.meta.url), { workerData: { headers: {}, ...job } });
     w.once("message", (m: HttpLoadResult) => {
       resolve(m);
       void w.terminate();

@@ -1,5 +1,6 @@
 /** Drives loadgen-worker threads: connect clients, await deliveries, collect figures. */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { tsWorker } from "./ts-worker.js";
 
 export interface LoadStats {
   received: number;
@@ -16,7 +17,7 @@ class Thread {
   private readonly worker: Worker;
   private queue: ((v: any) => void)[] = [];
   constructor() {
-    this.worker = new Worker(new URL("./loadgen-worker.ts", import.meta.url));
+    this.worker = tsWorker(new URL("./loadgen-worker.ts", import.meta.url));
     this.worker.on("message", (m) => this.queue.shift()?.(m));
   }
   call<T>(message: unknown): Promise<T> {
