@@ -56,3 +56,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const m = e.message ?? "";
   return /Connection terminated|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(m);
 }
+
+/**
+ * True for PostgreSQL's refusals of the input's text itself (a NUL character,
+ * an invalid escape in JSON): bad input, so a 400, and the statement wrote nothing.
+ */
+export function isUnstorableText(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === "22021" || code === "22P05";
+}

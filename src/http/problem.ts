@@ -1,7 +1,7 @@
 /** RFC 9457 problem bodies for every error the HTTP layer answers. */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
-import { type FieldIssue, HeraldError, errorCatalogue, isDatabaseUnavailable } from "../errors/index.js";
+import { type FieldIssue, HeraldError, errorCatalogue, isDatabaseUnavailable, isUnstorableText } from "../errors/index.js";
 
 export interface Problem {
   type: string;
@@ -40,6 +40,9 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
     // Malformed JSON, bad content type, empty body and the like.
     return sendProblem(reply, { ...problem("HERALD_VALIDATION", err.message), status: err.statusCode });
+  }
+  if (isUnstorableText(err)) {
+    return sendProblem(reply, problem("HERALD_VALIDATION", "The request contains text that cannot be stored (for example a NUL character)"));
   }
   if (isDatabaseUnavailable(err)) {
     req.log.warn({ err }, "database unavailable");
