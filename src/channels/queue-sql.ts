@@ -6,7 +6,7 @@
  * `cancelled` (the notification was deleted before it went out).
  */
 import type { Queryable } from "../db/index.js";
-import type { OutOfAppChannelName } from "./channel.js";
+import type { ChannelNotification, OutOfAppChannelName } from "./channel.js";
 import type { QueuePayload } from "./router.js";
 
 export interface ClaimedRow {
@@ -152,18 +152,8 @@ export async function markNotificationsFailed(db: Queryable, notificationIds: st
   );
 }
 
-export interface NotificationContent {
-  id: string;
-  type: string;
-  priority: string;
-  title: string;
-  message: string;
-  description: string | null;
-  icon: string | null;
-  actionUrl: string | null;
-  actionLabel: string | null;
-  createdAt: Date;
-}
+/** The notification fields a channel renders (one definition, in channel.ts). */
+export type NotificationContent = ChannelNotification;
 
 export async function loadNotifications(db: Queryable, ids: string[]): Promise<NotificationContent[]> {
   return db.query<NotificationContent>(
