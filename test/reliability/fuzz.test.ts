@@ -121,6 +121,61 @@ describe("fuzzed bodies", () => {
     });
   }
 
+  it("fuzzed path parameters and query strings are never a 5xx", async () => {
+    let tried = 0;
+    const segment = fc.oneof(
+      fc.string({ maxLength: 80 }),
+      fc.uuid(),
+      fc.constantFrom("..", "%2e%2e", "%00", "%ff", "null", "-1", "1e999", "' OR 1=1 --", "__proto__", "x".repeat(300)),
+    );
+    const paths = (s: string) => {
+      const e = encodeURIComponent(s).replace(/%25(00|ff|2e)/gi, "%$1");
+      return [
+        ["GET", `/api/notifications/${e}`, alice],
+        ["PATCH", `/api/notifications/${e}`, alice],
+        ["DELETE", `/api/notifications/${e}`, alice],
+        ["PUT", `/api/users/${e}`, h.adminToken],
+        ["GET", `/api/templates/${e}`, h.adminToken],
+        ["GET", `/api/analytics/notifications/${e}`, h.adminToken],
+        ["GET", `/api/notifications?limit=${e}&offset=${e}&type=${e}`, alice],
+        ["GET", `/api/analytics/trends?interval=${e}&days=${e}`, h.adminToken],
+      ] as const;
+    };
+    await fc.assert(
+      fc.asyncProperty(segment, async (seg) => {
+        const c0 = await counts();
+        let created = false;
+        for (const [method, path, token] of paths(seg)) {
+          tried += 1;
+          const body = method === "PATCH" ? { read: true } : method === "PUT" ? { name: "N" } : undefined;
+          const a = await call(h.baseUrl, method, path, { token, ...(body ? { body } : {}) });
+          if (a.status >= 500) throw new Error(`${a.status} for ${method} ${path}: ${a.text}`);
+          if (a.status >= 400 && !isProblem(a, a.status)) throw new Error(`not a problem body for ${method} ${path}: ${a.text}`);
+          if (method === "PUT" && a.status === 200) created = true; // a valid user id: a new directory entry
+        }
+        if (!created && (await counts()) !== c0) throw new Error(`path ${JSON.stringify(seg)} wrote something`);
+      }),
+      { numRuns: 40 },
+    );
+    badInput("fuzz_path", tried);
+  });
+
+  it("a user id of 255 characters works in the path; longer ones get a problem body", async () => {
+    const id = `u${"x".repeat(254)}`;
+    const ok = await call(h.baseUrl, "PUT", `/api/users/${id}`, { token: h.adminToken, body: { name: "Long" } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.id).toBe(id);
+    for (const len of [256, 600, 5000]) {
+      const a = await call(h.baseUrl, "PUT", `/api/users/${"y".repeat(len)}`, { token: h.adminToken, body: { name: "Long" } });
+      expect([400, 414], `length ${len}`).toContain(a.status);
+      expect(isProblem(a, a.status)).toBe(true);
+    }
+    const badUrl = await call(h.baseUrl, "GET", "/api/notifications/%E0%A4%A", { token: alice });
+    expect(badUrl.status).toBe(400);
+    expect(isProblem(badUrl, 400)).toBe(true);
+    badInput("fuzz_path", 4);
+  });
+
   it("the fuzzer reached both sides: some bodies accepted, most refused", () => {
     const ok = Object.entries(outcomes).filter(([k]) => / 2\d\d$/.test(k)).reduce((a, [, v]) => a + v, 0);
     const refused = Object.entries(outcomes).filter(([k]) => / 4\d\d$/.test(k)).reduce((a, [, v]) => a + v, 0);
