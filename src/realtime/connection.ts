@@ -99,7 +99,9 @@ export class Connection {
   private write(frame: Frame): void {
     if (frame.id !== undefined && this.inFlight.has(frame.id)) return;
     const buffered = this.socket.bufferedAmount;
-    if (buffered + frame.text.length > this.limits.maxBufferedBytes) return this.slowConsumer();
+    // A frame always goes out on an empty buffer (a large sync page must not
+    // close the socket forever); beyond that the bound cuts slow consumers off.
+    if (buffered > 0 && buffered + frame.text.length > this.limits.maxBufferedBytes) return this.slowConsumer();
     this.socket.send(frame.text);
     this.hooks.onSent();
     if (frame.id !== undefined) {
