@@ -10,5 +10,11 @@ export interface Bus {
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is active; the returned function ends it. */
   subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;
+  /**
+   * Calls `handler` each time the bus comes back after losing its connection
+   * (never for the in-process bus): what was published meanwhile is lost, so
+   * listeners catch up from the database.
+   */
+  onReconnect(handler: () => void): void;
   close(): Promise<void>;
 }

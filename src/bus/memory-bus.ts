@@ -21,6 +21,9 @@ export class MemoryBus implements Bus {
     };
   }
 
+  /** An in-process bus never loses messages, so it never reconnects. */
+  onReconnect(_handler: () => void): void {}
+
   async close(): Promise<void> {
     this.handlers.clear();
   }

@@ -10,6 +10,8 @@ export class RedisBus implements Bus {
   private readonly pub: Redis;
   private readonly sub: Redis;
   private readonly handlers = new Map<string, Set<BusHandler>>();
+  private readonly reconnectHandlers = new Set<() => void>();
+  private subscriberLost = false;
 
   constructor(
     url: string,
@@ -21,6 +23,16 @@ export class RedisBus implements Bus {
     this.sub = new Redis(url, options);
     this.pub.on("error", onError);
     this.sub.on("error", onError);
+    // ioredis re-subscribes by itself after a reconnect; tell listeners so
+    // they can fetch what was published while the connection was down.
+    this.sub.on("close", () => {
+      this.subscriberLost = true;
+    });
+    this.sub.on("ready", () => {
+      if (!this.subscriberLost) return;
+      this.subscriberLost = false;
+      for (const handler of [...this.reconnectHandlers]) handler();
+    });
     this.sub.on("message", (channel: string, message: string) => {
       const set = this.handlers.get(channel);
       if (set) for (const handler of [...set]) handler(message);
@@ -48,6 +60,10 @@ export class RedisBus implements Bus {
     };
   }
 
+  onReconnect(handler: () => void): void {
+    this.reconnectHandlers.add(handler);
+  }
+
   /** The publishing connection, reused for presence and cache keys. */
   get client(): Redis {
     return this.pub;
@@ -55,6 +71,7 @@ export class RedisBus implements Bus {
 
   async close(): Promise<void> {
     this.handlers.clear();
+    this.reconnectHandlers.clear();
     this.sub.disconnect();
     await this.pub.quit().catch(() => this.pub.disconnect());
   }

@@ -114,6 +114,14 @@ export class NotificationWebSocketServer {
     await presence.start();
     const fanout = new Fanout(deps.bus, deps.instanceId, this.hub, logger);
     await fanout.start();
+    // Frames published while the bus was down are gone: every local connection
+    // catches up from the database (the per-socket sent-set drops repeats).
+    deps.bus.onReconnect(() => {
+      const started = this.started;
+      if (!started) return;
+      logger.info("bus reconnected; resyncing local connections");
+      for (const conn of this.hub.connections()) this.sync(started, conn, 0, true);
+    });
     const heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
     heartbeat.unref();
     this.metricsTimer = setInterval(() => this.syncMetrics(metrics), 1_000);

@@ -128,14 +128,9 @@ describe("Redis killed under two instances (private Redis)", () => {
     expect(userDuplicates).toBe(0);
   });
 
-  // DEFECT (src/realtime/fanout.ts): nothing fills the gap a bus outage leaves.
-  // What is published while Redis is down (or before the subscriber has
-  // re-subscribed) never reaches connections on the other instance until they
-  // reconnect; neither the server (no resync of local connections when the
-  // subscription comes back) nor the SDK (no per-user seq gap check) notices.
-  // Fix: on the subscriber's "ready" after an error, make every local
-  // connection sync from its last seq (or send it a "sync" hint).
-  it.fails("online users receive what was created during the outage without reconnecting (fails: no resync after a bus outage)", async (ctx) => {
+  // When the subscriber's connection comes back, the bus tells the realtime
+  // server, which resyncs every local connection from the database.
+  it("online users receive what was created during the outage without reconnecting", async (ctx) => {
     if (typeof redis === "string") return ctx.skip();
     expect(duringOutage.size).toBeGreaterThan(0);
     await eventually(() => missing().length === 0, 8_000, "online users to catch up");
