@@ -73,6 +73,11 @@ export class TokenBucket {
     this.last = now;
   }
 
+  /** True when the bucket has refilled completely (it can be forgotten). */
+  isFull(now: number): boolean {
+    return this.tokens + (Math.max(0, now - this.last) / 1000) * this.ratePerSec >= this.burst;
+  }
+
   take(now: number): boolean {
     const elapsed = Math.max(0, now - this.last) / 1000;
     this.last = now;

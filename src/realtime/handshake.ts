@@ -55,10 +55,10 @@ export function chooseProtocol(protocols: Set<string>): string | false {
   return first.done ? false : first.value;
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable" };
+const STATUS_TEXT: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavailable" };
 
 /** Writes a complete HTTP error response on the raw socket and ends it. */
-export function refuseUpgrade(socket: Duplex, status: 401 | 403 | 503, code: string, detail: string): void {
+export function refuseUpgrade(socket: Duplex, status: 401 | 403 | 429 | 503, code: string, detail: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -69,6 +69,7 @@ export function refuseUpgrade(socket: Duplex, status: 401 | 403 | 503, code: str
     "Connection: close",
     "Content-Type: application/problem+json",
     `Content-Length: ${Buffer.byteLength(body)}`,
+    ...(status === 429 ? ["Retry-After: 1"] : []),
     ...(status === 401 ? [`WWW-Authenticate: Bearer error="invalid_token", error_description="${detail.replace(/"/g, "'")}"`] : []),
   ];
   socket.end(`${headers.join("\r\n")}\r\n\r\n${body}`);

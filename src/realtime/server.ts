@@ -14,7 +14,7 @@ import { type Presence, createPresence } from "../bus/index.js";
 import type { NotificationDto } from "../notifications/types.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
-import { parseClientMessage } from "./client-messages.js";
+import { TokenBucket, parseClientMessage } from "./client-messages.js";
 import { Connection, type ConnectionLimits } from "./connection.js";
 import { DeliveryLog } from "./delivery-log.js";
 import { Fanout } from "./fanout.js";
@@ -38,6 +38,9 @@ export interface RealtimeOptions extends ConnectionLimits {
   flushIntervalMs: number;
   /** Heartbeat of the Redis presence keys (TTL = 3 periods). */
   presenceHeartbeatMs: number;
+  /** WebSocket upgrades per user: sustained rate and burst (beyond: HTTP 429 before the upgrade). */
+  connectsPerSecond: number;
+  connectBurst: number;
 }
 
 export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
@@ -46,6 +49,8 @@ export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
   syncLimit: 500,
   flushIntervalMs: 50,
   presenceHeartbeatMs: 10_000,
+  connectsPerSecond: 2,
+  connectBurst: 30,
   maxBufferedBytes: 1024 * 1024,
   maxHeldFrames: 10_000,
   maxRememberedIds: 2_000,
@@ -69,6 +74,7 @@ export class NotificationWebSocketServer {
   readonly options: RealtimeOptions;
   private readonly wss: WebSocketServer;
   private readonly hub = new Hub();
+  private readonly connectBuckets = new Map<string, TokenBucket>();
   private readonly ready: Promise<Started>;
   private started: Started | undefined;
   private inbox: InboxActions | undefined;
@@ -158,6 +164,10 @@ export class NotificationWebSocketServer {
     if (principal.kind !== "provider") {
       s.metrics.errors.inc({ reason: "forbidden" });
       return refuseUpgrade(socket, 403, "forbidden", "A provider token is required");
+    }
+    if (!this.allowConnect(principal.userId)) {
+      s.metrics.errors.inc({ reason: "connect_rate_limited" });
+      return refuseUpgrade(socket, 429, "rate_limited", "Too many connection attempts; retry shortly");
     }
     if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
     if (socket.destroyed) return;
@@ -275,7 +285,20 @@ export class NotificationWebSocketServer {
   }
 
   /** Pings everyone; drops whoever did not answer the previous ping. */
+  private allowConnect(userId: string): boolean {
+    const now = Date.now();
+    let bucket = this.connectBuckets.get(userId);
+    if (!bucket) {
+      bucket = new TokenBucket(this.options.connectsPerSecond, this.options.connectBurst, now);
+      this.connectBuckets.set(userId, bucket);
+    }
+    return bucket.take(now);
+  }
+
   private beat(): void {
+    // Forget refilled connect buckets so the map stays as small as the set of recent connectors.
+    const now = Date.now();
+    for (const [userId, bucket] of this.connectBuckets) if (bucket.isFull(now)) this.connectBuckets.delete(userId);
     for (const conn of this.hub.connections()) {
       if (conn.state === "closed") continue; // already closing with its own code
       if (!conn.alive) {
