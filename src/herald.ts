@@ -12,12 +12,14 @@ import { type Config, loadConfig } from "./config/index.js";
 import { EmailDigestService, type SmtpConfig } from "./digests/index.js";
 import { buildHttpApp } from "./http/index.js";
 import { NotificationService } from "./notifications/index.js";
-import { NotificationWebSocketServer } from "./realtime/index.js";
+import { NotificationWebSocketServer, type RealtimeOptions } from "./realtime/index.js";
 import { type Runtime, type RuntimeOverrides, createRuntime } from "./runtime.js";
 import { UserDirectory } from "./users/index.js";
 
 export interface HeraldOptions extends RuntimeOverrides {
   config?: Config;
+  /** WebSocket limits and periods (heartbeat, buffers, rates); defaults suit production. */
+  realtime?: Partial<RealtimeOptions>;
   /** Run the digest scheduler and queue workers (off in most tests). */
   jobs?: boolean;
   serveWeb?: boolean;
@@ -71,7 +73,7 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
     },
     { serveWeb: options.serveWeb },
   );
-  realtime = new NotificationWebSocketServer(app.server, runtime);
+  realtime = new NotificationWebSocketServer(app.server, runtime, options.realtime);
   notifications = new NotificationService(realtime, runtime);
   digests = new EmailDigestService(smtpFromConfig(config), runtime);
   const delivery = new OutOfAppDelivery(runtime);
