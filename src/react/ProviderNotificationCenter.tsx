@@ -6,12 +6,16 @@
 import { ConnectionStatus } from "./ConnectionStatus.js";
 import { NotificationFilters } from "./NotificationFilters.js";
 import { NotificationItem } from "./NotificationItem.js";
+import { PushToggle } from "./PushToggle.js";
+import type { UsePushSubscriptionOptions } from "./usePushSubscription.js";
 import type { ProviderNotifications } from "./useProviderNotifications.js";
 import { useNow } from "./useNow.js";
 
 export interface ProviderNotificationCenterProps {
   inbox: ProviderNotifications;
   title?: string;
+  /** Shows the "Enable browser notifications" toggle, subscribing with this token. */
+  push?: UsePushSubscriptionOptions;
 }
 
 const EMPTY: Record<string, string> = {
@@ -20,7 +24,7 @@ const EMPTY: Record<string, string> = {
   archived: "Nothing archived.",
 };
 
-export function ProviderNotificationCenter({ inbox, title = "Notifications" }: ProviderNotificationCenterProps) {
+export function ProviderNotificationCenter({ inbox, title = "Notifications", push }: ProviderNotificationCenterProps) {
   const now = useNow();
   const { notifications, filter } = inbox;
   return (
@@ -30,6 +34,7 @@ export function ProviderNotificationCenter({ inbox, title = "Notifications" }: P
           {title}
           {inbox.unreadCount > 0 && <span className="herald-count"> · {inbox.unreadCount} unread</span>}
         </h2>
+        {push && <PushToggle {...push} />}
         <ConnectionStatus state={inbox.connection} />
       </header>
       <div className="herald-toolbar">

@@ -21,6 +21,9 @@ export { NotificationBell, type NotificationBellProps } from "./NotificationBell
 export { ProviderNotificationCenter, type ProviderNotificationCenterProps } from "./ProviderNotificationCenter.js";
 export { NotificationItem } from "./NotificationItem.js";
 export { ConnectionStatus } from "./ConnectionStatus.js";
+export { PushToggle } from "./PushToggle.js";
+export { usePushSubscription, pushSupported } from "./usePushSubscription.js";
+export type { UsePushSubscriptionOptions, PushState, PushSubscriptionState } from "./usePushSubscription.js";
 export { AnalyticsDashboard, type AnalyticsDashboardProps } from "./AnalyticsDashboard.js";
 export { useAnalytics } from "./useAnalytics.js";
 export { createApi, HeraldApiError } from "./api.js";

@@ -28,7 +28,7 @@ export function CenterPage({ token, onSignOut }: { token: string; onSignOut(reas
           </button>
         </div>
       </div>
-      <ProviderNotificationCenter inbox={inbox} />
+      <ProviderNotificationCenter inbox={inbox} push={{ token }} />
     </>
   );
 }
