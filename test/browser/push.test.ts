@@ -4,8 +4,14 @@
  * subscription for the signed-in user. Chromium's push service is Google's
  * FCM; where it cannot be reached (no internet) subscribe() rejects with an
  * AbortError, and the test then checks the center's error state instead.
+ * (Headless Chromium in a Playwright context refuses every registration with
+ * "Registration failed - permission denied", notifications permission or not.)
+ * So a second test stands in for the browser's push service only
+ * (PushManager.subscribe/getSubscription), to prove the center's own path:
+ * the subscription reaches push_subscriptions and Disable removes it; and a
+ * third delivers a push to /sw.js through the DevTools protocol.
  */
-import { randomUUID } from "node:crypto";
+import { createECDH, randomBytes, randomUUID } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
@@ -92,6 +98,46 @@ describe.skipIf(!hasChromium)("browser push from the notification center", () =>
       expect(await subscriptionsOf(userId)).toHaveLength(0);
       await screenshot(page, "push-unavailable");
     }
+    await page.close();
+  });
+
+  it("with the browser's push service stood in for, Enable stores the subscription for the user and Disable deletes it", async () => {
+    const userId = `provider-${randomUUID()}`;
+    const fake = {
+      endpoint: `https://push.example.test/send/${randomUUID()}`,
+      p256dh: createECDH("prime256v1").generateKeys("base64url"),
+      auth: randomBytes(16).toString("base64url"),
+    };
+    const page = await context.newPage();
+    // Only PushManager is replaced: the worker registration, the VAPID fetch, the POST and the DELETE are real.
+    await page.addInitScript((sub) => {
+      let current: unknown = null;
+      const proto = PushManager.prototype as unknown as Record<string, unknown>;
+      proto.getSubscription = async () => current;
+      proto.subscribe = async (opts: PushSubscriptionOptionsInit) => {
+        if (!opts.userVisibleOnly || !(opts.applicationServerKey instanceof Uint8Array) || opts.applicationServerKey.length !== 65) {
+          throw new DOMException("bad subscribe options", "InvalidAccessError");
+        }
+        current = {
+          endpoint: sub.endpoint,
+          toJSON: () => ({ endpoint: sub.endpoint, expirationTime: null, keys: { p256dh: sub.p256dh, auth: sub.auth } }),
+          unsubscribe: async () => {
+            current = null;
+            return true;
+          },
+        };
+        return current;
+      };
+    }, fake);
+    await page.goto(`${h.baseUrl}/#token=${await h.tokenFor(userId)}`);
+    const toggle = page.getByTestId("push-toggle");
+    await toggle.getByRole("button", { name: "Enable browser notifications" }).click();
+    await page.locator("[data-testid=push-toggle][data-state=on]").waitFor({ timeout: 15_000 });
+    expect(await subscriptionsOf(userId)).toEqual([fake]);
+
+    await toggle.getByRole("button", { name: "Disable browser notifications" }).click();
+    await page.locator("[data-testid=push-toggle][data-state=off]").waitFor();
+    expect(await subscriptionsOf(userId)).toEqual([]);
     await page.close();
   });
 });
