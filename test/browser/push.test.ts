@@ -9,7 +9,8 @@
  * So a second test stands in for the browser's push service only
  * (PushManager.subscribe/getSubscription), to prove the center's own path:
  * the subscription reaches push_subscriptions and Disable removes it; and a
- * third delivers a push to /sw.js through the DevTools protocol.
+ * third delivers a push to /sw.js through the DevTools protocol
+ * (ServiceWorker.deliverPushMessage) and reads the notification it shows.
  */
 import { createECDH, randomBytes, randomUUID } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -138,6 +139,45 @@ describe.skipIf(!hasChromium)("browser push from the notification center", () =>
     await toggle.getByRole("button", { name: "Disable browser notifications" }).click();
     await page.locator("[data-testid=push-toggle][data-state=off]").waitFor();
     expect(await subscriptionsOf(userId)).toEqual([]);
+    await page.close();
+  });
+
+  it("the service worker shows a delivered push as a notification with the payload's title, body and link", async () => {
+    const page = await openCenter(await h.tokenFor(`provider-${randomUUID()}`));
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.register("/sw.js");
+      await navigator.serviceWorker.ready;
+    });
+    const cdp = await context.newCDPSession(page);
+    const registrationId = new Promise<string>((resolve) => {
+      cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+        const reg = registrations.find((r) => r.scopeURL === `${h.baseUrl}/` && !r.isDeleted);
+        if (reg) resolve(reg.registrationId);
+      });
+    });
+    await cdp.send("ServiceWorker.enable");
+    // The fields src/channels/push.ts sends.
+    const payload = {
+      title: "Booking request from Ana",
+      body: "Ana wants Saturday 10:00",
+      url: `${h.baseUrl}/bookings/42`,
+      icon: null,
+      tag: randomUUID(),
+      priority: "high",
+      count: 1,
+    };
+    await cdp.send("ServiceWorker.deliverPushMessage", { origin: h.baseUrl, registrationId: await registrationId, data: JSON.stringify(payload) });
+    const shown = await page.waitForFunction(
+      async (tag) => {
+        const reg = await navigator.serviceWorker.getRegistration("/sw.js");
+        const n = (await reg?.getNotifications({ tag }))?.[0];
+        return n ? { title: n.title, body: n.body, url: (n.data as { url: string }).url, requireInteraction: n.requireInteraction } : null;
+      },
+      payload.tag,
+      { timeout: 10_000 },
+    );
+    expect(await shown.jsonValue()).toEqual({ title: payload.title, body: payload.body, url: payload.url, requireInteraction: true });
+    await cdp.detach();
     await page.close();
   });
 });
