@@ -16,6 +16,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     exclude: ["test/browser/**", "test/reliability/**", "node_modules/**"],
     pool: "forks",
+    // Most tests wait on sockets and the database, so a few more workers than
+    // the two cores keep both busy.
+    maxWorkers: 3,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     teardownTimeout: 10_000,
