@@ -49,8 +49,10 @@ export async function persistOffline(o: BenchOptions): Promise<CaseResult[]> {
         ),
       );
       const batch = 1000;
+      // lanes() returns calls per second; each call writes `batch` rows.
       multi.push(
-        await lanes(count / batch, (b) => {
+        batch *
+        (await lanes(count / batch, (b) => {
           const values: string[] = [];
           const params: unknown[] = [];
           for (let j = 0; j < batch; j++) {
@@ -58,7 +60,7 @@ export async function persistOffline(o: BenchOptions): Promise<CaseResult[]> {
             values.push(`($${params.length - 1}, 'booking_request', 'high', $${params.length}, 'm')`);
           }
           return pool.query(`INSERT INTO bench_offline (user_id, type, priority, title, message) VALUES ${values.join(",")}`, params);
-        }),
+        })),
       );
       const t0 = performance.now();
       await pool.query(

@@ -36,7 +36,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     return503OnClosing: true,
     forceCloseConnections: "idle",
     // User ids may be 255 characters (userIdSchema); Fastify's default stops path parameters at 100.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     // Errors raised before routing (malformed %-encoding, an overlong path parameter) get problem bodies too.
     frameworkErrors: (err, _req, reply) =>
       void sendProblem(reply, { ...problem("HERALD_VALIDATION", err.message.slice(0, 300)), status: err.statusCode ?? 400 }),
