@@ -25,7 +25,7 @@ export { LogSmsProvider, SmsChannel, WebhookSmsProvider } from "./sms.js";
 export type { SmsMessage, SmsProvider } from "./sms.js";
 export { loadVapidKeys } from "./vapid.js";
 export type { VapidKeys } from "./vapid.js";
-export { bundleKey, enqueueOutOfApp } from "./router.js";
+export { bundleKey, enqueueOutOfApp, singleSendRows } from "./router.js";
 export type { EnqueueOptions, EnqueueTarget, EnqueuedRow, OutOfAppDecision, QueuePayload } from "./router.js";
 export { backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 export type { BackoffPolicy } from "./backoff.js";

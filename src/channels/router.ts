@@ -89,6 +89,29 @@ export async function enqueueOutOfApp(
 }
 
 /**
+ * The queue rows of a decision whose sends are all single (`now` or
+ * `hold_until`), as parallel arrays for writing in the statement that
+ * creates the notification (one round trip, atomic); undefined when a plan
+ * needs an hourly bundle, which takes `enqueueOutOfApp` in a transaction.
+ */
+export function singleSendRows(
+  decision: OutOfAppDecision,
+  now: Date,
+): { channels: OutOfAppChannel[]; dueAt: Date[]; payloads: string[] } | undefined {
+  const rows = { channels: [] as OutOfAppChannel[], dueAt: [] as Date[], payloads: [] as string[] };
+  for (const channel of QUEUED_CHANNELS) {
+    const plan = decision.outOfApp[channel];
+    if (!plan || plan.mode === "digest" || plan.mode === "off") continue;
+    if (plan.mode === "hourly") return undefined;
+    const payload: QueuePayload = { mode: "single", inApp: decision.inApp };
+    rows.channels.push(channel);
+    rows.dueAt.push(plan.mode === "now" ? now : plan.until);
+    rows.payloads.push(JSON.stringify(payload));
+  }
+  return rows;
+}
+
+/**
  * Finds or creates the bundle row for (user, channel, hour) and locks it
  * until the caller commits: a worker cannot claim it (SKIP LOCKED) while a
  * member is being added, and a bundle a worker already claimed is not joined

@@ -14,7 +14,7 @@
  *   Broadcasts are in-app (and digest) only: no queue rows.
  */
 import { randomUUID } from "node:crypto";
-import { enqueueOutOfApp } from "../channels/index.js";
+import { enqueueOutOfApp, singleSendRows } from "../channels/index.js";
 import type { NotificationRow } from "../db/schema.js";
 import { HeraldError } from "../errors/index.js";
 import {
@@ -41,7 +41,7 @@ import {
   parseOrThrow,
   type TemplateVariables,
 } from "./input.js";
-import { INSERT_NOTIFICATION, SELECT_BY_IDEMPOTENCY_KEY, SELECT_TIMEZONE, broadcastPreferences, broadcastStatement } from "./sql.js";
+import { INSERT_NOTIFICATION, INSERT_NOTIFICATION_WITH_SENDS, SELECT_BY_IDEMPOTENCY_KEY, SELECT_TIMEZONE, broadcastPreferences, broadcastStatement } from "./sql.js";
 import { NotificationTemplates } from "./templates.js";
 import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
 
@@ -62,6 +62,8 @@ export interface FromTemplateOptions {
 }
 
 const TIMEZONE_TTL_SECONDS = 3600;
+/** Attempts of each out-of-app send before it is marked failed. */
+const MAX_SEND_ATTEMPTS = 5;
 /** Preferences that shape a broadcast's presentation (the type toggle is applied in SQL). */
 const PRESENTATION_FIELDS = ["inAppEnabled", "quietHoursEnabled", "quietHoursStart", "quietHoursEnd", "soundEnabled", "soundVolume", "desktopNotifications"] as const;
 
@@ -100,25 +102,31 @@ export class NotificationService implements InboxActions {
     const decision = decideDelivery({ type: n.type, priority }, prefs, timezone, now);
     if (!decision.store) return n.idempotencyKey ? this.byIdempotencyKey(n.userId, n.idempotencyKey) : null;
 
-    // The row and its out-of-app queue rows (src/channels) commit together.
-    const rows = await database.transaction(async (tx) => {
-      const inserted = await tx.query<NotificationRow>(INSERT_NOTIFICATION, [
-        n.userId,
-        n.type,
-        priority,
-        n.title,
-        n.message,
-        n.description ?? null,
-        n.icon ?? null,
-        n.actionUrl ?? null,
-        n.actionLabel ?? null,
-        n.relatedId ?? null,
-        n.data == null ? null : JSON.stringify(n.data),
-        n.idempotencyKey ?? null,
-      ]);
-      if (inserted[0]) await enqueueOutOfApp(tx, { id: inserted[0].id, userId: n.userId }, decision, { now });
-      return inserted;
-    });
+    const params = [
+      n.userId,
+      n.type,
+      priority,
+      n.title,
+      n.message,
+      n.description ?? null,
+      n.icon ?? null,
+      n.actionUrl ?? null,
+      n.actionLabel ?? null,
+      n.relatedId ?? null,
+      n.data == null ? null : JSON.stringify(n.data),
+      n.idempotencyKey ?? null,
+    ];
+    // The row and its out-of-app queue rows (src/channels) commit together:
+    // in one statement when every send is single, else in a transaction that
+    // also joins the hour's bundle.
+    const sends = singleSendRows(decision, now);
+    const rows = sends
+      ? await database.query<NotificationRow>(INSERT_NOTIFICATION_WITH_SENDS, [...params, sends.channels, sends.dueAt, sends.payloads, MAX_SEND_ATTEMPTS, now])
+      : await database.transaction(async (tx) => {
+          const inserted = await tx.query<NotificationRow>(INSERT_NOTIFICATION, params);
+          if (inserted[0]) await enqueueOutOfApp(tx, { id: inserted[0].id, userId: n.userId }, decision, { now, maxAttempts: MAX_SEND_ATTEMPTS });
+          return inserted;
+        });
     if (!rows[0]) {
       // The key was used before (maybe by a concurrent call that just committed).
       const existing = await this.byIdempotencyKey(n.userId, n.idempotencyKey!);

@@ -20,6 +20,27 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12)
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING ${NOTIFICATION_COLUMNS}`;
 
+/**
+ * The same insert plus its single out-of-app sends (src/channels
+ * `singleSendRows`) in one statement: the common case costs one round trip
+ * and stays atomic. $13..$15 are parallel arrays (channel, due, payload),
+ * $16 the attempt limit, $17 now.
+ */
+export const INSERT_NOTIFICATION_WITH_SENDS = `
+WITH n AS (
+  INSERT INTO notifications (user_id, type, priority, title, message, description, icon, action_url, action_label,
+                             related_id, data, idempotency_key)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12)
+  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING *
+), q AS (
+  INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
+  SELECT n.id, n.user_id, s.channel, 'pending', s.due, $16, s.payload::jsonb, $17, $17
+    FROM n, unnest($13::text[], $14::timestamptz[], $15::text[]) AS s(channel, due, payload)
+  ON CONFLICT (notification_id, channel) DO NOTHING
+)
+SELECT ${NOTIFICATION_COLUMNS} FROM n`;
+
 export const SELECT_BY_IDEMPOTENCY_KEY = `SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = $1 AND idempotency_key = $2`;
 
 /**
