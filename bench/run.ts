@@ -9,6 +9,7 @@ import { createToDeliver } from "./cases/create-to-deliver.js";
 import { persistOffline } from "./cases/persist-offline.js";
 import { reconnectCases } from "./cases/reconnect.js";
 import { cluster } from "./cases/cluster.js";
+import { analyticsCases, directoryBroadcast, realtimeCases } from "./cases/standalone.js";
 import type { BenchOptions } from "./lib/context.js";
 import { type CaseResult, appendResults, renderTable } from "./lib/report.js";
 
@@ -16,10 +17,13 @@ const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { ty
 const options: BenchOptions = { quick: Boolean(values.quick), rounds: 3 };
 
 const cases: [string, (o: BenchOptions) => Promise<CaseResult[]>][] = [
+  ["realtime", realtimeCases],
   ["create-to-deliver", createToDeliver],
   ["persist-offline", persistOffline],
   ["reconnect", reconnectCases],
   ["cluster", cluster],
+  ["broadcast-directory", directoryBroadcast],
+  ["analytics", analyticsCases],
 ];
 
 const results: CaseResult[] = [];

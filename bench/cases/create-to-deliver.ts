@@ -4,7 +4,7 @@
  * database) and a raw-`pg` relay (INSERT ... RETURNING then send).
  */
 import pg from "pg";
-import { BENCH_RELAY_TABLE, startBareServer } from "../lib/baselines.js";
+import { benchRelayTable, startBareServer } from "../lib/baselines.js";
 import { type BenchOptions, requirePostgres, seedUsers, startBenchHerald, wsUrlsFor } from "../lib/context.js";
 import { httpLoad } from "../lib/http-load.js";
 import { LoadGenerator } from "../lib/loadgen.js";
@@ -60,9 +60,10 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
   const count = o.quick ? 2000 : 10_000;
   const h = await startBenchHerald();
   const pool = new pg.Pool({ connectionString: requirePostgres(), max: 10 });
-  await pool.query(BENCH_RELAY_TABLE);
+  const table = `bench_relay_${process.pid}_${Date.now().toString(36)}`;
+  await pool.query(benchRelayTable(table));
   const relay = await startBareServer({ relay: true });
-  const pgRelay = await startBareServer({ relay: true, pool });
+  const pgRelay = await startBareServer({ relay: true, pool, table });
   const users = await seedUsers(h, userCount, "c2d-");
   const heraldGen = await LoadGenerator.start(2);
   const relayGen = await LoadGenerator.start(1);
@@ -98,7 +99,7 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
     await Promise.all([heraldGen.close(), relayGen.close(), pgGen.close()]);
     await relay.close();
     await pgRelay.close();
-    await pool.query("DROP TABLE IF EXISTS bench_relay");
+    await pool.query(`DROP TABLE IF EXISTS ${table}`);
     await pool.end();
     await h.stop();
   }

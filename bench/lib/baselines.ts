@@ -19,10 +19,11 @@ export interface BareServer {
 /**
  * A bare `ws` server (perMessageDeflate off). With `relay`, POST / with a
  * JSON body {userId, ...} is sent to that user's sockets before answering 201;
- * with `pool`, the body is first INSERTed ... RETURNING into `bench_relay`.
+ * with `pool`, the body is first INSERTed ... RETURNING into `options.table`
+ * (a per-run name: concurrent bench runs must not drop each other's table).
  */
 export async function startBareServer(
-  options: { relay?: boolean; pool?: pg.Pool; onConnect?: (ws: WebSocket, userId: string) => void } = {},
+  options: { relay?: boolean; pool?: pg.Pool; table?: string; onConnect?: (ws: WebSocket, userId: string) => void } = {},
 ): Promise<BareServer> {
   const sockets = new Map<string, WebSocket[]>();
   const server = http.createServer((req, res) => {
@@ -36,11 +37,16 @@ export async function startBareServer(
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { userId: string; title: string; message: string; data?: unknown };
       let row: Record<string, unknown> = { id: String(Math.random()), ...body };
       if (options.pool) {
-        const r = await options.pool.query(
-          "INSERT INTO bench_relay (user_id, title, message, data) VALUES ($1, $2, $3, $4) RETURNING id, user_id, title, message, data, created_at",
-          [body.userId, body.title, body.message, JSON.stringify(body.data ?? null)],
-        );
-        row = r.rows[0] as Record<string, unknown>;
+        try {
+          const r = await options.pool.query(
+            `INSERT INTO ${options.table ?? "bench_relay"} (user_id, title, message, data) VALUES ($1, $2, $3, $4) RETURNING id, user_id, title, message, data, created_at`,
+            [body.userId, body.title, body.message, JSON.stringify(body.data ?? null)],
+          );
+          row = r.rows[0] as Record<string, unknown>;
+        } catch {
+          res.writeHead(500).end();
+          return;
+        }
       }
       const frame = JSON.stringify({ type: "notification", notification: { ...row, data: body.data } });
       for (const s of sockets.get(body.userId) ?? []) s.send(frame);
@@ -73,6 +79,6 @@ export async function startBareServer(
   };
 }
 
-export const BENCH_RELAY_TABLE = `CREATE TABLE IF NOT EXISTS bench_relay (
+export const benchRelayTable = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(), user_id text NOT NULL, title text NOT NULL,
   message text NOT NULL, data jsonb, created_at timestamptz NOT NULL DEFAULT now())`;

@@ -12,6 +12,9 @@ import type { Frame } from "./frames.js";
 import { TokenBucket } from "./client-messages.js";
 import { CloseCodes, type ServerMessage } from "./protocol.js";
 
+/** ws sends a Buffer as a binary frame unless told otherwise; ours are JSON text. */
+const TEXT = { binary: false } as const;
+
 export interface ConnectionLimits {
   /** Close (4008) when the socket's unsent bytes would pass this (default 1 MiB). */
   maxBufferedBytes: number;
@@ -40,10 +43,11 @@ export class Connection {
   /** Code and reason of a server-initiated close, kept for websocket_sessions. */
   closeCode: number | undefined;
   closeReason: string | undefined;
-  private held: Frame[] = [];
+  // Per-connection structures are created on first use: most connections sit idle.
+  private held: Frame[] | undefined;
   private syncDepth = 0;
   /** Ids carried by the sync pages sent since the hold began (several syncs may overlap). */
-  private synced = new Set<string>();
+  private synced: Set<string> | undefined;
   private readonly bucket: TokenBucket;
   private strikes = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -53,7 +57,7 @@ export class Connection {
    * since acks reach the database in batches and a sync may run before.
    * Bounded (FIFO); the oldest are forgotten (the client dedupes by id anyway).
    */
-  private readonly inFlight = new Set<string>();
+  private inFlight: Set<string> | undefined;
   /** Serializes this connection's syncs (connect-time and client-requested). */
   syncChain: Promise<void> = Promise.resolve();
 
@@ -83,8 +87,9 @@ export class Connection {
   push(frame: Frame): void {
     if (this.state === "closed") return;
     if (this.state === "syncing") {
-      if (this.held.length >= this.limits.maxHeldFrames) return this.slowConsumer();
-      this.held.push(frame);
+      const held = (this.held ??= []);
+      if (held.length >= this.limits.maxHeldFrames) return this.slowConsumer();
+      held.push(frame);
       return;
     }
     this.write(frame);
@@ -97,12 +102,14 @@ export class Connection {
   }
 
   private write(frame: Frame): void {
-    if (frame.id !== undefined && this.inFlight.has(frame.id)) return;
+    if (frame.id !== undefined && this.inFlight?.has(frame.id)) return;
     const buffered = this.socket.bufferedAmount;
     // A frame always goes out on an empty buffer (a large sync page must not
     // close the socket forever); beyond that the bound cuts slow consumers off.
-    if (buffered > 0 && buffered + frame.text.length > this.limits.maxBufferedBytes) return this.slowConsumer();
-    this.socket.send(frame.text);
+    const bytes = frame.bytes;
+    if (buffered > 0 && buffered + (bytes ? bytes.length : frame.text.length) > this.limits.maxBufferedBytes) return this.slowConsumer();
+    if (bytes) this.socket.send(bytes, TEXT);
+    else this.socket.send(frame.text);
     this.hooks.onSent();
     if (frame.id !== undefined) {
       this.remember(frame.id);
@@ -111,13 +118,14 @@ export class Connection {
   }
 
   private remember(id: string): void {
-    this.inFlight.add(id);
-    if (this.inFlight.size > this.limits.maxRememberedIds) this.inFlight.delete(this.inFlight.values().next().value!);
+    const set = (this.inFlight ??= new Set());
+    set.add(id);
+    if (set.size > this.limits.maxRememberedIds) set.delete(set.values().next().value!);
   }
 
   /** True when the notification already went out on this socket. */
   hasInFlight(id: string): boolean {
-    return this.inFlight.has(id);
+    return this.inFlight?.has(id) ?? false;
   }
 
   beginSync(): void {
@@ -130,19 +138,20 @@ export class Connection {
     if (this.state === "closed") return;
     this.write(page);
     for (const id of ids) {
-      this.synced.add(id);
+      (this.synced ??= new Set()).add(id);
       this.remember(id);
     }
     this.syncDepth -= 1;
     if (this.syncDepth > 0) return;
     const held = this.held;
     const synced = this.synced;
-    this.held = [];
-    this.synced = new Set();
+    this.held = undefined;
+    this.synced = undefined;
     this.state = "live";
+    if (!held) return;
     for (const frame of held) {
       if (this.state !== "live") return;
-      if (frame.id !== undefined && synced.has(frame.id)) continue;
+      if (frame.id !== undefined && synced?.has(frame.id)) continue;
       this.write(frame);
     }
   }
@@ -175,7 +184,7 @@ export class Connection {
     this.state = "closed";
     this.closeCode = code;
     this.closeReason = reason;
-    this.held = [];
+    this.held = undefined;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     try {
       this.socket.close(code, reason);
@@ -189,7 +198,7 @@ export class Connection {
   /** The socket is gone (any reason). */
   disposed(): void {
     this.state = "closed";
-    this.held = [];
+    this.held = undefined;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
   }
 }

@@ -12,6 +12,12 @@ import type { BroadcastBase, BroadcastRecipient, Presentation, ServerMessage } f
 /** What the hub hands to a connection: the text to send, and for notifications its id and cursor. */
 export interface Frame {
   readonly text: string;
+  /**
+   * The same text already UTF-8 encoded, when the producer built it that way
+   * (broadcasts): sockets send it as is, skipping ws's per-send byteLength scan
+   * and string encoding.
+   */
+  readonly bytes?: Buffer;
   /** Set for `notification` messages, so a syncing connection can drop what the sync already holds. */
   readonly id?: string;
   readonly seq?: number;
@@ -30,14 +36,31 @@ export function messageFrame(message: ServerMessage): Frame {
   return { text: JSON.stringify(message) };
 }
 
+/** A broadcast frame: the bytes are what goes out; the text is decoded only if someone asks. */
+class BytesFrame implements Frame {
+  constructor(
+    readonly bytes: Buffer,
+    readonly id: string,
+    readonly seq: number,
+  ) {}
+  get text(): string {
+    return this.bytes.toString("utf8");
+  }
+}
+
+const BROADCAST_PREFIX = Buffer.from('{"type":"notification","notification":{"id":');
+
 /**
- * A broadcast's shared part serialized once; `frameFor` splices one
- * recipient's id, seq and userId in front of it with string concatenation.
+ * A broadcast's shared part serialized and UTF-8 encoded once; `frameFor`
+ * writes one recipient's id, seq and userId between the pre-encoded prefix
+ * and suffix into a single Buffer (the only per-recipient encoding is those
+ * few ASCII-or-short fields).
  */
 export class BroadcastTemplate {
   /** The base object's members without the opening brace: `"type":...}`. */
   readonly body: string;
-  private readonly presentations = new Map<string, string>();
+  /** Per presentation: `<sep><body>,"presentation":{...}}` encoded once. */
+  private readonly suffixes = new Map<string, Buffer>();
 
   constructor(baseOrBody: BroadcastBase | string) {
     if (typeof baseOrBody === "string") {
@@ -48,22 +71,28 @@ export class BroadcastTemplate {
     }
   }
 
-  private presentationText(p: Presentation): string {
+  private suffix(p: Presentation): Buffer {
     const key = `${p.sound ? 1 : 0}${p.desktop ? 1 : 0}${p.silent ? 1 : 0}${p.volume}`;
-    let text = this.presentations.get(key);
-    if (text === undefined) {
-      text = JSON.stringify({ sound: p.sound, volume: p.volume, desktop: p.desktop, silent: p.silent });
-      this.presentations.set(key, text);
+    let buf = this.suffixes.get(key);
+    if (buf === undefined) {
+      const sep = this.body === "}" ? "" : ",";
+      const presentation = JSON.stringify({ sound: p.sound, volume: p.volume, desktop: p.desktop, silent: p.silent });
+      buf = Buffer.from(`${sep}${this.body},"presentation":${presentation}}`);
+      this.suffixes.set(key, buf);
     }
-    return text;
+    return buf;
   }
 
   frameFor(r: BroadcastRecipient): Frame {
-    const sep = this.body === "}" ? "" : ",";
-    const text =
-      `{"type":"notification","notification":{"id":${JSON.stringify(r.id)},"seq":${Number(r.seq)},"userId":${JSON.stringify(r.userId)}` +
-      `${sep}${this.body},"presentation":${this.presentationText(r.presentation)}}`;
-    return { text, id: r.id, seq: Number(r.seq) };
+    const seq = Number(r.seq);
+    const middle = `${JSON.stringify(r.id)},"seq":${seq},"userId":${JSON.stringify(r.userId)}`;
+    const suffix = this.suffix(r.presentation);
+    const middleLength = Buffer.byteLength(middle);
+    const out = Buffer.allocUnsafe(BROADCAST_PREFIX.length + middleLength + suffix.length);
+    BROADCAST_PREFIX.copy(out, 0);
+    out.write(middle, BROADCAST_PREFIX.length);
+    suffix.copy(out, BROADCAST_PREFIX.length + middleLength);
+    return new BytesFrame(out, r.id, seq);
   }
 }
 
