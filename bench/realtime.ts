@@ -8,7 +8,8 @@
  * pre-serialized buffer to every client, in the same run. Clients live in
  * worker threads and only count frames. Also the server heap per idle
  * connection (Herald: authenticated, synced; bare: just open).
- * Database: in-memory PGlite (the default deployment); prints a table and
+ * Database: PostgreSQL when DATABASE_URL is set (own schema), else in-memory
+ * PGlite; prints a table and
  * appends it to bench/RESULTS.md.
  */
 import { randomUUID } from "node:crypto";
@@ -26,7 +27,8 @@ import { WebSocketServer } from "ws";
 import { mintToken } from "../src/auth/index.js";
 import { MemoryBus } from "../src/bus/index.js";
 import { loadConfig } from "../src/config/index.js";
-import { migrate, openDatabase } from "../src/db/index.js";
+import pg from "pg";
+import { migrate, openDatabase, quoteIdent } from "../src/db/index.js";
 import { type BroadcastBase, type BroadcastRecipient, NotificationWebSocketServer } from "../src/realtime/index.js";
 import { BroadcastTemplate } from "../src/realtime/frames.js";
 import { createRuntime } from "../src/runtime.js";
@@ -87,6 +89,10 @@ async function connectAll(urls: string[]): Promise<void> {
 }
 async function closeAll(): Promise<void> {
   await Promise.all(threads.map((t) => t.call({ cmd: "close" })));
+  // Wait for the server side of every socket to be gone, or the next heap baseline still holds them.
+  const deadline = Date.now() + 10_000;
+  while ((herald.getLocalConnectionsCount() > 0 || bare.clients.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await runtime.analytics.flush();
 }
 
 /** Runs `publish` and resolves with deliveries/s once every client counted `perClient` notifications. */
@@ -113,7 +119,15 @@ const base: BroadcastBase = {
 const presentation = { sound: true, volume: 70, desktop: true, silent: false };
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "herald-bench-"));
-const database = await openDatabase({});
+// Real PostgreSQL when DATABASE_URL is set (as `npm run bench` runs it), in a schema of its own; else in-memory PGlite.
+const pgUrl = process.env.DATABASE_URL;
+const schema = `bench_realtime_${randomUUID().slice(0, 8)}`;
+const admin = pgUrl ? new pg.Client({ connectionString: pgUrl }) : undefined;
+if (admin) {
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
+}
+const database = await openDatabase(pgUrl ? { url: pgUrl, schema } : {});
 await migrate(database);
 const bus = new MemoryBus();
 const runtime = await createRuntime(loadConfig({ NODE_ENV: "test", JWT_SECRET: SECRET, DATA_DIR: dataDir, LOG_LEVEL: "silent" }), { database, bus });
@@ -183,7 +197,7 @@ for (const n of sizes) {
 const table = ["| case | Herald | bare ws baseline | ratio (Herald / baseline) |", "| --- | --- | --- | --- |", ...rows].join("\n");
 notes.unshift(
   `Frame: ${frameBytes} B per notification (the DTO's full field set; the content part is ~300 B). perMessageDeflate off on both sides; ${THREADS} load-generator worker threads in the same process; ${rounds} rounds each, median first.`,
-  "Herald: publishBroadcast with a fresh id/seq per recipient (spliced into the once-serialized body), the connection's hold/in-flight bookkeeping, and the batched `sent` UPDATE over unnest() to in-memory PGlite (ids are fabricated, so it matches no rows). Bare: one Buffer sent to every ws client.",
+  `Herald: publishBroadcast with a fresh id/seq per recipient (spliced into the once-serialized body), the connection's hold/in-flight bookkeeping, and the batched sent UPDATE over unnest() (to ${pgUrl ? "PostgreSQL" : "in-memory PGlite"}) (ids are fabricated, so it matches no rows). Bare: one Buffer sent to every ws client.`,
   "Memory: main-isolate heap + external after GC, divided by connections (kernel socket buffers not included). Herald connections are authenticated (JWT verified at upgrade), registered in presence and websocket_sessions, and synced.",
   "Machine: 2 shared cores, other helpers' tests may be running; figures are indicative.",
 );
@@ -197,5 +211,9 @@ await new Promise((r) => bareHttp.close(r));
 await runtime.close();
 await bus.close();
 await database.close();
+if (admin) {
+  await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+  await admin.end();
+}
 await Promise.all(threads.map((t) => t.terminate()));
 rmSync(dataDir, { recursive: true, force: true });

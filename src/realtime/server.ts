@@ -15,7 +15,7 @@ import type { NotificationDto } from "../notifications/types.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
 import { TokenBucket, parseClientMessage } from "./client-messages.js";
-import { Connection, type ConnectionLimits } from "./connection.js";
+import { Connection, type ConnectionHooks, type ConnectionLimits } from "./connection.js";
 import { DeliveryLog } from "./delivery-log.js";
 import { Fanout } from "./fanout.js";
 import { WS_PATHS, chooseProtocol, pathOf, readHandshake, refuseUpgrade } from "./handshake.js";
@@ -81,6 +81,7 @@ export class NotificationWebSocketServer {
   private closing: Promise<void> | undefined;
   /** Messages sent since the counter was last updated: prom-client's inc() is too slow for every frame. */
   private unsentMetric = 0;
+  private hooks: ConnectionHooks | undefined;
   private metricsTimer: NodeJS.Timeout | undefined;
 
   private syncMetrics(metrics: RealtimeMetrics): void {
@@ -176,13 +177,15 @@ export class NotificationWebSocketServer {
   }
 
   private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number): void {
-    const conn = new Connection(ws, userId, randomUUID(), this.options, {
+    // One hooks object for every connection (they need no per-connection state): less memory per idle socket.
+    const hooks = (this.hooks ??= {
       onPushed: (id) => s.log.markSent(id),
       onSent: () => {
         this.unsentMetric += 1;
       },
       onSlowConsumer: () => s.metrics.errors.inc({ reason: "slow_consumer" }),
-    }, Date.now());
+    });
+    const conn = new Connection(ws, userId, randomUUID(), this.options, hooks, Date.now());
     // Registered (and so holding live frames) before the sync query runs.
     this.hub.add(conn);
     s.presence.add(userId);
