@@ -79,7 +79,9 @@ export class Connection {
       this.close(CloseCodes.tokenExpired, "token expired");
       return;
     }
-    this.expiryTimer = setTimeout(() => this.expireAt(expiresAt, now), Math.min(wait, 2 ** 31 - 1));
+    // Whole seconds (JWT exp is in seconds anyway): Node keeps one timer list per
+    // distinct duration, so millisecond-distinct waits cost a list per connection.
+    this.expiryTimer = setTimeout(() => this.expireAt(expiresAt, now), Math.min(Math.ceil(wait / 1000) * 1000, 2 ** 31 - 1));
     this.expiryTimer.unref();
   }
 

@@ -60,6 +60,9 @@ export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
   closeGraceMs: 1_000,
 });
 
+const CONNECTION = Symbol("herald.connection");
+type SocketWithConnection = WebSocket & { [CONNECTION]?: Connection };
+
 interface Started {
   deps: RealtimeDeps;
   log: DeliveryLog;
@@ -198,15 +201,12 @@ export class NotificationWebSocketServer {
       userAgent: typeof req.headers["user-agent"] === "string" ? req.headers["user-agent"].slice(0, 500) : null,
       at: s.deps.clock.now(),
     });
-    ws.on("pong", () => {
-      conn.alive = true;
-    });
-    ws.on("message", (data, isBinary) => this.onMessage(s, conn, data, isBinary));
-    ws.on("error", (err) => {
-      s.metrics.errors.inc({ reason: "socket_error" });
-      s.deps.logger.debug({ err: err.message, userId }, "websocket error");
-    });
-    ws.on("close", (code, reason) => this.onClosed(s, conn, code, reason.toString()));
+    // Listeners shared by every socket (they find the connection on the socket): no closures per connection.
+    (ws as SocketWithConnection)[CONNECTION] = conn;
+    ws.on("pong", this.socketListeners.pong);
+    ws.on("message", this.socketListeners.message);
+    ws.on("error", this.socketListeners.error);
+    ws.on("close", this.socketListeners.close);
     conn.expireAt(expiresAt, Date.now);
     this.sync(s, conn, cursor, true);
   }
@@ -278,6 +278,27 @@ export class NotificationWebSocketServer {
       },
     );
   }
+
+  private readonly socketListeners = (() => {
+    const server = this;
+    const connOf = (ws: WebSocket) => (ws as SocketWithConnection)[CONNECTION]!;
+    return {
+      pong(this: WebSocket): void {
+        connOf(this).alive = true;
+      },
+      message(this: WebSocket, data: RawData, isBinary: boolean): void {
+        server.onMessage(server.started!, connOf(this), data, isBinary);
+      },
+      error(this: WebSocket, err: Error): void {
+        const s = server.started!;
+        s.metrics.errors.inc({ reason: "socket_error" });
+        s.deps.logger.debug({ err: err.message, userId: connOf(this).userId }, "websocket error");
+      },
+      close(this: WebSocket, code: number, reason: Buffer): void {
+        server.onClosed(server.started!, connOf(this), code, reason.toString());
+      },
+    };
+  })();
 
   private onClosed(s: Started, conn: Connection, code: number, reason: string): void {
     conn.disposed();
