@@ -37,6 +37,7 @@ import {
   type BroadcastInput,
   type CreateNotificationInput,
   createNotificationSchema,
+  type NotificationContent,
   notificationContentSchema,
   parseOrThrow,
   type TemplateVariables,
@@ -102,20 +103,7 @@ export class NotificationService implements InboxActions {
     const decision = decideDelivery({ type: n.type, priority }, prefs, timezone, now);
     if (!decision.store) return n.idempotencyKey ? this.byIdempotencyKey(n.userId, n.idempotencyKey) : null;
 
-    const params = [
-      n.userId,
-      n.type,
-      priority,
-      n.title,
-      n.message,
-      n.description ?? null,
-      n.icon ?? null,
-      n.actionUrl ?? null,
-      n.actionLabel ?? null,
-      n.relatedId ?? null,
-      n.data == null ? null : JSON.stringify(n.data),
-      n.idempotencyKey ?? null,
-    ];
+    const params = [n.userId, ...contentParams(n, priority), n.idempotencyKey ?? null];
     // The row and its out-of-app queue rows (src/channels) commit together:
     // in one statement when every send is single, else in a transaction that
     // also joins the hour's bundle.
@@ -178,19 +166,7 @@ export class NotificationService implements InboxActions {
     const broadcastId = randomUUID();
     const rows = await database.query<{ id: string; seq: string | number; userId: string; createdAt: Date }>(
       broadcastStatement(toggle ? PREFERENCE_COLUMNS[toggle] : null),
-      [
-        n.type,
-        priority,
-        n.title,
-        n.message,
-        n.description ?? null,
-        n.icon ?? null,
-        n.actionUrl ?? null,
-        n.actionLabel ?? null,
-        n.relatedId ?? null,
-        n.data == null ? null : JSON.stringify(n.data),
-        broadcastId,
-      ],
+      [...contentParams(n, priority), broadcastId],
     );
     if (rows.length === 0) return { count: 0, broadcastId };
     const saved = await this.presentationPreferences();
@@ -301,3 +277,19 @@ export class NotificationService implements InboxActions {
 }
 
 type PresentationPreferences = Pick<PreferenceFields, (typeof PRESENTATION_FIELDS)[number]> & { timezone: string };
+
+/** The content columns shared by the single and the broadcast insert, in statement order. */
+function contentParams(n: NotificationContent, priority: Priority): unknown[] {
+  return [
+    n.type,
+    priority,
+    n.title,
+    n.message,
+    n.description ?? null,
+    n.icon ?? null,
+    n.actionUrl ?? null,
+    n.actionLabel ?? null,
+    n.relatedId ?? null,
+    n.data == null ? null : JSON.stringify(n.data),
+  ];
+}
