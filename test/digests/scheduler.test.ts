@@ -200,6 +200,23 @@ describe("digest scheduler", () => {
     expect(sink.messages.map((m) => m.subject)).toEqual(["You have 1 new notification", "You have 5 new notifications"]);
   });
 
+  it("a notification created within a second of a window boundary appears in exactly one digest", async () => {
+    await addUser(database, "edge", { frequency: "hourly" });
+    const titles = ["t-0959-59.5", "t-1000-00.0", "t-1000-00.5", "t-1000-01.0"];
+    const times = ["2025-06-10T09:59:59.500Z", "2025-06-10T10:00:00.000Z", "2025-06-10T10:00:00.500Z", "2025-06-10T10:00:01.000Z"];
+    for (let i = 0; i < titles.length; i++) await addNotification(database, "edge", times[i]!, { title: titles[i]! });
+    const s = service();
+    await s.runDue(new Date("2025-06-10T10:00:01.000Z"));
+    await s.runDue(new Date("2025-06-10T11:00:01.000Z"));
+    expect(sink.messages).toHaveLength(2);
+    for (const title of titles) {
+      const holding = sink.messages.filter((m) => (m.text ?? "").includes(title));
+      expect(holding, title).toHaveLength(1);
+    }
+    // The boundary instant itself belongs to the window that ends there.
+    expect(sink.messages[0]!.text).toContain("t-1000-00.0");
+  });
+
   it("initializeScheduledJobs runs the loop on its own and stop() awaits it", async () => {
     await addUser(database, "loop");
     await addNotification(database, "loop", "2025-06-10T07:00:00Z");
