@@ -3,19 +3,11 @@
  * playwright-core) against a running Herald serving web/dist. One file at a
  * time: each drives a browser and a server on a 2-core machine.
  */
-import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
-
-const src = (p: string) => fileURLToPath(new URL(`./src/${p}`, import.meta.url));
+import { heraldAliases } from "./vitest.aliases.js";
 
 export default defineConfig({
-  resolve: {
-    alias: [
-      { find: /^herald$/, replacement: src("index.ts") },
-      { find: /^herald\/client$/, replacement: src("client/index.ts") },
-      { find: /^herald\/react$/, replacement: src("react/index.ts") },
-    ],
-  },
+  resolve: { alias: heraldAliases },
   test: {
     include: ["test/browser/**/*.test.ts"],
     pool: "forks",

@@ -1,17 +1,8 @@
-import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
-
-const src = (p: string) => fileURLToPath(new URL(`./src/${p}`, import.meta.url));
+import { heraldAliases } from "./vitest.aliases.js";
 
 export default defineConfig({
-  resolve: {
-    // The package's self-reference ("herald", "herald/client", "herald/react") resolves to the source.
-    alias: [
-      { find: /^herald$/, replacement: src("index.ts") },
-      { find: /^herald\/client$/, replacement: src("client/index.ts") },
-      { find: /^herald\/react$/, replacement: src("react/index.ts") },
-    ],
-  },
+  resolve: { alias: heraldAliases },
   test: {
     include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     exclude: ["test/browser/**", "test/reliability/**", "node_modules/**"],

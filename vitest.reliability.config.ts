@@ -5,19 +5,11 @@
  * file appends its figures to a JSON-lines file; the global teardown prints
  * the one summary line.
  */
-import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
-
-const src = (p: string) => fileURLToPath(new URL(`./src/${p}`, import.meta.url));
+import { heraldAliases } from "./vitest.aliases.js";
 
 export default defineConfig({
-  resolve: {
-    alias: [
-      { find: /^herald$/, replacement: src("index.ts") },
-      { find: /^herald\/client$/, replacement: src("client/index.ts") },
-      { find: /^herald\/react$/, replacement: src("react/index.ts") },
-    ],
-  },
+  resolve: { alias: heraldAliases },
   test: {
     include: ["test/reliability/**/*.test.ts"],
     pool: "forks",
