@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { HeraldError, notFound, validationError } from "../errors/index.js";
-import { type Mailer, createMailer } from "../mail/index.js";
+import { type Mailer, type SmtpMailerOptions, createMailer } from "../mail/index.js";
 import type { Clock } from "../observability/index.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
@@ -17,17 +17,8 @@ import { type DigestCounts, type EmailDigest, digestCounts, digestRecipient, lis
 import { DigestScheduler } from "./scheduler.js";
 import { type DigestFrequency, dueWindow, isDigestFrequency, nextWindowEnd, resolveTimeZone } from "./schedule.js";
 
-export interface SmtpConfig {
-  host: string;
-  port: number;
-  secure?: boolean;
-  auth?: { user: string; pass: string };
-  from: string;
-  /** Pooled SMTP connections (default 5). */
-  maxConnections?: number;
-  /** Do not upgrade with STARTTLS even when offered. */
-  ignoreTLS?: boolean;
-}
+/** The guide's `smtpConfig`: the shared mailer's SMTP options. */
+export type SmtpConfig = SmtpMailerOptions;
 
 export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config" | "metrics"> & { instanceId?: string };
 
