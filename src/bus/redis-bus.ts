@@ -19,7 +19,9 @@ export class RedisBus implements Bus {
     onError: (err: Error) => void = () => undefined,
   ) {
     const options = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
-    this.pub = new Redis(url, options);
+    // Commands issued in the same tick (the publishes and cache reads of a
+    // group-committed batch of creations) go out in one write.
+    this.pub = new Redis(url, { ...options, enableAutoPipelining: true });
     this.sub = new Redis(url, options);
     this.pub.on("error", onError);
     this.sub.on("error", onError);

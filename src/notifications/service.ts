@@ -42,7 +42,8 @@ import {
   parseOrThrow,
   type TemplateVariables,
 } from "./input.js";
-import { INSERT_NOTIFICATION, INSERT_NOTIFICATION_WITH_SENDS, SELECT_BY_IDEMPOTENCY_KEY, SELECT_TIMEZONE, broadcastPreferences, broadcastStatement } from "./sql.js";
+import { NotificationInsertBatcher } from "./group-insert.js";
+import { INSERT_NOTIFICATION, SELECT_BY_IDEMPOTENCY_KEY, SELECT_TIMEZONE, broadcastPreferences, broadcastStatement } from "./sql.js";
 import { NotificationTemplates } from "./templates.js";
 import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
 
@@ -73,6 +74,7 @@ export class NotificationService implements InboxActions {
   readonly preferences: PreferencesService;
   readonly templates: NotificationTemplates;
   private readonly inbox: Inbox;
+  private batcher: NotificationInsertBatcher | undefined;
 
   constructor(
     readonly realtime: RealtimePublisher,
@@ -105,23 +107,24 @@ export class NotificationService implements InboxActions {
 
     const params = [n.userId, ...contentParams(n, priority), n.idempotencyKey ?? null];
     // The row and its out-of-app queue rows (src/channels) commit together:
-    // in one statement when every send is single, else in a transaction that
-    // also joins the hour's bundle.
+    // in one statement (shared with concurrent creations: group-insert.ts)
+    // when every send is single, else in a transaction that also joins the
+    // hour's bundle.
     const sends = singleSendRows(decision, now);
-    const rows = sends
-      ? await database.query<NotificationRow>(INSERT_NOTIFICATION_WITH_SENDS, [...params, sends.channels, sends.dueAt, sends.payloads, MAX_SEND_ATTEMPTS, now])
+    const row = sends
+      ? await this.insertBatcher(database).insert({ params, sends, now })
       : await database.transaction(async (tx) => {
-          const inserted = await tx.query<NotificationRow>(INSERT_NOTIFICATION, params);
-          if (inserted[0]) await enqueueOutOfApp(tx, { id: inserted[0].id, userId: n.userId }, decision, { now, maxAttempts: MAX_SEND_ATTEMPTS });
+          const [inserted] = await tx.query<NotificationRow>(INSERT_NOTIFICATION, params);
+          if (inserted) await enqueueOutOfApp(tx, { id: inserted.id, userId: n.userId }, decision, { now, maxAttempts: MAX_SEND_ATTEMPTS });
           return inserted;
         });
-    if (!rows[0]) {
+    if (!row) {
       // The key was used before (maybe by a concurrent call that just committed).
       const existing = await this.byIdempotencyKey(n.userId, n.idempotencyKey!);
       if (!existing) throw new HeraldError("HERALD_CONFLICT", "The notification for this idempotency key was deleted");
       return existing;
     }
-    const dto = toNotificationDto(rows[0]);
+    const dto = toNotificationDto(row);
     if (decision.inApp) {
       await this.realtime.publishNotification(dto, decision.presentation).catch((err: unknown) => {
         // Stored is what counts: the client receives it on its next sync.
@@ -249,6 +252,10 @@ export class NotificationService implements InboxActions {
   /** Deletes (records `deleted`); false when the id is not the user's. */
   deleteNotification(userId: string, notificationId: string): Promise<boolean> {
     return this.inbox.delete(userId, notificationId);
+  }
+
+  private insertBatcher(database: NotificationDeps["database"]): NotificationInsertBatcher {
+    return (this.batcher ??= new NotificationInsertBatcher(database, { maxAttempts: MAX_SEND_ATTEMPTS }));
   }
 
   private async byIdempotencyKey(userId: string, key: string): Promise<NotificationDto | null> {

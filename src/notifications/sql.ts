@@ -41,6 +41,36 @@ WITH n AS (
 )
 SELECT ${NOTIFICATION_COLUMNS} FROM n`;
 
+/**
+ * Many single creations in one statement (group commit, group-insert.ts):
+ * $1..$13 are parallel arrays (id, then the INSERT_NOTIFICATION columns),
+ * $14..$17 the out-of-app sends as parallel arrays keyed by notification id,
+ * $18 the attempt limit, $19 now. Rows are inserted in arrival order (seq
+ * follows it); a row whose idempotency key is taken is skipped and missing
+ * from the result, like its sends.
+ */
+export const INSERT_NOTIFICATION_BATCH = `
+WITH n AS (
+  INSERT INTO notifications (id, user_id, type, priority, title, message, description, icon, action_url, action_label,
+                             related_id, data, idempotency_key)
+  SELECT id, user_id, type, priority, title, message, description, icon, action_url, action_label,
+         related_id, data::jsonb, idempotency_key
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+         WITH ORDINALITY AS i(id, user_id, type, priority, title, message, description, icon, action_url, action_label,
+                              related_id, data, idempotency_key, ord)
+   ORDER BY ord
+  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING *
+), q AS (
+  INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
+  SELECT n.id, n.user_id, s.channel, 'pending', s.due, $18, s.payload::jsonb, $19, $19
+    FROM unnest($14::uuid[], $15::text[], $16::timestamptz[], $17::text[]) AS s(notification_id, channel, due, payload)
+    JOIN n ON n.id = s.notification_id
+  ON CONFLICT (notification_id, channel) DO NOTHING
+)
+SELECT ${NOTIFICATION_COLUMNS} FROM n`;
+
 export const SELECT_BY_IDEMPOTENCY_KEY = `SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = $1 AND idempotency_key = $2`;
 
 /**
