@@ -21,14 +21,19 @@ export interface TrackedUser {
   wireDuplicates(): number;
 }
 
-export function trackUser(wsUrl: string, userId: string, token: string): TrackedUser {
+/**
+ * `wsUrl` is the server's base URL, or a function read at every (re)connect:
+ * a stand-in for a load balancer that routes new connections to a live instance.
+ */
+export function trackUser(wsUrl: string | (() => string), userId: string, token: string): TrackedUser {
+  const BALANCER = "ws://balancer.invalid";
   const wire = new Map<string, number>();
   const shown = new Map<string, number>();
   const closes: number[] = [];
   let current: WebSocket | undefined;
   class TapSocket extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols);
+      super(typeof wsUrl === "function" ? url.replace(BALANCER, wsUrl()) : url, protocols);
       current = this;
       this.on("message", (raw) => {
         let m: { type?: string; notification?: { id: string }; notifications?: { id: string }[] };
@@ -42,7 +47,7 @@ export function trackUser(wsUrl: string, userId: string, token: string): Tracked
       });
     }
   }
-  const client = new HeraldClient({ url: `${wsUrl}/ws`, token, WebSocket: TapSocket as never, initialDelayMs: 100, maxDelayMs: 1_000, ackDelayMs: 20 });
+  const client = new HeraldClient({ url: `${typeof wsUrl === "function" ? BALANCER : wsUrl}/ws`, token, WebSocket: TapSocket as never, initialDelayMs: 100, maxDelayMs: 1_000, ackDelayMs: 20 });
   client.on("notification", (n) => shown.set(n.id, (shown.get(n.id) ?? 0) + 1));
   client.on("disconnect", ({ code }) => closes.push(code));
   client.connect();
