@@ -59,6 +59,7 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
       logger: runtime.logger,
       metrics: runtime.metrics,
       redis: runtime.bus instanceof RedisBus ? runtime.bus.client : undefined,
+      redisPrefix: runtime.bus instanceof RedisBus ? runtime.bus.prefix : undefined,
       get realtime() {
         return realtime;
       },

@@ -8,6 +8,7 @@ import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { problem, errorHandler, sendProblem } from "./problem.js";
+import { rateLimitKey, redisOrLocalStore } from "./rate-limit.js";
 import { operationsRoutes } from "./routes/operations.js";
 import { notificationRoutes } from "./routes/notifications.js";
 import { preferenceRoutes } from "./routes/preferences.js";
@@ -54,12 +55,19 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
   });
   await app.register(rateLimit, {
-    global: false,
-    ...(services.redis ? { redis: services.redis, nameSpace: "herald:ratelimit:" } : {}),
-    // A Redis outage must not turn every limited route into a 500: let requests through until it is back.
+    // Every /api route: one budget per credential for the routes without their own limit (reads, marks,
+    // preferences), so one token's flood of database reads gets 429 instead of slowing everybody's
+    // deliveries; creation, ingest, digests and push keep their own per-route limits.
+    global: true,
+    max: services.config.rateLimitPerMinute,
+    timeWindow: "1 minute",
+    allowList: (req) => !req.url.startsWith("/api/"),
+    // Under the bus prefix, so deployments (and test runs) sharing a Redis keep separate counters;
+    // counted in this process while Redis is unreachable (see rate-limit.ts).
+    ...(services.redis ? { store: redisOrLocalStore(services.redis, `${services.redisPrefix ?? "herald:"}ratelimit:`) } : {}),
+    // A Redis error on a command already sent must not turn a limited route into a 500: let it through.
     skipOnError: true,
-    // One bucket per credential (hashed by the store), else per address.
-    keyGenerator: (req) => (typeof req.headers.authorization === "string" ? req.headers.authorization : req.ip),
+    keyGenerator: rateLimitKey,
     errorResponseBuilder: (_req, ctx) => {
       const err = Object.assign(new Error(`Rate limit exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`), { statusCode: 429 });
       return err;

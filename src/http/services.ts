@@ -18,6 +18,8 @@ export interface HttpServices {
   metrics: Registry;
   /** The ioredis client when REDIS_URL is set: shared rate-limit store. */
   redis?: import("ioredis").Redis | undefined;
+  /** The bus's key prefix ("herald:" by default); the rate-limit counters live under it. */
+  redisPrefix?: string | undefined;
   realtime: NotificationWebSocketServer;
   notifications: NotificationService;
   users: UserDirectory;
