@@ -138,6 +138,32 @@ const bareHttp = createServer();
 const bare = new WebSocketServer({ server: bareHttp, perMessageDeflate: false });
 const barePort = await listen(bareHttp);
 
+/** Waits until the clients' syncs (Herald) or opens arrived. */
+async function waitReady(n: number): Promise<void> {
+  for (;;) {
+    const ready = (await Promise.all(threads.map((t) => t.call<{ ready: number }>({ cmd: "expect", count: Number.POSITIVE_INFINITY })))).reduce((s, r) => s + r.ready, 0);
+    if (ready >= n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * One-time costs out of the per-connection figure: both servers first accept
+ * and close a batch of clients, so the code compiled for the connect path,
+ * grown pools and the like are in the baseline heap of both.
+ */
+const WARM_UP = 200;
+const IDLE_MS = 1_500;
+{
+  const warmUsers = Array.from({ length: WARM_UP }, (_, i) => `bench-warm-${i}`);
+  const warmTokens = await Promise.all(warmUsers.map((sub) => mintToken(SECRET, { sub, expiresIn: "2h" })));
+  await connectAll(warmTokens.map((t) => `ws://127.0.0.1:${heraldPort}/ws?token=${t}`));
+  await waitReady(WARM_UP);
+  await closeAll();
+  await connectAll(warmUsers.map(() => `ws://127.0.0.1:${barePort}/`));
+  await closeAll();
+}
+
 const rows: string[] = [];
 const notes: string[] = [];
 let frameBytes = 0;
@@ -150,12 +176,10 @@ for (const n of sizes) {
   process.stderr.write(`bench: ${n} clients\n`);
   const h0 = heap();
   await connectAll(tokens.map((t) => `ws://127.0.0.1:${heraldPort}/ws?token=${t}`));
-  for (;;) {
-    const ready = (await Promise.all(threads.map((t) => t.call<{ ready: number }>({ cmd: "expect", count: Number.POSITIVE_INFINITY })))).reduce((s, r) => s + r.ready, 0);
-    if (ready >= n) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitReady(n);
   process.stderr.write("bench: herald clients synced\n");
+  // Idle: past the connect burst (the per-user connect rate buckets are forgotten once refilled).
+  await new Promise((r) => setTimeout(r, IDLE_MS));
   const heraldPerConn = (heap() - h0) / n;
   const heraldRates: number[] = [];
   let heraldUtil = 0;
@@ -174,6 +198,7 @@ for (const n of sizes) {
   // Bare ws: the same clients (unauthenticated), the same frame size.
   const b0 = heap();
   await connectAll(users.map(() => `ws://127.0.0.1:${barePort}/`));
+  await new Promise((r) => setTimeout(r, IDLE_MS));
   const barePerConn = (heap() - b0) / n;
   const bareRates: number[] = [];
   let bareUtil = 0;
@@ -198,7 +223,7 @@ const table = ["| case | Herald | bare ws baseline | ratio (Herald / baseline) |
 notes.unshift(
   `Frame: ${frameBytes} B per notification (the DTO's full field set; the content part is ~300 B). perMessageDeflate off on both sides; ${THREADS} load-generator worker threads in the same process; ${rounds} rounds each, median first.`,
   `Herald: publishBroadcast with a fresh id/seq per recipient (spliced into the once-serialized body), the connection's hold/in-flight bookkeeping, and the batched sent UPDATE over unnest() (to ${pgUrl ? "PostgreSQL" : "in-memory PGlite"}) (ids are fabricated, so it matches no rows). Bare: one Buffer sent to every ws client.`,
-  "Memory: main-isolate heap + external after GC, divided by connections (kernel socket buffers not included). Herald connections are authenticated (JWT verified at upgrade), registered in presence and websocket_sessions, and synced.",
+  `Memory: main-isolate heap + external after GC, divided by connections (kernel socket buffers not included), ${IDLE_MS / 1000} s after the last client connected; both servers first accepted and closed ${WARM_UP} clients, so one-time costs (compiled code, grown pools) are not counted per connection. Herald connections are authenticated (JWT verified at upgrade), registered in presence and websocket_sessions, synced, heartbeated and on the token-expiry wheel.`,
   "Machine: 2 shared cores, other helpers' tests may be running; figures are indicative.",
 );
 process.stdout.write(`\n${table}\n\n${notes.map((x) => `- ${x}`).join("\n")}\n`);

@@ -6,6 +6,11 @@
  * live messages BEFORE its sync query runs, in state `syncing`; live frames
  * that arrive meanwhile are held. When the sync page is sent, the held frames
  * follow, minus the notifications the page already carried (same id).
+ *
+ * Memory: an idle connection is this object and a few words; the sync hold,
+ * rate-limit bucket and sent-id set exist only while in use, the limits and
+ * hooks are shared by every connection, and token expiry lives on the
+ * server's expiry wheel (no timer per socket).
  */
 import type { WebSocket } from "ws";
 import type { Frame } from "./frames.js";
@@ -37,60 +42,63 @@ export interface ConnectionHooks {
   onSlowConsumer(): void;
 }
 
+/** What every connection of one server shares: kept once, referenced by one field. */
+export interface ConnectionShared {
+  readonly limits: ConnectionLimits;
+  readonly hooks: ConnectionHooks;
+}
+
+/** Exists only while a sync is running: idle connections carry none of it. */
+interface SyncState {
+  /** Syncs running (a client-requested one may overlap the connect-time one). */
+  depth: number;
+  /** Live frames that arrived meanwhile. */
+  held: Frame[] | undefined;
+  /** Ids carried by the sync pages sent since the hold began. */
+  synced: Set<string> | undefined;
+}
+
+/** Message rate limit state, created on the first client message (idle sockets never send one). */
+interface RateState {
+  bucket: TokenBucket;
+  strikes: number;
+}
+
 export class Connection {
   state: "syncing" | "live" | "closed" = "syncing";
   alive = true;
   /** Code and reason of a server-initiated close, kept for websocket_sessions. */
-  closeCode: number | undefined;
-  closeReason: string | undefined;
-  // Per-connection structures are created on first use: most connections sit idle.
-  private held: Frame[] | undefined;
-  private syncDepth = 0;
-  /** Ids carried by the sync pages sent since the hold began (several syncs may overlap). */
-  private synced: Set<string> | undefined;
-  private readonly bucket: TokenBucket;
-  private strikes = 0;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  closedWith: { code: number; reason: string } | undefined = undefined;
+  /** Token expiry in whole seconds on the server's expiry wheel (undefined: not registered). */
+  expirySecond: number | undefined = undefined;
+  // Per-connection structures are created on first use and dropped after: most connections sit idle.
+  private syncing: SyncState | undefined = undefined;
+  private rate: RateState | undefined = undefined;
   /**
    * Notifications already sent on this socket: never sent twice on one
    * connection (a client-requested sync skips them too). Kept after the ack,
    * since acks reach the database in batches and a sync may run before.
    * Bounded (FIFO); the oldest are forgotten (the client dedupes by id anyway).
    */
-  private inFlight: Set<string> | undefined;
-  /** Serializes this connection's syncs (connect-time and client-requested). */
-  syncChain: Promise<void> = Promise.resolve();
+  private inFlight: Set<string> | undefined = undefined;
+  /** Serializes this connection's syncs (connect-time and client-requested); undefined when none is queued. */
+  syncChain: Promise<void> | undefined = undefined;
 
   constructor(
     readonly socket: WebSocket,
     readonly userId: string,
-    readonly sessionId: string,
-    private readonly limits: ConnectionLimits,
-    private readonly hooks: ConnectionHooks,
-    now: number,
-  ) {
-    this.bucket = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now);
-  }
-
-  /** Closes with 4001 when the token expires (setTimeout cannot wait more than ~24.8 days at once). */
-  expireAt(expiresAt: number, now: () => number): void {
-    const wait = expiresAt - now();
-    if (wait <= 0) {
-      this.close(CloseCodes.tokenExpired, "token expired");
-      return;
-    }
-    // Whole seconds (JWT exp is in seconds anyway): Node keeps one timer list per
-    // distinct duration, so millisecond-distinct waits cost a list per connection.
-    this.expiryTimer = setTimeout(() => this.expireAt(expiresAt, now), Math.min(Math.ceil(wait / 1000) * 1000, 2 ** 31 - 1));
-    this.expiryTimer.unref();
-  }
+    /** Index of this connection's websocket_sessions row (the server turns it into the row's uuid). */
+    readonly session: number,
+    private readonly shared: ConnectionShared,
+  ) {}
 
   /** A live frame for this user. */
   push(frame: Frame): void {
     if (this.state === "closed") return;
     if (this.state === "syncing") {
-      const held = (this.held ??= []);
-      if (held.length >= this.limits.maxHeldFrames) return this.slowConsumer();
+      const sync = (this.syncing ??= { depth: 0, held: undefined, synced: undefined });
+      const held = (sync.held ??= []);
+      if (held.length >= this.shared.limits.maxHeldFrames) return this.slowConsumer();
       held.push(frame);
       return;
     }
@@ -105,24 +113,26 @@ export class Connection {
 
   private write(frame: Frame): void {
     if (frame.id !== undefined && this.inFlight?.has(frame.id)) return;
-    const buffered = this.socket.bufferedAmount;
+    const socket = this.socket;
+    const buffered = socket.bufferedAmount;
     // A frame always goes out on an empty buffer (a large sync page must not
     // close the socket forever); beyond that the bound cuts slow consumers off.
     const bytes = frame.bytes;
-    if (buffered > 0 && buffered + (bytes ? bytes.length : frame.text.length) > this.limits.maxBufferedBytes) return this.slowConsumer();
-    if (bytes) this.socket.send(bytes, TEXT);
-    else this.socket.send(frame.text);
-    this.hooks.onSent();
+    if (buffered > 0 && buffered + (bytes ? bytes.length : frame.text.length) > this.shared.limits.maxBufferedBytes) return this.slowConsumer();
+    if (bytes) socket.send(bytes, TEXT);
+    else socket.send(frame.text);
+    const hooks = this.shared.hooks;
+    hooks.onSent();
     if (frame.id !== undefined) {
       this.remember(frame.id);
-      this.hooks.onPushed(frame.id, this.userId);
+      hooks.onPushed(frame.id, this.userId);
     }
   }
 
   private remember(id: string): void {
     const set = (this.inFlight ??= new Set());
     set.add(id);
-    if (set.size > this.limits.maxRememberedIds) set.delete(set.values().next().value!);
+    if (set.size > this.shared.limits.maxRememberedIds) set.delete(set.values().next().value!);
   }
 
   /** True when the notification already went out on this socket. */
@@ -131,25 +141,26 @@ export class Connection {
   }
 
   beginSync(): void {
-    this.syncDepth += 1;
-    if (this.state === "live") this.state = "syncing";
+    if (this.state === "closed") return;
+    const sync = (this.syncing ??= { depth: 0, held: undefined, synced: undefined });
+    sync.depth += 1;
+    this.state = "syncing";
   }
 
   /** Sends the sync page (already serialized) and releases held frames not in it. */
   endSync(page: Frame, ids: Iterable<string>): void {
-    if (this.state === "closed") return;
+    const sync = this.syncing;
+    if (this.state === "closed" || sync === undefined) return;
     this.write(page);
     for (const id of ids) {
-      (this.synced ??= new Set()).add(id);
+      (sync.synced ??= new Set()).add(id);
       this.remember(id);
     }
-    this.syncDepth -= 1;
-    if (this.syncDepth > 0) return;
-    const held = this.held;
-    const synced = this.synced;
-    this.held = undefined;
-    this.synced = undefined;
+    sync.depth -= 1;
+    if (sync.depth > 0) return;
+    this.syncing = undefined;
     this.state = "live";
+    const { held, synced } = sync;
     if (!held) return;
     for (const frame of held) {
       if (this.state !== "live") return;
@@ -165,42 +176,42 @@ export class Connection {
 
   /** True when the message may be processed; false means it was refused (and maybe the socket closed). */
   admit(now: number): boolean {
-    if (this.bucket.take(now)) {
-      this.strikes = 0;
+    const { limits } = this.shared;
+    const rate = (this.rate ??= { bucket: new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now), strikes: 0 });
+    if (rate.bucket.take(now)) {
+      rate.strikes = 0;
       return true;
     }
-    this.strikes += 1;
-    if (this.strikes === 1) this.send({ type: "error", code: "rate_limited", message: "Too many messages; slow down" });
-    if (this.strikes > this.limits.rateLimitStrikes) this.close(CloseCodes.rateLimited, "rate limit exceeded");
+    rate.strikes += 1;
+    if (rate.strikes === 1) this.send({ type: "error", code: "rate_limited", message: "Too many messages; slow down" });
+    if (rate.strikes > limits.rateLimitStrikes) this.close(CloseCodes.rateLimited, "rate limit exceeded");
     return false;
   }
 
   private slowConsumer(): void {
     if (this.state === "closed") return;
-    this.hooks.onSlowConsumer();
+    this.shared.hooks.onSlowConsumer();
     this.close(CloseCodes.slowConsumer, "slow consumer");
   }
 
   close(code: number, reason: string): void {
     if (this.state === "closed") return;
     this.state = "closed";
-    this.closeCode = code;
-    this.closeReason = reason;
-    this.held = undefined;
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.closedWith = { code, reason };
+    this.syncing = undefined;
+    const socket = this.socket;
     try {
-      this.socket.close(code, reason);
+      socket.close(code, reason);
     } catch {
-      this.socket.terminate();
+      socket.terminate();
     }
     // A peer that does not read never sees the close frame: free the socket anyway.
-    setTimeout(() => this.socket.terminate(), this.limits.closeGraceMs).unref();
+    setTimeout(() => socket.terminate(), this.shared.limits.closeGraceMs).unref();
   }
 
   /** The socket is gone (any reason). */
   disposed(): void {
     this.state = "closed";
-    this.held = undefined;
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.syncing = undefined;
   }
 }

@@ -1,32 +1,19 @@
 /** The connections on this instance, by user. Delivery here is local only; the bus carries the rest. */
 import type { Connection } from "./connection.js";
 import type { Frame } from "./frames.js";
+import { SlimMultiMap } from "./multimap.js";
 
 export class Hub {
-  /** Most users hold one connection: it is stored bare, a Set only from the second on (less memory per idle user). */
-  private readonly byUser = new Map<string, Connection | Set<Connection>>();
-  private count = 0;
+  /** Most users hold one connection: stored bare, not in a Set (less memory per idle user). */
+  private readonly byUser = new SlimMultiMap<string, Connection>();
 
   add(conn: Connection): void {
-    const current = this.byUser.get(conn.userId);
-    if (current === undefined) this.byUser.set(conn.userId, conn);
-    else if (current instanceof Set) {
-      if (current.has(conn)) return;
-      current.add(conn);
-    } else if (current === conn) return;
-    else this.byUser.set(conn.userId, new Set([current, conn]));
-    this.count += 1;
+    this.byUser.add(conn.userId, conn);
   }
 
   /** Returns false when the connection was not (or no longer) registered. */
   remove(conn: Connection): boolean {
-    const current = this.byUser.get(conn.userId);
-    if (current === conn) this.byUser.delete(conn.userId);
-    else if (current instanceof Set && current.delete(conn)) {
-      if (current.size === 1) this.byUser.set(conn.userId, current.values().next().value!);
-    } else return false;
-    this.count -= 1;
-    return true;
+    return this.byUser.remove(conn.userId, conn);
   }
 
   has(userId: string): boolean {
@@ -46,14 +33,14 @@ export class Hub {
   }
 
   connections(): IterableIterator<Connection> {
-    return [...this.byUser.values()].flatMap((v) => (v instanceof Set ? [...v] : [v])).values();
+    return this.byUser.values().values();
   }
 
   get size(): number {
-    return this.count;
+    return this.byUser.size;
   }
 
   get userCount(): number {
-    return this.byUser.size;
+    return this.byUser.keyCount;
   }
 }

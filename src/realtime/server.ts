@@ -15,14 +15,15 @@ import type { NotificationDto } from "../notifications/types.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
 import { TokenBucket, parseClientMessage } from "./client-messages.js";
-import { Connection, type ConnectionHooks, type ConnectionLimits } from "./connection.js";
+import { Connection, type ConnectionLimits, type ConnectionShared } from "./connection.js";
 import { DeliveryLog } from "./delivery-log.js";
 import { Fanout } from "./fanout.js";
 import { WS_PATHS, chooseProtocol, pathOf, readHandshake, refuseUpgrade } from "./handshake.js";
 import { Hub } from "./hub.js";
 import { type RealtimeMetrics, realtimeMetrics } from "./metrics.js";
 import { type BroadcastBase, type BroadcastRecipient, CloseCodes, type InboxActions, type Presentation, type ServerMessage } from "./protocol.js";
-import { unacknowledgedAfter, unreadCount } from "./sync.js";
+import { ExpiryWheel } from "./expiry.js";
+import { SyncReader } from "./sync.js";
 
 export type RealtimeDeps = Pick<Runtime, "database" | "bus" | "auth" | "clock" | "logger" | "analytics" | "metrics" | "instanceId">;
 
@@ -66,6 +67,7 @@ type SocketWithConnection = WebSocket & { [CONNECTION]?: Connection };
 interface Started {
   deps: RealtimeDeps;
   log: DeliveryLog;
+  reader: SyncReader;
   presence: Presence;
   fanout: Fanout;
   metrics: RealtimeMetrics;
@@ -84,8 +86,19 @@ export class NotificationWebSocketServer {
   private closing: Promise<void> | undefined;
   /** Messages sent since the counter was last updated: prom-client's inc() is too slow for every frame. */
   private unsentMetric = 0;
-  private hooks: ConnectionHooks | undefined;
+  private shared: ConnectionShared | undefined;
   private metricsTimer: NodeJS.Timeout | undefined;
+  /** Closes connections whose token expired (one timer for all of them, not one per socket). */
+  private readonly expiry = new ExpiryWheel<Connection>((conn) => conn.close(CloseCodes.tokenExpired, "token expired"));
+  /** Ticks once a second while there is work: token expiry and forgetting refilled connect buckets. */
+  private secondTimer: NodeJS.Timeout | undefined;
+  /**
+   * websocket_sessions ids: this server's random uuid prefix and a per-connection
+   * counter in the last 12 hex digits, so a connection keeps a small integer,
+   * not a 36-character string.
+   */
+  private readonly sessionPrefix = randomUUID().slice(0, 24);
+  private sessions = 0;
 
   private syncMetrics(metrics: RealtimeMetrics): void {
     if (this.unsentMetric === 0) return;
@@ -117,6 +130,7 @@ export class NotificationWebSocketServer {
     const metrics = realtimeMetrics(deps.metrics);
     const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs });
     log.start();
+    const reader = new SyncReader(deps.database, this.options.syncLimit);
     const presence = createPresence(deps.bus, deps.instanceId, {
       heartbeatMs: this.options.presenceHeartbeatMs,
       onError: (err) => logger.warn({ err }, "presence update failed"),
@@ -136,7 +150,7 @@ export class NotificationWebSocketServer {
     heartbeat.unref();
     this.metricsTimer = setInterval(() => this.syncMetrics(metrics), 1_000);
     this.metricsTimer.unref();
-    this.started = { deps, log, presence, fanout, metrics, heartbeat };
+    this.started = { deps, log, reader, presence, fanout, metrics, heartbeat };
     return this.started;
   }
 
@@ -145,7 +159,7 @@ export class NotificationWebSocketServer {
       socket.destroy();
       return;
     }
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroyOnError);
     void this.authenticateUpgrade(req, socket, head);
   };
 
@@ -180,24 +194,33 @@ export class NotificationWebSocketServer {
   }
 
   private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number): void {
-    // One hooks object for every connection (they need no per-connection state): less memory per idle socket.
-    const hooks = (this.hooks ??= {
-      onPushed: (id) => s.log.markSent(id),
-      onSent: () => {
-        this.unsentMetric += 1;
+    // Limits and hooks are one object for every connection (they need no per-connection state): less memory per idle socket.
+    const shared = (this.shared ??= {
+      limits: this.options,
+      hooks: {
+        onPushed: (id) => s.log.markSent(id),
+        onSent: () => {
+          this.unsentMetric += 1;
+        },
+        onSlowConsumer: () => s.metrics.errors.inc({ reason: "slow_consumer" }),
       },
-      onSlowConsumer: () => s.metrics.errors.inc({ reason: "slow_consumer" }),
     });
-    const conn = new Connection(ws, userId, randomUUID(), this.options, hooks, Date.now());
+    const conn = new Connection(ws, userId, this.sessions++, shared);
     // Registered (and so holding live frames) before the sync query runs.
     this.hub.add(conn);
     s.presence.add(userId);
     s.metrics.connections.inc();
+    const socket = req.socket;
+    const ip = socket.remoteAddress ?? null;
+    // Node caches the peer address object on the socket for its lifetime; the row has it now.
+    (socket as { _peername?: unknown })._peername = undefined;
+    // ws has its own error handling on the socket from here on.
+    socket.off("error", destroyOnError);
     s.log.sessionOpened({
-      id: conn.sessionId,
+      id: this.sessionId(conn),
       userId,
       instanceId: s.deps.instanceId,
-      ip: req.socket.remoteAddress ?? null,
+      ip,
       userAgent: typeof req.headers["user-agent"] === "string" ? req.headers["user-agent"].slice(0, 500) : null,
       at: s.deps.clock.now(),
     });
@@ -207,18 +230,48 @@ export class NotificationWebSocketServer {
     ws.on("message", this.socketListeners.message);
     ws.on("error", this.socketListeners.error);
     ws.on("close", this.socketListeners.close);
-    conn.expireAt(expiresAt, Date.now);
+    this.expireAt(conn, expiresAt);
     this.sync(s, conn, cursor, true);
+  }
+
+  private sessionId(conn: Connection): string {
+    return this.sessionPrefix + conn.session.toString(16).padStart(12, "0");
+  }
+
+  /** Closes with 4001 once the token's `exp` (whole seconds) has passed. */
+  private expireAt(conn: Connection, expiresAt: number): void {
+    const second = Math.ceil(expiresAt / 1000);
+    if (second * 1000 <= Date.now()) {
+      conn.close(CloseCodes.tokenExpired, "token expired");
+      return;
+    }
+    conn.expirySecond = this.expiry.add(second, conn);
+    this.startTicking();
+  }
+
+  private startTicking(): void {
+    if (this.secondTimer) return;
+    this.secondTimer = setInterval(() => this.tick(), 1_000);
+    this.secondTimer.unref();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    this.expiry.advance(Math.floor(now / 1000));
+    // Forget refilled connect buckets so the map stays as small as the set of recent connectors.
+    for (const [userId, bucket] of this.connectBuckets) if (bucket.isFull(now)) this.connectBuckets.delete(userId);
+    if (this.expiry.size === 0 && this.connectBuckets.size === 0) {
+      clearInterval(this.secondTimer);
+      this.secondTimer = undefined;
+    }
   }
 
   /** Sends unread_count (on connect) and the unacknowledged notifications after `cursor`. */
   private sync(s: Started, conn: Connection, cursor: number, withCount: boolean): void {
     conn.beginSync();
-    const db = s.deps.database;
-    conn.syncChain = conn.syncChain.then(async () => {
+    const run = async (): Promise<void> => {
       try {
-        const count = withCount ? await unreadCount(db, conn.userId) : undefined;
-        const page = await unacknowledgedAfter(db, conn.userId, cursor, this.options.syncLimit);
+        const { count, page } = await s.reader.read(conn.userId, cursor, withCount);
         if (count !== undefined) conn.send({ type: "unread_count", count });
         // What this socket already carried (live, since the last page) is not repeated; the cursor still advances past it.
         const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
@@ -229,6 +282,12 @@ export class NotificationWebSocketServer {
         s.deps.logger.warn({ err, userId: conn.userId }, "sync failed");
         conn.abortSync();
       }
+    };
+    // Syncs of one connection run in order; the chain is dropped once it is drained (idle sockets hold no promise).
+    const chain: Promise<void> = conn.syncChain ? conn.syncChain.then(run) : run();
+    conn.syncChain = chain;
+    void chain.then(() => {
+      if (conn.syncChain === chain) conn.syncChain = undefined;
     });
   }
 
@@ -302,32 +361,31 @@ export class NotificationWebSocketServer {
 
   private onClosed(s: Started, conn: Connection, code: number, reason: string): void {
     conn.disposed();
+    if (conn.expirySecond !== undefined) this.expiry.remove(conn.expirySecond, conn);
     if (!this.hub.remove(conn)) return;
     s.presence.remove(conn.userId);
     s.metrics.connections.dec();
-    s.log.sessionClosed({ id: conn.sessionId, at: s.deps.clock.now(), code: conn.closeCode ?? code, reason: conn.closeReason ?? reason });
+    const closedWith = conn.closedWith;
+    s.log.sessionClosed({ id: this.sessionId(conn), at: s.deps.clock.now(), code: closedWith?.code ?? code, reason: closedWith?.reason ?? reason });
   }
 
-  /** Pings everyone; drops whoever did not answer the previous ping. */
   private allowConnect(userId: string): boolean {
     const now = Date.now();
     let bucket = this.connectBuckets.get(userId);
     if (!bucket) {
       bucket = new TokenBucket(this.options.connectsPerSecond, this.options.connectBurst, now);
       this.connectBuckets.set(userId, bucket);
+      this.startTicking();
     }
     return bucket.take(now);
   }
 
+  /** Pings everyone; drops whoever did not answer the previous ping. */
   private beat(): void {
-    // Forget refilled connect buckets so the map stays as small as the set of recent connectors.
-    const now = Date.now();
-    for (const [userId, bucket] of this.connectBuckets) if (bucket.isFull(now)) this.connectBuckets.delete(userId);
     for (const conn of this.hub.connections()) {
       if (conn.state === "closed") continue; // already closing with its own code
       if (!conn.alive) {
-        conn.closeCode = 1006;
-        conn.closeReason = "heartbeat timeout";
+        conn.closedWith = { code: 1006, reason: "heartbeat timeout" };
         conn.socket.terminate();
         continue;
       }
@@ -406,6 +464,8 @@ export class NotificationWebSocketServer {
       }
       clearInterval(s.heartbeat);
       clearInterval(this.metricsTimer);
+      clearInterval(this.secondTimer);
+      this.secondTimer = undefined;
       this.syncMetrics(s.metrics);
       await Promise.all(
         [...this.hub.connections()].map(
@@ -424,4 +484,9 @@ export class NotificationWebSocketServer {
     })();
     return this.closing;
   }
+}
+
+/** Until ws owns the socket, a socket error just drops it (one function for every socket, no closure each). */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }

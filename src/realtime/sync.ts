@@ -3,23 +3,14 @@
  * acknowledged (delivery_status pending or sent), oldest first, after a cursor.
  * Both are served by partial indexes of 0001 (notifications_unread_idx,
  * notifications_undelivered_idx).
+ *
+ * `SyncReader` answers the syncs of every connection that asked in the same
+ * event-loop turn with ONE statement (badge and page per connection, by
+ * LATERAL joins over the requests): a connect storm costs a few round trips,
+ * not two per socket.
  */
 import type { Queryable } from "../db/index.js";
 import type { DeliveryStatus, NotificationDto, Priority } from "../notifications/types.js";
-
-const UNREAD_COUNT = `
-SELECT count(*)::int AS count
-  FROM notifications
- WHERE user_id = $1 AND read = false AND archived = false`;
-
-// One row more than the page, to know whether it is truncated.
-const UNACKED_AFTER = `
-SELECT id, seq, user_id, type, priority, title, message, description, icon, action_url, action_label,
-       read, archived, delivery_status, sent_at, delivered_at, read_at, related_id, data, created_at, updated_at
-  FROM notifications
- WHERE user_id = $1 AND seq > $2 AND delivery_status IN ('pending', 'sent')
- ORDER BY seq ASC
- LIMIT $3`;
 
 interface Row {
   id: string;
@@ -73,10 +64,26 @@ function toDto(r: Row): NotificationDto {
   };
 }
 
-export async function unreadCount(db: Queryable, userId: string): Promise<number> {
-  const [row] = await db.query<{ count: number }>(UNREAD_COUNT, [userId]);
-  return Number(row?.count ?? 0);
-}
+const COLUMNS = `id, seq, user_id, type, priority, title, message, description, icon, action_url, action_label,
+       read, archived, delivery_status, sent_at, delivered_at, read_at, related_id, data, created_at, updated_at`;
+
+// One row per notification of each request's page (one row more than the page,
+// to know whether it is truncated), or one row with NULLs for an empty page;
+// `unread` repeats the request's badge (skipped by a one-time filter when not wanted).
+const SYNC_BATCH = `
+SELECT r.k, c.unread, p.*
+  FROM unnest($1::text[], $2::bigint[], $3::bool[]) WITH ORDINALITY AS r(user_id, after, with_count, k)
+  LEFT JOIN LATERAL (
+    SELECT count(*)::int AS unread FROM notifications
+     WHERE user_id = r.user_id AND read = false AND archived = false AND r.with_count
+  ) c ON true
+  LEFT JOIN LATERAL (
+    SELECT ${COLUMNS} FROM notifications
+     WHERE user_id = r.user_id AND seq > r.after AND delivery_status IN ('pending', 'sent')
+     ORDER BY seq ASC
+     LIMIT $4
+  ) p ON true
+ ORDER BY r.k, p.seq`;
 
 export interface SyncPage {
   notifications: NotificationDto[];
@@ -85,8 +92,81 @@ export interface SyncPage {
   truncated: boolean;
 }
 
-export async function unacknowledgedAfter(db: Queryable, userId: string, cursor: number, limit: number): Promise<SyncPage> {
-  const rows = await db.query<Row>(UNACKED_AFTER, [userId, cursor, limit + 1]);
+export interface SyncResult {
+  /** The unread badge, when asked for. */
+  count: number | undefined;
+  page: SyncPage;
+}
+
+interface SyncRequest {
+  userId: string;
+  cursor: number;
+  withCount: boolean;
+  resolve(result: SyncResult): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Collects sync reads and runs each turn's collection as one statement. At
+ * most `maxInFlight` statements run at once; requests that arrive meanwhile
+ * wait for the next one, so batches grow with the load instead of the queue
+ * of pool clients.
+ */
+export class SyncReader {
+  private queue: SyncRequest[] = [];
+  private scheduled = false;
+  private inFlight = 0;
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly limit: number,
+    private readonly maxBatch = 500,
+    private readonly maxInFlight = 4,
+  ) {}
+
+  read(userId: string, cursor: number, withCount: boolean): Promise<SyncResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ userId, cursor, withCount, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.queue.length > 0 && this.inFlight < this.maxInFlight) void this.run(this.queue.splice(0, this.maxBatch));
+    });
+  }
+
+  private async run(batch: SyncRequest[]): Promise<void> {
+    this.inFlight += 1;
+    try {
+      const rows = await this.db.query<Row & { k: string | number; unread: number | null }>(SYNC_BATCH, [
+        batch.map((r) => r.userId),
+        batch.map((r) => r.cursor),
+        batch.map((r) => r.withCount),
+        this.limit + 1,
+      ]);
+      const pages: Row[][] = batch.map(() => []);
+      const counts: number[] = batch.map(() => 0);
+      for (const row of rows) {
+        const k = Number(row.k) - 1;
+        counts[k] = Number(row.unread ?? 0);
+        if (row.id !== null) pages[k]!.push(row);
+      }
+      batch.forEach((r, k) => r.resolve({ count: r.withCount ? counts[k] : undefined, page: toPage(pages[k]!, r.cursor, this.limit) }));
+    } catch (err) {
+      for (const r of batch) r.reject(err);
+    } finally {
+      this.inFlight -= 1;
+      this.schedule();
+    }
+  }
+}
+
+function toPage(rows: Row[], cursor: number, limit: number): SyncPage {
   const truncated = rows.length > limit;
   const notifications = (truncated ? rows.slice(0, limit) : rows).map(toDto);
   const last = notifications[notifications.length - 1];

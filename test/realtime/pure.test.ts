@@ -1,7 +1,8 @@
-/** Pure parts of the realtime protocol, table-driven: parsing, rate limit, broadcast splicing, backoff. */
+/** Pure parts of the realtime protocol, table-driven: parsing, rate limit, broadcast splicing, backoff, token-expiry wheel. */
 import { describe, expect, it } from "vitest";
 import { backoffDelay } from "../../src/client/index.js";
 import { TokenBucket, parseClientMessage } from "../../src/realtime/client-messages.js";
+import { ExpiryWheel } from "../../src/realtime/expiry.js";
 import { BroadcastTemplate, decodeEnvelope, encodeEnvelope } from "../../src/realtime/frames.js";
 
 const ID = "0b5e3f5e-8a43-4a8e-9d7e-2f1c1f1f1f1f";
@@ -73,5 +74,30 @@ describe("backoffDelay", () => {
     [20, 1, 30000],
   ])("attempt %i with random %f gives %i ms", (attempt, random, expected) => {
     expect(backoffDelay(attempt, { random: () => random })).toBe(Math.round(expected === 500 ? 499.75 : expected));
+  });
+});
+
+describe("ExpiryWheel", () => {
+  it("expires what is due, seconds skipped by a stalled loop included, and never what was removed", () => {
+    const expired: string[] = [];
+    const wheel = new ExpiryWheel<string>((item) => expired.push(item));
+    const now = Math.floor(Date.now() / 1000);
+    const a = wheel.add(now + 2, "a");
+    wheel.add(now + 2, "b");
+    const c = wheel.add(now + 3, "c");
+    wheel.add(now + 9, "late");
+    wheel.remove(c, "c");
+    expect(a).toBe(now + 2);
+    expect(wheel.size).toBe(3);
+    wheel.advance(now + 1);
+    expect(expired).toEqual([]);
+    wheel.advance(now + 5); // seconds now+2..now+5 in one call
+    expect(expired.sort()).toEqual(["a", "b"]);
+    expect(wheel.size).toBe(1);
+    // A second already passed is filed under the next one, so it is not lost.
+    expect(wheel.add(now + 4, "past")).toBe(now + 6);
+    wheel.advance(now + 9);
+    expect(expired.sort()).toEqual(["a", "b", "late", "past"]);
+    expect(wheel.size).toBe(0);
   });
 });

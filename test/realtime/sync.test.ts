@@ -7,6 +7,7 @@ import { WebSocket } from "ws";
 import { HeraldClient, type WebSocketConstructor } from "../../src/client/index.js";
 import type { NotificationDto } from "../../src/notifications/types.js";
 import type { ServerMessage } from "../../src/realtime/index.js";
+import { SyncReader } from "../../src/realtime/sync.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { LOUD, Probe, eventually, insertMany } from "./helpers.js";
 
@@ -81,6 +82,30 @@ describe("sync", () => {
     // d is new to this socket; `carried` (unacked) and f were already sent on it.
     expect(again.notifications.map((n) => n.id)).toEqual([d!.id]);
     await probe.close();
+  });
+
+  it("syncs asked in one turn are answered by one statement, each with its own badge, page, cursor and truncation", async () => {
+    const many = await insertMany(h.database, "u-batch-a", 5);
+    const one = await insertMany(h.database, "u-batch-b", 1);
+    const statements: string[] = [];
+    const counting = { query: <T,>(text: string, params?: unknown[]) => (statements.push(text), h.database.query<T>(text, params)) };
+    const reader = new SyncReader(counting, 3);
+    const [a, aAfter, b, empty] = await Promise.all([
+      reader.read("u-batch-a", 0, true),
+      reader.read("u-batch-a", many[3]!.seq, false),
+      reader.read("u-batch-b", 0, true),
+      reader.read("u-batch-nobody", 7, true),
+    ]);
+    expect(statements).toHaveLength(1);
+    expect(a.count).toBe(5);
+    expect(a.page.notifications.map((n) => n.id)).toEqual(many.slice(0, 3).map((n) => n.id));
+    expect(a.page).toMatchObject({ cursor: many[2]!.seq, truncated: true });
+    expect(aAfter.count).toBeUndefined();
+    expect(aAfter.page.notifications.map((n) => n.id)).toEqual([many[4]!.id]);
+    expect(aAfter.page).toMatchObject({ cursor: many[4]!.seq, truncated: false });
+    expect(b.count).toBe(1);
+    expect(b.page.notifications).toEqual([one[0]]);
+    expect(empty).toEqual({ count: 0, page: { notifications: [], cursor: 7, truncated: false } });
   });
 
   it("a client offline while notifications were created receives each one exactly once, in order, on reconnect", async () => {
