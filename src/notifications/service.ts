@@ -126,8 +126,10 @@ export class NotificationService implements InboxActions {
     }
     const dto = toNotificationDto(row);
     if (decision.inApp) {
-      await this.realtime.publishNotification(dto, decision.presentation).catch((err: unknown) => {
-        // Stored is what counts: the client receives it on its next sync.
+      // Not awaited: the caller's answer needs the commit, not the bus round
+      // trip to other instances (pushes keep their order: one publisher
+      // connection). Stored is what counts: a failed push is caught up by sync.
+      void this.realtime.publishNotification(dto, decision.presentation).catch((err: unknown) => {
         logger.warn({ err, id: dto.id }, "live push failed; the notification waits for sync");
       });
     }
