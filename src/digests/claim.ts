@@ -184,16 +184,22 @@ export interface RenderedDigest {
   messageId: string;
 }
 
-/** Stores what will be sent before sending, so a retry resends the same message. */
-export async function storeRendered(db: Queryable, rendered: RenderedDigest[], now: Date): Promise<void> {
-  if (rendered.length === 0) return;
-  await db.query(
+/**
+ * Stores what will be sent before sending, so a retry or a takeover resends
+ * the same message. Only rows this owner still holds: a holder that stalled
+ * past its lease does not overwrite what the instance that took over stored
+ * (and maybe sent). Returns the ids stored.
+ */
+export async function storeRendered(db: Queryable, rendered: RenderedDigest[], owner: string, now: Date): Promise<Set<string>> {
+  if (rendered.length === 0) return new Set();
+  const rows = await db.query<{ id: string }>(
     `UPDATE email_digests d
         SET subject = r.subject, html_content = r.html, text_content = r.text,
             notification_count = r.count, message_id = r.message_id, updated_at = $7
        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[])
          AS r(id, subject, html, text, count, message_id)
-      WHERE d.id = r.id`,
+      WHERE d.id = r.id AND d.leased_by = $8 AND d.status = 'pending'
+      RETURNING d.id`,
     [
       rendered.map((r) => r.id),
       rendered.map((r) => r.subject),
@@ -202,11 +208,34 @@ export async function storeRendered(db: Queryable, rendered: RenderedDigest[], n
       rendered.map((r) => r.count),
       rendered.map((r) => r.messageId),
       now.toISOString(),
+      owner,
     ],
   );
+  return new Set(rows.map((r) => r.id));
 }
 
-/** Marks delivered digests. Not lease-guarded: if a stalled holder also sent, 'sent' is still true. */
+/**
+ * The claim check right before a send: extends this owner's lease on one
+ * digest, or returns undefined when the digest is no longer this owner's to
+ * send (taken over after a stall, or already sent, skipped or failed).
+ */
+export async function renewLease(db: Queryable, opts: { id: string; owner: string; now: Date; leaseUntil: Date }): Promise<Date | undefined> {
+  const [row] = await db.query<{ lease_until: Date }>(
+    `UPDATE email_digests SET lease_until = $3, updated_at = $2
+      WHERE id = $1 AND leased_by = $4 AND status = 'pending'
+      RETURNING lease_until`,
+    [opts.id, opts.now.toISOString(), opts.leaseUntil.toISOString(), opts.owner],
+  );
+  return row ? new Date(row.lease_until) : undefined;
+}
+
+/**
+ * Marks delivered digests, right after the server accepted them (a holder
+ * that stalls past its lease must leave as little delivered-but-unmarked as
+ * possible for the next holder to send again). Not lease-guarded: whoever
+ * delivered, 'sent' is true, and it stops a later holder's claim check; but
+ * only from 'pending', so it never overrides another holder's final outcome.
+ */
 export async function markSent(db: Queryable, ids: string[], now: Date): Promise<void> {
   if (ids.length === 0) return;
   await db.query(
@@ -217,14 +246,14 @@ export async function markSent(db: Queryable, ids: string[], now: Date): Promise
   );
 }
 
-/** Nothing left to say when it came to sending (all read meanwhile): no e-mail. */
-export async function markSkipped(db: Queryable, ids: string[], now: Date): Promise<void> {
+/** Nothing left to say when it came to sending (all read meanwhile): no e-mail. Only rows this owner still holds. */
+export async function markSkipped(db: Queryable, ids: string[], owner: string, now: Date): Promise<void> {
   if (ids.length === 0) return;
   await db.query(
     `UPDATE email_digests
         SET status = 'skipped', lease_until = NULL, next_attempt_at = NULL, updated_at = $2
-      WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
-    [ids, now.toISOString()],
+      WHERE id = ANY($1::uuid[]) AND leased_by = $3 AND status = 'pending'`,
+    [ids, now.toISOString(), owner],
   );
 }
 

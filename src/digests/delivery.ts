@@ -3,10 +3,19 @@
  * or a takeover resends the same message with the same Message-ID), send
  * through the mailer, then record the outcome. Retry decisions come from
  * classifyMailError: 5xx is final, 4xx and connection errors back off.
+ *
+ * A holder can stall (GC pause, SIGSTOP, a frozen VM) past its lease while
+ * another instance takes its digests over. So before each send it renews its
+ * lease in the database (the claim check: no longer its digest, no send), the
+ * mailer refuses to start the SMTP transaction once the renewed lease is about
+ * to end (the pool may hold the message a while), and each accepted message is
+ * marked sent at once rather than at the end of the batch. What remains is
+ * the stall between the server's acceptance and our mark (RFC 1047): the next
+ * holder sends that digest again, with the same Message-ID.
  */
 import { Counter, type Registry } from "prom-client";
 import type { Queryable } from "../db/index.js";
-import { type Mailer, classifyMailError } from "../mail/index.js";
+import { type Mailer, MailFencedError, classifyMailError } from "../mail/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import {
   type ContentRow,
@@ -16,25 +25,23 @@ import {
   markAttemptFailed,
   markSent,
   markSkipped,
+  renewLease,
   storeRendered,
 } from "./claim.js";
 import { digestHeaders, digestMessageId, renderDigest } from "./render.js";
 import { resolveTimeZone } from "./schedule.js";
+import { DEFAULT_TUNING, type DigestTuning } from "./tuning.js";
 
-/** Attempts before a digest is given up as failed. */
-export const MAX_ATTEMPTS = 5;
+/** Attempts before a digest is given up as failed (default; see DigestTuning.maxAttempts). */
+export const MAX_ATTEMPTS = DEFAULT_TUNING.maxAttempts;
 /** Items listed per digest (counts still cover the whole window). */
 export const ITEMS_PER_DIGEST = 50;
-const BACKOFF_BASE_MS = 60_000;
-const BACKOFF_CAP_MS = 3_600_000;
-/** Stop starting sends this long before the lease ends (longer than one SMTP timeout). */
-const LEASE_SAFETY_MS = 60_000;
 /** Messages in flight at once; the pooled transport queues beyond its connections. */
 const SEND_CONCURRENCY = 16;
 
-/** 1 min, 2, 4, 8... capped at 1 h, plus up to 20% spread (stable per digest) so a backlog does not retry in one burst. */
-export function backoffMs(attempt: number, id = ""): number {
-  const base = Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1), BACKOFF_CAP_MS);
+/** 1 min, 2, 4, 8... capped at 1 h (by default), plus up to 20% spread (stable per digest) so a backlog does not retry in one burst. */
+export function backoffMs(attempt: number, id = "", tuning: Pick<DigestTuning, "retryBaseMs" | "retryCapMs"> = DEFAULT_TUNING): number {
+  const base = Math.min(tuning.retryBaseMs * 2 ** Math.max(0, attempt - 1), tuning.retryCapMs);
   let h = 0;
   for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) >>> 0;
   return base + Math.floor((base * 0.2 * (h % 1000)) / 1000);
@@ -70,6 +77,7 @@ export interface DeliveryContext {
   from: string;
   /** Lease owner name of this instance. */
   owner: string;
+  tuning: DigestTuning;
   /** Zone per user id, for the times shown in the e-mail. */
   timeZones: (userIds: string[]) => Promise<Map<string, string>>;
 }
@@ -79,43 +87,51 @@ export interface DeliveryOutcome {
   skipped: number;
   retrying: number;
   failed: number;
-  /** Not attempted because the lease was about to run out; another pass takes them. */
+  /** Not attempted: the lease was lost or about to run out; another pass (or instance) takes them. */
   abandoned: number;
 }
 
 export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): Promise<DeliveryOutcome> {
   const outcome: DeliveryOutcome = { sent: 0, skipped: 0, retrying: 0, failed: 0, abandoned: 0 };
+  const { maxAttempts, leaseMs, leaseSafetyMs } = ctx.tuning;
   const live: DigestRow[] = [];
   for (const row of rows) {
-    if (row.attempts > MAX_ATTEMPTS) {
+    if (row.attempts > maxAttempts) {
       // Leased again and again without an outcome (crashes or stalls): stop here.
-      await markAttemptFailed(ctx.db, { id: row.id, owner: ctx.owner, now: ctx.clock.now(), error: `gave up after ${MAX_ATTEMPTS} attempts`, retryAt: undefined });
+      await markAttemptFailed(ctx.db, { id: row.id, owner: ctx.owner, now: ctx.clock.now(), error: `gave up after ${maxAttempts} attempts`, retryAt: undefined });
       ctx.metrics.failed.inc({ frequency: row.frequency, reason: "exhausted" });
       outcome.failed++;
     } else live.push(row);
   }
 
-  const messages = await renderMissing(ctx, live);
+  const { messages, lost } = await renderMissing(ctx, live);
+  outcome.abandoned += lost;
   // A test digest is sent even when empty: it shows the user what a digest looks like.
   const hasContent = (r: DigestRow) => r.is_test || (messages.get(r.id)?.count ?? 0) > 0;
-  const empty = live.filter((r) => !hasContent(r)).map((r) => r.id);
-  await markSkipped(ctx.db, empty, ctx.clock.now());
-  for (const r of live) if (empty.includes(r.id)) ctx.metrics.skipped.inc({ frequency: r.frequency });
+  const ours = live.filter((r) => messages.has(r.id));
+  const empty = ours.filter((r) => !hasContent(r)).map((r) => r.id);
+  await markSkipped(ctx.db, empty, ctx.owner, ctx.clock.now());
+  for (const r of ours) if (empty.includes(r.id)) ctx.metrics.skipped.inc({ frequency: r.frequency });
   outcome.skipped += empty.length;
 
-  const toSend = live.filter(hasContent);
-  const delivered: string[] = [];
+  const toSend = ours.filter(hasContent);
+  const marks = new SentMarks(ctx);
   let next = 0;
   const worker = async () => {
     while (next < toSend.length) {
       const row = toSend[next++]!;
       const m = messages.get(row.id)!;
-      // A batch stuck behind a slow server must not send past its lease:
-      // once it may have passed to another instance, leave the row to it.
-      if (row.lease_until && ctx.clock.now().getTime() > new Date(row.lease_until).getTime() - LEASE_SAFETY_MS) {
+      // The claim check: still ours (not taken over after a stall, not done)?
+      // It also renews the lease, so a long batch does not run out of it.
+      const renewedAt = ctx.clock.now();
+      const leaseUntil = await renewLease(ctx.db, { id: row.id, owner: ctx.owner, now: renewedAt, leaseUntil: new Date(renewedAt.getTime() + leaseMs) });
+      if (!leaseUntil) {
         outcome.abandoned++;
         continue;
       }
+      // Checked again when a connection starts the transaction: past this
+      // instant the digest may pass to another instance before we finish.
+      const startBy = leaseUntil.getTime() - leaseSafetyMs;
       try {
         await ctx.mailer().send({
           to: row.email_address,
@@ -124,15 +140,21 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
           text: m.text,
           headers: digestHeaders(ctx.appUrl, ctx.from, row.id),
           messageId: m.messageId,
+          mayStart: () => ctx.clock.now().getTime() <= startBy,
         });
-        delivered.push(row.id);
+        marks.add(row.id);
         ctx.metrics.sent.inc({ frequency: row.frequency });
       } catch (err) {
+        if (err instanceof MailFencedError) {
+          // Nothing was sent and the lease is (nearly) gone: leave the digest to its next holder.
+          outcome.abandoned++;
+          continue;
+        }
         const failure = classifyMailError(err);
         // A test digest is one attempt, reported to the caller at once.
-        const final = !failure.retryable || row.attempts >= MAX_ATTEMPTS || row.is_test;
+        const final = !failure.retryable || row.attempts >= maxAttempts || row.is_test;
         const now = ctx.clock.now();
-        const retryAt = final ? undefined : new Date(now.getTime() + backoffMs(row.attempts, row.id));
+        const retryAt = final ? undefined : new Date(now.getTime() + backoffMs(row.attempts, row.id, ctx.tuning));
         await markAttemptFailed(ctx.db, { id: row.id, owner: ctx.owner, now, error: failure.message, retryAt });
         ctx.logger.warn({ digestId: row.id, attempt: row.attempts, error: failure.message, final }, "digest send failed");
         if (final) {
@@ -145,14 +167,62 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(SEND_CONCURRENCY, toSend.length) }, worker));
-  await markSent(ctx.db, delivered, ctx.clock.now());
-  outcome.sent += delivered.length;
+  try {
+    await Promise.all(Array.from({ length: Math.min(SEND_CONCURRENCY, toSend.length) }, worker));
+  } finally {
+    await marks.drain();
+  }
+  outcome.sent += marks.count;
   return outcome;
 }
 
-/** The message per digest: the stored one for a retry, else rendered now and stored before any send. */
-async function renderMissing(ctx: DeliveryContext, rows: DigestRow[]): Promise<Map<string, RenderedDigest>> {
+/**
+ * Marks accepted digests sent as they are accepted, in group commits: one
+ * UPDATE in flight at a time, carrying every id accepted while the previous
+ * one ran. The gap between acceptance and mark stays one round trip.
+ */
+class SentMarks {
+  count = 0;
+  private pending: string[] = [];
+  private flushing: Promise<void> | undefined;
+  private error: unknown;
+
+  constructor(private readonly ctx: DeliveryContext) {}
+
+  add(id: string): void {
+    this.pending.push(id);
+    this.count++;
+    this.flushing ??= this.flush();
+  }
+
+  /** Resolves when every id added so far is marked; rethrows a failed mark. */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.error) throw this.error;
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const ids = this.pending.splice(0);
+        await markSent(this.ctx.db, ids, this.ctx.clock.now());
+      }
+    } catch (err) {
+      // Left 'pending' under our lease: the next holder sends them again (same Message-ID).
+      this.error ??= err;
+      this.pending = [];
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+}
+
+/**
+ * The message per digest: the stored one for a retry, else rendered now and
+ * stored before any send. A digest whose fresh rendering could not be stored
+ * (no longer ours) is left out and counted as lost.
+ */
+async function renderMissing(ctx: DeliveryContext, rows: DigestRow[]): Promise<{ messages: Map<string, RenderedDigest>; lost: number }> {
   const out = new Map<string, RenderedDigest>();
   const fresh: DigestRow[] = [];
   for (const r of rows) {
@@ -167,7 +237,7 @@ async function renderMissing(ctx: DeliveryContext, rows: DigestRow[]): Promise<M
       });
     } else fresh.push(r);
   }
-  if (fresh.length === 0) return out;
+  if (fresh.length === 0) return { messages: out, lost: 0 };
 
   const content = await digestContent(ctx.db, fresh.map((r) => r.id), ITEMS_PER_DIGEST);
   const byDigest = new Map<string, ContentRow[]>();
@@ -202,6 +272,13 @@ async function renderMissing(ctx: DeliveryContext, rows: DigestRow[]): Promise<M
     out.set(r.id, message);
     if (email.count > 0 || r.is_test) rendered.push(message);
   }
-  await storeRendered(ctx.db, rendered, ctx.clock.now());
-  return out;
+  const stored = await storeRendered(ctx.db, rendered, ctx.owner, ctx.clock.now());
+  let lost = 0;
+  for (const r of rendered) {
+    if (!stored.has(r.id)) {
+      out.delete(r.id);
+      lost++;
+    }
+  }
+  return { messages: out, lost };
 }

@@ -7,6 +7,8 @@ export { EmailDigestService, LEASE_MS } from "./service.js";
 export type { DigestDeps, DigestRunSummary, DigestStats, SmtpConfig } from "./service.js";
 export type { DigestStatus, EmailDigest } from "./history.js";
 export { MAX_ATTEMPTS, backoffMs } from "./delivery.js";
+export { DEFAULT_TUNING, digestTuning } from "./tuning.js";
+export type { DigestTuning } from "./tuning.js";
 export {
   DIGEST_FREQUENCIES,
   DIGEST_PATTERNS,

@@ -16,14 +16,15 @@ import { type DeliveryContext, type DigestMetrics, deliverDigests, digestMetrics
 import { type DigestCounts, type EmailDigest, digestCounts, digestRecipient, listDigestRows, toEmailDigest } from "./history.js";
 import { DigestScheduler } from "./scheduler.js";
 import { type DigestFrequency, dueWindow, isDigestFrequency, nextWindowEnd, resolveTimeZone } from "./schedule.js";
+import { DEFAULT_TUNING, type DigestTuning, digestTuning } from "./tuning.js";
 
 /** The guide's `smtpConfig`: the shared mailer's SMTP options. */
 export type SmtpConfig = SmtpMailerOptions;
 
 export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config" | "metrics"> & { instanceId?: string };
 
-/** How long a send may take before another instance may take the digest over. */
-export const LEASE_MS = 5 * 60_000;
+/** How long a send may take before another instance may take the digest over (default; see DigestTuning.leaseMs). */
+export const LEASE_MS = DEFAULT_TUNING.leaseMs;
 const BATCH_SIZE = 200;
 const DELIVERY_LOOPS = 2;
 const NOMINAL_PERIOD_MS: Record<DigestFrequency, number> = { hourly: 3_600_000, daily: 86_400_000, weekly: 7 * 86_400_000 };
@@ -46,24 +47,29 @@ export interface DigestStats extends DigestCounts {
 
 export class EmailDigestService {
   readonly deps: Promise<DigestDeps>;
+  readonly tuning: DigestTuning;
   private readonly owner: string;
   private mailer: Mailer | undefined;
   private metrics: DigestMetrics | undefined;
   private scheduler: DigestScheduler | undefined;
 
+  /** `tuning` overrides the defaults and the HERALD_DIGEST_* / HERALD_SMTP_TIMEOUT_MS environment. */
   constructor(
     readonly smtp: SmtpConfig | undefined,
     deps?: DigestDeps | Promise<DigestDeps>,
+    tuning: Partial<DigestTuning> = {},
   ) {
     this.deps = Promise.resolve(deps ?? defaultRuntime());
-    this.owner = `digests-${randomUUID().slice(0, 8)}`;
+    this.tuning = digestTuning(tuning);
+    // The pid says which process holds a lease (leased_by) when looking at the table.
+    this.owner = `digests-${process.pid}-${randomUUID().slice(0, 8)}`;
   }
 
   /** Starts the scheduler loop (idempotent): a run at once, then at every minute boundary. */
   async initializeScheduledJobs(): Promise<void> {
     if (this.scheduler) return;
     const deps = await this.deps;
-    this.scheduler = new DigestScheduler({ run: () => this.runDue(), clock: deps.clock, logger: deps.logger });
+    this.scheduler = new DigestScheduler({ run: () => this.runDue(), clock: deps.clock, logger: deps.logger, maxIntervalMs: this.tuning.pollMs });
     this.scheduler.start();
   }
 
@@ -100,7 +106,7 @@ export class EmailDigestService {
     const loop = async () => {
       for (;;) {
         const t = clock.now();
-        const rows = await leaseDueDigests(db, { now: t, leaseUntil: new Date(t.getTime() + LEASE_MS), owner: this.owner, limit: BATCH_SIZE });
+        const rows = await leaseDueDigests(db, { now: t, leaseUntil: new Date(t.getTime() + this.tuning.leaseMs), owner: this.owner, limit: BATCH_SIZE });
         if (rows.length === 0) break;
         const o = await deliverDigests(ctx, rows);
         summary.sent += o.sent;
@@ -130,7 +136,7 @@ export class EmailDigestService {
                                   attempts, lease_until, leased_by, next_attempt_at, created_at, updated_at)
        VALUES ($1, $2, 'pending', $3, $4, $5, true, 1, $6, $7, $3, $3, $3)
        RETURNING *`,
-      [userId, frequency, now.toISOString(), new Date(now.getTime() - NOMINAL_PERIOD_MS[frequency]).toISOString(), user.email, new Date(now.getTime() + LEASE_MS).toISOString(), this.owner],
+      [userId, frequency, now.toISOString(), new Date(now.getTime() - NOMINAL_PERIOD_MS[frequency]).toISOString(), user.email, new Date(now.getTime() + this.tuning.leaseMs).toISOString(), this.owner],
     );
     await deliverDigests(this.deliveryContext(deps, deps.clock), [row!]);
     const [after] = await deps.database.query<DigestRow>("SELECT * FROM email_digests WHERE id = $1", [row!.id]);
@@ -175,6 +181,7 @@ export class EmailDigestService {
       appUrl: deps.config.appUrl,
       from,
       owner: this.owner,
+      tuning: this.tuning,
       timeZones: async (ids) => {
         const rows = await deps.database.query<{ id: string; timezone: string }>("SELECT id, timezone FROM users WHERE id = ANY($1::text[])", [ids]);
         return new Map(rows.map((r) => [r.id, r.timezone]));
@@ -184,6 +191,7 @@ export class EmailDigestService {
 
   private createMailer(deps: DigestDeps, from: string): Mailer {
     if (!this.smtp) return createMailer({ outboxDir: path.join(deps.config.dataDir, "outbox"), from });
-    return createMailer({ ...this.smtp, from });
+    const timeoutMs = this.smtp.timeoutMs ?? this.tuning.smtpTimeoutMs;
+    return createMailer({ ...this.smtp, from, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   }
 }

@@ -27,7 +27,17 @@ const CONNECTION_CODES = new Set([
   "EPROTOCOL",
 ]);
 
+/** A send its caller's fence (`mayStart`) stopped before the message reached the server. */
+export class MailFencedError extends Error {
+  override name = "MailFencedError";
+  constructor() {
+    super("not sent: the sender's right to send lapsed before the SMTP transaction started");
+  }
+}
+
 export function classifyMailError(err: unknown): MailFailure {
+  // Nothing reached the server: trying again (by whoever holds the right) is safe.
+  if (err instanceof MailFencedError) return { retryable: true, responseCode: undefined, message: err.message };
   const e = (err ?? {}) as { responseCode?: unknown; code?: unknown; message?: unknown; response?: unknown };
   const responseCode = typeof e.responseCode === "number" ? e.responseCode : undefined;
   const text = String(e.response ?? e.message ?? err).replace(/\s+/g, " ").trim().slice(0, 500);

@@ -2,5 +2,5 @@
 export { createMailer } from "./mailer.js";
 export type { Mailer, MailMessage, MailResult, OutboxMailerOptions, SmtpMailerOptions } from "./mailer.js";
 export { escapeHtml } from "./escape.js";
-export { classifyMailError } from "./errors.js";
+export { MailFencedError, classifyMailError } from "./errors.js";
 export type { MailFailure } from "./errors.js";

@@ -7,7 +7,10 @@
 import { mkdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import { Transform, type TransformCallback } from "node:stream";
 import nodemailer from "nodemailer";
+import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
+import { MailFencedError } from "./errors.js";
 
 export interface SmtpMailerOptions {
   host: string;
@@ -36,6 +39,14 @@ export interface MailMessage {
   headers?: Record<string, string>;
   /** Set by the caller so a resend of the same message is recognisable ("<id@host>"). */
   messageId?: string;
+  /**
+   * Asked when the SMTP transaction is about to start (a pooled connection
+   * took the message, possibly long after `send` was called); false aborts
+   * it before any byte of the message is sent, and `send` rejects with
+   * MailFencedError. A caller whose right to send may lapse (a lease) uses it
+   * as a fence.
+   */
+  mayStart?: () => boolean;
 }
 
 export interface MailResult {
@@ -56,7 +67,8 @@ export function createMailer(options: SmtpMailerOptions | OutboxMailerOptions): 
 
 function smtpMailer(options: SmtpMailerOptions): Mailer {
   const timeout = options.timeoutMs ?? 30_000;
-  const transport = nodemailer.createTransport({
+  // maxRequeues is read by nodemailer's pool but missing from its types.
+  const poolOptions: SMTPPool.Options & { maxRequeues: number } = {
     pool: true,
     host: options.host,
     port: options.port,
@@ -65,14 +77,27 @@ function smtpMailer(options: SmtpMailerOptions): Mailer {
     ...(options.ignoreTLS ? { ignoreTLS: true } : {}),
     maxConnections: options.maxConnections ?? 5,
     maxMessages: Infinity,
+    // A connection that closes under a message fails that message instead of
+    // nodemailer sending it again on another connection: the server may have
+    // taken it already (RFC 1047), and the caller owns the retry decision.
+    maxRequeues: 0,
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,
+  };
+  const transport = nodemailer.createTransport(poolOptions);
+  // The fence runs when the pool hands the message to a connection: nodemailer
+  // instantiates a message's transforms as that connection starts sending it.
+  transport.use("stream", (mail, done) => {
+    const mayStart = (mail.data as { heraldMayStart?: () => boolean }).heraldMayStart;
+    // A factory, not a stream: nodemailer calls it per read of the message (typed as a stream only).
+    if (mayStart) mail.message.transform((() => new Fence(mayStart)) as unknown as Transform);
+    done();
   });
   return {
     kind: "smtp",
     async send(message) {
-      const info = await transport.sendMail(toNodemailer(options.from, message));
+      const info = await transport.sendMail({ ...toNodemailer(options.from, message), heraldMayStart: message.mayStart } as nodemailer.SendMailOptions);
       return { messageId: info.messageId, accepted: info.accepted.map(String) };
     },
     async close() {
@@ -89,6 +114,7 @@ function outboxMailer(options: OutboxMailerOptions): Mailer {
   return {
     kind: "outbox",
     async send(message) {
+      if (message.mayStart && !message.mayStart()) throw new MailFencedError();
       const info = await transport.sendMail(toNodemailer(options.from, message));
       if (!madeDir) {
         mkdirSync(options.outboxDir, { recursive: true });
@@ -102,6 +128,21 @@ function outboxMailer(options: OutboxMailerOptions): Mailer {
     },
     async close() {},
   };
+}
+
+/** Passes the message through, unless `mayStart` says no when its first bytes come (the SMTP transaction is then dropped). */
+class Fence extends Transform {
+  private checked = false;
+  constructor(private readonly mayStart: () => boolean) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!this.checked) {
+      this.checked = true;
+      if (!this.mayStart()) return callback(new MailFencedError());
+    }
+    callback(null, chunk);
+  }
 }
 
 function toNodemailer(from: string, m: MailMessage): nodemailer.SendMailOptions {
