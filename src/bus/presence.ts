@@ -6,8 +6,10 @@
  *   table, so reads are exact.
  * - Redis: each instance keeps a hash `presence:i:<instanceId>` (user -> count)
  *   with a TTL that its heartbeat refreshes, so a crashed instance's users
- *   disappear within the TTL; a `presence` bus message per change keeps the
- *   other instances' in-memory view fresh between heartbeats.
+ *   disappear within the TTL; a `presence` bus message keeps the other
+ *   instances' in-memory view fresh between heartbeats. The changes of one
+ *   event-loop turn (a connect storm) go out together: one MULTI and one
+ *   message, not two commands per connection.
  *
  * Reads are synchronous (the guide's `getConnectedProviders()` is), served
  * from that view.
@@ -118,6 +120,9 @@ class RedisPresence implements Presence {
   private readonly instancesKey: string;
   private readonly ownKey: string;
   private readonly onError: (err: unknown) => void;
+  /** Changes not yet written to Redis (user -> net delta), flushed at the end of the turn. */
+  private pending = new Map<string, number>();
+  private flushScheduled = false;
 
   constructor(
     private readonly bus: RedisBus,
@@ -144,14 +149,22 @@ class RedisPresence implements Presence {
 
   private change(userId: string, delta: number): void {
     bump(this.own, userId, delta);
-    // Same connection, so Redis applies the HINCRBY before others see the delta.
-    this.bus.client
-      .multi()
-      .hincrby(this.ownKey, userId, delta)
-      .pexpire(this.ownKey, this.ttlMs)
-      .exec()
-      .catch(this.onError);
-    this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, u: userId, d: delta })).catch(this.onError);
+    this.pending.set(userId, (this.pending.get(userId) ?? 0) + delta);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flushChanges());
+  }
+
+  private flushChanges(): void {
+    this.flushScheduled = false;
+    const changes = [...this.pending].filter(([, d]) => d !== 0);
+    this.pending = new Map();
+    if (changes.length === 0) return;
+    // Same connection, so Redis applies the HINCRBYs before others see the deltas.
+    const tx = this.bus.client.multi();
+    for (const [user, d] of changes) tx.hincrby(this.ownKey, user, d);
+    tx.pexpire(this.ownKey, this.ttlMs).exec().catch(this.onError);
+    this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, c: changes })).catch(this.onError);
   }
 
   connectionCount(): number {
@@ -173,13 +186,20 @@ class RedisPresence implements Presence {
     this.timer.unref();
   }
 
+  /** `{i, c: [[user, delta], ...]}`, or `{i, u, d}` (one change, as older instances send it). */
   private onDelta(raw: string): void {
     try {
-      const { i, u, d } = JSON.parse(raw) as { i: string; u: string; d: number };
-      if (i === this.instanceId || typeof u !== "string" || typeof d !== "number") return;
+      const { i, u, d, c } = JSON.parse(raw) as { i: string; u?: unknown; d?: unknown; c?: unknown };
+      if (i === this.instanceId) return;
+      const changes = Array.isArray(c) ? (c as unknown[]) : [[u, d]];
       let t = this.remote.get(i);
-      if (!t) this.remote.set(i, (t = new Map()));
-      bump(t, u, d);
+      for (const change of changes) {
+        if (!Array.isArray(change)) continue;
+        const [user, delta] = change as unknown[];
+        if (typeof user !== "string" || typeof delta !== "number") continue;
+        if (!t) this.remote.set(i, (t = new Map()));
+        bump(t, user, delta);
+      }
     } catch (err) {
       this.onError(err);
     }
@@ -216,10 +236,10 @@ class RedisPresence implements Presence {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.unsubscribe?.().catch(this.onError);
-    // Tell the others at once rather than letting the TTL expire.
-    for (const [user, n] of this.own) {
-      await this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, u: user, d: -n })).catch(this.onError);
-    }
+    // Tell the others at once rather than letting the TTL expire (pending changes are already in `own`).
+    this.pending = new Map();
+    const gone = [...this.own].map(([user, n]) => [user, -n]);
+    if (gone.length > 0) await this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, c: gone })).catch(this.onError);
     this.own.clear();
     await this.bus.client
       .multi()

@@ -5,6 +5,11 @@
  * with one statement over unnest() arrays, so no socket message costs a
  * database round trip. Within a flush, opens go before closes and `sent`
  * before `delivered`, so the rows move pending -> sent -> delivered.
+ *
+ * An ack usually arrives before its `sent` mark is flushed (the client acks
+ * within milliseconds): then the row is written once, pending -> delivered
+ * with sent_at, and both analytics events are recorded, instead of two
+ * UPDATEs of the same row.
  */
 import type { AnalyticsSink } from "../analytics/events.js";
 import type { Queryable } from "../db/index.js";
@@ -18,12 +23,21 @@ UPDATE notifications n
 RETURNING n.id, n.user_id`;
 
 // Only rows of the acking user, and only forward (an ack never resurrects a failed row).
+// `was_pending`: the row had not been marked sent, so this write is also its `sent`
+// (the old status is read under the row lock the UPDATE takes anyway).
 const MARK_DELIVERED = `
+WITH old AS (
+  SELECT n.id, n.delivery_status
+    FROM notifications n
+    JOIN unnest($1::uuid[], $2::text[]) AS a(id, user_id) ON n.id = a.id AND n.user_id = a.user_id
+   WHERE n.delivery_status IN ('pending', 'sent')
+     FOR UPDATE OF n
+)
 UPDATE notifications n
    SET delivery_status = 'delivered', delivered_at = $3, sent_at = COALESCE(n.sent_at, $3), updated_at = $3
-  FROM unnest($1::uuid[], $2::text[]) AS a(id, user_id)
- WHERE n.id = a.id AND n.user_id = a.user_id AND n.delivery_status IN ('pending', 'sent')
-RETURNING n.id, n.user_id`;
+  FROM old
+ WHERE n.id = old.id
+RETURNING n.id, n.user_id, old.delivery_status = 'pending' AS was_pending`;
 
 const OPEN_SESSIONS = `
 INSERT INTO websocket_sessions (id, user_id, instance_id, ip, user_agent, connected_at)
@@ -60,7 +74,8 @@ export interface DeliveryLogOptions {
 }
 
 export class DeliveryLog {
-  private sent = new Set<string>();
+  /** Notification id -> the user whose socket carried it. */
+  private sent = new Map<string, string>();
   private acks = new Map<string, string>(); // notification id -> user id
   private opens: SessionOpen[] = [];
   private closes: SessionClose[] = [];
@@ -77,11 +92,15 @@ export class DeliveryLog {
     this.timer.unref();
   }
 
-  markSent(id: string): void {
-    this.sent.add(id);
+  markSent(id: string, userId: string): void {
+    // Already acked by that user (another of their sockets got it meanwhile): the ack's write covers it.
+    if (this.acks.get(id) === userId) return;
+    this.sent.set(id, userId);
   }
 
   markDelivered(id: string, userId: string): void {
+    // Acked by the user it was sent to before the sent mark was written: one write does both.
+    if (this.sent.get(id) === userId) this.sent.delete(id);
     this.acks.set(id, userId);
   }
 
@@ -114,7 +133,7 @@ export class DeliveryLog {
     const acks = [...this.acks];
     const closes = this.closes;
     this.opens = [];
-    this.sent = new Set();
+    this.sent = new Map();
     this.acks = new Map();
     this.closes = [];
     const now = clock.now();
@@ -131,17 +150,20 @@ export class DeliveryLog {
       }
       opens.length = 0;
       if (sent.length > 0) {
-        const rows = await database.query<{ id: string; user_id: string }>(MARK_SENT, [sent, now.toISOString()]);
+        const rows = await database.query<{ id: string; user_id: string }>(MARK_SENT, [sent.map(([id]) => id), now.toISOString()]);
         for (const r of rows) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "sent", metadata: { channel: "websocket" }, timestamp: now });
       }
       sent.length = 0;
       if (acks.length > 0) {
-        const rows = await database.query<{ id: string; user_id: string }>(MARK_DELIVERED, [
+        const rows = await database.query<{ id: string; user_id: string; was_pending: boolean }>(MARK_DELIVERED, [
           acks.map(([id]) => id),
           acks.map(([, user]) => user),
           now.toISOString(),
         ]);
-        for (const r of rows) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "delivered", metadata: { channel: "websocket" }, timestamp: now });
+        for (const r of rows) {
+          if (r.was_pending) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "sent", metadata: { channel: "websocket" }, timestamp: now });
+          analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "delivered", metadata: { channel: "websocket" }, timestamp: now });
+        }
       }
       acks.length = 0;
       if (closes.length > 0) {
@@ -157,7 +179,7 @@ export class DeliveryLog {
       // Put back what was not written, ahead of anything newer, and try again next tick.
       logger.warn({ err }, "realtime delivery log flush failed; will retry");
       this.opens = opens.concat(this.opens);
-      for (const id of sent) this.sent.add(id);
+      for (const [id, user] of sent) this.sent.set(id, user);
       for (const [id, user] of acks) if (!this.acks.has(id)) this.acks.set(id, user);
       this.closes = closes.concat(this.closes);
     }

@@ -198,7 +198,7 @@ export class NotificationWebSocketServer {
     const shared = (this.shared ??= {
       limits: this.options,
       hooks: {
-        onPushed: (id) => s.log.markSent(id),
+        onPushed: (id, userId) => s.log.markSent(id, userId),
         onSent: () => {
           this.unsentMetric += 1;
         },
@@ -277,7 +277,7 @@ export class NotificationWebSocketServer {
         const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
         const message: ServerMessage = { type: "sync", notifications, cursor: page.cursor, ...(page.truncated ? { truncated: true } : {}) };
         conn.endSync({ text: JSON.stringify(message) }, notifications.map((n) => n.id));
-        if (conn.state !== "closed") for (const n of notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id);
+        if (conn.state !== "closed") for (const n of notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id, conn.userId);
       } catch (err) {
         s.deps.logger.warn({ err, userId: conn.userId }, "sync failed");
         conn.abortSync();
