@@ -76,7 +76,7 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
   );
   realtime = new NotificationWebSocketServer(app.server, runtime, options.realtime);
   notifications = new NotificationService(realtime, runtime);
-  digests = new EmailDigestService(smtpFromConfig(config), runtime);
+  digests = new EmailDigestService(smtpFromConfig(config), runtime, config.digestTuning);
   const delivery = new OutOfAppDelivery(runtime);
 
   let stopped: Promise<void> | undefined;

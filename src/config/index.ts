@@ -35,6 +35,9 @@ const commaList = optionalString.transform((v) =>
   v === undefined ? [] : v.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
 );
 
+/** Optional; when set, a whole number above zero. */
+const positiveInteger = z.coerce.number({ message: "must be a number" }).int("must be a positive integer").positive("must be a positive integer").optional();
+
 const envSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   DATABASE_URL: urlWithProtocols(["postgres:", "postgresql:"]),
@@ -66,6 +69,13 @@ const envSchema = z.object({
     .int("must be an integer")
     .positive("must be positive")
     .default(6000),
+  HERALD_DIGEST_LEASE_MS: positiveInteger,
+  HERALD_DIGEST_LEASE_SAFETY_MS: positiveInteger,
+  HERALD_DIGEST_POLL_MS: positiveInteger,
+  HERALD_DIGEST_RETRY_BASE_MS: positiveInteger,
+  HERALD_DIGEST_RETRY_CAP_MS: positiveInteger,
+  HERALD_DIGEST_MAX_ATTEMPTS: positiveInteger,
+  HERALD_SMTP_TIMEOUT_MS: positiveInteger,
   SMS_WEBHOOK_URL: urlWithProtocols(["http:", "https:"]),
   VAPID_PUBLIC_KEY: optionalString,
   VAPID_PRIVATE_KEY: optionalString,
@@ -105,6 +115,21 @@ export interface Config {
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Requests per minute per credential on the creation routes (429 with Retry-After beyond). */
   readonly rateLimitPerMinute: number;
+  /**
+   * The digest pipeline's timing knobs that are set (src/digests/tuning.ts
+   * has the defaults): lease, its safety margin, scheduler poll, retry base
+   * and cap, attempts, SMTP timeout. Lets tests and operators run real
+   * processes with a lease of seconds.
+   */
+  readonly digestTuning: {
+    readonly leaseMs?: number;
+    readonly leaseSafetyMs?: number;
+    readonly pollMs?: number;
+    readonly retryBaseMs?: number;
+    readonly retryCapMs?: number;
+    readonly maxAttempts?: number;
+    readonly smtpTimeoutMs?: number;
+  };
   readonly smsWebhookUrl: string | undefined;
   readonly vapid: {
     readonly publicKey: string | undefined;
@@ -162,6 +187,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR ?? "./data",
     logLevel: e.LOG_LEVEL,
     rateLimitPerMinute: e.HERALD_RATE_LIMIT_PER_MINUTE,
+    digestTuning: Object.freeze(
+      Object.fromEntries(
+        Object.entries({
+          leaseMs: e.HERALD_DIGEST_LEASE_MS,
+          leaseSafetyMs: e.HERALD_DIGEST_LEASE_SAFETY_MS,
+          pollMs: e.HERALD_DIGEST_POLL_MS,
+          retryBaseMs: e.HERALD_DIGEST_RETRY_BASE_MS,
+          retryCapMs: e.HERALD_DIGEST_RETRY_CAP_MS,
+          maxAttempts: e.HERALD_DIGEST_MAX_ATTEMPTS,
+          smtpTimeoutMs: e.HERALD_SMTP_TIMEOUT_MS,
+        }).filter(([, v]) => v !== undefined),
+      ),
+    ),
     smsWebhookUrl: e.SMS_WEBHOOK_URL,
     vapid: Object.freeze({
       publicKey: e.VAPID_PUBLIC_KEY,

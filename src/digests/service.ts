@@ -53,7 +53,7 @@ export class EmailDigestService {
   private metrics: DigestMetrics | undefined;
   private scheduler: DigestScheduler | undefined;
 
-  /** `tuning` overrides the defaults and the HERALD_DIGEST_* / HERALD_SMTP_TIMEOUT_MS environment. */
+  /** `tuning` overrides the defaults (createHerald passes the HERALD_DIGEST_* configuration). */
   constructor(
     readonly smtp: SmtpConfig | undefined,
     deps?: DigestDeps | Promise<DigestDeps>,

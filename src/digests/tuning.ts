@@ -1,28 +1,28 @@
 /**
  * The digest pipeline's timing knobs, with production defaults. Each can be
- * set from the environment so a test (or an operator) can run several real
- * processes with a lease of seconds instead of minutes. Read here rather than
- * in src/config because only the digest service uses them.
+ * set from the environment (HERALD_DIGEST_*, HERALD_SMTP_TIMEOUT_MS, parsed
+ * by src/config) so a test or an operator can run several real processes
+ * with a lease of seconds instead of minutes.
  */
 
 export interface DigestTuning {
-  /** How long a lease lets one instance send a digest before another may take it over (HERALD_DIGEST_LEASE_MS). */
+  /** How long a lease lets one instance send a digest before another may take it over. */
   leaseMs: number;
   /**
    * No SMTP transaction starts this close to the end of the lease, so one that
    * starts ends (or times out) before another instance can take the digest.
-   * At most half the lease (HERALD_DIGEST_LEASE_SAFETY_MS).
+   * At most half the lease.
    */
   leaseSafetyMs: number;
-  /** Longest sleep of the scheduler loop between passes (HERALD_DIGEST_POLL_MS). */
+  /** Longest sleep of the scheduler loop between passes. */
   pollMs: number;
-  /** First retry delay, doubled per attempt (HERALD_DIGEST_RETRY_BASE_MS). */
+  /** First retry delay, doubled per attempt. */
   retryBaseMs: number;
-  /** Longest retry delay (HERALD_DIGEST_RETRY_CAP_MS). */
+  /** Longest retry delay. */
   retryCapMs: number;
-  /** Leases (attempts) before a digest is given up as failed (HERALD_DIGEST_MAX_ATTEMPTS). */
+  /** Leases (attempts) before a digest is given up as failed. */
   maxAttempts: number;
-  /** SMTP connect, greeting and socket inactivity timeout (HERALD_SMTP_TIMEOUT_MS); undefined keeps the mailer's 30 s. */
+  /** SMTP connect, greeting and socket inactivity timeout; undefined keeps the mailer's 30 s. */
   smtpTimeoutMs: number | undefined;
 }
 
@@ -36,27 +36,9 @@ export const DEFAULT_TUNING: Readonly<DigestTuning> = Object.freeze({
   smtpTimeoutMs: undefined,
 });
 
-const ENV: Record<keyof DigestTuning, string> = {
-  leaseMs: "HERALD_DIGEST_LEASE_MS",
-  leaseSafetyMs: "HERALD_DIGEST_LEASE_SAFETY_MS",
-  pollMs: "HERALD_DIGEST_POLL_MS",
-  retryBaseMs: "HERALD_DIGEST_RETRY_BASE_MS",
-  retryCapMs: "HERALD_DIGEST_RETRY_CAP_MS",
-  maxAttempts: "HERALD_DIGEST_MAX_ATTEMPTS",
-  smtpTimeoutMs: "HERALD_SMTP_TIMEOUT_MS",
-};
-
-/** Defaults, then the environment variables that are set, then `overrides`; throws on a bad value. */
-export function digestTuning(overrides: Partial<DigestTuning> = {}, env: Record<string, string | undefined> = process.env): DigestTuning {
-  const t: DigestTuning = { ...DEFAULT_TUNING };
-  for (const key of Object.keys(ENV) as (keyof DigestTuning)[]) {
-    const raw = env[ENV[key]];
-    if (raw === undefined || raw === "") continue;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`Invalid environment variable ${ENV[key]}: must be a positive integer (got ${JSON.stringify(raw)})`);
-    t[key] = n;
-  }
-  Object.assign(t, overrides);
+/** Defaults, then `overrides` (from config or a test), kept consistent: the safety margin at most half the lease, the cap at least the base. */
+export function digestTuning(overrides: Partial<DigestTuning> = {}): DigestTuning {
+  const t: DigestTuning = { ...DEFAULT_TUNING, ...overrides };
   t.leaseSafetyMs = Math.min(t.leaseSafetyMs, Math.floor(t.leaseMs / 2));
   t.retryCapMs = Math.max(t.retryCapMs, t.retryBaseMs);
   return t;

@@ -47,7 +47,7 @@ describe("a stale digest holder", () => {
       appUrl: APP_URL,
       from: "Herald <noreply@example.test>",
       owner: "stale-a",
-      tuning: digestTuning({}, {}),
+      tuning: digestTuning({}),
       timeZones: async (ids) => new Map(ids.map((id) => [id, "UTC"])),
     };
   }
