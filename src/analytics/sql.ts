@@ -98,7 +98,13 @@ groups AS (
 )
 SELECT count(*)::int AS firsts FROM firsts`;
 
-/** Recomputes every rollup from analytics_events (bulk loads, repairs). */
+/**
+ * Recomputes every rollup from analytics_events (bulk loads, repairs); run by
+ * rebuildRollups (rollups.ts) in one transaction with the rollup tables'
+ * secondary indexes dropped. Each statement is one set-based pass, and each
+ * inserts in its table's primary-key order, so the key index is appended to
+ * rather than updated at random.
+ */
 export const REBUILD_ROLLUPS = [
   "TRUNCATE analytics_firsts, analytics_rollup, analytics_group_stats",
   `INSERT INTO analytics_firsts (notification_id, event_type, user_id, notification_type, group_id, first_at)
@@ -115,12 +121,21 @@ export const REBUILD_ROLLUPS = [
      SELECT date_bin('15 minutes', e.timestamp, ${EPOCH}), COALESCE(n.type, 'unknown'), 'event'
      FROM analytics_events e LEFT JOIN notifications n ON n.id = e.notification_id
    ) d
-   GROUP BY 1, 2`,
+   GROUP BY 1, 2
+   ORDER BY 1, 2`,
   `INSERT INTO analytics_group_stats (group_id, notification_type, title, sent, delivered, opened, clicked, archived, deleted)
    SELECT f.group_id, min(f.notification_type), min(n.title),
           count(*) FILTER (WHERE f.event_type = 'sent'), count(*) FILTER (WHERE f.event_type = 'delivered'),
           count(*) FILTER (WHERE f.event_type = 'opened'), count(*) FILTER (WHERE f.event_type = 'clicked'),
           count(*) FILTER (WHERE f.event_type = 'archived'), count(*) FILTER (WHERE f.event_type = 'deleted')
    FROM analytics_firsts f LEFT JOIN notifications n ON n.id = f.notification_id
-   GROUP BY f.group_id`,
+   GROUP BY f.group_id
+   ORDER BY f.group_id`,
 ];
+
+/** The rollup tables' indexes that back no constraint: rebuildRollups drops them and recreates them from these definitions. */
+export const ROLLUP_SECONDARY_INDEXES = `
+SELECT i.indexname AS name, i.indexdef AS def FROM pg_indexes i
+WHERE i.schemaname = current_schema() AND i.tablename IN ('analytics_firsts', 'analytics_rollup', 'analytics_group_stats')
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.connamespace = current_schema()::regnamespace)
+ORDER BY i.indexname`;
