@@ -27,7 +27,12 @@ function runScript(script: string, args: string[]): Promise<string> {
       process.stderr.write(d);
     });
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited with ${code}: ${err.slice(-2000)}`))));
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`${script} exited with ${code}: ${err.slice(-2000)}`));
+      // The script's notes (data sizes, load and rebuild times) do not fit the table: keep them in the log.
+      for (const note of out.split("\n").filter((l) => l.startsWith("- "))) process.stderr.write(`${script} ${note}\n`);
+      resolve(out);
+    });
   });
 }
 
@@ -103,7 +108,7 @@ export async function analyticsCases(o: BenchOptions): Promise<CaseResult[]> {
     if (name!.startsWith("ingest")) {
       const herald = figures(h!);
       const baseline = figures(b!);
-      results.push({ name: `analytics ${name}`, unit: "events/s", herald, baseline, baselineName: "multi-row INSERT, batch 1,000", higherIsBetter: true, goal: ">= 0.5", goalMet: herald[0]! / baseline[0]! >= 0.5, saturated: false, errors: [] });
+      results.push({ name: `analytics ${name}`, unit: "events/s", herald, baseline, baselineName: "multi-row INSERT, batch 1,000", higherIsBetter: true, goal: ">= 0.5", goalMet: median(herald) / median(baseline) >= 0.5, saturated: false, errors: [] });
       continue;
     }
     // "p50 / p99": absolute goal on p99 (no baseline in the issue; the COUNT(DISTINCT) figure stays in the note).
