@@ -21,6 +21,8 @@ describe("configuration", () => {
     [{ JWT_SECRET: "short" }, /JWT_SECRET: must be at least 32 characters/],
     [{ NODE_ENV: "production" }, /^Invalid environment variable JWT_SECRET: required when NODE_ENV=production$/],
     [{ VAPID_PUBLIC_KEY: "abc" }, /VAPID/],
+    [{ HERALD_DIGEST_LEASE_MS: "0" }, /^Invalid environment variable HERALD_DIGEST_LEASE_MS: must be a positive integer \(got "0"\)$/],
+    [{ HERALD_SMTP_TIMEOUT_MS: "1.5" }, /HERALD_SMTP_TIMEOUT_MS: must be a positive integer/],
   ])("refuses %j with one line naming the variable", (env, message) => {
     let error: unknown;
     try {
@@ -44,5 +46,10 @@ describe("configuration", () => {
     expect(c.apiKeys).toEqual(["a", "b", "c"]);
     expect(c.corsOrigins).toHaveLength(2);
     expect(c.email.secure).toBe(true);
+  });
+
+  it("passes only the digest timings that are set", () => {
+    expect(loadConfig({}).digestTuning).toEqual({});
+    expect(loadConfig({ HERALD_DIGEST_LEASE_MS: "4000", HERALD_SMTP_TIMEOUT_MS: "1500" }).digestTuning).toEqual({ leaseMs: 4000, smtpTimeoutMs: 1500 });
   });
 });
