@@ -40,8 +40,11 @@ function onMessage(ws: WebSocket, raw: WebSocket.RawData) {
     if (seen > 0) duplicates++;
     ids.set(n.id, seen + 1);
     if (n.data?.t) latencies.push(t - n.data.t);
-    if (ackEnabled) ws.send(`{"type":"ack","id":"${n.id}"}`);
   }
+  if (!ackEnabled || list.length === 0) return;
+  // As the SDK does: a sync page acked in one message, a live push at once.
+  if (msg.type === "sync") ws.send(JSON.stringify({ type: "ack", ids: list.map((n) => n.id) }));
+  else ws.send(`{"type":"ack","id":"${list[0]!.id}"}`);
 }
 
 function connect(url: string, protocols?: string[]): Promise<WebSocket> {

@@ -61,9 +61,9 @@ export class AnalyticsCache {
   async invalidate(events: readonly { notificationId: string; userId: string }[]): Promise<void> {
     const notifications = new Set(events.map((e) => e.notificationId));
     const users = new Set(events.map((e) => e.userId));
-    const ops: Promise<void>[] = [this.cache.set(`${PREFIX}pgen`, randomUUID(), GENERATION_TTL)];
-    for (const id of notifications) ops.push(this.cache.delete(this.notificationKey(id)));
-    for (const u of users) ops.push(this.cache.set(`${PREFIX}ugen:${u}`, randomUUID(), GENERATION_TTL));
+    // Two commands per flush, however many notifications and users it touched.
+    const generations: [string, string][] = [[`${PREFIX}pgen`, randomUUID()], ...[...users].map((u): [string, string] => [`${PREFIX}ugen:${u}`, randomUUID()])];
+    const ops = [this.cache.setMany(generations, GENERATION_TTL), this.cache.deleteMany([...notifications].map((id) => this.notificationKey(id)))];
     const failed = (await Promise.allSettled(ops)).filter((r) => r.status === "rejected").length;
     if (failed > 0) this.logger.warn({ failed }, "analytics cache invalidation incomplete");
   }

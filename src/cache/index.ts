@@ -9,6 +9,10 @@ export interface Cache {
   get<T>(key: string): Promise<T | undefined>;
   set(key: string, value: unknown, ttlSeconds: number): Promise<void>;
   delete(key: string): Promise<void>;
+  /** Sets several keys with one TTL in one round trip. */
+  setMany(entries: readonly (readonly [string, unknown])[], ttlSeconds: number): Promise<void>;
+  /** Deletes several keys in one round trip. */
+  deleteMany(keys: readonly string[]): Promise<void>;
   /** Deletes every key starting with `prefix`. */
   deletePrefix(prefix: string): Promise<void>;
 }
@@ -34,6 +38,12 @@ export class MemoryCache implements Cache {
   async delete(key: string): Promise<void> {
     this.entries.delete(key);
   }
+  async setMany(entries: readonly (readonly [string, unknown])[], ttlSeconds: number): Promise<void> {
+    for (const [key, value] of entries) await this.set(key, value, ttlSeconds);
+  }
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    for (const key of keys) this.entries.delete(key);
+  }
   async deletePrefix(prefix: string): Promise<void> {
     for (const k of this.entries.keys()) if (k.startsWith(prefix)) this.entries.delete(k);
   }
@@ -58,6 +68,18 @@ export class RedisCache implements Cache {
   }
   async delete(key: string): Promise<void> {
     await this.redis.del(this.prefix + key).catch(() => undefined);
+  }
+  async setMany(entries: readonly (readonly [string, unknown])[], ttlSeconds: number): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const [key, value] of entries) pipeline.set(this.prefix + key, JSON.stringify(value), "EX", ttlSeconds);
+    await pipeline.exec().catch(() => undefined);
+  }
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    // UNLINK frees memory off Redis's main thread; chunks keep each command small.
+    for (let i = 0; i < keys.length; i += 1000) {
+      await this.redis.unlink(...keys.slice(i, i + 1000).map((k) => this.prefix + k)).catch(() => undefined);
+    }
   }
   async deletePrefix(prefix: string): Promise<void> {
     let cursor = "0";
