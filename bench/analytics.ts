@@ -52,7 +52,7 @@ await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
 let db: Database | undefined;
 
 /** A cache that never hits: the latencies below are the database path. */
-const noCache: Cache = { get: async () => undefined, set: async () => {}, delete: async () => {}, deletePrefix: async () => {} };
+const noCache: Cache = { get: async () => undefined, set: async () => {}, delete: async () => {}, setMany: async () => {}, deleteMany: async () => {}, deletePrefix: async () => {} };
 
 try {
   db = await openDatabase({ url, schema, poolSize: 4 });
