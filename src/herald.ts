@@ -16,6 +16,8 @@ import { NotificationWebSocketServer, type RealtimeOptions } from "./realtime/in
 import { type Runtime, type RuntimeOverrides, createRuntime } from "./runtime.js";
 import { UserDirectory } from "./users/index.js";
 
+const LISTEN_BACKLOG = 4096;
+
 export interface HeraldOptions extends RuntimeOverrides {
   config?: Config;
   /** WebSocket limits and periods (heartbeat, buffers, rates); defaults suit production. */
@@ -90,7 +92,10 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
     delivery,
     analytics,
     async listen(port = config.port, host = config.host) {
-      await app.listen({ port, host });
+      // A reconnect storm (every client of a restarted instance at once)
+      // overflows Node's default accept queue of 511: dropped SYNs come back
+      // 1, 3, 7 s later. The kernel caps this at net.core.somaxconn.
+      await app.listen({ port, host, backlog: LISTEN_BACKLOG });
       if (options.jobs !== false) await digests.initializeScheduledJobs();
       if (options.jobs !== false) delivery.start();
       const address = app.server.address() as AddressInfo;

@@ -26,7 +26,10 @@ export async function persistOffline(o: BenchOptions): Promise<CaseResult[]> {
   const users = await seedUsers(h, 1000, "off-");
   const pool = new pg.Pool({ connectionString: requirePostgres(), max: CONCURRENCY });
   // Same columns, defaults and indexes as Herald's table, so the comparison is fair.
-  await pool.query(`CREATE TABLE IF NOT EXISTS bench_offline (LIKE ${await schemaQualified(h)} INCLUDING ALL)`);
+  // In Herald's own (per-run) schema, so concurrent runs never share it.
+  const heraldTable = await schemaQualified(h);
+  const table = heraldTable.replace(/\.notifications$/, ".bench_offline");
+  await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (LIKE ${heraldTable} INCLUDING ALL)`);
   const service = h.herald.notifications;
   const herald: number[] = [];
   const single: number[] = [];
@@ -43,7 +46,7 @@ export async function persistOffline(o: BenchOptions): Promise<CaseResult[]> {
       single.push(
         await lanes(count, (i) =>
           pool.query(
-            "INSERT INTO bench_offline (user_id, type, priority, title, message) VALUES ($1, 'booking_request', 'high', $2, $3) RETURNING *",
+            `INSERT INTO ${table} (user_id, type, priority, title, message) VALUES ($1, 'booking_request', 'high', $2, $3) RETURNING *`,
             [users[i % users.length], `Booking ${i}`, "m".repeat(120)],
           ),
         ),
@@ -59,12 +62,12 @@ export async function persistOffline(o: BenchOptions): Promise<CaseResult[]> {
             params.push(users[(b * batch + j) % users.length], `Booking ${j}`);
             values.push(`($${params.length - 1}, 'booking_request', 'high', $${params.length}, 'm')`);
           }
-          return pool.query(`INSERT INTO bench_offline (user_id, type, priority, title, message) VALUES ${values.join(",")}`, params);
+          return pool.query(`INSERT INTO ${table} (user_id, type, priority, title, message) VALUES ${values.join(",")}`, params);
         })),
       );
       const t0 = performance.now();
       await pool.query(
-        "INSERT INTO bench_offline (user_id, type, priority, title, message) SELECT u, 'booking_request', 'high', 'Booking', 'm' FROM unnest($1::text[]) u",
+        `INSERT INTO ${table} (user_id, type, priority, title, message) SELECT u, 'booking_request', 'high', 'Booking', 'm' FROM unnest($1::text[]) u`,
         [Array.from({ length: count }, (_, i) => users[i % users.length])],
       );
       ceiling.push((count / (performance.now() - t0)) * 1000);
@@ -79,7 +82,7 @@ export async function persistOffline(o: BenchOptions): Promise<CaseResult[]> {
       { name: "  same, against one unnest INSERT (COPY-like ceiling)", unit: "/s", herald, baseline: ceiling, baselineName: "INSERT ... SELECT unnest", higherIsBetter: true, goal: "(reported)", saturated: false, errors: [] },
     ];
   } finally {
-    await pool.query("DROP TABLE IF EXISTS bench_offline");
+    await pool.query(`DROP TABLE IF EXISTS ${table}`);
     await pool.end();
     await h.stop();
   }

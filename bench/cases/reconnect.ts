@@ -28,13 +28,15 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
   const [{ s: schema }] = (await h.database.query<{ s: string }>("SELECT current_schema() AS s")) as [{ s: string }];
   const users = await seedUsers(h, userCount, "bl-");
   const urls = await wsUrlsFor(h, users);
-  await pool.query(`CREATE TABLE IF NOT EXISTS bench_backlog (LIKE "${schema}".notifications INCLUDING ALL)`);
+  // In Herald's own (per-run) schema, so concurrent runs never share it.
+  const backlog = `"${schema}".bench_backlog`;
+  await pool.query(`CREATE TABLE IF NOT EXISTS ${backlog} (LIKE "${schema}".notifications INCLUDING ALL)`);
   // Baseline: raw SELECT by user then one send of the rows, as a sync frame.
   const bare = await startBareServer({
     pool,
     onConnect: (ws, userId) => {
       void pool
-        .query("SELECT id, user_id, type, priority, title, message, data, created_at FROM bench_backlog WHERE user_id = $1 ORDER BY seq", [userId])
+        .query(`SELECT id, user_id, type, priority, title, message, data, created_at FROM ${backlog} WHERE user_id = $1 ORDER BY seq`, [userId])
         .then((r) => ws.send(JSON.stringify({ type: "sync", notifications: r.rows, cursor: 0 })));
     },
   });
@@ -49,14 +51,14 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
     // Warm-up, not measured: the first connects compile both servers' code paths.
     const WARM = Math.min(200, userCount);
     await queueBacklog((q, p) => h.database.query(q, p), "notifications", "bl-", WARM);
-    await queueBacklog((q, p) => pool.query(q, p), "bench_backlog", "bl-", WARM);
+    await queueBacklog((q, p) => pool.query(q, p), backlog, "bl-", WARM);
     for (const [list, ack] of [[urls, true], [bareUrls, false]] as const) {
       const warm = await LoadGenerator.start(2);
       await warm.connect(list.slice(0, WARM), ack);
       await warm.until((x) => x.distinct >= WARM * PER_USER, 60_000);
       await warm.close();
     }
-    await pool.query("TRUNCATE bench_backlog");
+    await pool.query(`TRUNCATE ${backlog}`);
     for (let r = 0; r < o.rounds; r++) {
       // Herald: backlog queued while offline, then everyone connects.
       await h.database.query("TRUNCATE notifications", []);
@@ -84,15 +86,15 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
       await gen.close();
 
       // Baselines.
-      await pool.query("TRUNCATE bench_backlog");
-      await queueBacklog((q, p) => pool.query(q, p), "bench_backlog", "bl-", userCount);
+      await pool.query(`TRUNCATE ${backlog}`);
+      await queueBacklog((q, p) => pool.query(q, p), backlog, "bl-", userCount);
       gen = await LoadGenerator.start(2);
       t0 = performance.now();
       await gen.connect(bareUrls, false);
       s = await gen.until((x) => x.distinct >= total, 120_000);
       drainBase.push((s.distinct / (performance.now() - t0)) * 1000);
       await gen.drop();
-      await pool.query("TRUNCATE bench_backlog");
+      await pool.query(`TRUNCATE ${backlog}`);
       await gen.reset();
       t0 = performance.now();
       await gen.reconnect();
@@ -108,7 +110,7 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
     ];
   } finally {
     await bare.close();
-    await pool.query("DROP TABLE IF EXISTS bench_backlog");
+    await pool.query(`DROP TABLE IF EXISTS ${backlog}`);
     await pool.end();
     await h.stop();
   }
