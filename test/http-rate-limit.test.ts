@@ -10,6 +10,7 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { rateLimitKey, redisOrLocalStore } from "../src/http/rate-limit.js";
 import { usingRedis } from "./support/database.js";
+import { startTestHerald } from "./support/herald.js";
 
 const apps: FastifyInstance[] = [];
 const clients: Redis[] = [];
@@ -70,5 +71,35 @@ describe("rate-limit keys", () => {
     expect(keys[0]).not.toContain(token);
     expect(await redis.get(keys[0]!)).toBe("4");
     await redis.del(...keys);
+  });
+});
+
+describe("rate limits in the Herald app", () => {
+  it("every /api route is limited per credential, before authentication; operations routes are not", async () => {
+    const h = await startTestHerald({ env: { HERALD_RATE_LIMIT_PER_MINUTE: "5" } });
+    try {
+      const get = (url: string, token?: string) =>
+        h.herald.app.inject({ method: "GET", url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+      const codes = async (url: string, token: string | undefined, n: number) => {
+        const out: number[] = [];
+        for (let i = 0; i < n; i++) out.push((await get(url, token)).statusCode);
+        return out;
+      };
+      const alice = await h.tokenFor(`rl-alice-${randomUUID()}`);
+      const bob = await h.tokenFor(`rl-bob-${randomUUID()}`);
+      // Reads (no limit of their own before): the credential's budget, then 429 with Retry-After.
+      expect(await codes("/api/notifications", alice, 6)).toEqual([200, 200, 200, 200, 200, 429]);
+      const limited = await get("/api/notifications/unread-count", alice);
+      expect(limited.statusCode).toBe(429);
+      expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
+      expect(limited.json()).toMatchObject({ status: 429, code: "HERALD_RATE_LIMITED" });
+      expect(await codes("/api/notifications", bob, 1)).toEqual([200]);
+      // The limiter runs first: a bad token's requests are refused with 429 once over budget, unverified.
+      const garbage = `not-a-token-${randomUUID()}`;
+      expect(await codes("/api/notifications", garbage, 6)).toEqual([401, 401, 401, 401, 401, 429]);
+      expect(await codes("/health", alice, 8)).toEqual([200, 200, 200, 200, 200, 200, 200, 200]);
+    } finally {
+      await h.stop();
+    }
   });
 });

@@ -54,6 +54,21 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     credentials: true,
     methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
   });
+  // The limiter's own Redis connection, without auto-pipelining: ioredis sends a script command that
+  // goes through an auto-pipeline as EVAL with the whole Lua text every time (its "already loaded" mark is
+  // per pipeline), which made the Redis check about a sixth of the server time of a 429.
+  const limiterRedis = services.redis?.duplicate({ enableAutoPipelining: false });
+  if (limiterRedis) {
+    limiterRedis.on("error", () => undefined); // the bus's connections report the outage
+    app.addHook("onClose", async () => limiterRedis.disconnect());
+  }
+  // The limiter runs before the route's own onRequest hooks (authentication): a request over its
+  // credential's budget is refused without verifying its token, which cost about a fifth of the server
+  // time of a 429. The plugin appends its hook; the hooks it added are found by difference and moved first.
+  const ownHooks = new WeakMap<object, Set<unknown>>();
+  app.addHook("onRoute", (route) => {
+    ownHooks.set(route, new Set([route.onRequest ?? []].flat()));
+  });
   await app.register(rateLimit, {
     // Every /api route: one budget per credential for the routes without their own limit (reads, marks,
     // preferences), so one token's flood of database reads gets 429 instead of slowing everybody's
@@ -64,7 +79,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     allowList: (req) => !req.url.startsWith("/api/"),
     // Under the bus prefix, so deployments (and test runs) sharing a Redis keep separate counters;
     // counted in this process while Redis is unreachable (see rate-limit.ts).
-    ...(services.redis ? { store: redisOrLocalStore(services.redis, `${services.redisPrefix ?? "herald:"}ratelimit:`) } : {}),
+    ...(limiterRedis ? { store: redisOrLocalStore(limiterRedis, `${services.redisPrefix ?? "herald:"}ratelimit:`) } : {}),
     // A Redis error on a command already sent must not turn a limited route into a 500: let it through.
     skipOnError: true,
     keyGenerator: rateLimitKey,
@@ -72,6 +87,12 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
       const err = Object.assign(new Error(`Rate limit exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`), { statusCode: 429 });
       return err;
     },
+  });
+  app.addHook("onRoute", (route) => {
+    const before = ownHooks.get(route);
+    if (!before || !Array.isArray(route.onRequest)) return;
+    const added = route.onRequest.filter((h) => !before.has(h));
+    route.onRequest = [...added, ...route.onRequest.filter((h) => before.has(h))];
   });
   await app.register(swagger, {
     openapi: {
