@@ -55,7 +55,18 @@ export class RedisCache implements Cache {
     private readonly prefix = "herald:cache:",
   ) {}
 
+  /**
+   * While Redis is unreachable, reads miss and fills are skipped at once
+   * instead of waiting in ioredis's offline queue (a creation must not hang
+   * on its preferences cache during an outage). Deletes still queue: an
+   * invalidation must not be lost.
+   */
+  private get connected(): boolean {
+    return this.redis.status === "ready";
+  }
+
   async get<T>(key: string): Promise<T | undefined> {
+    if (!this.connected) return undefined;
     try {
       const raw = await this.redis.get(this.prefix + key);
       return raw === null ? undefined : (JSON.parse(raw) as T);
@@ -64,13 +75,14 @@ export class RedisCache implements Cache {
     }
   }
   async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
+    if (!this.connected) return;
     await this.redis.set(this.prefix + key, JSON.stringify(value), "EX", ttlSeconds).catch(() => undefined);
   }
   async delete(key: string): Promise<void> {
     await this.redis.del(this.prefix + key).catch(() => undefined);
   }
   async setMany(entries: readonly (readonly [string, unknown])[], ttlSeconds: number): Promise<void> {
-    if (entries.length === 0) return;
+    if (entries.length === 0) return; // generation bumps are invalidations: they queue like deletes
     const pipeline = this.redis.pipeline();
     for (const [key, value] of entries) pipeline.set(this.prefix + key, JSON.stringify(value), "EX", ttlSeconds);
     await pipeline.exec().catch(() => undefined);

@@ -108,23 +108,28 @@ describe("Redis killed under two instances (private Redis)", () => {
     // Cross-instance delivery works again: a probe created on A reaches a user connected to B.
     const onB = clients[1]!;
     let probe = "";
-    await eventually(
-      async () => {
-        if (!probe) {
-          const res = await call(a.baseUrl, "POST", "/api/notifications", { token: a.adminToken, body: { userId: onB.userId, type: "new_message", title: "probe", message: "m" } });
-          if (res.status !== 201) return false;
-          probe = res.body.notification.id;
-          accepted.set(probe, onB.userId);
-        }
-        if (onB.shown.has(probe)) return true;
-        probe = ""; // published before the subscription came back: try another
-        return false;
-      },
-      30_000,
-      "cross-instance delivery after Redis is back",
-    );
-    stop = true;
-    await load;
+    let probedAt = 0;
+    try {
+      await eventually(
+        async () => {
+          if (probe && onB.shown.has(probe)) return true;
+          // A probe published before the subscription came back is never delivered live: after 2 s, try another.
+          if (!probe || Date.now() - probedAt > 2_000) {
+            const res = await call(a.baseUrl, "POST", "/api/notifications", { token: a.adminToken, body: { userId: onB.userId, type: "new_message", title: "probe", message: "m" } });
+            if (res.status !== 201) return false;
+            probe = res.body.notification.id;
+            probedAt = Date.now();
+            accepted.set(probe, onB.userId);
+          }
+          return false;
+        },
+        30_000,
+        "cross-instance delivery after Redis is back",
+      );
+    } finally {
+      stop = true;
+      await load;
+    }
 
     // Whatever was created after the outage reaches everyone live.
     const after = new Map<string, string>();
@@ -143,6 +148,9 @@ describe("Redis killed under two instances (private Redis)", () => {
     expect(errors).toEqual([]);
     // Creations kept being accepted while Redis was down (the database is the source of truth).
     expect(acceptedDuring).toBeGreaterThan(0);
+    // ...without waiting on Redis: no answer hangs in ioredis's offline queue (it took 10-17 s before
+    // the cache skipped reads while disconnected and the publish left the request path).
+    expect(slowest).toBeLessThan(5_000);
     expect(userDuplicates).toBe(0);
   });
 
