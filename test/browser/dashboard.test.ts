@@ -153,7 +153,12 @@ describe.skipIf(!hasChromium)("analytics dashboard in Chromium", () => {
     await screenshot(page, "analytics-desktop");
     await page.setViewportSize(PHONE);
     await page.locator("[data-testid=trends-chart] .recharts-line-curve").first().waitFor();
-    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    // The charts re-measure on a ResizeObserver callback after the viewport change: wait for the
+    // layout to settle, then require that nothing is wider than the phone.
+    const fits = await page
+      .waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth, undefined, { timeout: 5_000 })
+      .then(() => true, () => false);
+    expect(fits, `page ${await page.evaluate(() => document.documentElement.scrollWidth)} px wide at ${PHONE.width} px`).toBe(true);
     await screenshot(page, "analytics-phone");
     await page.setViewportSize(DESKTOP);
   });
