@@ -61,6 +61,16 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
   if (limiterRedis) {
     limiterRedis.on("error", () => undefined); // the bus's connections report the outage
     app.addHook("onClose", async () => limiterRedis.disconnect());
+    // Serve once the shared counters are reachable (or after 2 s without Redis): a limiter that
+    // started on local counters and moved to Redis mid-window would split a credential's budget.
+    await new Promise<void>((resolve) => {
+      if (limiterRedis.status === "ready") return resolve();
+      const timer = setTimeout(resolve, 2_000);
+      limiterRedis.once("ready", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
   // The limiter runs before the route's own onRequest hooks (authentication): a request over its
   // credential's budget is refused without verifying its token, which cost about a fifth of the server
