@@ -1,5 +1,5 @@
 /**
- * Group commit for single creations. While `maxInFlight` inserts are running,
+ * Group commit (src/db GroupCommit) for single creations. While `maxInFlight` inserts are running,
  * new creations wait and then go together in one multi-row statement, so
  * under load PostgreSQL sees one round trip, one plan and one WAL flush per
  * batch instead of per notification; under light load a creation is written
@@ -10,7 +10,7 @@
  * row by row, so each caller gets its own answer or its own error.
  */
 import { randomUUID } from "node:crypto";
-import type { Database } from "../db/index.js";
+import { type Database, GroupCommit } from "../db/index.js";
 import type { NotificationRow } from "../db/schema.js";
 import { INSERT_NOTIFICATION_BATCH, INSERT_NOTIFICATION_WITH_SENDS } from "./sql.js";
 
@@ -23,91 +23,68 @@ export interface PendingInsert {
   now: Date;
 }
 
-interface Waiting extends PendingInsert {
+interface Pending extends PendingInsert {
   /** Chosen here so the batch's returned rows can be matched back to callers. */
   id: string;
-  resolve: (row: NotificationRow | undefined) => void;
-  reject: (err: unknown) => void;
 }
 
 /** Columns of PendingInsert.params, as the batch statement's array casts. */
 const COLUMN_COUNT = 12;
 
 export class NotificationInsertBatcher {
-  private queue: Waiting[] = [];
-  private inFlight = 0;
+  private readonly commits: GroupCommit<Pending, NotificationRow | undefined>;
 
   constructor(
     private readonly database: Database,
     private readonly options: { maxAttempts: number; maxInFlight?: number; maxBatch?: number },
-  ) {}
+  ) {
+    this.commits = new GroupCommit((batch) => this.write(batch), { maxInFlight: options.maxInFlight ?? 2, maxBatch: options.maxBatch });
+  }
 
   /** The stored row, or undefined when the user's idempotency key was already taken. */
   insert(item: PendingInsert): Promise<NotificationRow | undefined> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ...item, id: randomUUID(), resolve, reject });
-      this.pump();
-    });
+    return this.commits.submit({ ...item, id: randomUUID() });
   }
 
-  private pump(): void {
-    const maxInFlight = this.options.maxInFlight ?? 2;
-    const maxBatch = this.options.maxBatch ?? 500;
-    while (this.queue.length > 0 && this.inFlight < maxInFlight) {
-      const batch = this.queue.splice(0, maxBatch);
-      this.inFlight++;
-      void this.write(batch).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+  private async write(batch: Pending[]): Promise<PromiseSettledResult<NotificationRow | undefined>[]> {
+    if (batch.length > 1) {
+      try {
+        const rows = await this.database.query<NotificationRow>(...this.batchStatement(batch));
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        return batch.map((p) => ({ status: "fulfilled", value: byId.get(p.id) }));
+      } catch {
+        // Which row broke the statement is unknown: each caller gets its own attempt.
+      }
     }
+    return Promise.allSettled(batch.map((p) => this.writeOne(p)));
   }
 
-  private async write(batch: Waiting[]): Promise<void> {
-    if (batch.length === 1) return this.writeOne(batch[0]!);
-    let rows: NotificationRow[];
-    try {
-      rows = await this.database.query<NotificationRow>(...this.batchStatement(batch));
-    } catch {
-      // Which row broke the statement is unknown: each caller gets its own attempt.
-      await Promise.all(batch.map((w) => this.writeOne(w)));
-      return;
-    }
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const w of batch) w.resolve(byId.get(w.id));
-  }
-
-  private async writeOne(w: Waiting): Promise<void> {
-    try {
-      const rows = await this.database.query<NotificationRow>(INSERT_NOTIFICATION_WITH_SENDS, [
-        ...w.params,
-        w.sends.channels,
-        w.sends.dueAt,
-        w.sends.payloads,
-        this.options.maxAttempts,
-        w.now,
-      ]);
-      w.resolve(rows[0]);
-    } catch (err) {
-      w.reject(err);
-    }
+  private async writeOne(p: Pending): Promise<NotificationRow | undefined> {
+    const rows = await this.database.query<NotificationRow>(INSERT_NOTIFICATION_WITH_SENDS, [
+      ...p.params,
+      p.sends.channels,
+      p.sends.dueAt,
+      p.sends.payloads,
+      this.options.maxAttempts,
+      p.now,
+    ]);
+    return rows[0];
   }
 
   /** INSERT_NOTIFICATION_BATCH with one array per column. */
-  private batchStatement(batch: Waiting[]): [string, unknown[]] {
+  private batchStatement(batch: Pending[]): [string, unknown[]] {
     const columns: unknown[][] = Array.from({ length: COLUMN_COUNT + 1 }, () => []);
     const send = { ids: [] as string[], channels: [] as string[], dueAt: [] as Date[], payloads: [] as string[] };
     let now = batch[0]!.now;
-    for (const w of batch) {
-      const id = w.id;
-      if (w.now > now) now = w.now;
-      columns[0]!.push(id);
-      for (let c = 0; c < COLUMN_COUNT; c++) columns[c + 1]!.push(w.params[c]);
-      for (let s = 0; s < w.sends.channels.length; s++) {
-        send.ids.push(id);
-        send.channels.push(w.sends.channels[s]!);
-        send.dueAt.push(w.sends.dueAt[s]!);
-        send.payloads.push(w.sends.payloads[s]!);
+    for (const p of batch) {
+      if (p.now > now) now = p.now;
+      columns[0]!.push(p.id);
+      for (let c = 0; c < COLUMN_COUNT; c++) columns[c + 1]!.push(p.params[c]);
+      for (let s = 0; s < p.sends.channels.length; s++) {
+        send.ids.push(p.id);
+        send.channels.push(p.sends.channels[s]!);
+        send.dueAt.push(p.sends.dueAt[s]!);
+        send.payloads.push(p.sends.payloads[s]!);
       }
     }
     return [INSERT_NOTIFICATION_BATCH, [...columns, send.ids, send.channels, send.dueAt, send.payloads, this.options.maxAttempts, now]];

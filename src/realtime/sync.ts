@@ -9,7 +9,7 @@
  * LATERAL joins over the requests): a connect storm costs a few round trips,
  * not two per socket.
  */
-import type { Queryable } from "../db/index.js";
+import { GroupCommit, type Queryable } from "../db/index.js";
 import type { DeliveryStatus, NotificationDto, Priority } from "../notifications/types.js";
 
 interface Row {
@@ -102,69 +102,47 @@ interface SyncRequest {
   userId: string;
   cursor: number;
   withCount: boolean;
-  resolve(result: SyncResult): void;
-  reject(err: unknown): void;
 }
 
 /**
- * Collects sync reads and runs each turn's collection as one statement. At
- * most `maxInFlight` statements run at once (default one, as in a group
- * commit); requests that arrive meanwhile wait for the next one, so batches
- * grow with the load instead of the queue of pool clients. Measured on the
- * backlog drain (1,000 connects): ~500-800 statements with 4 in flight,
- * ~80-200 with one, and a shorter drain.
+ * Collects sync reads and runs each turn's collection as one statement (a
+ * GroupCommit that collects the turn). At most `maxInFlight` statements run
+ * at once (default one); requests that arrive meanwhile wait for the next
+ * one, so batches grow with the load instead of the queue of pool clients.
+ * Measured on the backlog drain (1,000 connects): ~500-800 statements with 4
+ * in flight, ~80-200 with one, and a shorter drain.
  */
 export class SyncReader {
-  private queue: SyncRequest[] = [];
-  private scheduled = false;
-  private inFlight = 0;
+  private readonly commits: GroupCommit<SyncRequest, SyncResult>;
 
   constructor(
     private readonly db: Queryable,
     private readonly limit: number,
-    private readonly maxBatch = 500,
-    private readonly maxInFlight = 1,
-  ) {}
+    maxBatch = 500,
+    maxInFlight = 1,
+  ) {
+    this.commits = new GroupCommit((batch) => this.run(batch), { maxBatch, maxInFlight, collectTurn: true });
+  }
 
   read(userId: string, cursor: number, withCount: boolean): Promise<SyncResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ userId, cursor, withCount, resolve, reject });
-      this.schedule();
-    });
+    return this.commits.submit({ userId, cursor, withCount });
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      while (this.queue.length > 0 && this.inFlight < this.maxInFlight) void this.run(this.queue.splice(0, this.maxBatch));
-    });
-  }
-
-  private async run(batch: SyncRequest[]): Promise<void> {
-    this.inFlight += 1;
-    try {
-      const rows = await this.db.query<Row & { k: string | number; unread: number | null }>(SYNC_BATCH, [
-        batch.map((r) => r.userId),
-        batch.map((r) => r.cursor),
-        batch.map((r) => r.withCount),
-        this.limit + 1,
-      ]);
-      const pages: Row[][] = batch.map(() => []);
-      const counts: number[] = batch.map(() => 0);
-      for (const row of rows) {
-        const k = Number(row.k) - 1;
-        counts[k] = Number(row.unread ?? 0);
-        if (row.id !== null) pages[k]!.push(row);
-      }
-      batch.forEach((r, k) => r.resolve({ count: r.withCount ? counts[k] : undefined, page: toPage(pages[k]!, r.cursor, this.limit) }));
-    } catch (err) {
-      for (const r of batch) r.reject(err);
-    } finally {
-      this.inFlight -= 1;
-      this.schedule();
+  private async run(batch: SyncRequest[]): Promise<PromiseSettledResult<SyncResult>[]> {
+    const rows = await this.db.query<Row & { k: string | number; unread: number | null }>(SYNC_BATCH, [
+      batch.map((r) => r.userId),
+      batch.map((r) => r.cursor),
+      batch.map((r) => r.withCount),
+      this.limit + 1,
+    ]);
+    const pages: Row[][] = batch.map(() => []);
+    const counts: number[] = batch.map(() => 0);
+    for (const row of rows) {
+      const k = Number(row.k) - 1;
+      counts[k] = Number(row.unread ?? 0);
+      if (row.id !== null) pages[k]!.push(row);
     }
+    return batch.map((r, k) => ({ status: "fulfilled", value: { count: r.withCount ? counts[k] : undefined, page: toPage(pages[k]!, r.cursor, this.limit) } }));
   }
 }
 
