@@ -1,7 +1,9 @@
 /**
  * Browser push subscriptions, several per user (one per browser/device). The
- * endpoint is unique: a browser that re-subscribes, or moves to another
- * signed-in user, replaces its row.
+ * endpoint is unique and belongs to whoever registered it: it is re-registered
+ * by its owner, or by another user only with the same keys (the same browser,
+ * now signed in as someone else). Anyone else gets `null` (a 409 upstream):
+ * the endpoint URL alone is not a secret worth a takeover.
  */
 import type { Queryable } from "../db/index.js";
 
@@ -22,16 +24,18 @@ export interface StoredPushSubscription {
 
 const columns = `id, user_id AS "userId", endpoint, p256dh, auth, created_at AS "createdAt"`;
 
-export async function savePushSubscription(db: Queryable, userId: string, sub: PushSubscriptionInput): Promise<StoredPushSubscription> {
+/** Stores the subscription; null when the endpoint belongs to another user and the keys differ. */
+export async function savePushSubscription(db: Queryable, userId: string, sub: PushSubscriptionInput): Promise<StoredPushSubscription | null> {
   const rows = await db.query<StoredPushSubscription>(
-    `INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, user_agent)
+    `INSERT INTO push_subscriptions AS s (user_id, endpoint, p256dh, auth, user_agent)
      VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (endpoint) DO UPDATE
        SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, user_agent = EXCLUDED.user_agent
+       WHERE s.user_id = EXCLUDED.user_id OR (s.p256dh = EXCLUDED.p256dh AND s.auth = EXCLUDED.auth)
      RETURNING ${columns}`,
     [userId, sub.endpoint, sub.keys.p256dh, sub.keys.auth, sub.userAgent ?? null],
   );
-  return rows[0]!;
+  return rows[0] ?? null;
 }
 
 /** Removes the user's subscription for `endpoint`; false when it was not theirs or not there. */

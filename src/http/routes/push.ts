@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { deletePushSubscription, loadVapidKeys, savePushSubscription } from "../../channels/index.js";
-import { notFound } from "../../errors/index.js";
+import { HeraldError, notFound } from "../../errors/index.js";
 import { requireProvider } from "../auth.js";
 
 const base64url = z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+={0,2}$/, "must be base64url");
@@ -55,6 +55,7 @@ export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
         keys: req.body.keys,
         userAgent: typeof ua === "string" ? ua.slice(0, 512) : null,
       });
+      if (!saved) throw new HeraldError("HERALD_CONFLICT", "This push endpoint is registered by another user with other keys");
       return reply.status(201).send({ id: saved.id, endpoint: saved.endpoint, createdAt: new Date(saved.createdAt).toISOString() });
     },
   );

@@ -1,0 +1,58 @@
+/** Push subscription ownership (issue 14.2), the per-user cap (15.3) and the SSRF rule at registration (15.4), over real HTTP. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestHerald, startTestHerald } from "../support/herald.js";
+
+let t: TestHerald;
+beforeAll(async () => {
+  t = await startTestHerald({ env: { HERALD_PUSH_MAX_SUBSCRIPTIONS: "3" } });
+});
+afterAll(async () => t?.stop());
+
+const keys = (n: number) => ({
+  p256dh: `BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7D${n}M`,
+  auth: `tBHItJI5svbpez7KI4CC${n}g`,
+});
+
+async function api(method: string, url: string, token: string, body?: unknown) {
+  const res = await fetch(`${t.baseUrl}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, type: res.headers.get("content-type"), body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+}
+
+const owners = (endpoint: string) =>
+  t.database.query<{ user_id: string; p256dh: string; auth: string }>("SELECT user_id, p256dh, auth FROM push_subscriptions WHERE endpoint = $1", [endpoint]);
+
+describe("push subscription ownership", () => {
+  it("replaying another user's endpoint with other keys is 409 and leaves the owner's row alone", async () => {
+    const alice = await t.tokenFor("own-alice");
+    const mallory = await t.tokenFor("own-mallory");
+    const endpoint = "http://127.0.0.1:9/push/alice-laptop";
+    expect((await api("POST", "/api/push/subscriptions", alice, { endpoint, keys: keys(1) })).status).toBe(201);
+
+    const replay = await api("POST", "/api/push/subscriptions", mallory, { endpoint, keys: keys(2) });
+    expect(replay.status).toBe(409);
+    expect(replay.type).toMatch(/application\/problem\+json/);
+    expect(replay.body).toMatchObject({ status: 409 });
+    expect(await owners(endpoint)).toEqual([{ user_id: "own-alice", ...keys(1) }]);
+    // The owner still removes her own subscription.
+    expect((await api("DELETE", "/api/push/subscriptions", alice, { endpoint })).status).toBe(204);
+    // Once she removed it, the endpoint is free.
+    expect((await api("POST", "/api/push/subscriptions", mallory, { endpoint, keys: keys(2) })).status).toBe(201);
+    expect(await owners(endpoint)).toEqual([{ user_id: "own-mallory", ...keys(2) }]);
+  });
+
+  it("the same browser (same keys) moves to the user now signed in; the owner may renew her keys", async () => {
+    const alice = await t.tokenFor("own-alice2");
+    const bob = await t.tokenFor("own-bob2");
+    const endpoint = "http://127.0.0.1:9/push/shared-browser";
+    expect((await api("POST", "/api/push/subscriptions", alice, { endpoint, keys: keys(3) })).status).toBe(201);
+    expect((await api("POST", "/api/push/subscriptions", alice, { endpoint, keys: keys(4) })).status).toBe(201);
+    expect(await owners(endpoint)).toEqual([{ user_id: "own-alice2", ...keys(4) }]);
+    expect((await api("POST", "/api/push/subscriptions", bob, { endpoint, keys: keys(4) })).status).toBe(201);
+    expect(await owners(endpoint)).toEqual([{ user_id: "own-bob2", ...keys(4) }]);
+  });
+});
