@@ -48,11 +48,13 @@ export function readHandshake(req: IncomingMessage): { token: string | undefined
   return { token: token || undefined, cursor };
 }
 
-/** ws `handleProtocols`: prefer ours; otherwise echo the first offered entry (browsers require one). */
+/**
+ * ws `handleProtocols`: `herald.v1` when offered, otherwise none. Never an
+ * offered entry: it may be the token, and the 101 answer (proxy logs,
+ * dev tools) would carry it.
+ */
 export function chooseProtocol(protocols: Set<string>): string | false {
-  if (protocols.has(HERALD_PROTOCOL)) return HERALD_PROTOCOL;
-  const first = protocols.values().next();
-  return first.done ? false : first.value;
+  return protocols.has(HERALD_PROTOCOL) ? HERALD_PROTOCOL : false;
 }
 
 const STATUS_TEXT: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavailable" };

@@ -3,6 +3,7 @@ import { SignJWT } from "jose";
 import { mintToken } from "../../src/auth/index.js";
 import { CloseCodes } from "../../src/realtime/index.js";
 import { TEST_SECRET, type TestHerald, startTestHerald } from "../support/herald.js";
+import { rawUpgrade } from "../reliability/support/raw-ws.js";
 import { LOUD, Probe, eventually, insertNotification, upgradeStatus } from "./helpers.js";
 
 let h: TestHerald;
@@ -92,6 +93,22 @@ describe("WebSocket server", () => {
     expect(probe.ws.protocol).toBe("herald.v1");
     await probe.next("sync");
     await probe.close();
+  });
+
+  it("never echoes a token offered as the only sub-protocol; answers only herald.v1 (#15.13)", async () => {
+    const port = Number(new URL(h.wsUrl).port);
+    const token = await h.tokenFor("u-proto-only");
+    for (const offered of [token, `bearer.${token}`]) {
+      const raw = await rawUpgrade(port, "/ws", [`Sec-WebSocket-Protocol: ${offered}`]);
+      expect(raw.status).toBe(101);
+      expect(raw.head).not.toContain(token);
+      expect(raw.head.toLowerCase()).not.toContain("sec-websocket-protocol");
+      raw.socket.destroy();
+    }
+    const ours = await rawUpgrade(port, "/ws", [`Sec-WebSocket-Protocol: ${token}, herald.v1`]);
+    expect(ours.head).toMatch(/^Sec-WebSocket-Protocol: herald\.v1$/im);
+    expect(ours.head).not.toContain(token);
+    ours.socket.destroy();
   });
 
   it("destroys upgrades on other paths", async () => {
