@@ -28,11 +28,16 @@ export interface HttpAppOptions {
   serveWeb?: boolean;
 }
 
+/** What a request log line says about the request (Fastify's own serializer logs the whole URL). */
+function requestLogFields(req: { method?: string; url?: string; ip?: string }) {
+  return { method: req.method, url: String(req.url ?? "").split("?")[0], remoteAddress: req.ip };
+}
+
 export async function buildHttpApp(services: HttpServices, options: HttpAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: services.logger as FastifyBaseLogger,
+    // Request logs carry the path only: a query string may hold a token (?token= of WebSocket clients).
+    loggerInstance: services.logger.child({}, { serializers: { req: requestLogFields } }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
-    // Never log query strings: tokens may travel in ?token= for WebSocket clients.
     trustProxy: true,
     return503OnClosing: true,
     forceCloseConnections: "idle",

@@ -10,7 +10,7 @@ export const operationsRoutes: FastifyPluginAsyncZod = async (app) => {
     async () => ({ status: "ok" as const }),
   );
 
-  app.get("/ready", { schema: { tags: ["operations"] }, logLevel: "warn" }, async (_req, reply) => {
+  app.get("/ready", { schema: { tags: ["operations"] }, logLevel: "warn" }, async (req, reply) => {
     try {
       await Promise.race([
         app.services.database.ping(),
@@ -18,7 +18,9 @@ export const operationsRoutes: FastifyPluginAsyncZod = async (app) => {
       ]);
       return { status: "ready", database: "ok" };
     } catch (err) {
-      return sendProblem(reply, problem("HERALD_UNAVAILABLE", `Database not reachable: ${(err as Error).message}`));
+      // Anyone may call /ready: the database's own words (host, user, schema) go to the log only.
+      req.log.warn({ err }, "not ready: database ping failed");
+      return sendProblem(reply, problem("HERALD_UNAVAILABLE", "Not ready"));
     }
   });
 
