@@ -2,6 +2,9 @@
 export const EVENT_TYPES = ["sent", "delivered", "opened", "clicked", "archived", "deleted"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** What a client observes and a provider may track; Herald records the others itself. */
+export const CLIENT_EVENT_TYPES = ["opened", "clicked"] as const satisfies readonly EventType[];
+
 export function isEventType(value: unknown): value is EventType {
   return typeof value === "string" && (EVENT_TYPES as readonly string[]).includes(value);
 }

@@ -4,14 +4,19 @@
  * (unnest arrays: the raw rows plus the rollups of migration 0005, see
  * sql.ts) every `intervalMs` or when `batchSize` events are waiting, and
  * `stop()` flushes what is left, so no accepted event is lost on SIGTERM.
- * Malformed events are refused at `record()` (logged), so one bad event can
- * never poison a batch that is then retried forever.
+ * Malformed events are refused at `record()` (logged); a statement that the
+ * database still refuses is split in halves until the rows it cannot store
+ * stand alone, and those are set aside with one log line per flush, so one
+ * bad event never blocks the others and is never retried forever. Only an
+ * unavailable database keeps events for the next flush.
  */
 import type { Queryable } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import { silentLogger, systemClock } from "../observability/index.js";
 import { type AnalyticsEventInput, type AnalyticsSink, isEventType } from "./events.js";
 import { FLUSH_EVENTS } from "./sql.js";
+import { metadataProblem, textProblem } from "./validate.js";
+import { isDatabaseUnavailable } from "../errors/index.js";
 
 export interface AnalyticsIngestOptions {
   database: Queryable;
@@ -91,28 +96,62 @@ export class AnalyticsIngest implements AnalyticsSink {
   }
 
   private async write(batch: AnalyticsEventInput[]): Promise<void> {
-    let written = 0;
+    const written: AnalyticsEventInput[] = [];
+    const setAside: { event: AnalyticsEventInput; err: unknown }[] = [];
+    // Segments still to write, next first: the 5,000-row chunks, then the halves of any that fail.
+    const todo: AnalyticsEventInput[][] = [];
+    for (let i = Math.ceil(batch.length / CHUNK) - 1; i >= 0; i--) todo.push(batch.slice(i * CHUNK, (i + 1) * CHUNK));
     try {
-      for (; written < batch.length; written += CHUNK) {
-        const chunk = batch.slice(written, written + CHUNK);
-        await this.options.database.query(FLUSH_EVENTS, [
-          chunk.map((e) => e.notificationId),
-          chunk.map((e) => e.userId),
-          chunk.map((e) => e.eventType),
-          chunk.map((e) => (e.timestamp ?? this.clock.now()).toISOString()),
-          chunk.map((e) => (e.metadata ? JSON.stringify(e.metadata) : null)),
-        ]);
+      while (todo.length > 0) {
+        const segment = todo[todo.length - 1]!;
+        try {
+          await this.insert(segment);
+          written.push(...segment);
+          todo.pop();
+        } catch (err) {
+          if (isTransient(err)) throw err;
+          // The statement wrote nothing: split it until the rows it cannot store stand alone.
+          todo.pop();
+          if (segment.length === 1) setAside.push({ event: segment[0]!, err });
+          else todo.push(segment.slice(segment.length >> 1), segment.slice(0, segment.length >> 1));
+        }
       }
     } catch (err) {
-      // Keep the unwritten events for the next flush (bounded, oldest dropped first);
-      // chunks already committed are not re-queued, so nothing is stored twice.
-      const rest = batch.slice(written);
+      // The database is unavailable: keep the unwritten events for the next flush
+      // (bounded, oldest dropped first); what was committed is not re-queued.
+      const rest = todo.reverse().flat();
       this.logger.warn({ err, events: rest.length }, "analytics flush failed; will retry");
       this.buffer = rest.concat(this.buffer).slice(-1_000_000);
-      if (written > 0) await this.notify(batch.slice(0, written));
+      this.reportSetAside(setAside);
+      if (written.length > 0) await this.notify(written);
       throw err;
     }
-    await this.notify(batch);
+    this.reportSetAside(setAside);
+    await this.notify(setAside.length > 0 ? written : batch);
+  }
+
+  private insert(chunk: AnalyticsEventInput[]): Promise<unknown> {
+    return this.options.database.query(FLUSH_EVENTS, [
+      chunk.map((e) => e.notificationId),
+      chunk.map((e) => e.userId),
+      chunk.map((e) => e.eventType),
+      chunk.map((e) => (e.timestamp ?? this.clock.now()).toISOString()),
+      chunk.map((e) => (e.metadata ? JSON.stringify(e.metadata) : null)),
+    ]);
+  }
+
+  /** One line per flush, whatever the number of rows the database refused: never a stream. */
+  private reportSetAside(setAside: { event: AnalyticsEventInput; err: unknown }[]): void {
+    if (setAside.length === 0) return;
+    const first = setAside[0]!;
+    this.logger.error(
+      {
+        err: first.err,
+        events: setAside.length,
+        sample: setAside.slice(0, 5).map(({ event: e }) => ({ notificationId: e.notificationId, userId: e.userId, eventType: e.eventType })),
+      },
+      "analytics events set aside: the database refused them; the rest of the batch was written",
+    );
   }
 
   /** The events are stored: a failing listener is logged, never retried as a write. */
@@ -144,14 +183,17 @@ function malformed(e: AnalyticsEventInput): string | undefined {
   if (!e || typeof e !== "object") return "not an object";
   if (typeof e.notificationId !== "string" || !UUID.test(e.notificationId)) return "notificationId is not a UUID";
   if (typeof e.userId !== "string" || e.userId.length === 0) return "userId is empty";
+  const userProblem = textProblem(e.userId);
+  if (userProblem) return `userId ${userProblem}`;
   if (!isEventType(e.eventType)) return `unknown event type ${String(e.eventType)}`;
   if (e.timestamp !== undefined && !(e.timestamp instanceof Date && Number.isFinite(e.timestamp.getTime()))) return "timestamp is not a valid Date";
-  if (e.metadata != null) {
-    try {
-      JSON.stringify(e.metadata);
-    } catch {
-      return "metadata is not JSON-serialisable";
-    }
-  }
-  return undefined;
+  const problem = metadataProblem(e.metadata);
+  return problem ? `metadata ${problem}` : undefined;
+}
+
+/** Errors worth retrying the same rows for; any other failure is about the rows themselves. */
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code ?? "";
+  // 40001 serialization failure, 40P01 deadlock, 53xxx out of resources, 55P03 lock not available.
+  return isDatabaseUnavailable(err) || code === "40001" || code === "40P01" || code.startsWith("53") || code === "55P03";
 }

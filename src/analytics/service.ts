@@ -8,7 +8,8 @@
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
 import { notFound, validationError } from "../errors/index.js";
-import { isEventType, EVENT_TYPES, type EventType } from "./events.js";
+import { isEventType, CLIENT_EVENT_TYPES, EVENT_TYPES, type EventType } from "./events.js";
+import { metadataProblem, textProblem } from "./validate.js";
 import { type ExportFormat, type ExportKind, EXPORT_FORMATS, EXPORT_KINDS, exportChunks } from "./export.js";
 import { type Metrics, type TopBy, type TrendInterval, TOP_BY, TREND_INTERVALS, isTimeZone, withRates, zeroCounts, type EventCounts } from "./metrics.js";
 import { notificationCounts, platformCountsByType, topGroups, trendRows, trendStart, userCountsByType } from "./queries.js";
@@ -62,7 +63,6 @@ export interface Overview extends Metrics {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 86_400_000;
-const MAX_METADATA_BYTES = 8 * 1024;
 
 export class AnalyticsService {
   readonly deps: Promise<AnalyticsDeps>;
@@ -81,27 +81,43 @@ export class AnalyticsService {
     if (typeof userId !== "string" || userId.length === 0 || userId.length > 255) {
       throw validationError("userId must be a non-empty string", [{ field: "userId", message: "required" }]);
     }
+    const userProblem = textProblem(userId);
+    if (userProblem) throw validationError(`userId ${userProblem}`, [{ field: "userId", message: userProblem }]);
     if (!isEventType(eventType)) {
       throw validationError(`eventType must be one of ${EVENT_TYPES.join(", ")}`, [{ field: "eventType", message: `unknown event type ${String(eventType)}` }]);
     }
-    if (metadata != null && (typeof metadata !== "object" || Array.isArray(metadata))) {
-      throw validationError("metadata must be an object", [{ field: "metadata", message: "must be an object" }]);
-    }
-    if (metadata != null && Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
-      throw validationError(`metadata is larger than ${MAX_METADATA_BYTES} bytes`, [{ field: "metadata", message: "too large" }]);
-    }
+    const problem = metadataProblem(metadata);
+    if (problem) throw validationError(`metadata ${problem}`, [{ field: "metadata", message: problem }]);
     const { analytics, clock } = await this.deps;
     analytics.record({ notificationId, userId, eventType: eventType as EventType, metadata: metadata ?? null, timestamp: clock.now() });
   }
 
-  /** What a provider may do: track an event on one of its own notifications; another's (or none) is 404. */
+  /**
+   * What a provider may do: track what its client observed (`opened`,
+   * `clicked`) on one of its own notifications; another's (or none) is 404.
+   * Sent, delivered, archived and deleted are recorded by Herald itself.
+   */
   async trackOwnEvent(userId: string, notificationId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
     if (!isEventType(eventType)) return this.trackEvent(notificationId, userId, eventType, metadata);
     assertUuid(notificationId, "notificationId");
     const { database } = await this.deps;
     const owned = await database.query("SELECT 1 FROM notifications WHERE id = $1 AND user_id = $2", [notificationId, userId]);
     if (owned.length === 0) throw notFound("Notification");
+    if (!(CLIENT_EVENT_TYPES as readonly string[]).includes(eventType)) {
+      throw validationError(`A provider may track only ${CLIENT_EVENT_TYPES.join(", ")}; Herald records ${eventType} itself`, [
+        { field: "eventType", message: `must be one of ${CLIENT_EVENT_TYPES.join(", ")}` },
+      ]);
+    }
     await this.trackEvent(notificationId, userId, eventType, metadata);
+  }
+
+  /** An admin's tracking: any event type, recorded for the notification's owner; an unknown notification is 404. */
+  async trackEventForOwner(notificationId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
+    assertUuid(notificationId, "notificationId");
+    const { database } = await this.deps;
+    const [owner] = await database.query<{ user_id: string }>("SELECT user_id FROM notifications WHERE id = $1", [notificationId]);
+    if (!owner) throw notFound("Notification");
+    await this.trackEvent(notificationId, owner.user_id, eventType, metadata);
   }
 
   /** Distinct counts and rates of one notification. `requireExisting` makes an unknown id a 404. */

@@ -1,6 +1,7 @@
 /**
- * SPEC.md section 4, analytics. Providers track events on their own
- * notifications (another's is a 404, nothing recorded) and read their own
+ * SPEC.md section 4, analytics. Providers track what their client observed
+ * (opened, clicked) on their own notifications (another's is a 404, nothing
+ * recorded); an admin credential tracks any type. Providers read their own
  * metrics; everything platform-wide, per user or per notification needs an
  * admin credential. Exports are streamed as attachments.
  */
@@ -9,7 +10,7 @@ import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { EVENT_TYPES, EXPORT_FORMATS, EXPORT_KINDS, TOP_BY, TREND_INTERVALS } from "../../analytics/index.js";
-import { requireAdmin, requireProvider } from "../auth.js";
+import { principalOf, requireAdmin, requireProvider } from "../auth.js";
 
 const rates = {
   sent: z.number(),
@@ -65,11 +66,13 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     "/analytics/events",
     {
-      onRequest: provider,
+      onRequest: async (req) => {
+        await principalOf(req);
+      },
       config: { rateLimit: { max: 1200, timeWindow: "1 minute" } },
       schema: {
         tags: ["analytics"],
-        summary: "Track an event on one of the caller's notifications (batched; 202)",
+        summary: "Track an event (batched; 202): a provider what its client observed (opened, clicked) on its own notification; an admin any type",
         body: z
           .object({
             notificationId: z.uuid("must be a UUID"),
@@ -81,8 +84,10 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (req, reply) => {
-      const userId = await requireProvider(req);
-      await service().trackOwnEvent(userId, req.body.notificationId, req.body.eventType, req.body.metadata ?? null);
+      const { notificationId, eventType, metadata } = req.body;
+      const principal = await principalOf(req);
+      if (principal.kind === "admin") await service().trackEventForOwner(notificationId, eventType, metadata ?? null);
+      else await service().trackOwnEvent(await requireProvider(req), notificationId, eventType, metadata ?? null);
       return reply.status(202).send({ accepted: true as const });
     },
   );
