@@ -14,7 +14,7 @@ import { LogSmsProvider, SmsChannel, type SmsProvider, WebhookSmsProvider } from
 import { loadVapidKeys } from "./vapid.js";
 import { DeliveryWorker, type DeliveryWorkerOptions } from "./worker.js";
 
-export type DeliveryDeps = Pick<Runtime, "config" | "database" | "clock" | "logger" | "metrics" | "instanceId">;
+export type DeliveryDeps = Pick<Runtime, "config" | "database" | "clock" | "logger" | "metrics" | "instanceId" | "analytics">;
 
 export interface DeliveryOverrides extends Partial<Omit<DeliveryWorkerOptions, "database" | "channels" | "clock" | "logger" | "metrics">> {
   mailer?: Mailer;
@@ -44,6 +44,7 @@ export class OutOfAppDelivery {
       clock: deps.clock,
       logger,
       metrics: deps.metrics,
+      analytics: deps.analytics,
       workerId: deps.instanceId,
       ...workerOptions,
     });

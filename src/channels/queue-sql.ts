@@ -3,9 +3,12 @@
  * Row states: `held` (member of an hourly bundle, sent by its bundle row),
  * `pending` (due at next_retry_at), `processing` (claimed, leased until
  * locked_until), `sent`, `failed` (gave up; last_error says why) and
- * `cancelled` (the notification was deleted before it went out).
+ * `cancelled` (the notification was deleted, read or archived before it went
+ * out, or the user's current preferences no longer want the send).
  */
 import type { Queryable } from "../db/index.js";
+import { PREFERENCE_SELECT, rowToPreferences } from "../preferences/service.js";
+import type { PreferenceFields } from "../preferences/types.js";
 import type { ChannelNotification, OutOfAppChannelName } from "./channel.js";
 import type { QueuePayload } from "./router.js";
 
@@ -57,8 +60,9 @@ export async function bundleMembers(db: Queryable, bundle: ClaimedRow): Promise<
 
 /**
  * Records a success in one statement: the row (only while this worker still
- * holds it), the members of a bundle, and any of the notifications an
- * earlier give-up had marked failed.
+ * holds it), the members of a bundle, and the notifications: pending (nothing
+ * delivered them yet, e.g. the user was offline) or marked failed by an
+ * earlier give-up move to `sent` (SPEC 6.5).
  */
 export async function markSent(
   db: Queryable,
@@ -80,7 +84,7 @@ export async function markSent(
         WHERE id = ANY($5::uuid[]) AND status = 'held' AND EXISTS (SELECT 1 FROM row)
      ), reached AS (
        UPDATE notifications SET delivery_status = 'sent', sent_at = COALESCE(sent_at, $3), updated_at = $3
-        WHERE id = ANY($6::uuid[]) AND delivery_status = 'failed' AND EXISTS (SELECT 1 FROM row)
+        WHERE id = ANY($6::uuid[]) AND delivery_status IN ('pending', 'failed') AND EXISTS (SELECT 1 FROM row)
      )
      SELECT id FROM row`,
     [id, workerId, now, payload === null ? null : JSON.stringify(payload), memberIds, notificationIds],
@@ -152,16 +156,40 @@ export async function markNotificationsFailed(db: Queryable, notificationIds: st
   );
 }
 
-/** The notification fields a channel renders (one definition, in channel.ts). */
-export type NotificationContent = ChannelNotification;
+/** The notification fields a channel renders (one definition, in channel.ts), plus what the release check reads. */
+export type NotificationContent = ChannelNotification & { read: boolean; archived: boolean };
 
 export async function loadNotifications(db: Queryable, ids: string[]): Promise<NotificationContent[]> {
   return db.query<NotificationContent>(
     `SELECT id, type, priority, title, message, description, icon, action_url AS "actionUrl",
-            action_label AS "actionLabel", created_at AS "createdAt"
+            action_label AS "actionLabel", created_at AS "createdAt", read, archived
        FROM notifications WHERE id = ANY($1::uuid[]) ORDER BY seq`,
     [ids],
   );
+}
+
+/** Held members of a bundle that are not sent with it (read, archived, switched off meanwhile). */
+export async function cancelMembers(db: Queryable, memberIds: string[], reason: string, now: Date): Promise<void> {
+  if (memberIds.length === 0) return;
+  await db.query(
+    `UPDATE notification_queue SET status = 'cancelled', last_error = $2, updated_at = $3 WHERE id = ANY($1::uuid[]) AND status = 'held'`,
+    [memberIds, reason, now],
+  );
+}
+
+/**
+ * The current preferences and time zone of those users who stored any, read at
+ * release and never cached. A user without a row had the defaults when the
+ * send was queued and still has them: nothing to re-check.
+ */
+export async function loadPreferences(db: Queryable, userIds: string[]): Promise<Map<string, { prefs: PreferenceFields; timeZone: string }>> {
+  const rows = await db.query<PreferenceFields & { userId: string; updatedAt: Date | null; timeZone: string | null }>(
+    `SELECT p.user_id AS "userId", u.timezone AS "timeZone", p.updated_at AS "updatedAt", ${PREFERENCE_SELECT}
+       FROM notification_preferences p LEFT JOIN users u ON u.id = p.user_id
+      WHERE p.user_id = ANY($1::text[])`,
+    [userIds],
+  );
+  return new Map(rows.map((r) => [r.userId, { prefs: rowToPreferences(r), timeZone: r.timeZone ?? "UTC" }]));
 }
 
 export interface Recipient {

@@ -6,6 +6,7 @@
  * Delivery is at least once; a send is repeated only when a worker dies (or
  * its lease runs out) between the provider accepting it and the row update.
  */
+import type { AnalyticsSink } from "../analytics/events.js";
 import type { Database } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { Registry } from "prom-client";
@@ -14,6 +15,7 @@ import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from "./backoff.js"
 import { type ChannelMetrics, channelMetrics } from "./metrics.js";
 import * as plans from "./queue-sql.js";
 import type { ClaimedRow, NotificationContent, Recipient } from "./queue-sql.js";
+import { releaseCheck } from "./release.js";
 
 export interface DeliveryWorkerOptions {
   database: Database;
@@ -21,6 +23,8 @@ export interface DeliveryWorkerOptions {
   clock: Clock;
   logger: Logger;
   metrics?: Registry;
+  /** Where each successful send records its `sent` event (SPEC 6.5). */
+  analytics?: AnalyticsSink;
   /** Names this worker in locked_by. */
   workerId: string;
   /** Rows claimed per round (default 20). */
@@ -79,16 +83,18 @@ export class DeliveryWorker {
     if (batch.length === 0) return 0;
     // One read each for the batch's notifications and recipients, not one per row.
     const singles = batch.filter((r) => r.payload?.mode !== "bundle").map((r) => r.notificationId);
-    const [contents, recipients] = await Promise.all([
+    const userIds = [...new Set(batch.map((r) => r.userId))];
+    const [contents, recipients, preferences] = await Promise.all([
       singles.length > 0 ? plans.loadNotifications(o.database, singles) : Promise.resolve([]),
-      plans.loadRecipients(o.database, [...new Set(batch.map((r) => r.userId))]),
+      plans.loadRecipients(o.database, userIds),
+      plans.loadPreferences(o.database, userIds),
     ]);
     const byId = new Map(contents.map((n) => [n.id, n]));
     let next = 0;
     const lane = async () => {
       while (next < batch.length) {
         const row = batch[next++]!;
-        await this.handle(row, byId, recipients).catch((err: unknown) => {
+        await this.handle(row, byId, recipients, preferences).catch((err: unknown) => {
           // The row stays leased and is claimed again when the lease ends.
           o.logger.error({ err, queueId: row.id }, "delivery bookkeeping failed");
         });
@@ -121,11 +127,15 @@ export class DeliveryWorker {
     }
   }
 
-  private async handle(row: ClaimedRow, prefetched: Map<string, NotificationContent>, recipients: Map<string, Recipient>): Promise<void> {
+  private async handle(
+    row: ClaimedRow,
+    prefetched: Map<string, NotificationContent>,
+    recipients: Map<string, Recipient>,
+    preferences: Awaited<ReturnType<typeof plans.loadPreferences>>,
+  ): Promise<void> {
     const o = this.options;
     const db = o.database;
-    const members = row.payload?.mode === "bundle" ? await plans.bundleMembers(db, row) : [];
-    const memberIds = members.map((m) => m.id);
+    let members = row.payload?.mode === "bundle" ? await plans.bundleMembers(db, row) : [];
     const notificationIds = row.payload?.mode === "bundle" ? members.map((m) => m.notificationId) : [row.notificationId];
     const notInApp =
       row.payload?.mode === "bundle"
@@ -134,7 +144,7 @@ export class DeliveryWorker {
           ? [row.notificationId]
           : [];
 
-    const notifications =
+    const loaded =
       row.payload?.mode === "bundle"
         ? notificationIds.length > 0
           ? await plans.loadNotifications(db, notificationIds)
@@ -142,10 +152,20 @@ export class DeliveryWorker {
         : prefetched.has(row.notificationId)
           ? [prefetched.get(row.notificationId)!]
           : [];
+    const { keep: notifications, drop } = releaseCheck(row.channel, loaded, preferences.get(row.userId), o.clock.now());
     if (notifications.length === 0) {
-      await plans.markFinal(db, row, o.workerId, o.clock.now(), "cancelled", "notification deleted before it was sent", memberIds);
+      const reason = drop.length > 0 ? `cancelled: ${drop[0]!.reason}` : "notification deleted before it was sent";
+      await plans.markFinal(db, row, o.workerId, o.clock.now(), "cancelled", reason, members.map((m) => m.id));
       return;
     }
+    if (members.length > 0) {
+      // Members about notifications gone, read or switched off leave the bundle; the rest go.
+      const kept = new Set(notifications.map((n) => n.id));
+      const dropped = members.filter((m) => !kept.has(m.notificationId));
+      await plans.cancelMembers(db, dropped.map((m) => m.id), "cancelled: no longer wanted at release", o.clock.now());
+      members = members.filter((m) => kept.has(m.notificationId));
+    }
+    const memberIds = members.map((m) => m.id);
     const channel = o.channels[row.channel];
     const progress: Record<string, unknown> = { ...(row.payload ?? {}) };
     const job: ChannelJob = {
@@ -179,8 +199,11 @@ export class DeliveryWorker {
     }
     const now = o.clock.now();
     const payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
-    if (await plans.markSent(db, row.id, o.workerId, now, payload, memberIds, notificationIds)) {
+    if (await plans.markSent(db, row.id, o.workerId, now, payload, memberIds, notifications.map((n) => n.id))) {
       this.metrics?.sends.inc({ channel: row.channel });
+      for (const n of notifications) {
+        o.analytics?.record({ notificationId: n.id, userId: row.userId, eventType: "sent", metadata: { channel: row.channel }, timestamp: now });
+      }
     } else {
       o.logger.warn({ queueId: row.id }, "sent, but the lease had expired: another worker may send it again");
     }

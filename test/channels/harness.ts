@@ -1,5 +1,6 @@
 /** A worker over a test database with a manual clock and a deterministic backoff (1 s, 2 s, 4 s...). */
 import { Registry } from "prom-client";
+import type { AnalyticsSink } from "../../src/analytics/events.js";
 import type { Database } from "../../src/db/index.js";
 import { type Channel, DeliveryWorker, type OutOfAppChannelName, type OutOfAppDecision, enqueueOutOfApp } from "../../src/channels/index.js";
 import { ManualClock, silentLogger } from "../../src/observability/index.js";
@@ -8,7 +9,7 @@ export function makeWorker(
   database: Database,
   channels: Partial<Record<OutOfAppChannelName, Channel>>,
   clock: ManualClock,
-  extra: { workerId?: string; registry?: Registry; batchSize?: number; leaseMs?: number } = {},
+  extra: { workerId?: string; registry?: Registry; batchSize?: number; leaseMs?: number; analytics?: AnalyticsSink } = {},
 ) {
   const registry = extra.registry ?? new Registry();
   const worker = new DeliveryWorker({
@@ -22,6 +23,7 @@ export function makeWorker(
     random: () => 1,
     batchSize: extra.batchSize ?? 20,
     leaseMs: extra.leaseMs ?? 60_000,
+    ...(extra.analytics ? { analytics: extra.analytics } : {}),
   });
   return { worker, registry };
 }

@@ -1,0 +1,37 @@
+/**
+ * The check a send passes when the worker releases it (issue 16.5): nothing
+ * goes out about a notification the user already read or archived (a deleted
+ * one is not loaded at all), and the user's current preferences decide again
+ * (SPEC 6 applied at release): a channel or type switched off since the send
+ * was queued, or e-mail moved to the digest, cancels it.
+ */
+import { decideDelivery } from "../preferences/delivery-rules.js";
+import type { PreferenceFields } from "../preferences/types.js";
+import type { OutOfAppChannelName } from "./channel.js";
+import type { NotificationContent } from "./queue-sql.js";
+
+export interface ReleaseVerdict {
+  keep: NotificationContent[];
+  /** Notifications not to send, with why (stored as the row's last_error). */
+  drop: { id: string; reason: string }[];
+}
+
+export function releaseCheck(
+  channel: OutOfAppChannelName,
+  notifications: NotificationContent[],
+  current: { prefs: PreferenceFields; timeZone: string } | undefined,
+  now: Date,
+): ReleaseVerdict {
+  const verdict: ReleaseVerdict = { keep: [], drop: [] };
+  for (const n of notifications) {
+    const reason = n.read ? "already read" : n.archived ? "archived" : current && !wanted(channel, n, current, now) ? "switched off in the user's current preferences" : undefined;
+    if (reason) verdict.drop.push({ id: n.id, reason });
+    else verdict.keep.push(n);
+  }
+  return verdict;
+}
+
+function wanted(channel: OutOfAppChannelName, n: NotificationContent, current: { prefs: PreferenceFields; timeZone: string }, now: Date): boolean {
+  const plan = decideDelivery(n, current.prefs, current.timeZone, now).outOfApp[channel];
+  return plan.mode !== "off" && plan.mode !== "digest";
+}
