@@ -7,6 +7,7 @@ import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { guardJsonBodies } from "./json-body.js";
 import { problem, errorHandler, sendProblem } from "./problem.js";
 import { rateLimitKey, redisOrLocalStore } from "./rate-limit.js";
 import { operationsRoutes } from "./routes/operations.js";
@@ -52,6 +53,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
   app.setSerializerCompiler(serializerCompiler);
   app.decorate("services", services);
   app.setErrorHandler(errorHandler);
+  guardJsonBodies(app);
   app.setNotFoundHandler((req, reply) => sendProblem(reply, problem("HERALD_NOT_FOUND", `No route for ${req.method} ${req.url.split("?")[0]}`)));
 
   await app.register(cors, {

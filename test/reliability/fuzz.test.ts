@@ -183,6 +183,39 @@ describe("fuzzed bodies", () => {
     expect(refused).toBeGreaterThan(ok);
   });
 
+  it("NUL, unpaired surrogates and deep nesting anywhere in a body: 400 naming the field on every route, nothing stored", async () => {
+    const deep = (n: number) => `${'{"a":'.repeat(n)}1${"}".repeat(n)}`;
+    let tried = 0;
+    for (const route of routes) {
+      const valid = route.valid();
+      const key = Object.keys(valid)[0]!;
+      const bodies = [
+        JSON.stringify({ ...valid, [key]: "x\u0000y" }),
+        JSON.stringify({ ...valid, extra: { nested: ["ok", "\u0000"] } }),
+        JSON.stringify({ ...valid, ["k\u0000"]: 1 }),
+        JSON.stringify({ ...valid, [key]: "x\ud800" }),
+        `{"${key}":${deep(10_000)}}`,
+        `{"${key}":${deep(40)}}`,
+        `${"[".repeat(50_000)}${"]".repeat(50_000)}`,
+      ];
+      for (const raw of bodies) {
+        tried += 1;
+        const [c0, t0] = [await counts(), await targets()];
+        const a = await call(h.baseUrl, route.method, route.path(), { token: await route.token(), raw });
+        expect(a.status, `${route.name} ${raw.slice(0, 60)}`).toBe(400);
+        expect(isProblem(a, 400)).toBe(true);
+        expect(a.body.code).toBe("HERALD_VALIDATION");
+        expect(a.body.errors?.[0]?.field, raw.slice(0, 60)).toMatch(/^body/);
+        expect(await counts()).toBe(c0);
+        expect(await targets()).toBe(t0);
+      }
+    }
+    // The analytics writer would have kept a bad event in memory: a read flushes it, and none of alice's is unstorable.
+    await h.herald.analytics.getUserMetrics("alice");
+    expect(await h.database.query("SELECT count(*)::int AS n FROM analytics_events WHERE metadata::text LIKE '%nested%'")).toEqual([{ n: 0 }]);
+    badInput("fuzz_body", tried);
+  });
+
   it("bodies over the limit get 413 with a problem body on every route, declared or chunked", async () => {
     const big = JSON.stringify({ title: "x".repeat(300 * 1024) });
     for (const route of routes) {
