@@ -1,7 +1,10 @@
 export { openDatabase, quoteIdent } from "./database.js";
+export { DataDirInUseError, lockDataDir, secureDataDir } from "./data-dir.js";
+export type { DataDirLock } from "./data-dir.js";
 export type { Database, HeraldDb, OpenDatabaseOptions, Queryable } from "./database.js";
 export { migrate, listMigrations } from "./migrate.js";
 export { GroupCommit } from "./group-commit.js";
 export type { GroupCommitOptions } from "./group-commit.js";
+export { isRefusedData, writeIsolating } from "./isolate.js";
 export * as schema from "./schema.js";
 export type * from "./schema.js";

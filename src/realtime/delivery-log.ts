@@ -12,8 +12,13 @@
  * UPDATEs of the same row.
  */
 import type { AnalyticsSink } from "../analytics/events.js";
-import type { Queryable } from "../db/index.js";
+import { type Queryable, writeIsolating } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
+import { storableText } from "./peer-text.js";
+
+/** Bounds of peer-supplied text in websocket_sessions (the rest is cut). */
+const MAX_USER_AGENT = 500;
+const MAX_CLOSE_REASON = 200;
 
 const MARK_SENT = `
 UPDATE notifications n
@@ -105,11 +110,16 @@ export class DeliveryLog {
   }
 
   sessionOpened(open: SessionOpen): void {
-    this.opens.push(open);
+    this.opens.push({ ...open, userAgent: storableText(open.userAgent, MAX_USER_AGENT) });
   }
 
   sessionClosed(close: SessionClose): void {
-    this.closes.push(close);
+    this.closes.push({ ...close, reason: storableText(close.reason, MAX_CLOSE_REASON) });
+  }
+
+  /** A row the database refused for its content: logged once and dropped, so it never blocks the rows after it. */
+  private setAside(what: string): (row: unknown, err: unknown) => void {
+    return (row, err) => this.options.logger.warn({ err, row }, `realtime delivery log: ${what} row refused by the database; set aside`);
   }
 
   get pending(): number {
@@ -138,42 +148,54 @@ export class DeliveryLog {
     this.closes = [];
     const now = clock.now();
     try {
-      if (opens.length > 0) {
-        await database.query(OPEN_SESSIONS, [
-          opens.map((o) => o.id),
-          opens.map((o) => o.userId),
-          opens.map((o) => o.instanceId),
-          opens.map((o) => o.ip),
-          opens.map((o) => o.userAgent),
-          opens.map((o) => o.at.toISOString()),
-        ]);
-      }
+      // Each statement is isolated: a refused row is set aside, the others are written (src/db/isolate.ts).
+      await writeIsolating(
+        opens,
+        async (batch) => {
+          await database.query(OPEN_SESSIONS, [
+            batch.map((o) => o.id),
+            batch.map((o) => o.userId),
+            batch.map((o) => o.instanceId),
+            batch.map((o) => o.ip),
+            batch.map((o) => o.userAgent),
+            batch.map((o) => o.at.toISOString()),
+          ]);
+        },
+        this.setAside("session open"),
+      );
       opens.length = 0;
-      if (sent.length > 0) {
-        const rows = await database.query<{ id: string; user_id: string }>(MARK_SENT, [sent.map(([id]) => id), now.toISOString()]);
-        for (const r of rows) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "sent", metadata: { channel: "websocket" }, timestamp: now });
-      }
+      await writeIsolating(
+        sent,
+        async (batch) => {
+          const rows = await database.query<{ id: string; user_id: string }>(MARK_SENT, [batch.map(([id]) => id), now.toISOString()]);
+          for (const r of rows) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "sent", metadata: { channel: "websocket" }, timestamp: now });
+        },
+        this.setAside("sent mark"),
+      );
       sent.length = 0;
-      if (acks.length > 0) {
-        const rows = await database.query<{ id: string; user_id: string; was_pending: boolean }>(MARK_DELIVERED, [
-          acks.map(([id]) => id),
-          acks.map(([, user]) => user),
-          now.toISOString(),
-        ]);
-        for (const r of rows) {
-          if (r.was_pending) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "sent", metadata: { channel: "websocket" }, timestamp: now });
-          analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "delivered", metadata: { channel: "websocket" }, timestamp: now });
-        }
-      }
+      await writeIsolating(
+        acks,
+        async (batch) => {
+          const rows = await database.query<{ id: string; user_id: string; was_pending: boolean }>(MARK_DELIVERED, [
+            batch.map(([id]) => id),
+            batch.map(([, user]) => user),
+            now.toISOString(),
+          ]);
+          for (const r of rows) {
+            if (r.was_pending) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "sent", metadata: { channel: "websocket" }, timestamp: now });
+            analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "delivered", metadata: { channel: "websocket" }, timestamp: now });
+          }
+        },
+        this.setAside("delivered mark"),
+      );
       acks.length = 0;
-      if (closes.length > 0) {
-        await database.query(CLOSE_SESSIONS, [
-          closes.map((c) => c.id),
-          closes.map((c) => c.at.toISOString()),
-          closes.map((c) => c.code),
-          closes.map((c) => c.reason.slice(0, 200)),
-        ]);
-      }
+      await writeIsolating(
+        closes,
+        async (batch) => {
+          await database.query(CLOSE_SESSIONS, [batch.map((c) => c.id), batch.map((c) => c.at.toISOString()), batch.map((c) => c.code), batch.map((c) => c.reason)]);
+        },
+        this.setAside("session close"),
+      );
       closes.length = 0;
     } catch (err) {
       // Put back what was not written, ahead of anything newer, and try again next tick.
