@@ -119,9 +119,14 @@ export async function* exportChunks(db: Queryable, o: ExportOptions): AsyncGener
   yield "\n]\n";
 }
 
-/** One CSV field: quoted when it holds a comma, quote, CR or LF (quotes doubled); null is empty. */
+/**
+ * One CSV field: quoted when it holds a comma, quote, CR or LF (quotes
+ * doubled); null is empty. Text beginning with = + - @, tab or CR is
+ * prefixed with a single quote so a spreadsheet shows it instead of running
+ * it as a formula (OWASP CSV injection); numbers are data and left as they are.
+ */
 export function csvField(value: string | number | null): string {
   if (value === null) return "";
-  const s = String(value);
+  const s = typeof value === "string" && /^[=+\-@\t\r]/.test(value) ? `'${value}` : String(value);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
