@@ -10,17 +10,19 @@
  * row by row, so each caller gets its own answer or its own error.
  */
 import { randomUUID } from "node:crypto";
-import { type Database, GroupCommit } from "../db/index.js";
+import { type Database, GroupCommit, type Queryable } from "../db/index.js";
 import type { NotificationRow } from "../db/schema.js";
-import { INSERT_NOTIFICATION_BATCH, INSERT_NOTIFICATION_WITH_SENDS } from "./sql.js";
+import { INSERT_NOTIFICATIONS } from "./sql.js";
 
-/** One notification's columns (in INSERT_NOTIFICATION order, without the id) and its single out-of-app sends. */
+/** One notification's columns (in INSERT_NOTIFICATIONS order, without the id) and its single out-of-app sends. */
 export interface PendingInsert {
-  /** user_id, type, priority, title, message, description, icon, action_url, action_label, related_id, data (JSON text), idempotency_key */
+  /** user_id, type, priority, title, message, description, icon, action_url, action_label, related_id, data (JSON text), idempotency_key, in_app, request_hash */
   params: unknown[];
   sends: { channels: string[]; dueAt: Date[]; payloads: string[] };
-  /** The service clock's now: created_at of the queue rows. */
+  /** The service clock's now: created_at of the queue rows and of the idempotency key. */
   now: Date;
+  /** An idempotency key first used before this instant has expired. */
+  keyCutoff: Date;
 }
 
 interface Pending extends PendingInsert {
@@ -28,11 +30,22 @@ interface Pending extends PendingInsert {
   id: string;
 }
 
-/** Columns of PendingInsert.params, as the batch statement's array casts. */
-const COLUMN_COUNT = 12;
+/** Columns of PendingInsert.params, as the statement's array casts. */
+const COLUMN_COUNT = 14;
+
+/**
+ * Writes `items` with INSERT_NOTIFICATIONS on `db` (a pool or a transaction);
+ * returns the stored row per item, undefined where the idempotency key was taken.
+ */
+export async function insertNotifications(db: Queryable, items: PendingInsert[], maxAttempts: number): Promise<(NotificationRow | undefined)[]> {
+  const pending = items.map((p) => ({ ...p, id: randomUUID() }));
+  const rows = await db.query<NotificationRow>(...statement(pending, maxAttempts));
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return pending.map((p) => byId.get(p.id));
+}
 
 export class NotificationInsertBatcher {
-  private readonly commits: GroupCommit<Pending, NotificationRow | undefined>;
+  private readonly commits: GroupCommit<PendingInsert, NotificationRow | undefined>;
 
   constructor(
     private readonly database: Database,
@@ -43,50 +56,39 @@ export class NotificationInsertBatcher {
 
   /** The stored row, or undefined when the user's idempotency key was already taken. */
   insert(item: PendingInsert): Promise<NotificationRow | undefined> {
-    return this.commits.submit({ ...item, id: randomUUID() });
+    return this.commits.submit(item);
   }
 
-  private async write(batch: Pending[]): Promise<PromiseSettledResult<NotificationRow | undefined>[]> {
+  private async write(batch: PendingInsert[]): Promise<PromiseSettledResult<NotificationRow | undefined>[]> {
     if (batch.length > 1) {
       try {
-        const rows = await this.database.query<NotificationRow>(...this.batchStatement(batch));
-        const byId = new Map(rows.map((r) => [r.id, r]));
-        return batch.map((p) => ({ status: "fulfilled", value: byId.get(p.id) }));
+        const rows = await insertNotifications(this.database, batch, this.options.maxAttempts);
+        return rows.map((value) => ({ status: "fulfilled", value }));
       } catch {
         // Which row broke the statement is unknown: each caller gets its own attempt.
       }
     }
-    return Promise.allSettled(batch.map((p) => this.writeOne(p)));
+    return Promise.allSettled(batch.map(async (p) => (await insertNotifications(this.database, [p], this.options.maxAttempts))[0]));
   }
+}
 
-  private async writeOne(p: Pending): Promise<NotificationRow | undefined> {
-    const rows = await this.database.query<NotificationRow>(INSERT_NOTIFICATION_WITH_SENDS, [
-      ...p.params,
-      p.sends.channels,
-      p.sends.dueAt,
-      p.sends.payloads,
-      this.options.maxAttempts,
-      p.now,
-    ]);
-    return rows[0];
-  }
-
-  /** INSERT_NOTIFICATION_BATCH with one array per column. */
-  private batchStatement(batch: Pending[]): [string, unknown[]] {
-    const columns: unknown[][] = Array.from({ length: COLUMN_COUNT + 1 }, () => []);
-    const send = { ids: [] as string[], channels: [] as string[], dueAt: [] as Date[], payloads: [] as string[] };
-    let now = batch[0]!.now;
-    for (const p of batch) {
-      if (p.now > now) now = p.now;
-      columns[0]!.push(p.id);
-      for (let c = 0; c < COLUMN_COUNT; c++) columns[c + 1]!.push(p.params[c]);
-      for (let s = 0; s < p.sends.channels.length; s++) {
-        send.ids.push(p.id);
-        send.channels.push(p.sends.channels[s]!);
-        send.dueAt.push(p.sends.dueAt[s]!);
-        send.payloads.push(p.sends.payloads[s]!);
-      }
+/** INSERT_NOTIFICATIONS with one array per column. */
+function statement(batch: Pending[], maxAttempts: number): [string, unknown[]] {
+  const columns: unknown[][] = Array.from({ length: COLUMN_COUNT + 1 }, () => []);
+  const send = { ids: [] as string[], channels: [] as string[], dueAt: [] as Date[], payloads: [] as string[] };
+  let now = batch[0]!.now;
+  let keyCutoff = batch[0]!.keyCutoff;
+  for (const p of batch) {
+    if (p.now > now) now = p.now;
+    if (p.keyCutoff < keyCutoff) keyCutoff = p.keyCutoff;
+    columns[0]!.push(p.id);
+    for (let c = 0; c < COLUMN_COUNT; c++) columns[c + 1]!.push(p.params[c]);
+    for (let s = 0; s < p.sends.channels.length; s++) {
+      send.ids.push(p.id);
+      send.channels.push(p.sends.channels[s]!);
+      send.dueAt.push(p.sends.dueAt[s]!);
+      send.payloads.push(p.sends.payloads[s]!);
     }
-    return [INSERT_NOTIFICATION_BATCH, [...columns, send.ids, send.channels, send.dueAt, send.payloads, this.options.maxAttempts, now]];
   }
+  return [INSERT_NOTIFICATIONS, [...columns, send.ids, send.channels, send.dueAt, send.payloads, maxAttempts, now, keyCutoff]];
 }

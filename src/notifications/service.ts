@@ -6,8 +6,9 @@
  * templates in templates.ts, SQL in sql.ts.
  *
  * Promises and limits:
- * - Idempotency is per (user, key), first write wins: a replay answers the
- *   stored notification even if its payload differs, and pushes nothing again.
+ * - Idempotency is per (user, key) and outlives the notification
+ *   (idempotency.ts): a replay answers the first notification, or says it was
+ *   deleted, and pushes nothing again; other content with the key is a 409.
  * - Out-of-app sends (e-mail, push, SMS) are written as notification_queue rows
  *   (channel, next_retry_at, payload.mode = now | hold_until | hourly) in the
  *   same statement as the notification; the channel workers send them.
@@ -15,7 +16,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { enqueueOutOfApp, singleSendRows } from "../channels/index.js";
-import type { NotificationRow } from "../db/schema.js";
 import { HeraldError } from "../errors/index.js";
 import {
   DEFAULT_PREFERENCES,
@@ -42,8 +42,9 @@ import {
   parseOrThrow,
   type TemplateVariables,
 } from "./input.js";
-import { NotificationInsertBatcher } from "./group-insert.js";
-import { INSERT_NOTIFICATION, SELECT_BY_IDEMPOTENCY_KEY, SELECT_TIMEZONE, broadcastPreferences, broadcastStatement } from "./sql.js";
+import { NotificationInsertBatcher, insertNotifications } from "./group-insert.js";
+import { type CreateOutcome, IDEMPOTENCY_RETENTION_MS, replay, requestHash } from "./idempotency.js";
+import { PURGE_IDEMPOTENCY_KEYS, SELECT_TIMEZONE, broadcastPreferences, broadcastStatement } from "./sql.js";
 import { NotificationTemplates } from "./templates.js";
 import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
 
@@ -66,6 +67,7 @@ export interface FromTemplateOptions {
 const TIMEZONE_TTL_SECONDS = 3600;
 /** Attempts of each out-of-app send before it is marked failed. */
 const MAX_SEND_ATTEMPTS = 5;
+const PURGE_EVERY_MS = 3600_000;
 /** Preferences that shape a broadcast's presentation (the type toggle is applied in SQL). */
 const PRESENTATION_FIELDS = ["inAppEnabled", "quietHoursEnabled", "quietHoursStart", "quietHoursEnd", "soundEnabled", "soundVolume", "desktopNotifications"] as const;
 
@@ -75,6 +77,7 @@ export class NotificationService implements InboxActions {
   readonly templates: NotificationTemplates;
   private readonly inbox: Inbox;
   private batcher: NotificationInsertBatcher | undefined;
+  private lastPurge: number | undefined;
 
   constructor(
     readonly realtime: RealtimePublisher,
@@ -93,36 +96,49 @@ export class NotificationService implements InboxActions {
    * live connections. Returns null when the user switched this type off
    * (SPEC section 6 rule 1: nothing is stored or delivered), except for
    * `security_alert` and `critical`, which cannot be switched off. With an
-   * `idempotencyKey` already used by this user, returns the first
-   * notification and writes nothing.
+   * `idempotencyKey` already used for this user, returns the first
+   * notification and writes nothing (null if the user deleted it since; other
+   * content with the same key is a HERALD_CONFLICT). `create` says which.
    */
   async createAndSendNotification(input: CreateNotificationInput): Promise<NotificationDto | null> {
+    const outcome = await this.create(input);
+    return "notification" in outcome ? outcome.notification : null;
+  }
+
+  /** Like createAndSendNotification, with what happened: created, replayed, deleted (a replay) or type_disabled. */
+  async create(input: CreateNotificationInput): Promise<CreateOutcome> {
     const n = parseOrThrow(createNotificationSchema, input, "notification");
     const { database, clock, logger } = await this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
     const [prefs, timezone] = await Promise.all([this.preferences.get(n.userId), this.timezoneOf(n.userId)]);
     const now = clock.now();
     const decision = decideDelivery({ type: n.type, priority }, prefs, timezone, now);
-    if (!decision.store) return n.idempotencyKey ? this.byIdempotencyKey(n.userId, n.idempotencyKey) : null;
+    const content = contentParams(n, priority);
+    const key = n.idempotencyKey;
+    // The content as parsed, data as an object (its key order does not matter).
+    const hash = key ? requestHash([n.userId, ...content.slice(0, -1), n.data ?? null]) : null;
+    if (!decision.store) return (key && (await replay(database, n.userId, key, hash!))) || { status: "type_disabled" };
 
-    const params = [n.userId, ...contentParams(n, priority), n.idempotencyKey ?? null];
-    // The row and its out-of-app queue rows (src/channels) commit together:
-    // in one statement (shared with concurrent creations: group-insert.ts)
-    // when every send is single, else in a transaction that also joins the
-    // hour's bundle.
+    const keyCutoff = new Date(now.getTime() - IDEMPOTENCY_RETENTION_MS);
+    const item = { params: [n.userId, ...content, key ?? null, decision.inApp, hash], now, keyCutoff };
+    if (key) this.purgeExpiredKeys(keyCutoff);
+    // The row, its key and its out-of-app queue rows (src/channels) commit
+    // together: in one statement (shared with concurrent creations:
+    // group-insert.ts) when every send is single, else in a transaction that
+    // also joins the hour's bundle.
     const sends = singleSendRows(decision, now);
     const row = sends
-      ? await this.insertBatcher(database).insert({ params, sends, now })
+      ? await this.insertBatcher(database).insert({ ...item, sends })
       : await database.transaction(async (tx) => {
-          const [inserted] = await tx.query<NotificationRow>(INSERT_NOTIFICATION, params);
+          const [inserted] = await insertNotifications(tx, [{ ...item, sends: { channels: [], dueAt: [], payloads: [] } }], MAX_SEND_ATTEMPTS);
           if (inserted) await enqueueOutOfApp(tx, { id: inserted.id, userId: n.userId }, decision, { now, maxAttempts: MAX_SEND_ATTEMPTS });
           return inserted;
         });
     if (!row) {
-      // The key was used before (maybe by a concurrent call that just committed).
-      const existing = await this.byIdempotencyKey(n.userId, n.idempotencyKey!);
-      if (!existing) throw new HeraldError("HERALD_CONFLICT", "The notification for this idempotency key was deleted");
-      return existing;
+      // The key was taken before (maybe by a concurrent call that just committed).
+      const answer = await replay(database, n.userId, key!, hash!);
+      if (!answer) throw new HeraldError("HERALD_CONFLICT", "The idempotency key expired while this request was written; send it again");
+      return answer;
     }
     const dto = toNotificationDto(row);
     if (decision.inApp) {
@@ -133,7 +149,7 @@ export class NotificationService implements InboxActions {
         logger.warn({ err, id: dto.id }, "live push failed; the notification waits for sync");
       });
     }
-    return dto;
+    return { status: "created", notification: dto };
   }
 
   /** Fills the template `templateKey` with `variables` and creates the notification. */
@@ -143,14 +159,19 @@ export class NotificationService implements InboxActions {
     variables: TemplateVariables = {},
     options: FromTemplateOptions = {},
   ): Promise<NotificationDto | null> {
+    return this.createAndSendNotification(await this.fromTemplate(templateKey, userId, variables, options));
+  }
+
+  /** The creation input `createFromTemplate` makes (for `create`, which says what happened). */
+  async fromTemplate(templateKey: string, userId: string, variables: TemplateVariables = {}, options: FromTemplateOptions = {}): Promise<CreateNotificationInput> {
     const content = await this.templates.render(templateKey, variables);
-    return this.createAndSendNotification({
+    return {
       ...content,
       userId,
       ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
       ...(options.relatedId !== undefined ? { relatedId: options.relatedId } : {}),
       ...(options.data !== undefined ? { data: options.data } : {}),
-    });
+    };
   }
 
   /** The guide's broadcast: returns the number of providers it was stored for. */
@@ -167,10 +188,11 @@ export class NotificationService implements InboxActions {
     const n = parseOrThrow(notificationContentSchema, input, "broadcast");
     const { database, clock, logger } = await this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
-    const toggle = isCritical({ type: n.type, priority }) ? undefined : typeToggleOf(n.type);
+    const critical = isCritical({ type: n.type, priority });
+    const toggle = critical ? undefined : typeToggleOf(n.type);
     const broadcastId = randomUUID();
     const rows = await database.query<{ id: string; seq: string | number; userId: string; createdAt: Date }>(
-      broadcastStatement(toggle ? PREFERENCE_COLUMNS[toggle] : null),
+      broadcastStatement(toggle ? PREFERENCE_COLUMNS[toggle] : null, critical),
       [...contentParams(n, priority), broadcastId],
     );
     if (rows.length === 0) return { count: 0, broadcastId };
@@ -260,10 +282,13 @@ export class NotificationService implements InboxActions {
     return (this.batcher ??= new NotificationInsertBatcher(database, { maxAttempts: MAX_SEND_ATTEMPTS }));
   }
 
-  private async byIdempotencyKey(userId: string, key: string): Promise<NotificationDto | null> {
-    const { database } = await this.deps;
-    const rows = await database.query<NotificationRow>(SELECT_BY_IDEMPOTENCY_KEY, [userId, key]);
-    return rows[0] ? toNotificationDto(rows[0]) : null;
+  /** At most once an hour per service: bounds the key table (an expired key is also taken afresh on use). */
+  private purgeExpiredKeys(cutoff: Date): void {
+    if (this.lastPurge !== undefined && cutoff.getTime() - this.lastPurge < PURGE_EVERY_MS) return;
+    this.lastPurge = cutoff.getTime();
+    void this.deps.then(({ database, logger }) =>
+      database.query(PURGE_IDEMPOTENCY_KEYS, [cutoff]).catch((err: unknown) => logger.warn({ err }, "could not purge expired idempotency keys")),
+    );
   }
 
   /** Presentation-shaping preferences (and zone) of every directory user who saved preferences. */

@@ -23,11 +23,12 @@ afterAll(() => db?.cleanup());
 const now = new Date("2026-01-05T12:00:00Z");
 function item(userId: string, title: string, extra: { key?: string; email?: boolean } = {}): PendingInsert {
   return {
-    params: [userId, "new_message", "medium", title, "m", null, null, null, null, null, JSON.stringify({ n: title }), extra.key ?? null],
+    params: [userId, "new_message", "medium", title, "m", null, null, null, null, null, JSON.stringify({ n: title }), extra.key ?? null, true, null],
     sends: extra.email
       ? { channels: ["email"], dueAt: [now], payloads: [JSON.stringify({ mode: "single", inApp: true })] }
       : { channels: [], dueAt: [], payloads: [] },
     now,
+    keyCutoff: new Date(now.getTime() - 86_400_000),
   };
 }
 

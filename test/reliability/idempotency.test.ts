@@ -1,6 +1,8 @@
 /**
  * 10 parallel creations with one idempotencyKey: one row, and every caller
- * gets the same notification back (same id and content, same status code).
+ * gets the same notification back (same id and content, same status code);
+ * with different content, one wins and the others get 409; after the user
+ * deleted it, parallel replays all answer "deleted" and create nothing.
  * The key is per user: another user's identical key is another notification.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,11 +25,10 @@ describe("idempotent creation under concurrency", () => {
     for (let round = 0; round < 5; round++) {
       const key = `order-${round}-${Date.now()}`;
       const answers = await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
+        Array.from({ length: 10 }, () =>
           call(h.baseUrl, "POST", "/api/notifications", {
             token: h.adminToken,
-            // Later callers even send different text: the first creation wins and is what everyone gets.
-            body: { userId: "idem-user", type: "payment_received", title: `Paid ${i === 0 ? "" : i}`.trim(), message: "You were paid", idempotencyKey: key },
+            body: { userId: "idem-user", type: "payment_received", title: "Paid", message: "You were paid", data: { i: 1, n: 2 }, idempotencyKey: key },
           }),
         ),
       );
@@ -44,6 +45,35 @@ describe("idempotent creation under concurrency", () => {
       checked += 1;
     }
     record({ checked, lost: 0, userDuplicates: 0 });
+  });
+
+  it("10 parallel POSTs with one key and ten different contents: one 201, nine 409, one row", async () => {
+    const key = `race-${Date.now()}`;
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        call(h.baseUrl, "POST", "/api/notifications", {
+          token: h.adminToken,
+          body: { userId: "idem-race", type: "new_message", title: `Version ${i}`, message: "m", idempotencyKey: key },
+        }),
+      ),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([201, ...Array(9).fill(409)]);
+    const winner = answers.find((a) => a.status === 201)!.body.notification;
+    const rows = await h.database.query<{ id: string; title: string }>("SELECT id, title FROM notifications WHERE user_id = 'idem-race'");
+    expect(rows).toEqual([{ id: winner.id, title: winner.title }]);
+    record({ checked: 1, lost: 0, userDuplicates: 0, badInputs: { idempotency_reuse: 9 } });
+  });
+
+  it("10 parallel replays after the user deleted it all answer deleted with the original id, and nothing comes back", async () => {
+    const body = { userId: "idem-gone", type: "booking_request", title: "Booking", message: "m", idempotencyKey: "gone-1" };
+    const first = await call(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body });
+    const id = first.body.notification.id as string;
+    const del = await call(h.baseUrl, "DELETE", `/api/notifications/${id}`, { token: await h.tokenFor("idem-gone") });
+    expect(del.status).toBe(204);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => call(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body })));
+    for (const a of answers) expect([a.status, a.body]).toEqual([200, { notification: null, reason: "deleted", id }]);
+    expect(await h.database.query("SELECT 1 FROM notifications WHERE user_id = 'idem-gone'")).toHaveLength(0);
+    record({ checked: 1, lost: 0, userDuplicates: 0 });
   });
 
   it("the same key for two users makes two notifications", async () => {

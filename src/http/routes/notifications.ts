@@ -164,22 +164,34 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
         body: z.union([createNotificationSchema, createFromTemplateSchema]),
         response: {
           201: z.object({ notification: notificationDtoSchema }),
-          200: z.object({ notification: z.null(), reason: z.literal("type_disabled") }),
+          200: z.union([
+            z.object({ notification: z.null(), reason: z.literal("type_disabled") }),
+            // A replay of an idempotencyKey whose notification the user deleted: `id` is the original.
+            z.object({ notification: z.null(), reason: z.literal("deleted"), id: z.string() }),
+          ]),
         },
       },
     },
     async (req, reply) => {
       const body = req.body;
-      const n =
+      const input =
         "templateKey" in body
-          ? await service().createFromTemplate(body.templateKey, body.userId, body.variables ?? {}, {
+          ? await service().fromTemplate(body.templateKey, body.userId, body.variables ?? {}, {
               ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}),
               ...(body.relatedId !== undefined ? { relatedId: body.relatedId } : {}),
               ...(body.data !== undefined ? { data: body.data } : {}),
             })
-          : await service().createAndSendNotification(body);
-      if (!n) return reply.status(200).send({ notification: null, reason: "type_disabled" as const });
-      return reply.status(201).send({ notification: n });
+          : body;
+      const outcome = await service().create(input);
+      switch (outcome.status) {
+        case "type_disabled":
+          return reply.status(200).send({ notification: null, reason: "type_disabled" as const });
+        case "deleted":
+          return reply.header("idempotent-replayed", "true").status(200).send({ notification: null, reason: "deleted" as const, id: outcome.id });
+        case "replayed":
+          reply.header("idempotent-replayed", "true");
+      }
+      return reply.status(201).send({ notification: outcome.notification });
     },
   );
 
