@@ -12,6 +12,7 @@ import { EmailChannel } from "./email.js";
 import { PushChannel } from "./push.js";
 import { LogSmsProvider, SmsChannel, type SmsProvider, WebhookSmsProvider } from "./sms.js";
 import { loadVapidKeys } from "./vapid.js";
+import { loadWebhookSecret } from "./webhook-signing.js";
 import { DeliveryWorker, type DeliveryWorkerOptions } from "./worker.js";
 
 export type DeliveryDeps = Pick<Runtime, "config" | "database" | "clock" | "logger" | "metrics" | "instanceId" | "analytics">;
@@ -30,7 +31,7 @@ export class OutOfAppDelivery {
     const { config, database, logger } = deps;
     this.ownedMailer = overrides.mailer ? undefined : createMailer(mailerOptions(config));
     const mailer = overrides.mailer ?? this.ownedMailer!;
-    const sms = overrides.smsProvider ?? (config.smsWebhookUrl ? new WebhookSmsProvider({ url: config.smsWebhookUrl }) : new LogSmsProvider(logger));
+    const sms = overrides.smsProvider ?? (config.smsWebhookUrl ? new WebhookSmsProvider({ url: config.smsWebhookUrl, secret: loadWebhookSecret(config), now: () => deps.clock.now() }) : new LogSmsProvider(logger));
     const channels: Partial<Record<OutOfAppChannelName, Channel>> = {
       email: new EmailChannel({ mailer, appUrl: config.appUrl }),
       push: new PushChannel({ database, vapid: loadVapidKeys(config), appUrl: config.appUrl, logger }),

@@ -6,6 +6,7 @@
 import type { Logger } from "../observability/index.js";
 import { type Channel, type ChannelJob, httpStatusError, permanent, retryable } from "./channel.js";
 import { shortMessage } from "./render.js";
+import { webhookSignatureHeaders } from "./webhook-signing.js";
 
 export interface SmsMessage {
   to: string;
@@ -22,29 +23,40 @@ export interface SmsProvider {
 
 export interface WebhookSmsOptions {
   url: string;
+  /** Standard Webhooks secret (`whsec_...`) every request is signed with. */
+  secret: string;
+  /** The signing time (webhook-timestamp); the system clock by default. */
+  now?: () => Date;
   /** Per-request timeout; a hung receiver is a retryable failure. */
   timeoutMs?: number;
 }
 
-/** POSTs `{to, title, message, notificationId}`; 2xx is success, 5xx/429 retryable, other 4xx permanent. */
+/**
+ * POSTs `{to, title, message, notificationId}`, signed (webhook-signing.ts);
+ * 2xx is success, 5xx/429 retryable, other 4xx permanent.
+ */
 export class WebhookSmsProvider implements SmsProvider {
   readonly name = "webhook";
   constructor(private readonly options: WebhookSmsOptions) {}
 
   async send(message: SmsMessage): Promise<void> {
+    const body = JSON.stringify(message);
+    const seconds = Math.floor((this.options.now?.() ?? new Date()).getTime() / 1000);
+    // The id is the notification's: a retry is the same message, and the receiver may deduplicate on it.
+    const signature = webhookSignatureHeaders(this.options.secret, `msg_${message.notificationId}`, seconds, body);
     let res: Response;
     try {
       res = await fetch(this.options.url, {
         method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": message.notificationId },
-        body: JSON.stringify(message),
+        headers: { "content-type": "application/json", "idempotency-key": message.notificationId, ...signature },
+        body,
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
       });
     } catch (err) {
       throw retryable("network", `SMS webhook unreachable: ${(err as Error).message}`, err);
     }
-    const body = await res.text().catch(() => "");
-    if (!res.ok) throw httpStatusError(res.status, "SMS webhook", body);
+    const answer = await res.text().catch(() => "");
+    if (!res.ok) throw httpStatusError(res.status, "SMS webhook", answer);
   }
 }
 

@@ -77,6 +77,9 @@ const envSchema = z.object({
   HERALD_DIGEST_MAX_ATTEMPTS: positiveInteger,
   HERALD_SMTP_TIMEOUT_MS: positiveInteger,
   SMS_WEBHOOK_URL: urlWithProtocols(["http:", "https:"]),
+  HERALD_WEBHOOK_SECRET: optionalString.refine((v) => v === undefined || (/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v.slice(6), "base64").length >= 24), {
+    message: "must be whsec_ followed by at least 24 bytes in base64 (Standard Webhooks)",
+  }),
   VAPID_PUBLIC_KEY: optionalString,
   VAPID_PRIVATE_KEY: optionalString,
   VAPID_SUBJECT: optionalString,
@@ -131,6 +134,8 @@ export interface Config {
     readonly smtpTimeoutMs?: number;
   };
   readonly smsWebhookUrl: string | undefined;
+  /** Signs outgoing webhooks (Standard Webhooks, `whsec_...`); undefined outside production means "generate one in dataDir". */
+  readonly webhookSecret: string | undefined;
   readonly vapid: {
     readonly publicKey: string | undefined;
     readonly privateKey: string | undefined;
@@ -156,6 +161,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   if (e.NODE_ENV === "production" && e.JWT_SECRET === undefined && e.JWKS_URL === undefined) {
     throw new ConfigError("Invalid environment variable JWT_SECRET: required when NODE_ENV=production");
+  }
+  if (e.NODE_ENV === "production" && e.SMS_WEBHOOK_URL !== undefined && e.HERALD_WEBHOOK_SECRET === undefined) {
+    throw new ConfigError("Invalid environment variable HERALD_WEBHOOK_SECRET: required when NODE_ENV=production and SMS_WEBHOOK_URL is set");
   }
   if ((e.VAPID_PUBLIC_KEY === undefined) !== (e.VAPID_PRIVATE_KEY === undefined)) {
     throw new ConfigError("Invalid environment variable VAPID_PRIVATE_KEY: VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together");
@@ -201,6 +209,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ),
     ),
     smsWebhookUrl: e.SMS_WEBHOOK_URL,
+    webhookSecret: e.HERALD_WEBHOOK_SECRET,
     vapid: Object.freeze({
       publicKey: e.VAPID_PUBLIC_KEY,
       privateKey: e.VAPID_PRIVATE_KEY,

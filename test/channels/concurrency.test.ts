@@ -8,7 +8,7 @@ import { type Database, openDatabase } from "../../src/db/index.js";
 import { ManualClock } from "../../src/observability/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { makeWorker } from "./harness.js";
-import { type SmsReceiver, startSmsReceiver, waitFor } from "./support.js";
+import { WEBHOOK_SECRET, type SmsReceiver, startSmsReceiver, waitFor } from "./support.js";
 
 const ROWS = 1000;
 let db: TestDatabase;
@@ -47,7 +47,7 @@ it(`two workers claiming ${ROWS} rows concurrently never send the same row twice
 
   const sentBy = new Map<string, string[]>();
   const counting = (workerId: string): Channel => {
-    const inner = new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), "https://app.example.test");
+    const inner = new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), "https://app.example.test");
     return {
       name: "sms",
       async send(job: ChannelJob) {

@@ -5,7 +5,7 @@ import { createMailer } from "../../src/mail/index.js";
 import { ManualClock, silentLogger } from "../../src/observability/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { drain, enqueue, makeWorker, queueRows } from "./harness.js";
-import { seedNotification, seedUser, startPushService, startSmsReceiver, startSmtpReceiver } from "./support.js";
+import { WEBHOOK_SECRET, seedNotification, seedUser, startPushService, startSmsReceiver, startSmtpReceiver } from "./support.js";
 
 const APP_URL = "https://app.example.test";
 const now = () => new Date("2030-01-07T10:00:00Z");
@@ -23,7 +23,7 @@ describe(`SMS webhook channel (${process.env.DATABASE_URL ? "postgres" : "pglite
     const receiver = await startSmsReceiver();
     try {
       const clock = new ManualClock(now());
-      const { worker, registry } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), APP_URL) }, clock);
+      const { worker, registry } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), APP_URL) }, clock);
       const id = await seedNotification(db, { userId: "u-sms", title: "New booking", message: "Alice booked Friday" });
       await enqueue(db, { id, userId: "u-sms" }, smsNow, clock.now());
       expect(await drain(worker)).toBe(1);
@@ -40,7 +40,7 @@ describe(`SMS webhook channel (${process.env.DATABASE_URL ? "postgres" : "pglite
     const receiver = await startSmsReceiver((n) => (n < 3 ? 503 : 200));
     try {
       const clock = new ManualClock(now());
-      const { worker, registry } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), APP_URL) }, clock);
+      const { worker, registry } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), APP_URL) }, clock);
       const id = await seedNotification(db, { userId: "u-sms", title: "Flaky" });
       await enqueue(db, { id, userId: "u-sms" }, smsNow, clock.now());
       for (let attempt = 1; attempt <= 3; attempt++) {
@@ -73,7 +73,7 @@ describe(`SMS webhook channel (${process.env.DATABASE_URL ? "postgres" : "pglite
     const receiver = await startSmsReceiver(() => 502);
     try {
       const clock = new ManualClock(now());
-      const { worker, registry } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), APP_URL) }, clock);
+      const { worker, registry } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), APP_URL) }, clock);
       const id = await seedNotification(db, { userId: "u-sms", title: "Doomed" });
       await enqueue(db, { id, userId: "u-sms" }, { inApp: false, outOfApp: { sms: { mode: "now" } } }, clock.now());
       for (let i = 0; i < 10; i++) {
@@ -96,7 +96,7 @@ describe(`SMS webhook channel (${process.env.DATABASE_URL ? "postgres" : "pglite
     const receiver = await startSmsReceiver(() => 422);
     try {
       const clock = new ManualClock(now());
-      const { worker } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), APP_URL) }, clock);
+      const { worker } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), APP_URL) }, clock);
       const id = await seedNotification(db, { userId: "u-sms" });
       await enqueue(db, { id, userId: "u-sms" }, smsNow, clock.now());
       await drain(worker);
@@ -116,7 +116,7 @@ describe(`SMS webhook channel (${process.env.DATABASE_URL ? "postgres" : "pglite
     try {
       await seedUser(db, { id: "u-nophone" });
       const clock = new ManualClock(now());
-      const { worker } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), APP_URL) }, clock);
+      const { worker } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), APP_URL) }, clock);
       const id = await seedNotification(db, { userId: "u-nophone" });
       await enqueue(db, { id, userId: "u-nophone" }, smsNow, clock.now());
       await drain(worker);
@@ -133,7 +133,7 @@ describe(`SMS webhook channel (${process.env.DATABASE_URL ? "postgres" : "pglite
     const receiver = await startSmsReceiver();
     try {
       const clock = new ManualClock(now());
-      const sms = new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), APP_URL);
+      const sms = new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), APP_URL);
       const id = await seedNotification(db, { userId: "u-sms", title: "Lease" });
       await enqueue(db, { id, userId: "u-sms" }, smsNow, clock.now());
       // A worker claims the row and then dies before sending.

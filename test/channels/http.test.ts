@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeliveryWorker, SmsChannel, WebhookSmsProvider, enqueueOutOfApp } from "../../src/channels/index.js";
 import { ManualClock, silentLogger } from "../../src/observability/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { type SmsReceiver, seedNotification, seedUser, startSmsReceiver, waitFor } from "./support.js";
+import { WEBHOOK_SECRET, type SmsReceiver, seedNotification, seedUser, startSmsReceiver, waitFor } from "./support.js";
 
 let t: TestHerald;
 let broken: SmsReceiver;
@@ -80,7 +80,7 @@ describe("admin routes", () => {
     await db.transaction((tx) => enqueueOutOfApp(tx, { id, userId: "carol" }, { inApp: true, outOfApp: { sms: { mode: "now" } } }, { now: clock.now() }));
     const worker = new DeliveryWorker({
       database: db,
-      channels: { sms: new SmsChannel(new WebhookSmsProvider({ url: broken.url }), "https://app.example.test") },
+      channels: { sms: new SmsChannel(new WebhookSmsProvider({ url: broken.url, secret: WEBHOOK_SECRET }), "https://app.example.test") },
       clock,
       logger: silentLogger,
       metrics: t.herald.runtime.metrics,

@@ -10,7 +10,7 @@ import { ManualClock } from "../../src/observability/index.js";
 import { DEFAULT_PREFERENCES, type PreferenceFields, decideDelivery } from "../../src/preferences/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { drain, enqueue, makeWorker, queueRows } from "./harness.js";
-import { type SmsReceiver, seedNotification, seedUser, startSmsReceiver } from "./support.js";
+import { WEBHOOK_SECRET, type SmsReceiver, seedNotification, seedUser, startSmsReceiver } from "./support.js";
 
 const APP_URL = "https://app.example.test";
 let db: TestDatabase;
@@ -46,7 +46,7 @@ describe(`frequency and quiet hours (${process.env.DATABASE_URL ? "postgres" : "
     const user = "hourly-1";
     await seedUser(db, { id: user, phone: `+1-${user}` });
     const clock = new ManualClock("2030-03-04T10:05:00Z");
-    const { worker } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), APP_URL) }, clock);
+    const { worker } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), APP_URL) }, clock);
     const p = prefs({ frequency: "hourly" });
     const ids = [await notify(user, clock, p, { title: "First" })];
     clock.set("2030-03-04T10:20:00Z");
@@ -96,7 +96,7 @@ describe(`frequency and quiet hours (${process.env.DATABASE_URL ? "postgres" : "
     const user = "quiet-1";
     await seedUser(db, { id: user, phone: `+1-${user}` });
     const clock = new ManualClock("2030-03-04T23:00:00Z");
-    const { worker } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url }), APP_URL) }, clock);
+    const { worker } = makeWorker(db, { sms: new SmsChannel(new WebhookSmsProvider({ url: receiver.url, secret: WEBHOOK_SECRET }), APP_URL) }, clock);
     const p = prefs({ quietHoursEnabled: true, quietHoursStart: "22:00", quietHoursEnd: "08:00" });
     const held = await notify(user, clock, p, { title: "Booking request", type: "booking_request" });
     const critical = await notify(user, clock, p, { title: "New sign-in", type: "security_alert", priority: "critical" });

@@ -12,6 +12,9 @@ import { simpleParser, type ParsedMail } from "mailparser";
 import { SMTPServer } from "smtp-server";
 import type { Queryable } from "../../src/db/index.js";
 
+/** A Standard Webhooks secret for SMS webhook providers built in tests. */
+export const WEBHOOK_SECRET = `whsec_${Buffer.from("herald-test-webhook-secret-32-bytes!").toString("base64")}`;
+
 export async function seedUser(db: Queryable, user: { id: string; email?: string | null; phone?: string | null; timezone?: string }) {
   await db.query(
     `INSERT INTO users (id, email, phone, timezone) VALUES ($1, $2, $3, $4)
