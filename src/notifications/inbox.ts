@@ -102,10 +102,10 @@ export class Inbox {
   /** Deletes one of the user's notifications; false when it is not theirs. */
   async delete(userId: string, id: string): Promise<boolean> {
     const { database, analytics } = await this.deps;
-    const rows = await database.query(DELETE_OWN, [id, userId]);
-    if (rows.length === 0) return false;
+    const [gone] = await database.query<{ read: boolean; archived: boolean }>(DELETE_OWN, [id, userId]);
+    if (!gone) return false;
     analytics.record({ notificationId: id, userId, eventType: "deleted" });
-    await this.tell(userId, [{ type: "notification_updated", id, read: true, archived: false, deleted: true }]);
+    await this.tell(userId, [{ type: "notification_updated", id, read: gone.read, archived: gone.archived, deleted: true }]);
     return true;
   }
 

@@ -145,4 +145,5 @@ UPDATE notifications SET read = true, read_at = now(), updated_at = now()
  WHERE user_id = $1 AND in_app AND read = false
 RETURNING id, archived`;
 
-export const DELETE_OWN = `DELETE FROM notifications WHERE id = $1 AND user_id = $2 RETURNING id`;
+/** Returns the state it had, so the devices hear the real one (issue 16.14). */
+export const DELETE_OWN = `DELETE FROM notifications WHERE id = $1 AND user_id = $2 RETURNING id, read, archived`;

@@ -181,6 +181,19 @@ describe("inbox changes", () => {
     }
   });
 
+  it("deleting an archived unread notification tells the devices its real state", async () => {
+    const n = (await service.createAndSendNotification({ userId: "svc-del-state", type: "new_message", title: "t", message: "m" }))!;
+    expect(await service.archive("svc-del-state", n.id)).toBe(true);
+    const ws = await connect(h.wsUrl, await h.tokenFor("svc-del-state"));
+    try {
+      expect(await service.deleteNotification("svc-del-state", n.id)).toBe(true);
+      const m = await ws.next((x) => x.type === "notification_updated" && x.id === n.id);
+      expect(m).toEqual({ type: "notification_updated", id: n.id, read: false, archived: true, deleted: true });
+    } finally {
+      await ws.close();
+    }
+  });
+
   it("reading an already read notification records opened only once", async () => {
     const n = (await service.createAndSendNotification({ userId: "svc-twice", type: "new_message", title: "t", message: "m" }))!;
     expect(await service.markRead("svc-twice", n.id)).toBe(true);
