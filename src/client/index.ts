@@ -6,6 +6,15 @@
  * resumes from its cursor, acknowledges every notification it receives, and
  * emits each notification once (deduplicated by id, live or replayed).
  *
+ * Per device (SPEC 6.4): the client names its device with a stable random id
+ * (`?device=`), kept in `storage` (localStorage in browsers, memory
+ * otherwise), and reconnects with its cursor (the last seq received). The
+ * server keeps each device's acknowledged cursor, so a page reload or a new
+ * process with the same storage resumes from what this device acknowledged,
+ * whatever other devices acked. The cursor itself is held in memory only:
+ * seqs are global across users, and a cursor left in a shared browser's
+ * storage by one user would hide another user's older notifications.
+ *
  * @example
  * import { HeraldClient } from "herald/client";
  * const client = new HeraldClient({ url: "ws://localhost:3001/ws", getToken: () => fetchToken() });
@@ -35,6 +44,12 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
+
+/** Where the device id is kept: the Web Storage shape, so `localStorage` fits. */
+export interface DeviceStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
 
 export interface NotificationUpdate {
   id: string;
@@ -75,6 +90,43 @@ export interface HeraldClientOptions extends BackoffOptions {
   ackDelayMs?: number;
   /** How many notification ids to remember for de-duplication (default 10,000). */
   dedupeWindow?: number;
+  /** This device's id (1-64 of A-Z a-z 0-9 _ -); default: one generated once and kept in `storage`. */
+  deviceId?: string;
+  /** Keeps the generated device id; default globalThis.localStorage when usable, else memory (a new device per process). */
+  storage?: DeviceStorage;
+}
+
+const DEVICE_KEY = "herald.deviceId";
+
+function defaultStorage(): DeviceStorage | undefined {
+  try {
+    // Reading localStorage throws in some sandboxed frames; Node has none.
+    return (globalThis as { localStorage?: DeviceStorage }).localStorage;
+  } catch {
+    return undefined;
+  }
+}
+
+function randomId(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  return c?.randomUUID ? c.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** The stored device id, or a new one stored for next time (storage failures only cost the persistence). */
+function loadDeviceId(storage: DeviceStorage | undefined): string {
+  try {
+    const stored = storage?.getItem(DEVICE_KEY);
+    if (stored && /^[A-Za-z0-9_-]{1,64}$/.test(stored)) return stored;
+  } catch {
+    // unreadable storage: a fresh id
+  }
+  const id = randomId();
+  try {
+    storage?.setItem(DEVICE_KEY, id);
+  } catch {
+    // full or read-only storage
+  }
+  return id;
 }
 
 const OPEN = 1;
@@ -98,19 +150,22 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private resumeCursor = 0;
   private maxSeq = 0;
   private token: string | undefined;
+  /** Sent on every connection so the server keeps this device's own cursor. */
+  readonly deviceId: string;
 
   constructor(private readonly options: HeraldClientOptions) {
     super();
     this.token = options.token;
+    this.deviceId = options.deviceId ?? loadDeviceId(options.storage ?? defaultStorage());
   }
 
   get state(): ConnectionState {
     return this._state;
   }
 
-  /** Highest notification seq received so far. */
+  /** Where this device resumes: the highest seq received (or synced past) so far; 0 before any. */
   get cursor(): number {
-    return this.maxSeq;
+    return Math.max(this.maxSeq, this.resumeCursor);
   }
 
   /** Replaces the static token used for the next connection attempt. */
@@ -129,8 +184,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     return this.send({ type: "read", id });
   }
 
-  /** Asks for the unacknowledged notifications after `cursor` (default: the resume cursor). */
-  sync(cursor = this.resumeCursor): boolean {
+  /** Asks for the notifications after `cursor` (default: this device's cursor; 0: what this device has not acknowledged). */
+  sync(cursor = this.cursor): boolean {
     return this.send({ type: "sync", cursor });
   }
 
@@ -162,7 +217,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     }
     if (this._state === "closed") return;
     const url = new URL(this.options.url);
-    if (this.resumeCursor > 0) url.searchParams.set("cursor", String(this.resumeCursor));
+    url.searchParams.set("device", this.deviceId);
+    if (this.cursor > 0) url.searchParams.set("cursor", String(this.cursor));
     let protocols: string[] | undefined;
     if (token && this.options.tokenTransport === "query") url.searchParams.set("token", token);
     else if (token) protocols = [PROTOCOL, token];

@@ -11,6 +11,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Most ids in one `ack` (a full sync page). */
 export const MAX_ACK_IDS = 1000;
 
+/** A client's stable device id (SDK: a random UUID kept in storage): short, URL-safe. */
+const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isDeviceId(value: unknown): value is string {
+  return typeof value === "string" && DEVICE_ID.test(value);
+}
+
 export function isNotificationId(value: unknown): value is string {
   return typeof value === "string" && UUID.test(value);
 }

@@ -44,6 +44,26 @@ UPDATE notifications n
  WHERE n.id = old.id
 RETURNING n.id, n.user_id, old.delivery_status = 'pending' AS was_pending`;
 
+// Per-device acknowledged cursor (SPEC 6.4): the highest acked seq of each
+// (user, device); `inserted` (xmax = 0) says a device row was added, so its
+// user's oldest devices beyond the cap are pruned. Sorted so two instances lock rows in one order.
+const MARK_DEVICE_ACKED = `
+INSERT INTO device_cursors AS d (user_id, device_id, acked_seq, updated_at)
+SELECT a.user_id, a.device_id, max(n.seq), $4
+  FROM unnest($1::uuid[], $2::text[], $3::text[]) AS a(id, user_id, device_id)
+  JOIN notifications n ON n.id = a.id AND n.user_id = a.user_id
+ GROUP BY a.user_id, a.device_id
+ ORDER BY a.user_id, a.device_id
+ON CONFLICT (user_id, device_id) DO UPDATE
+   SET acked_seq = GREATEST(d.acked_seq, EXCLUDED.acked_seq), updated_at = EXCLUDED.updated_at
+RETURNING d.user_id, (d.xmax = 0) AS inserted`;
+
+const PRUNE_DEVICES = `
+DELETE FROM device_cursors d
+ USING (SELECT user_id, device_id, row_number() OVER (PARTITION BY user_id ORDER BY updated_at DESC, device_id) AS rank
+          FROM device_cursors WHERE user_id = ANY($1::text[])) old
+ WHERE d.user_id = old.user_id AND d.device_id = old.device_id AND old.rank > $2`;
+
 const OPEN_SESSIONS = `
 INSERT INTO websocket_sessions (id, user_id, instance_id, ip, user_agent, connected_at)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`;
@@ -76,12 +96,16 @@ export interface DeliveryLogOptions {
   clock: Clock;
   logger: Logger;
   intervalMs?: number;
+  /** Device cursors kept per user (the least recently acking beyond it are deleted; default 20). */
+  maxDevicesPerUser?: number;
 }
 
 export class DeliveryLog {
   /** Notification id -> the user whose socket carried it. */
   private sent = new Map<string, string>();
   private acks = new Map<string, string>(); // notification id -> user id
+  /** Acks from connections that named their device: [notification id, user id, device id]. */
+  private deviceAcks: Array<[string, string, string]> = [];
   private opens: SessionOpen[] = [];
   private closes: SessionClose[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -103,10 +127,12 @@ export class DeliveryLog {
     this.sent.set(id, userId);
   }
 
-  markDelivered(id: string, userId: string): void {
+  /** The first ack makes a notification `delivered` (once, for analytics); each device's ack also moves its own cursor. */
+  markDelivered(id: string, userId: string, deviceId?: string): void {
     // Acked by the user it was sent to before the sent mark was written: one write does both.
     if (this.sent.get(id) === userId) this.sent.delete(id);
     this.acks.set(id, userId);
+    if (deviceId !== undefined) this.deviceAcks.push([id, userId, deviceId]);
   }
 
   sessionOpened(open: SessionOpen): void {
@@ -123,7 +149,7 @@ export class DeliveryLog {
   }
 
   get pending(): number {
-    return this.sent.size + this.acks.size + this.opens.length + this.closes.length;
+    return this.sent.size + this.acks.size + this.deviceAcks.length + this.opens.length + this.closes.length;
   }
 
   /** Writes everything buffered so far; never rejects (failures are logged and retried next time). */
@@ -141,10 +167,12 @@ export class DeliveryLog {
     const opens = this.opens;
     const sent = [...this.sent];
     const acks = [...this.acks];
+    const deviceAcks = this.deviceAcks;
     const closes = this.closes;
     this.opens = [];
     this.sent = new Map();
     this.acks = new Map();
+    this.deviceAcks = [];
     this.closes = [];
     const now = clock.now();
     try {
@@ -189,6 +217,8 @@ export class DeliveryLog {
         this.setAside("delivered mark"),
       );
       acks.length = 0;
+      if (deviceAcks.length > 0) await this.writeDeviceAcks(deviceAcks, now);
+      deviceAcks.length = 0;
       await writeIsolating(
         closes,
         async (batch) => {
@@ -203,8 +233,21 @@ export class DeliveryLog {
       this.opens = opens.concat(this.opens);
       for (const [id, user] of sent) this.sent.set(id, user);
       for (const [id, user] of acks) if (!this.acks.has(id)) this.acks.set(id, user);
+      this.deviceAcks = deviceAcks.concat(this.deviceAcks);
       this.closes = closes.concat(this.closes);
     }
+  }
+
+  private async writeDeviceAcks(acks: Array<[string, string, string]>, now: Date): Promise<void> {
+    const { database } = this.options;
+    const rows = await database.query<{ user_id: string; inserted: boolean }>(MARK_DEVICE_ACKED, [
+      acks.map(([id]) => id),
+      acks.map(([, user]) => user),
+      acks.map(([, , device]) => device),
+      now.toISOString(),
+    ]);
+    const grown = [...new Set(rows.filter((r) => r.inserted).map((r) => r.user_id))];
+    if (grown.length > 0) await database.query(PRUNE_DEVICES, [grown, this.options.maxDevicesPerUser ?? 20]);
   }
 
   async stop(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { isDeviceId } from "./client-messages.js";
 
 export const WS_PATHS: ReadonlySet<string> = new Set(["/", "/ws"]);
 
@@ -31,9 +32,10 @@ function offeredProtocols(req: IncomingMessage): string[] {
 /**
  * The token from `?token=`, else from Sec-WebSocket-Protocol: an entry
  * `bearer.<jwt>` or the bare JWT (browsers cannot set Authorization on a
- * WebSocket). Also `?cursor=` to resume.
+ * WebSocket). Also `?cursor=` to resume and `?device=` (the client's stable
+ * device id, for its per-device cursor); `device` is false when malformed.
  */
-export function readHandshake(req: IncomingMessage): { token: string | undefined; cursor: number } {
+export function readHandshake(req: IncomingMessage): { token: string | undefined; cursor: number; device: string | undefined | false } {
   const url = new URL(req.url ?? "/", "http://localhost");
   let token = url.searchParams.get("token") ?? undefined;
   if (!token) {
@@ -45,7 +47,9 @@ export function readHandshake(req: IncomingMessage): { token: string | undefined
   }
   const rawCursor = Number(url.searchParams.get("cursor") ?? "0");
   const cursor = Number.isSafeInteger(rawCursor) && rawCursor > 0 ? rawCursor : 0;
-  return { token: token || undefined, cursor };
+  const rawDevice = url.searchParams.get("device");
+  const device = rawDevice === null ? undefined : isDeviceId(rawDevice) ? rawDevice : false;
+  return { token: token || undefined, cursor, device };
 }
 
 /**
@@ -57,10 +61,10 @@ export function chooseProtocol(protocols: Set<string>): string | false {
   return protocols.has(HERALD_PROTOCOL) ? HERALD_PROTOCOL : false;
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavailable" };
+const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavailable" };
 
 /** Writes a complete HTTP error response on the raw socket and ends it. */
-export function refuseUpgrade(socket: Duplex, status: 401 | 403 | 429 | 503, code: string, detail: string): void {
+export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 429 | 503, code: string, detail: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;

@@ -1,8 +1,24 @@
 /**
- * The two reads a connection makes: its unread badge and what it has not
- * acknowledged (delivery_status pending or sent), oldest first, after a cursor.
- * Both are served by partial indexes of 0001 (notifications_unread_idx,
- * notifications_undelivered_idx).
+ * The two reads a connection makes: its unread badge and what this device
+ * has not received, oldest first.
+ *
+ * Per device (SPEC 6.4): a connection resumes from its own cursor (the last
+ * seq it received), so another device's ack never hides anything from it.
+ * The cursor is the client's (`?cursor=`, `sync {cursor}`), else the highest
+ * seq this device acknowledged (device_cursors, migration 0008), else none.
+ * A page holds every live notification after the cursor, acknowledged by
+ * another device or not. When the connection resumes (connect, bus
+ * reconnect, `sync` without a cursor) it also holds what nobody has
+ * acknowledged at or before the cursor (an ack lost with its socket, or a
+ * frame from another instance that came after a newer one): at least once on
+ * the wire, once per id in the SDK. A `sync {cursor}` (the next page of a
+ * truncated one) reads strictly after its cursor, so paging always advances.
+ * With no cursor at all (a brand-new device, or an old client without a
+ * device id) that is only the unacknowledged: not the user's whole history.
+ * Cost per sync: a range of notifications_user_seq_idx after the cursor, the
+ * partial notifications_undelivered_idx as before, one primary-key lookup in
+ * device_cursors (only without a client cursor), and one probe of the seq
+ * index per statement for the next cursor.
  *
  * `SyncReader` answers the syncs of every connection that asked in the same
  * event-loop turn with ONE statement (badge and page per connection, by
@@ -67,27 +83,45 @@ function toDto(r: Row): NotificationDto {
 const COLUMNS = `id, seq, user_id, type, priority, title, message, description, icon, action_url, action_label,
        read, archived, delivery_status, sent_at, delivered_at, read_at, related_id, data, created_at, updated_at`;
 
+// Which of a request's notifications a connection may be synced (both branches below use it):
+// never what in-app off kept out of the app (in_app false, SPEC 6.4; migration 0009).
+const SYNCABLE = `user_id = r.user_id AND in_app`;
+
 // One row per notification of each request's page (one row more than the page,
 // to know whether it is truncated), or one row with NULLs for an empty page;
 // `unread` repeats the request's badge (skipped by a one-time filter when not wanted).
+// `cur.after` is the client's cursor, else the device's acknowledged one, else 0.
+// `top` (the newest seq of all, one probe of the seq index per statement) is the
+// cursor of a complete page: a device that has received nothing still gets a
+// cursor, so another device's ack while it is offline cannot hide what follows.
 const SYNC_BATCH = `
-SELECT r.k, c.unread, p.*
-  FROM unnest($1::text[], $2::bigint[], $3::bool[]) WITH ORDINALITY AS r(user_id, after, with_count, k)
+SELECT r.k, c.unread, t.top, p.*
+  FROM unnest($1::text[], $2::bigint[], $3::bool[], $4::text[], $5::bool[]) WITH ORDINALITY AS r(user_id, after, with_count, device_id, resume, k)
+  LEFT JOIN device_cursors d ON r.after = 0 AND d.user_id = r.user_id AND d.device_id = r.device_id
+  CROSS JOIN LATERAL (SELECT CASE WHEN r.after > 0 THEN r.after ELSE COALESCE(d.acked_seq, 0) END AS after) cur
   LEFT JOIN LATERAL (
     SELECT count(*)::int AS unread FROM notifications
-     WHERE user_id = r.user_id AND read = false AND archived = false AND r.with_count
+     WHERE user_id = r.user_id AND in_app AND read = false AND archived = false AND r.with_count
   ) c ON true
+  CROSS JOIN (SELECT max(seq) AS top FROM notifications) t
   LEFT JOIN LATERAL (
-    SELECT ${COLUMNS} FROM notifications
-     WHERE user_id = r.user_id AND seq > r.after AND delivery_status IN ('pending', 'sent')
-     ORDER BY seq ASC
-     LIMIT $4
+    SELECT * FROM (
+      (SELECT ${COLUMNS} FROM notifications
+        WHERE ${SYNCABLE} AND cur.after > 0 AND seq > cur.after
+        ORDER BY seq LIMIT $6)
+      UNION ALL
+      (SELECT ${COLUMNS} FROM notifications
+        WHERE ${SYNCABLE} AND r.resume AND delivery_status IN ('pending', 'sent') AND (cur.after = 0 OR seq <= cur.after)
+        ORDER BY seq LIMIT $6)
+    ) u
+    ORDER BY seq ASC
+    LIMIT $6
   ) p ON true
  ORDER BY r.k, p.seq`;
 
 export interface SyncPage {
   notifications: NotificationDto[];
-  /** The last seq in the page, or the requested cursor when the page is empty. */
+  /** Where the next sync resumes: the last seq in a truncated page, else the user's newest seq (never below the request's cursor). */
   cursor: number;
   truncated: boolean;
 }
@@ -102,6 +136,8 @@ interface SyncRequest {
   userId: string;
   cursor: number;
   withCount: boolean;
+  deviceId: string | null;
+  resume: boolean;
 }
 
 /**
@@ -124,31 +160,40 @@ export class SyncReader {
     this.commits = new GroupCommit((batch) => this.run(batch), { maxBatch, maxInFlight, collectTurn: true });
   }
 
-  read(userId: string, cursor: number, withCount: boolean): Promise<SyncResult> {
-    return this.commits.submit({ userId, cursor, withCount });
+  /**
+   * `cursor` 0 means "none": the device's acknowledged cursor (when `deviceId` is given and known) stands in.
+   * `resume` adds the unacknowledged notifications at or before the cursor (see the file comment).
+   */
+  read(userId: string, cursor: number, withCount: boolean, deviceId: string | null = null, resume = cursor === 0): Promise<SyncResult> {
+    return this.commits.submit({ userId, cursor, withCount, deviceId, resume });
   }
 
   private async run(batch: SyncRequest[]): Promise<PromiseSettledResult<SyncResult>[]> {
-    const rows = await this.db.query<Row & { k: string | number; unread: number | null }>(SYNC_BATCH, [
+    const rows = await this.db.query<Row & { k: string | number; unread: number | null; top: string | number | null }>(SYNC_BATCH, [
       batch.map((r) => r.userId),
       batch.map((r) => r.cursor),
       batch.map((r) => r.withCount),
+      batch.map((r) => r.deviceId),
+      batch.map((r) => r.resume),
       this.limit + 1,
     ]);
     const pages: Row[][] = batch.map(() => []);
     const counts: number[] = batch.map(() => 0);
+    const tops: number[] = batch.map(() => 0);
     for (const row of rows) {
       const k = Number(row.k) - 1;
       counts[k] = Number(row.unread ?? 0);
+      tops[k] = Number(row.top ?? 0);
       if (row.id !== null) pages[k]!.push(row);
     }
-    return batch.map((r, k) => ({ status: "fulfilled", value: { count: r.withCount ? counts[k] : undefined, page: toPage(pages[k]!, r.cursor, this.limit) } }));
+    return batch.map((r, k) => ({ status: "fulfilled", value: { count: r.withCount ? counts[k] : undefined, page: toPage(pages[k]!, r.cursor, tops[k]!, this.limit) } }));
   }
 }
 
-function toPage(rows: Row[], cursor: number, limit: number): SyncPage {
+function toPage(rows: Row[], cursor: number, top: number, limit: number): SyncPage {
   const truncated = rows.length > limit;
   const notifications = (truncated ? rows.slice(0, limit) : rows).map(toDto);
   const last = notifications[notifications.length - 1];
-  return { notifications, cursor: last ? last.seq : cursor, truncated };
+  // A truncated page resumes after its last row; a complete one after everything the user has.
+  return { notifications, cursor: truncated ? last!.seq : Math.max(last?.seq ?? 0, top, cursor), truncated };
 }
