@@ -71,8 +71,6 @@ export class Connection {
   closedWith: { code: number; reason: string } | undefined = undefined;
   /** Token expiry in whole seconds on the server's expiry wheel (undefined: not registered). */
   expirySecond: number | undefined = undefined;
-  /** The client's stable device id (`?device=`), for its per-device sync cursor; undefined for old clients. */
-  deviceId: string | undefined = undefined;
   // Per-connection structures are created on first use and dropped after: most connections sit idle.
   private syncing: SyncState | undefined = undefined;
   private rate: RateState | undefined = undefined;
@@ -85,6 +83,8 @@ export class Connection {
   private inFlight: Set<string> | undefined = undefined;
   /** Serializes this connection's syncs (connect-time and client-requested); undefined when none is queued. */
   syncChain: Promise<void> | undefined = undefined;
+  /** A client sync that arrived while one ran: runs after it (later requests replace it). */
+  queuedSync: (() => void) | undefined = undefined;
 
   constructor(
     readonly socket: WebSocket,

@@ -32,6 +32,12 @@ export class Hub {
     return current.size;
   }
 
+  /** The user's connections here, oldest first. */
+  of(userId: string): Connection[] {
+    const current = this.byUser.get(userId);
+    return current === undefined ? [] : current instanceof Set ? [...current] : [current];
+  }
+
   connections(): IterableIterator<Connection> {
     return this.byUser.values().values();
   }

@@ -15,10 +15,7 @@ export type ServerMessage =
   | { type: "notification"; notification: NotificationDto; presentation: Presentation }
   | { type: "notification_updated"; id: string; read: boolean; archived: boolean; deleted: boolean }
   | { type: "unread_count"; count: number }
-  /**
-   * What this device missed, oldest first; `cursor` is where it resumes (send it back as `?cursor=` on
-   * reconnect, or in `sync` for the next page); `truncated` means "reload through REST".
-   */
+  /** What the client missed, oldest first; `truncated` means "reload through REST". */
   | { type: "sync"; notifications: NotificationDto[]; cursor: number; truncated?: boolean }
   | { type: "error"; code: string; message: string }
   | { type: "pong" };
@@ -28,7 +25,6 @@ export type ClientMessage =
   | { type: "ack"; id: string }
   | { type: "ack"; ids: string[] }
   | { type: "read"; id: string }
-  /** With a cursor: everything after it; without: what this device (`?device=` on connect) has not acknowledged. */
   | { type: "sync"; cursor?: number }
   | { type: "ping" };
 
@@ -40,6 +36,8 @@ export const CloseCodes = {
   messageTooBig: 1009,
   tokenExpired: 4001,
   slowConsumer: 4008,
+  /** The user opened more than maxConnectionsPerUser here: their oldest connection is closed. */
+  tooManyConnections: 4009,
   rateLimited: 4029,
 } as const;
 

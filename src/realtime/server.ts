@@ -42,8 +42,11 @@ export interface RealtimeOptions extends ConnectionLimits {
   /** WebSocket upgrades per user: sustained rate and burst (beyond: HTTP 429 before the upgrade). */
   connectsPerSecond: number;
   connectBurst: number;
-  /** Device cursors kept per user (device_cursors rows); the least recently acking devices beyond it are forgotten. */
-  maxDevicesPerUser: number;
+  /** Open connections per user on this instance; a new one beyond it closes the user's oldest (4009). */
+  maxConnectionsPerUser: number;
+  /** Client-requested syncs per user: sustained rate and burst (beyond: an `error` frame `sync_rate_limited`). */
+  syncsPerSecond: number;
+  syncBurst: number;
 }
 
 export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
@@ -54,7 +57,9 @@ export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
   presenceHeartbeatMs: 10_000,
   connectsPerSecond: 2,
   connectBurst: 30,
-  maxDevicesPerUser: 20,
+  maxConnectionsPerUser: 20,
+  syncsPerSecond: 2,
+  syncBurst: 10,
   maxBufferedBytes: 1024 * 1024,
   maxHeldFrames: 10_000,
   maxRememberedIds: 2_000,
@@ -83,6 +88,7 @@ export class NotificationWebSocketServer {
   private readonly wss: WebSocketServer;
   private readonly hub = new Hub();
   private readonly connectBuckets = new Map<string, TokenBucket>();
+  private readonly syncBuckets = new Map<string, TokenBucket>();
   private readonly ready: Promise<Started>;
   private started: Started | undefined;
   private inbox: InboxActions | undefined;
@@ -131,7 +137,7 @@ export class NotificationWebSocketServer {
   private async start(deps: RealtimeDeps): Promise<Started> {
     const logger = deps.logger;
     const metrics = realtimeMetrics(deps.metrics);
-    const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs, maxDevicesPerUser: this.options.maxDevicesPerUser });
+    const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs });
     log.start();
     const reader = new SyncReader(deps.database, this.options.syncLimit);
     const presence = createPresence(deps.bus, deps.instanceId, {
@@ -174,8 +180,7 @@ export class NotificationWebSocketServer {
       return refuseUpgrade(socket, 503, "unavailable", "Realtime server failed to start");
     }
     if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
-    const { token, cursor, device } = readHandshake(req);
-    if (device === false) return refuseUpgrade(socket, 400, "invalid_device", "device must be 1 to 64 letters, digits, '-' or '_'");
+    const { token, cursor } = readHandshake(req);
     let principal;
     try {
       principal = await s.deps.auth.authenticate(token);
@@ -194,10 +199,10 @@ export class NotificationWebSocketServer {
     if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
     if (socket.destroyed) return;
     const { userId, expiresAt } = principal;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(s, ws, req, userId, expiresAt, cursor, device));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(s, ws, req, userId, expiresAt, cursor));
   }
 
-  private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number, device: string | undefined): void {
+  private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number): void {
     // Limits and hooks are one object for every connection (they need no per-connection state): less memory per idle socket.
     const shared = (this.shared ??= {
       limits: this.options,
@@ -210,9 +215,9 @@ export class NotificationWebSocketServer {
       },
     });
     const conn = new Connection(ws, userId, this.sessions++, shared);
-    conn.deviceId = device;
     // Registered (and so holding live frames) before the sync query runs.
     this.hub.add(conn);
+    this.enforceConnectionCap(userId);
     s.presence.add(userId);
     s.metrics.connections.inc();
     const socket = req.socket;
@@ -263,20 +268,20 @@ export class NotificationWebSocketServer {
   private tick(): void {
     const now = Date.now();
     this.expiry.advance(Math.floor(now / 1000));
-    // Forget refilled connect buckets so the map stays as small as the set of recent connectors.
-    for (const [userId, bucket] of this.connectBuckets) if (bucket.isFull(now)) this.connectBuckets.delete(userId);
-    if (this.expiry.size === 0 && this.connectBuckets.size === 0) {
+    // Forget refilled buckets so the maps stay as small as the set of recent connectors and syncers.
+    for (const buckets of [this.connectBuckets, this.syncBuckets]) for (const [userId, bucket] of buckets) if (bucket.isFull(now)) buckets.delete(userId);
+    if (this.expiry.size === 0 && this.connectBuckets.size === 0 && this.syncBuckets.size === 0) {
       clearInterval(this.secondTimer);
       this.secondTimer = undefined;
     }
   }
 
-  /** Sends unread_count (on connect) and what this device has not received (sync.ts: after `cursor`, 0 = none; `resume` on (re)connect). */
-  private sync(s: Started, conn: Connection, cursor: number, withCount: boolean, resume = true): void {
+  /** Sends unread_count (on connect) and the unacknowledged notifications after `cursor`. */
+  private sync(s: Started, conn: Connection, cursor: number, withCount: boolean): void {
     conn.beginSync();
     const run = async (): Promise<void> => {
       try {
-        const { count, page } = await s.reader.read(conn.userId, cursor, withCount, conn.deviceId ?? null, resume);
+        const { count, page } = await s.reader.read(conn.userId, cursor, withCount);
         if (count !== undefined) conn.send({ type: "unread_count", count });
         // What this socket already carried (live, since the last page) is not repeated; the cursor still advances past it.
         const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
@@ -316,15 +321,49 @@ export class NotificationWebSocketServer {
         conn.send({ type: "pong" });
         return;
       case "ack":
-        for (const id of "ids" in m ? m.ids : [m.id]) s.log.markDelivered(id, conn.userId, conn.deviceId);
+        for (const id of "ids" in m ? m.ids : [m.id]) s.log.markDelivered(id, conn.userId);
         return;
       case "sync":
-        // With a cursor: the next page, strictly after it; without: resume as on connect.
-        this.sync(s, conn, m.cursor ?? 0, false, !m.cursor);
+        this.requestSync(s, conn, () => this.sync(s, conn, m.cursor ?? 0, false));
         return;
       case "read":
         return this.read(s, conn, m.id);
     }
+  }
+
+  /**
+   * A client's `sync`. While one of this connection's syncs runs, later
+   * requests are coalesced into one that runs after it (the latest wins), and
+   * every read is paid from the user's bucket, so no client can queue reads
+   * faster than the database serves them (others' syncs and counts wait behind).
+   */
+  private requestSync(s: Started, conn: Connection, run: () => void): void {
+    if (conn.syncChain) {
+      const waiting = conn.queuedSync !== undefined;
+      conn.queuedSync = run;
+      if (!waiting) {
+        void conn.syncChain.then(() => {
+          const next = conn.queuedSync;
+          conn.queuedSync = undefined;
+          if (next && conn.state !== "closed") this.paidSync(s, conn, next);
+        });
+      }
+      return;
+    }
+    this.paidSync(s, conn, run);
+  }
+
+  private paidSync(s: Started, conn: Connection, run: () => void): void {
+    if (this.take(this.syncBuckets, conn.userId, this.options.syncsPerSecond, this.options.syncBurst)) return run();
+    s.metrics.errors.inc({ reason: "sync_rate_limited" });
+    conn.send({ type: "error", code: "sync_rate_limited", message: "Too many sync requests; retry in a few seconds" });
+  }
+
+  /** Beyond maxConnectionsPerUser here, the user's oldest connections are closed (4009), so a new tab always gets in. */
+  private enforceConnectionCap(userId: string): void {
+    const open = this.hub.of(userId).filter((c) => c.state !== "closed");
+    const excess = open.length - this.options.maxConnectionsPerUser;
+    for (let i = 0; i < excess; i++) open[i]!.close(CloseCodes.tooManyConnections, "too many connections for this user");
   }
 
   private read(s: Started, conn: Connection, id: string): void {
@@ -376,11 +415,16 @@ export class NotificationWebSocketServer {
   }
 
   private allowConnect(userId: string): boolean {
+    return this.take(this.connectBuckets, userId, this.options.connectsPerSecond, this.options.connectBurst);
+  }
+
+  /** One token from the user's bucket in `buckets` (created full; tick() forgets it once refilled). */
+  private take(buckets: Map<string, TokenBucket>, userId: string, ratePerSec: number, burst: number): boolean {
     const now = Date.now();
-    let bucket = this.connectBuckets.get(userId);
+    let bucket = buckets.get(userId);
     if (!bucket) {
-      bucket = new TokenBucket(this.options.connectsPerSecond, this.options.connectBurst, now);
-      this.connectBuckets.set(userId, bucket);
+      bucket = new TokenBucket(ratePerSec, burst, now);
+      buckets.set(userId, bucket);
       this.startTicking();
     }
     return bucket.take(now);

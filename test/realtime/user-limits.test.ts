@@ -1,0 +1,92 @@
+/**
+ * What one user may take of a server (#15.6): a ceiling of connections per
+ * user (the oldest closed with 4009), repeated syncs of one connection
+ * coalesced while one runs, and client syncs per user rate-limited with an
+ * `error` frame. Real `ws` clients against a server on a bare http.Server.
+ */
+import { randomUUID } from "node:crypto";
+import { type Server, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryBus } from "../../src/bus/index.js";
+import { CloseCodes, NotificationWebSocketServer, type RealtimeOptions } from "../../src/realtime/index.js";
+import { type TestHerald, startTestHerald } from "../support/herald.js";
+import { Probe, eventually } from "./helpers.js";
+
+let h: TestHerald;
+const stops: Array<() => Promise<void>> = [];
+
+async function bare(options: Partial<RealtimeOptions>) {
+  const http: Server = createServer();
+  const bus = new MemoryBus();
+  const server = new NotificationWebSocketServer(http, { ...h.herald.runtime, bus, instanceId: `limits-${randomUUID()}` }, options);
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  stops.push(async () => {
+    await server.close();
+    await new Promise((resolve) => http.close(resolve));
+    await bus.close();
+  });
+  return { server, url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+beforeAll(async () => {
+  h = await startTestHerald();
+});
+afterAll(async () => {
+  for (const stop of stops) await stop();
+  await h?.stop();
+});
+
+describe("per-user limits", () => {
+  it("closes the oldest connection with 4009 when a user opens one more than the ceiling; other users are unaffected", async () => {
+    const { server, url } = await bare({ maxConnectionsPerUser: 3 });
+    const token = await h.tokenFor("u-many");
+    const probes: Probe[] = [];
+    for (let i = 0; i < 3; i++) {
+      probes.push(await Probe.open(url, token));
+      await probes.at(-1)!.next("sync");
+    }
+    const other = await Probe.open(url, await h.tokenFor("u-one"));
+    await other.next("sync");
+    probes.push(await Probe.open(url, token));
+    expect(await probes[0]!.closed).toEqual({ code: CloseCodes.tooManyConnections, reason: "too many connections for this user" });
+    await eventually(() => server.getLocalConnectionsCount(), (n) => n === 4);
+    for (const p of probes.slice(1)) expect(p.ws.readyState).toBe(p.ws.OPEN);
+    expect(other.ws.readyState).toBe(other.ws.OPEN);
+    await Promise.all([...probes, other].map((p) => p.close()));
+  });
+
+  it("coalesces syncs sent while one runs: 20 at once cost far fewer reads, and the latest cursor is answered", async () => {
+    const { url } = await bare({ syncBurst: 100 });
+    const probe = await Probe.open(url, await h.tokenFor("u-coalesce"));
+    await probe.next("sync");
+    const last = 1_000_000_000_000;
+    for (let i = 0; i < 19; i++) probe.send({ type: "sync", cursor: 0 });
+    probe.send({ type: "sync", cursor: last });
+    await probe.next("sync", (m) => m.cursor >= last);
+    const answered = probe.of("sync").length - 1; // minus the connect-time page
+    expect(answered).toBeLessThan(10);
+    expect(probe.of("error")).toEqual([]);
+    await probe.close();
+  });
+
+  it("limits client syncs per user across connections with an error frame, not a silent drop", async () => {
+    const { url } = await bare({ syncsPerSecond: 0.001, syncBurst: 3 });
+    const token = await h.tokenFor("u-sync-flood");
+    const [a, b] = [await Probe.open(url, token), await Probe.open(url, token)];
+    await Promise.all([a.next("sync"), b.next("sync")]);
+    // One at a time, so none is coalesced: each one is a read the bucket must pay for.
+    for (const [i, p] of [a, b, a].entries()) {
+      p.send({ type: "sync", cursor: i + 1 });
+      await p.next("sync", (m) => m.cursor >= i + 1);
+    }
+    b.send({ type: "sync", cursor: 10 });
+    const refused = await b.next("error");
+    expect(refused.code).toBe("sync_rate_limited");
+    expect(b.of("sync").length).toBe(2); // connect-time page + one
+    // The user's other messages still work.
+    b.send({ type: "ping" });
+    await b.next("pong");
+    await Promise.all([a.close(), b.close()]);
+  });
+});
