@@ -71,6 +71,8 @@ export class Connection {
   closedWith: { code: number; reason: string } | undefined = undefined;
   /** Token expiry in whole seconds on the server's expiry wheel (undefined: not registered). */
   expirySecond: number | undefined = undefined;
+  /** The client's stable device id (`?device=`), for its per-device sync cursor; undefined for old clients. */
+  deviceId: string | undefined = undefined;
   // Per-connection structures are created on first use and dropped after: most connections sit idle.
   private syncing: SyncState | undefined = undefined;
   private rate: RateState | undefined = undefined;

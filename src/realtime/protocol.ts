@@ -15,7 +15,10 @@ export type ServerMessage =
   | { type: "notification"; notification: NotificationDto; presentation: Presentation }
   | { type: "notification_updated"; id: string; read: boolean; archived: boolean; deleted: boolean }
   | { type: "unread_count"; count: number }
-  /** What the client missed, oldest first; `truncated` means "reload through REST". */
+  /**
+   * What this device missed, oldest first; `cursor` is where it resumes (send it back as `?cursor=` on
+   * reconnect, or in `sync` for the next page); `truncated` means "reload through REST".
+   */
   | { type: "sync"; notifications: NotificationDto[]; cursor: number; truncated?: boolean }
   | { type: "error"; code: string; message: string }
   | { type: "pong" };
@@ -25,6 +28,7 @@ export type ClientMessage =
   | { type: "ack"; id: string }
   | { type: "ack"; ids: string[] }
   | { type: "read"; id: string }
+  /** With a cursor: everything after it; without: what this device (`?device=` on connect) has not acknowledged. */
   | { type: "sync"; cursor?: number }
   | { type: "ping" };
 

@@ -47,6 +47,8 @@ export interface RealtimeOptions extends ConnectionLimits {
   /** Client-requested syncs per user: sustained rate and burst (beyond: an `error` frame `sync_rate_limited`). */
   syncsPerSecond: number;
   syncBurst: number;
+  /** Device cursors kept per user (device_cursors rows); the least recently acking devices beyond it are forgotten. */
+  maxDevicesPerUser: number;
 }
 
 export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
@@ -60,6 +62,7 @@ export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
   maxConnectionsPerUser: 20,
   syncsPerSecond: 2,
   syncBurst: 10,
+  maxDevicesPerUser: 20,
   maxBufferedBytes: 1024 * 1024,
   maxHeldFrames: 10_000,
   maxRememberedIds: 2_000,
@@ -137,7 +140,7 @@ export class NotificationWebSocketServer {
   private async start(deps: RealtimeDeps): Promise<Started> {
     const logger = deps.logger;
     const metrics = realtimeMetrics(deps.metrics);
-    const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs });
+    const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs, maxDevicesPerUser: this.options.maxDevicesPerUser });
     log.start();
     const reader = new SyncReader(deps.database, this.options.syncLimit);
     const presence = createPresence(deps.bus, deps.instanceId, {
@@ -180,7 +183,8 @@ export class NotificationWebSocketServer {
       return refuseUpgrade(socket, 503, "unavailable", "Realtime server failed to start");
     }
     if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
-    const { token, cursor } = readHandshake(req);
+    const { token, cursor, device } = readHandshake(req);
+    if (device === false) return refuseUpgrade(socket, 400, "invalid_device", "device must be 1 to 64 letters, digits, '-' or '_'");
     let principal;
     try {
       principal = await s.deps.auth.authenticate(token);
@@ -199,10 +203,10 @@ export class NotificationWebSocketServer {
     if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
     if (socket.destroyed) return;
     const { userId, expiresAt } = principal;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(s, ws, req, userId, expiresAt, cursor));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(s, ws, req, userId, expiresAt, cursor, device));
   }
 
-  private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number): void {
+  private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number, device: string | undefined): void {
     // Limits and hooks are one object for every connection (they need no per-connection state): less memory per idle socket.
     const shared = (this.shared ??= {
       limits: this.options,
@@ -215,6 +219,7 @@ export class NotificationWebSocketServer {
       },
     });
     const conn = new Connection(ws, userId, this.sessions++, shared);
+    conn.deviceId = device;
     // Registered (and so holding live frames) before the sync query runs.
     this.hub.add(conn);
     this.enforceConnectionCap(userId);
@@ -276,12 +281,12 @@ export class NotificationWebSocketServer {
     }
   }
 
-  /** Sends unread_count (on connect) and the unacknowledged notifications after `cursor`. */
-  private sync(s: Started, conn: Connection, cursor: number, withCount: boolean): void {
+  /** Sends unread_count (on connect) and what this device has not received (sync.ts: after `cursor`, 0 = none; `resume` on (re)connect). */
+  private sync(s: Started, conn: Connection, cursor: number, withCount: boolean, resume = true): void {
     conn.beginSync();
     const run = async (): Promise<void> => {
       try {
-        const { count, page } = await s.reader.read(conn.userId, cursor, withCount);
+        const { count, page } = await s.reader.read(conn.userId, cursor, withCount, conn.deviceId ?? null, resume);
         if (count !== undefined) conn.send({ type: "unread_count", count });
         // What this socket already carried (live, since the last page) is not repeated; the cursor still advances past it.
         const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
@@ -321,10 +326,11 @@ export class NotificationWebSocketServer {
         conn.send({ type: "pong" });
         return;
       case "ack":
-        for (const id of "ids" in m ? m.ids : [m.id]) s.log.markDelivered(id, conn.userId);
+        for (const id of "ids" in m ? m.ids : [m.id]) s.log.markDelivered(id, conn.userId, conn.deviceId);
         return;
       case "sync":
-        this.requestSync(s, conn, () => this.sync(s, conn, m.cursor ?? 0, false));
+        // With a cursor: the next page, strictly after it; without: resume as on connect.
+        this.requestSync(s, conn, () => this.sync(s, conn, m.cursor ?? 0, false, !m.cursor));
         return;
       case "read":
         return this.read(s, conn, m.id);
