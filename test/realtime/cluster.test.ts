@@ -94,6 +94,45 @@ for (const mode of modes) {
       await Promise.all([r1, r2, other].map((p) => p.close()));
     });
 
+    it("three devices on two instances with interleaved acks: each offline device gets what it missed, whoever acked it (#16.1)", async () => {
+      const u = "u-devices-cluster";
+      const token = await a.tokenFor(u);
+      const at = (h: TestHerald, device: string, cursor?: number) => {
+        const url = new URL(h.wsUrl);
+        url.searchParams.set("device", device);
+        return Probe.open(url.toString(), token, { cursor });
+      };
+      const status = async (id: string) => (await a.database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [id]))[0]?.s;
+      const create = async (title: string) => (await a.herald.notifications.createAndSendNotification({ userId: u, type: "new_message", title, message: "m" })) as NotificationDto;
+      const [phone, laptop, tablet] = await Promise.all([at(a, "phone"), at(b, "laptop"), at(a, "tablet")]);
+      await Promise.all([phone, laptop, tablet].map((p) => p.next("sync")));
+      const x0 = await create("x0");
+      for (const p of [phone, laptop, tablet]) {
+        await p.next("notification", (m) => m.notification.id === x0.id);
+        p.send({ type: "ack", id: x0.id });
+      }
+      await eventually(() => a.database.query<{ n: number }>("SELECT count(*)::int AS n FROM device_cursors WHERE user_id = $1", [u]), (r) => r[0]!.n === 3);
+      await Promise.all([phone.close(), tablet.close()]);
+      // The laptop on B acks x1; the phone will ack x2 after it comes back on B.
+      const x1 = await create("x1");
+      await laptop.next("notification", (m) => m.notification.id === x1.id);
+      laptop.send({ type: "ack", id: x1.id });
+      const x2 = await create("x2");
+      await eventually(() => status(x1.id), (s) => s === "delivered");
+
+      const phone2 = await at(b, "phone", x0.seq);
+      expect((await phone2.next("sync")).notifications.map((n) => n.id)).toEqual([x1.id, x2.id]);
+      phone2.send({ type: "ack", id: x2.id });
+      await eventually(() => status(x2.id), (s) => s === "delivered");
+      // The tablet returns to A without a cursor: its own acknowledged cursor (x0, written on A) stands in.
+      const tablet2 = await at(a, "tablet");
+      expect((await tablet2.next("sync")).notifications.map((n) => n.id)).toEqual([x1.id, x2.id]);
+      // A notification created now reaches all three devices once, on both instances.
+      const x3 = await create("x3");
+      for (const p of [phone2, laptop, tablet2]) expect((await p.next("notification", (m) => m.notification.id === x3.id)).notification.seq).toBe(x3.seq);
+      await Promise.all([phone2, laptop, tablet2].map((p) => p.close()));
+    });
+
     it("counts connections and providers cluster-wide on both instances", async () => {
       // Earlier tests closed their sockets; wait until every instance has heard.
       for (const h of [a, b]) await eventually(() => h.herald.realtime.getConnectedClientsCount(), (n) => n === 0);
