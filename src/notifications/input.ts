@@ -87,3 +87,19 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown, what: stri
     })),
   );
 }
+
+/** The content columns shared by the single and the broadcast insert, in statement order (data as JSON text). */
+export function contentParams(n: NotificationContent, priority: string): unknown[] {
+  return [
+    n.type,
+    priority,
+    n.title,
+    n.message,
+    n.description ?? null,
+    n.icon ?? null,
+    n.actionUrl ?? null,
+    n.actionLabel ?? null,
+    n.relatedId ?? null,
+    n.data == null ? null : JSON.stringify(n.data),
+  ];
+}

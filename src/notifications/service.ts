@@ -12,39 +12,31 @@
  * - Out-of-app sends (e-mail, push, SMS) are written as notification_queue rows
  *   (channel, next_retry_at, payload.mode = now | hold_until | hourly) in the
  *   same statement as the notification; the channel workers send them.
- *   Broadcasts are in-app (and digest) only: no queue rows.
+ *   Broadcasts queue them per recipient by each one's preferences, in the
+ *   broadcast's transaction (broadcast.ts).
  */
-import { randomUUID } from "node:crypto";
 import { enqueueOutOfApp, singleSendRows } from "../channels/index.js";
 import { HeraldError } from "../errors/index.js";
-import {
-  DEFAULT_PREFERENCES,
-  type DeliveryDecision,
-  type PreferenceFields,
-  PreferencesService,
-  decideDelivery,
-  isCritical,
-  typeToggleOf,
-} from "../preferences/index.js";
-import { PREFERENCE_COLUMNS } from "../preferences/types.js";
-import type { BroadcastBase, BroadcastRecipient, InboxActions } from "../realtime/protocol.js";
+import { PreferencesService, decideDelivery } from "../preferences/index.js";
+import type { InboxActions } from "../realtime/protocol.js";
 import type { NotificationWebSocketServer } from "../realtime/index.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
 import { timezoneCacheKey } from "../users/index.js";
+import { writeBroadcast } from "./broadcast.js";
+import { NotificationInsertBatcher, insertNotifications } from "./group-insert.js";
+import { type CreateOutcome, IDEMPOTENCY_RETENTION_MS, replay, requestHash } from "./idempotency.js";
 import { type GetNotificationsOptions, Inbox, type NotificationPage, type StateChange } from "./inbox.js";
 import {
   type BroadcastInput,
   type CreateNotificationInput,
+  contentParams,
   createNotificationSchema,
-  type NotificationContent,
   notificationContentSchema,
   parseOrThrow,
   type TemplateVariables,
 } from "./input.js";
-import { NotificationInsertBatcher, insertNotifications } from "./group-insert.js";
-import { type CreateOutcome, IDEMPOTENCY_RETENTION_MS, replay, requestHash } from "./idempotency.js";
-import { PURGE_IDEMPOTENCY_KEYS, SELECT_TIMEZONE, broadcastPreferences, broadcastStatement } from "./sql.js";
+import { PURGE_IDEMPOTENCY_KEYS, SELECT_TIMEZONE } from "./sql.js";
 import { NotificationTemplates } from "./templates.js";
 import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
 
@@ -68,8 +60,6 @@ const TIMEZONE_TTL_SECONDS = 3600;
 /** Attempts of each out-of-app send before it is marked failed. */
 const MAX_SEND_ATTEMPTS = 5;
 const PURGE_EVERY_MS = 3600_000;
-/** Preferences that shape a broadcast's presentation (the type toggle is applied in SQL). */
-const PRESENTATION_FIELDS = ["inAppEnabled", "quietHoursEnabled", "quietHoursStart", "quietHoursEnd", "soundEnabled", "soundVolume", "desktopNotifications"] as const;
 
 export class NotificationService implements InboxActions {
   readonly deps: Promise<NotificationDeps>;
@@ -180,65 +170,21 @@ export class NotificationService implements InboxActions {
   }
 
   /**
-   * One set-based INSERT ... SELECT over the user directory writes a row per
-   * user (skipping those who switched the type off), sharing one broadcast_id;
-   * then one fan-out to the online recipients.
+   * One transaction writes a row per user who accepts the type (one set-based
+   * INSERT ... SELECT, shared broadcast_id) and each recipient's out-of-app
+   * sends by their own preferences (broadcast.ts); then one fan-out to the
+   * online recipients whose in-app path delivers it.
    */
   async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
     const n = parseOrThrow(notificationContentSchema, input, "broadcast");
     const { database, clock, logger } = await this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
-    const critical = isCritical({ type: n.type, priority });
-    const toggle = critical ? undefined : typeToggleOf(n.type);
-    const broadcastId = randomUUID();
-    const rows = await database.query<{ id: string; seq: string | number; userId: string; createdAt: Date }>(
-      broadcastStatement(toggle ? PREFERENCE_COLUMNS[toggle] : null, critical),
-      [...contentParams(n, priority), broadcastId],
-    );
-    if (rows.length === 0) return { count: 0, broadcastId };
-    const saved = await this.presentationPreferences();
-
-    const createdAt = new Date(rows[0]!.createdAt).toISOString();
-    const base: BroadcastBase = {
-      type: n.type,
-      priority,
-      title: n.title,
-      message: n.message,
-      description: n.description ?? null,
-      icon: n.icon ?? null,
-      actionUrl: n.actionUrl ?? null,
-      actionLabel: n.actionLabel ?? null,
-      read: false,
-      archived: false,
-      deliveryStatus: "pending",
-      sentAt: null,
-      deliveredAt: null,
-      readAt: null,
-      relatedId: n.relatedId ?? null,
-      data: n.data ?? null,
-      createdAt,
-      updatedAt: createdAt,
-    };
-    const now = clock.now();
-    const notification = { type: n.type, priority };
-    const defaults = decideDelivery(notification, DEFAULT_PREFERENCES, "UTC", now);
-    // Most users share a handful of distinct settings: decide once per distinct one.
-    const memo = new Map<string, DeliveryDecision>();
-    const recipients: BroadcastRecipient[] = [];
-    for (const r of rows) {
-      const p = saved.get(r.userId);
-      let d = defaults;
-      if (p) {
-        const key = `${p.inAppEnabled}|${p.soundEnabled}|${p.soundVolume}|${p.desktopNotifications}|${p.quietHoursEnabled ? `${p.quietHoursStart}|${p.quietHoursEnd}|${p.timezone}` : ""}`;
-        d = memo.get(key) ?? decideDelivery(notification, { ...DEFAULT_PREFERENCES, ...p }, p.timezone, now);
-        memo.set(key, d);
-      }
-      if (d.inApp) recipients.push({ userId: r.userId, id: r.id, seq: Number(r.seq), presentation: d.presentation });
-    }
+    const { broadcastId, count, base, recipients } = await writeBroadcast(database, n, priority, clock.now(), MAX_SEND_ATTEMPTS);
+    if (!base) return { count, broadcastId };
     await this.realtime.publishBroadcast(base, recipients).catch((err: unknown) => {
       logger.warn({ err, broadcastId }, "broadcast fan-out failed; recipients receive it on sync");
     });
-    return { count: rows.length, broadcastId };
+    return { count, broadcastId };
   }
 
   getNotifications(userId: string, options: GetNotificationsOptions = {}): Promise<NotificationPage> {
@@ -291,14 +237,6 @@ export class NotificationService implements InboxActions {
     );
   }
 
-  /** Presentation-shaping preferences (and zone) of every directory user who saved preferences. */
-  private async presentationPreferences(): Promise<Map<string, PresentationPreferences>> {
-    const { database } = await this.deps;
-    const select = PRESENTATION_FIELDS.map((f) => `p.${PREFERENCE_COLUMNS[f]} AS "${f}"`).join(", ");
-    const rows = await database.query<PresentationPreferences & { userId: string }>(broadcastPreferences(select));
-    return new Map(rows.map((r) => [r.userId, r]));
-  }
-
   /** The user's IANA zone from the directory (UTC when unknown), cached like preferences. */
   private async timezoneOf(userId: string): Promise<string> {
     const { database, cache } = await this.deps;
@@ -308,22 +246,4 @@ export class NotificationService implements InboxActions {
     await cache.set(timezoneCacheKey(userId), tz, TIMEZONE_TTL_SECONDS);
     return tz;
   }
-}
-
-type PresentationPreferences = Pick<PreferenceFields, (typeof PRESENTATION_FIELDS)[number]> & { timezone: string };
-
-/** The content columns shared by the single and the broadcast insert, in statement order. */
-function contentParams(n: NotificationContent, priority: Priority): unknown[] {
-  return [
-    n.type,
-    priority,
-    n.title,
-    n.message,
-    n.description ?? null,
-    n.icon ?? null,
-    n.actionUrl ?? null,
-    n.actionLabel ?? null,
-    n.relatedId ?? null,
-    n.data == null ? null : JSON.stringify(n.data),
-  ];
 }
