@@ -6,7 +6,8 @@
  *   table, so reads are exact.
  * - Redis: each instance keeps a hash `presence:i:<instanceId>` (user -> count)
  *   with a TTL that its heartbeat refreshes, so a crashed instance's users
- *   disappear within the TTL; a `presence` bus message keeps the other
+ *   disappear within the TTL (and `onInstanceLost` runs for it, on the
+ *   survivors' next heartbeat); a `presence` bus message keeps the other
  *   instances' in-memory view fresh between heartbeats. The changes of one
  *   event-loop turn (a connect storm) go out together: one MULTI and one
  *   message, not two commands per connection.
@@ -36,6 +37,13 @@ export interface PresenceOptions {
   /** Heartbeat period for the Redis presence keys (default 10 s); the TTL is three periods. */
   heartbeatMs?: number;
   onError?: (err: unknown) => void;
+  /**
+   * Redis only: an instance's heartbeat stopped for a whole TTL (it crashed).
+   * Every survivor may call it for the same instance, so it must be
+   * idempotent; the instance is forgotten once it resolves (retried on the
+   * next heartbeat when it rejects).
+   */
+  onInstanceLost?: (instanceId: string) => Promise<void>;
 }
 
 export function createPresence(bus: Bus, instanceId: string, options: PresenceOptions = {}): Presence {
@@ -120,6 +128,7 @@ class RedisPresence implements Presence {
   private readonly instancesKey: string;
   private readonly ownKey: string;
   private readonly onError: (err: unknown) => void;
+  private readonly onInstanceLost: ((instanceId: string) => Promise<void>) | undefined;
   /** Changes not yet written to Redis (user -> net delta), flushed at the end of the turn. */
   private pending = new Map<string, number>();
   private flushScheduled = false;
@@ -134,6 +143,7 @@ class RedisPresence implements Presence {
     this.instancesKey = `${bus.prefix}presence:instances`;
     this.ownKey = this.keyOf(instanceId);
     this.onError = options.onError ?? (() => undefined);
+    this.onInstanceLost = options.onInstanceLost;
   }
 
   private keyOf(instanceId: string): string {
@@ -211,12 +221,10 @@ class RedisPresence implements Presence {
     const now = Date.now();
     const tx = redis.multi().del(this.ownKey);
     if (this.own.size > 0) tx.hset(this.ownKey, Object.fromEntries(this.own));
-    await tx
-      .pexpire(this.ownKey, this.ttlMs)
-      .zadd(this.instancesKey, now, this.instanceId)
-      .zremrangebyscore(this.instancesKey, "-inf", now - this.ttlMs)
-      .exec();
-    const ids = (await redis.zrange(this.instancesKey, 0, -1)).filter((id) => id !== this.instanceId);
+    const cutoff = now - this.ttlMs;
+    await tx.pexpire(this.ownKey, this.ttlMs).zadd(this.instancesKey, now, this.instanceId).exec();
+    await this.forgetLost(await redis.zrangebyscore(this.instancesKey, "-inf", cutoff));
+    const ids = (await redis.zrangebyscore(this.instancesKey, `(${cutoff}`, "+inf")).filter((id) => id !== this.instanceId);
     const read = redis.pipeline();
     for (const id of ids) read.hgetall(this.keyOf(id));
     const results = ids.length > 0 ? ((await read.exec()) ?? []) : [];
@@ -230,6 +238,20 @@ class RedisPresence implements Presence {
     });
     this.remote.clear();
     for (const [id, counts] of fresh) this.remote.set(id, counts);
+  }
+
+  /** Instances whose heartbeat is older than the TTL: reported (their sessions closed), then dropped from the set. */
+  private async forgetLost(lost: string[]): Promise<void> {
+    for (const id of lost) {
+      if (id === this.instanceId) continue;
+      try {
+        await this.onInstanceLost?.(id);
+      } catch (err) {
+        this.onError(err);
+        continue;
+      }
+      await this.bus.client.zrem(this.instancesKey, id);
+    }
   }
 
   async stop(): Promise<void> {

@@ -20,6 +20,7 @@ import { DeliveryLog } from "./delivery-log.js";
 import { Fanout } from "./fanout.js";
 import { WS_PATHS, chooseProtocol, pathOf, readHandshake, refuseUpgrade } from "./handshake.js";
 import { Hub } from "./hub.js";
+import { closeSessionsOfEarlierRuns, closeSessionsOfInstance } from "./lost-sessions.js";
 import { type RealtimeMetrics, realtimeMetrics } from "./metrics.js";
 import { type BroadcastBase, type BroadcastRecipient, CloseCodes, type InboxActions, type Presentation, type ServerMessage } from "./protocol.js";
 import { ExpiryWheel } from "./expiry.js";
@@ -47,6 +48,12 @@ export interface RealtimeOptions extends ConnectionLimits {
   /** Client-requested syncs per user: sustained rate and burst (beyond: an `error` frame `sync_rate_limited`). */
   syncsPerSecond: number;
   syncBurst: number;
+  /**
+   * At start, close every open websocket_sessions row of another instance:
+   * only when this process is the database's sole server (embedded database
+   * or no Redis), so they can only be left over from a crashed run.
+   */
+  closeEarlierSessions: boolean;
   /** Device cursors kept per user (device_cursors rows); the least recently acking devices beyond it are forgotten. */
   maxDevicesPerUser: number;
 }
@@ -62,6 +69,7 @@ export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
   maxConnectionsPerUser: 20,
   syncsPerSecond: 2,
   syncBurst: 10,
+  closeEarlierSessions: false,
   maxDevicesPerUser: 20,
   maxBufferedBytes: 1024 * 1024,
   maxHeldFrames: 10_000,
@@ -146,7 +154,12 @@ export class NotificationWebSocketServer {
     const presence = createPresence(deps.bus, deps.instanceId, {
       heartbeatMs: this.options.presenceHeartbeatMs,
       onError: (err) => logger.warn({ err }, "presence update failed"),
+      onInstanceLost: async (lost) => {
+        await closeSessionsOfInstance(deps.database, lost, deps.clock.now());
+        logger.warn({ instance: lost }, "instance lost (presence expired); its websocket sessions closed");
+      },
     });
+    if (this.options.closeEarlierSessions) await closeSessionsOfEarlierRuns(deps.database, deps.instanceId, deps.clock.now());
     await presence.start();
     const fanout = new Fanout(deps.bus, deps.instanceId, this.hub, logger);
     await fanout.start();
