@@ -41,6 +41,19 @@ describe("rule 1: a type switched off delivers nothing, except security_alert an
   });
 });
 
+describe("security_alert at any priority is critical (issue 16: the choice, documented in README)", () => {
+  it("a low-priority security_alert in quiet hours, with in-app and its toggle off, is pushed unsilenced and e-mailed now", () => {
+    const over = { quietHoursEnabled: true, quietHoursStart: "00:00", quietHoursEnd: "23:59", inAppEnabled: false, securityAlertEnabled: false, frequency: "daily_digest" as const };
+    const d = decideDelivery({ type: "security_alert", priority: "low" }, prefs(over), "UTC", NOON);
+    expect(d).toMatchObject({ store: true, inApp: true, critical: true, silent: false });
+    expect(d.presentation.silent).toBe(false);
+    expect(d.outOfApp.email).toEqual({ mode: "now" });
+    // A low-priority notification of another type in the same settings is silenced and left to the digest.
+    const other = decideDelivery({ type: "booking_request", priority: "low" }, prefs(over), "UTC", NOON);
+    expect([other.inApp, other.silent, other.outOfApp.email.mode]).toEqual([false, true, "digest"]);
+  });
+});
+
 describe("rule 2: in-app, pushed at once, silent in quiet hours, critical never silenced", () => {
   it.each([
     ["inAppEnabled=false: stored but not pushed", { type: "new_message", priority: "high" }, { inAppEnabled: false }, true, false],
