@@ -79,7 +79,7 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
   // A process that opened its own database and has no Redis is that database's only server:
   // sessions still open at start were left by a crashed run.
   const soleServer = !options.database && runtime.bus.kind === "memory";
-  realtime = new NotificationWebSocketServer(app.server, runtime, { closeEarlierSessions: soleServer, ...options.realtime });
+  realtime = new NotificationWebSocketServer(app.server, runtime, { closeEarlierSessions: soleServer, ...config.realtime, ...options.realtime });
   notifications = new NotificationService(realtime, runtime);
   digests = new EmailDigestService(smtpFromConfig(config), runtime, config.digestTuning);
   const delivery = new OutOfAppDelivery(runtime);

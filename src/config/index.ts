@@ -76,6 +76,8 @@ const envSchema = z.object({
   HERALD_DIGEST_RETRY_CAP_MS: positiveInteger,
   HERALD_DIGEST_MAX_ATTEMPTS: positiveInteger,
   HERALD_SMTP_TIMEOUT_MS: positiveInteger,
+  HERALD_MAX_CONNECTIONS_PER_USER: positiveInteger,
+  HERALD_PRESENCE_HEARTBEAT_MS: positiveInteger,
   SMS_WEBHOOK_URL: urlWithProtocols(["http:", "https:"]),
   HERALD_WEBHOOK_SECRET: optionalString.refine((v) => v === undefined || (/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v.slice(6), "base64").length >= 24), {
     message: "must be whsec_ followed by at least 24 bytes in base64 (Standard Webhooks)",
@@ -132,6 +134,11 @@ export interface Config {
     readonly retryCapMs?: number;
     readonly maxAttempts?: number;
     readonly smtpTimeoutMs?: number;
+  };
+  /** WebSocket knobs that are set (src/realtime/server.ts has the defaults): connections per user, presence heartbeat. */
+  readonly realtime: {
+    readonly maxConnectionsPerUser?: number;
+    readonly presenceHeartbeatMs?: number;
   };
   readonly smsWebhookUrl: string | undefined;
   /** Signs outgoing webhooks (Standard Webhooks, `whsec_...`); undefined outside production means "generate one in dataDir". */
@@ -208,6 +215,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         }).filter(([, v]) => v !== undefined),
       ),
     ),
+    realtime: Object.freeze({
+      ...(e.HERALD_MAX_CONNECTIONS_PER_USER === undefined ? {} : { maxConnectionsPerUser: e.HERALD_MAX_CONNECTIONS_PER_USER }),
+      ...(e.HERALD_PRESENCE_HEARTBEAT_MS === undefined ? {} : { presenceHeartbeatMs: e.HERALD_PRESENCE_HEARTBEAT_MS }),
+    }),
     smsWebhookUrl: e.SMS_WEBHOOK_URL,
     webhookSecret: e.HERALD_WEBHOOK_SECRET,
     vapid: Object.freeze({

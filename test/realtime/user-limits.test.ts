@@ -9,6 +9,7 @@ import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBus } from "../../src/bus/index.js";
+import { loadConfig } from "../../src/config/index.js";
 import { CloseCodes, NotificationWebSocketServer, type RealtimeOptions } from "../../src/realtime/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { Probe, eventually } from "./helpers.js";
@@ -88,5 +89,13 @@ describe("per-user limits", () => {
     b.send({ type: "ping" });
     await b.next("pong");
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it("takes the ceiling and the presence heartbeat from the environment", async () => {
+    expect(() => loadConfig({ HERALD_MAX_CONNECTIONS_PER_USER: "0" })).toThrow(/HERALD_MAX_CONNECTIONS_PER_USER/);
+    expect(loadConfig({}).realtime).toEqual({});
+    const custom = await startTestHerald({ env: { HERALD_MAX_CONNECTIONS_PER_USER: "2", HERALD_PRESENCE_HEARTBEAT_MS: "500" } });
+    stops.push(() => custom.stop());
+    expect(custom.herald.realtime.options).toMatchObject({ maxConnectionsPerUser: 2, presenceHeartbeatMs: 500 });
   });
 });
