@@ -74,6 +74,8 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     apiKeys: config.apiKeys,
+    maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
+    adminClaim: config.jwtAdminClaim,
   });
 
   const analytics = new AnalyticsIngest({ database, clock, logger });

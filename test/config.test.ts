@@ -23,6 +23,12 @@ describe("configuration", () => {
     [{ VAPID_PUBLIC_KEY: "abc" }, /VAPID/],
     [{ HERALD_DIGEST_LEASE_MS: "0" }, /^Invalid environment variable HERALD_DIGEST_LEASE_MS: must be a positive integer \(got "0"\)$/],
     [{ HERALD_SMTP_TIMEOUT_MS: "1.5" }, /HERALD_SMTP_TIMEOUT_MS: must be a positive integer/],
+    [{ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), HERALD_API_KEYS: "a" }, /^Invalid environment variable HERALD_API_KEYS: each key must be at least 32 characters when NODE_ENV=production$/],
+    [{ NODE_ENV: "production", JWKS_URL: "https://idp.example/jwks.json" }, /^Invalid environment variable JWT_AUDIENCE: JWT_AUDIENCE and JWT_ISSUER are required with JWKS_URL when NODE_ENV=production$/],
+    [{ NODE_ENV: "production", JWKS_URL: "https://idp.example/jwks.json", JWT_AUDIENCE: "herald" }, /JWT_ISSUER/],
+    [{ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), HERALD_DEMO_TOKENS: "true" }, /^Invalid environment variable HERALD_DEMO_TOKENS: not allowed when NODE_ENV=production/],
+    [{ HERALD_MAX_TOKEN_LIFETIME: "forever" }, /HERALD_MAX_TOKEN_LIFETIME: must be a duration/],
+    [{ JWT_ADMIN_CLAIM: "role" }, /JWT_ADMIN_CLAIM: must be claim=value/],
   ])("refuses %j with one line naming the variable", (env, message) => {
     let error: unknown;
     try {
@@ -39,13 +45,45 @@ describe("configuration", () => {
     const c = loadConfig({
       NODE_ENV: "production",
       JWT_SECRET: "x".repeat(32),
-      HERALD_API_KEYS: "a, b,,c",
+      HERALD_API_KEYS: `${"a".repeat(32)}, ${"b".repeat(32)},,${"c".repeat(32)}`,
       CORS_ORIGINS: "https://a.example,https://b.example",
       EMAIL_PORT: "465",
     });
-    expect(c.apiKeys).toEqual(["a", "b", "c"]);
+    expect(c.apiKeys).toEqual(["a".repeat(32), "b".repeat(32), "c".repeat(32)]);
     expect(c.corsOrigins).toHaveLength(2);
     expect(c.email.secure).toBe(true);
+  });
+
+  it("keeps long production API keys, and shows no key in the error about a short one", () => {
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), HERALD_API_KEYS: "k".repeat(32) }).apiKeys).toEqual(["k".repeat(32)]);
+    expect(loadConfig({ HERALD_API_KEYS: "a" }).apiKeys).toEqual(["a"]);
+    expect(() => loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), HERALD_API_KEYS: `${"k".repeat(32)},tiny-secret` })).toThrow(/^(?!.*tiny-secret)/);
+  });
+
+  it("accepts JWKS in production with an audience and an issuer", () => {
+    const c = loadConfig({ NODE_ENV: "production", JWKS_URL: "https://idp.example/jwks.json", JWT_AUDIENCE: "herald", JWT_ISSUER: "https://idp.example" });
+    expect(c.jwtAudience).toBe("herald");
+  });
+
+  it("parses the admin claim (claim names may be URLs)", () => {
+    expect(loadConfig({}).jwtAdminClaim).toBeUndefined();
+    expect(loadConfig({ JWT_ADMIN_CLAIM: "role=admin" }).jwtAdminClaim).toEqual({ claim: "role", value: "admin" });
+    expect(loadConfig({ JWT_ADMIN_CLAIM: "https://example.com/roles=herald-admin" }).jwtAdminClaim).toEqual({ claim: "https://example.com/roles", value: "herald-admin" });
+  });
+
+  it("bounds token lifetime to 30 days unless told otherwise", () => {
+    expect(loadConfig({}).maxTokenLifetimeSeconds).toBe(30 * 86400);
+    expect(loadConfig({ HERALD_MAX_TOKEN_LIFETIME: "12h" }).maxTokenLifetimeSeconds).toBe(12 * 3600);
+    expect(loadConfig({ HERALD_MAX_TOKEN_LIFETIME: "900" }).maxTokenLifetimeSeconds).toBe(900);
+  });
+
+  it("prints demo tokens only on the pure-defaults path or when asked", () => {
+    expect(loadConfig({}).demoTokens).toBe(true);
+    expect(loadConfig({ JWT_SECRET: "x".repeat(32) }).demoTokens).toBe(false);
+    expect(loadConfig({ JWKS_URL: "https://idp.example/jwks.json" }).demoTokens).toBe(false);
+    expect(loadConfig({ JWT_SECRET: "x".repeat(32), HERALD_DEMO_TOKENS: "true" }).demoTokens).toBe(true);
+    expect(loadConfig({ HERALD_DEMO_TOKENS: "false" }).demoTokens).toBe(false);
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32) }).demoTokens).toBe(false);
   });
 
   it("passes only the digest timings that are set", () => {

@@ -1,7 +1,8 @@
 /**
- * Who is calling: a provider (JWT with `sub`) or an admin (JWT with
- * `role: "admin"`, or an API key from HERALD_API_KEYS). Used by REST and by
- * the WebSocket handshake alike.
+ * Who is calling: a provider (JWT with `sub`) or an admin (an HS256 JWT with
+ * `role: "admin"`, a JWKS token carrying the configured admin claim, or an
+ * API key from HERALD_API_KEYS). Used by REST and by the WebSocket handshake
+ * alike.
  */
 import { createHash, randomBytes, timingSafeEqual, webcrypto } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -21,6 +22,14 @@ export interface AuthOptions {
   issuer?: string | undefined;
   audience?: string | undefined;
   apiKeys?: readonly string[];
+  /** Longest accepted exp - iat, in seconds (default 30 days): a socket lives no longer than its token. */
+  maxTokenLifetimeSeconds?: number;
+  /**
+   * What makes a JWKS-issued token an admin (claim equal to, or an array
+   * containing, value). Unset: none is; an identity provider's `role` claim
+   * belongs to other applications too.
+   */
+  adminClaim?: { claim: string; value: string } | undefined;
 }
 
 export interface Authenticator {
@@ -29,6 +38,9 @@ export interface Authenticator {
 }
 
 const MAX_TOKEN_LENGTH = 8192;
+const DEFAULT_MAX_LIFETIME_SECONDS = 30 * 86_400;
+/** Clocks of the token's issuer and ours may disagree by this much. */
+const CLOCK_SKEW_SECONDS = 60;
 
 export function createAuthenticator(options: AuthOptions): Authenticator {
   const secretBytes = options.secret ? new TextEncoder().encode(options.secret) : undefined;
@@ -36,8 +48,9 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
   const secret = secretBytes ? webcrypto.subtle.importKey("raw", secretBytes, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]) : undefined;
   const jwks: JWTVerifyGetKey | undefined = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
   const keyDigests = (options.apiKeys ?? []).map(digest);
+  const maxLifetime = options.maxTokenLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS;
   const verifyOptions = {
-    requiredClaims: ["exp"],
+    requiredClaims: ["exp", "iat"],
     ...(options.issuer ? { issuer: options.issuer } : {}),
     ...(options.audience ? { audience: options.audience } : {}),
   };
@@ -51,11 +64,13 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         return { kind: "admin", subject: "api-key", expiresAt: undefined };
       }
       let payload: Record<string, unknown>;
+      let fromJwks = false;
       try {
         if (secret && (!jwks || headerAlg(token) === "HS256")) {
           payload = (await jwtVerify(token, await secret, { ...verifyOptions, algorithms: ["HS256"] })).payload;
         } else if (jwks) {
           payload = (await jwtVerify(token, jwks, { ...verifyOptions, algorithms: ["RS256", "ES256"] })).payload;
+          fromJwks = true;
         } else {
           throw unauthenticated("Invalid token");
         }
@@ -64,8 +79,12 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         if (err instanceof joseErrors.JWTExpired) throw unauthenticated("Token expired");
         throw unauthenticated("Invalid token");
       }
+      // jose checked both are numbers; exp in the past was refused above.
       const exp = payload.exp as number;
-      if (payload.role === "admin") {
+      const iat = payload.iat as number;
+      if (exp - iat > maxLifetime) throw unauthenticated("Token lifetime exceeds the maximum");
+      if (iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) throw unauthenticated("Token issued in the future");
+      if (fromJwks ? options.adminClaim !== undefined && hasClaim(payload, options.adminClaim) : payload.role === "admin") {
         return { kind: "admin", subject: typeof payload.sub === "string" ? payload.sub : "admin", expiresAt: exp * 1000 };
       }
       if (typeof payload.sub !== "string" || payload.sub.length === 0 || payload.sub.length > 255) {
@@ -74,6 +93,15 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       return { kind: "provider", userId: payload.sub, expiresAt: exp * 1000 };
     },
   };
+}
+
+/** The claim equals the value or is an array holding it; a dotted name is a path when no claim has that exact name. */
+function hasClaim(payload: Record<string, unknown>, { claim, value }: { claim: string; value: string }): boolean {
+  let found: unknown = payload[claim];
+  if (found === undefined && claim.includes(".")) {
+    found = claim.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), payload);
+  }
+  return Array.isArray(found) ? found.includes(value) : found === value;
 }
 
 function headerAlg(token: string): string | undefined {

@@ -36,6 +36,25 @@ const commaList = optionalString.transform((v) =>
 );
 
 /** Optional; when set, a whole number above zero. */
+/** "30d", "12h", "15m", "90s" or plain seconds; undefined when unset. */
+const duration = optionalString.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)\s*([smhd]?)$/.exec(v);
+  const seconds = m ? Number(m[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "" | "s" | "m" | "h" | "d"] : 0;
+  if (seconds > 0) return seconds;
+  ctx.addIssue({ code: "custom", message: 'must be a duration such as "30d", "12h" or seconds' });
+  return z.NEVER;
+});
+
+/** `claim=value`; the claim name may itself be a URL (namespaced claims). */
+const adminClaim = optionalString.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const at = v.indexOf("=");
+  if (at > 0 && at < v.length - 1) return { claim: v.slice(0, at), value: v.slice(at + 1) };
+  ctx.addIssue({ code: "custom", message: 'must be claim=value, e.g. "role=admin"' });
+  return z.NEVER;
+});
+
 const positiveInteger = z.coerce.number({ message: "must be a number" }).int("must be a positive integer").positive("must be a positive integer").optional();
 
 const envSchema = z.object({
@@ -69,6 +88,11 @@ const envSchema = z.object({
     .int("must be an integer")
     .positive("must be positive")
     .default(6000),
+  JWT_ADMIN_CLAIM: adminClaim,
+  HERALD_MAX_TOKEN_LIFETIME: duration,
+  HERALD_DEMO_TOKENS: optionalString.refine((v) => v === undefined || v === "true" || v === "false", {
+    message: 'must be "true" or "false"',
+  }),
   HERALD_DIGEST_LEASE_MS: positiveInteger,
   HERALD_DIGEST_LEASE_SAFETY_MS: positiveInteger,
   HERALD_DIGEST_POLL_MS: positiveInteger,
@@ -127,6 +151,12 @@ export interface Config {
    * processes with a lease of seconds.
    */
   readonly digestTuning: {
+  /** The claim (and value) that makes a JWKS-issued token an admin; none by default. */
+  readonly jwtAdminClaim: { readonly claim: string; readonly value: string } | undefined;
+  /** Longest accepted exp - iat of a token, in seconds (default 30 days). */
+  readonly maxTokenLifetimeSeconds: number;
+  /** Print demo tokens at start: only on the generated-secret path or when asked, never in production. */
+  readonly demoTokens: boolean;
     readonly leaseMs?: number;
     readonly leaseSafetyMs?: number;
     readonly pollMs?: number;
@@ -203,6 +233,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     rateLimitPerMinute: e.HERALD_RATE_LIMIT_PER_MINUTE,
     digestTuning: Object.freeze(
+  if (e.NODE_ENV === "production") {
+    // Keys are compared whole, so a short one is guessable; never echo a key.
+    if (e.HERALD_API_KEYS.some((k) => k.length < 32)) {
+      throw new ConfigError("Invalid environment variable HERALD_API_KEYS: each key must be at least 32 characters when NODE_ENV=production");
+    }
+    // Without them, any token of the identity provider, for any application, would be accepted.
+    if (e.JWKS_URL !== undefined && (e.JWT_AUDIENCE === undefined || e.JWT_ISSUER === undefined)) {
+      const missing = e.JWT_AUDIENCE === undefined ? "JWT_AUDIENCE" : "JWT_ISSUER";
+      throw new ConfigError(`Invalid environment variable ${missing}: JWT_AUDIENCE and JWT_ISSUER are required with JWKS_URL when NODE_ENV=production`);
+    }
+    if (e.HERALD_DEMO_TOKENS === "true") {
+      throw new ConfigError("Invalid environment variable HERALD_DEMO_TOKENS: not allowed when NODE_ENV=production (it prints an admin token)");
+    }
+  }
       Object.fromEntries(
         Object.entries({
           leaseMs: e.HERALD_DIGEST_LEASE_MS,
@@ -220,6 +264,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.HERALD_PRESENCE_HEARTBEAT_MS === undefined ? {} : { presenceHeartbeatMs: e.HERALD_PRESENCE_HEARTBEAT_MS }),
     }),
     smsWebhookUrl: e.SMS_WEBHOOK_URL,
+    jwtAdminClaim: e.JWT_ADMIN_CLAIM ? Object.freeze(e.JWT_ADMIN_CLAIM) : undefined,
+    maxTokenLifetimeSeconds: e.HERALD_MAX_TOKEN_LIFETIME ?? 30 * 86_400,
+    // A configured JWT_SECRET or JWKS is a real deployment: its admin token must not reach the logs.
+    demoTokens:
+      e.NODE_ENV !== "production" &&
+      (e.HERALD_DEMO_TOKENS === undefined ? e.JWT_SECRET === undefined && e.JWKS_URL === undefined : e.HERALD_DEMO_TOKENS === "true"),
     webhookSecret: e.HERALD_WEBHOOK_SECRET,
     vapid: Object.freeze({
       publicKey: e.VAPID_PUBLIC_KEY,

@@ -40,9 +40,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => jwksServer.listen(0, "127.0.0.1", r));
   const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
+  // Hundreds of bad tokens from one address: the verdict on each is the subject here, not the per-address limiter.
+  const unthrottled = { HERALD_AUTH_FAILURE_RATE_LIMIT_PER_MINUTE: "1000000" };
   [plain, strict] = await Promise.all([
-    startTestHerald(),
-    startTestHerald({ env: { JWKS_URL: jwksUrl, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE } }),
+    startTestHerald({ env: unthrottled }),
+    startTestHerald({ env: { ...unthrottled, JWKS_URL: jwksUrl, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE } }),
   ]);
 });
 afterAll(async () => {
@@ -63,8 +65,9 @@ function ps256(claims: Record<string, unknown>): string {
   const sig = rawSign("sha256", Buffer.from(input), { key: rsaPrivatePem, padding: constants.RSA_PKCS1_PSS_PADDING });
   return `${input}.${sig.toString("base64url")}`;
 }
+/** An identity provider's token; `iat` is required, so it carries one. */
 const rs = (claims: Record<string, unknown>, key: CryptoKey = rsaPrivate, alg = "RS256") =>
-  new SignJWT(claims).setProtectedHeader({ alg, kid: "k1" }).sign(key);
+  new SignJWT({ iat: Math.floor(Date.now() / 1000), ...claims }).setProtectedHeader({ alg, kid: "k1" }).sign(key);
 
 /** Tokens no configuration may accept. */
 async function forgedTokens(): Promise<[string, string][]> {
@@ -86,6 +89,10 @@ async function forgedTokens(): Promise<[string, string][]> {
     ["expired", await hs({ sub: "victim", exp: Math.floor(Date.now() / 1000) - 120 })],
     ["nbf in the future", await hs({ sub: "victim", exp: inAnHour(), nbf: inAnHour() - 60 })],
     ["missing exp", await hs({ sub: "victim" })],
+    ["exp in the year 5138", await hs({ sub: "victim", iat: inAnHour() - 3600, exp: 99_999_999_999 })],
+    ["exp beyond the maximum lifetime (31 days)", await hs({ sub: "victim", iat: inAnHour() - 3600, exp: inAnHour() + 31 * 86_400 })],
+    ["missing iat", await hs({ sub: "victim", exp: inAnHour() })],
+    ["iat an hour in the future", await hs({ sub: "victim", iat: inAnHour(), exp: inAnHour() + 60 })],
     ["exp as a string", await hs({ sub: "victim", exp: String(inAnHour()) })],
     ["empty sub", await hs({ sub: "", exp: inAnHour() })],
     ["numeric sub", await hs({ sub: 42, exp: inAnHour() })],
@@ -180,6 +187,17 @@ describe("forged, stale and malformed tokens", () => {
     const tokens = await wrongIssuerAudience();
     for (const [name, token] of tokens) await expectRefusedEverywhere(strict, name, token);
     badInput("token", tokens.length);
+  });
+
+  it("an identity provider's token with role admin is no Herald admin unless JWT_ADMIN_CLAIM says so", async () => {
+    const token = await rs({ sub: "idp-admin", role: "admin", exp: inAnHour(), iss: ISSUER, aud: AUDIENCE });
+    const res = await call(strict.baseUrl, "POST", "/api/notifications", {
+      token,
+      body: { userId: "victim", type: "new_message", title: "t", message: "m" },
+    });
+    expect(res.status).toBe(403);
+    expect(isProblem(res, 403)).toBe(true);
+    badInput("token");
   });
 
   it("odd Authorization headers are 401 (or 431 for an enormous one), never 5xx", async () => {
