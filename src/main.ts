@@ -1,9 +1,11 @@
 /**
  * `npm start`: one process serving REST, WebSocket, the web UI and the jobs.
- * Prints the URL and demo tokens on a development start.
+ * Prints the URL, and demo tokens on the pure-defaults path (a secret
+ * generated into DATA_DIR) or when HERALD_DEMO_TOKENS=true; never in production.
  */
 import { mintToken } from "./auth/index.js";
 import { ConfigError, loadConfig } from "./config/index.js";
+import { secureDataDir } from "./db/index.js";
 import { createHerald } from "./herald.js";
 import { ensureWebBuild } from "./http/routes/web.js";
 
@@ -19,13 +21,15 @@ async function main(): Promise<void> {
     throw err;
   }
   const herald = await createHerald({ config });
+  // Owner-only, also what an older version (or the PostgreSQL mode, which takes no lock) left readable.
+  secureDataDir(config.dataDir);
   const log = herald.runtime.logger;
   // A fresh checkout has no web/dist: build the UI once (a few seconds) before serving it.
   await ensureWebBuild({ info: (m) => log.info(m), warn: (m) => log.warn(m) });
   const url = await herald.listen();
   log.info({ url, database: herald.runtime.database.kind, bus: herald.runtime.bus.kind }, "herald listening");
 
-  if (config.nodeEnv !== "production" && herald.runtime.jwtSecret) {
+  if (config.demoTokens && herald.runtime.jwtSecret) {
     const secret = herald.runtime.jwtSecret;
     const provider = await mintToken(secret, { sub: "demo-provider", expiresIn: "30d" });
     const admin = await mintToken(secret, { sub: "demo-admin", role: "admin", expiresIn: "30d" });

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -30,6 +30,14 @@ describe("the herald CLI (embedded database)", () => {
     expect(await auth.authenticate(admin)).toMatchObject({ kind: "admin", subject: "ops" });
   });
 
+  it("refuses to mint a token that outlives HERALD_MAX_TOKEN_LIFETIME, with one line naming it", async () => {
+    const secret = "cli-test-secret-0123456789-0123456789-abcdef";
+    const err = (await herald(["token", "--sub", "p", "--expires", "400d"], { JWT_SECRET: secret }).catch((e: unknown) => e)) as { code: number; stderr: string; stdout: string };
+    expect(err.code).toBe(1);
+    expect(err.stdout).toBe("");
+    expect(err.stderr.trim()).toMatch(/^herald: --expires 400d is longer than HERALD_MAX_TOKEN_LIFETIME \(2592000 s\)$/);
+  });
+
   it("migrates, backs up and restores the embedded database with its rows", async () => {
     const source = tempDir();
     const target = tempDir();
@@ -40,6 +48,8 @@ describe("the herald CLI (embedded database)", () => {
     await db.query("INSERT INTO users (id, email) VALUES ('kept-user', 'kept@example.com')");
     await db.close();
     await herald(["backup", file], { DATA_DIR: source });
+    // The backup holds every row: owner-only, whatever the umask.
+    expect(statSync(file).mode & 0o777).toBe(0o600);
     await herald(["restore", file], { DATA_DIR: target });
     const restored = await openDatabase({ dataDir: target });
     expect(await restored.query("SELECT email FROM users WHERE id = 'kept-user'")).toEqual([{ email: "kept@example.com" }]);

@@ -1,17 +1,17 @@
 /**
  * `npx herald <command>` / `npm run herald -- <command>`:
- *   token --sub <id> [--admin] [--expires 30d]   mint a JWT with the configured or generated secret
+ *   token --sub <id> [--admin] [--expires 30d]   mint a JWT with the configured or generated secret (at most HERALD_MAX_TOKEN_LIFETIME)
  *   migrate                                       apply pending migrations (also `npm run db:push`)
  *   backup <file.tar.gz>                          copy the embedded database to a file
  *   restore <file.tar.gz>                         replace the embedded database with a backup (server stopped)
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { PGlite } from "@electric-sql/pglite";
-import { ensureJwtSecret, mintToken } from "../auth/index.js";
+import { createAuthenticator, ensureJwtSecret, mintToken } from "../auth/index.js";
 import { ConfigError, loadConfig } from "../config/index.js";
-import { migrate, openDatabase } from "../db/index.js";
+import { lockDataDir, migrate, openDatabase, secureDataDir } from "../db/index.js";
 
 const usage = `usage: herald <command>
   token --sub <userId> [--admin] [--expires 30d]
@@ -30,9 +30,15 @@ async function run(argv: string[]): Promise<number> {
       });
       if (!values.sub) throw new ConfigError("token needs --sub <userId>");
       const secret = config.jwtSecret ?? ensureJwtSecret(config.dataDir).secret;
-      process.stdout.write(
-        `${await mintToken(secret, { sub: values.sub, role: values.admin ? "admin" : "provider", expiresIn: values.expires ?? "30d", issuer: config.jwtIssuer, audience: config.jwtAudience })}\n`,
-      );
+      const expiresIn = values.expires ?? `${config.maxTokenLifetimeSeconds}s`;
+      const token = await mintToken(secret, { sub: values.sub, role: values.admin ? "admin" : "provider", expiresIn, issuer: config.jwtIssuer, audience: config.jwtAudience });
+      // The server's own check decides: a token it would refuse is not printed.
+      await createAuthenticator({ secret, issuer: config.jwtIssuer, audience: config.jwtAudience, maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds })
+        .authenticate(token)
+        .catch(() => {
+          throw new ConfigError(`--expires ${expiresIn} is longer than HERALD_MAX_TOKEN_LIFETIME (${config.maxTokenLifetimeSeconds} s)`);
+        });
+      process.stdout.write(`${token}\n`);
       return 0;
     }
     case "migrate": {
@@ -49,10 +55,17 @@ async function run(argv: string[]): Promise<number> {
       const file = rest[0];
       if (!file) throw new ConfigError("backup needs a file name");
       if (config.databaseUrl) throw new ConfigError("backup copies the embedded database; for PostgreSQL use pg_dump");
-      const client = await PGlite.create(path.resolve(config.dataDir, "pgdata"));
-      const dump = await client.dumpDataDir("gzip");
-      writeFileSync(file, Buffer.from(await dump.arrayBuffer()));
-      await client.close();
+      await withDataDir(config.dataDir, async (dir) => {
+        const client = await PGlite.create(path.join(dir, "pgdata"));
+        try {
+          const dump = await client.dumpDataDir("gzip");
+          // Every row of the database: owner-only, whatever the umask (chmod too, for a file that existed).
+          writeFileSync(file, Buffer.from(await dump.arrayBuffer()), { mode: 0o600 });
+          chmodSync(file, 0o600);
+        } finally {
+          await client.close();
+        }
+      });
       process.stdout.write(`backup written to ${file}\n`);
       return 0;
     }
@@ -60,17 +73,34 @@ async function run(argv: string[]): Promise<number> {
       const file = rest[0];
       if (!file || !existsSync(file)) throw new ConfigError("restore needs an existing backup file");
       if (config.databaseUrl) throw new ConfigError("restore replaces the embedded database; for PostgreSQL use pg_restore");
-      const target = path.resolve(config.dataDir, "pgdata");
-      if (existsSync(target)) renameSync(target, `${target}.before-restore-${Date.now()}`);
-      const client = await PGlite.create(target, { loadDataDir: new Blob([readFileSync(file)]) });
-      await client.query("SELECT 1");
-      await client.close();
+      const target = await withDataDir(config.dataDir, async (dir) => {
+        const pgdata = path.join(dir, "pgdata");
+        if (existsSync(pgdata)) renameSync(pgdata, `${pgdata}.before-restore-${Date.now()}`);
+        const client = await PGlite.create(pgdata, { loadDataDir: new Blob([readFileSync(file)]) });
+        try {
+          await client.query("SELECT 1");
+        } finally {
+          await client.close();
+        }
+        secureDataDir(dir);
+        return pgdata;
+      });
       process.stdout.write(`restored ${file} into ${target} (previous data kept beside it)\n`);
       return 0;
     }
     default:
       process.stderr.write(`${usage}\n`);
       return command ? 2 : 0;
+  }
+}
+
+/** Runs `fn` holding DATA_DIR (refused while a server or another command has it). */
+async function withDataDir<T>(dataDir: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const lock = await lockDataDir(dataDir);
+  try {
+    return await fn(lock.dir);
+  } finally {
+    await lock.release();
   }
 }
 

@@ -11,6 +11,7 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import pg from "pg";
+import { type DataDirLock, lockDataDir, secureDataDir } from "./data-dir.js";
 import * as schema from "./schema.js";
 
 export type HeraldDb = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -104,12 +105,23 @@ function openPostgres(options: OpenDatabaseOptions): Database {
 }
 
 async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
-  let dataDir: string | undefined;
+  let lock: DataDirLock | undefined;
+  let client: PGlite;
   if (options.dataDir && options.dataDir !== "memory://") {
-    dataDir = path.resolve(options.dataDir, "pgdata");
-    mkdirSync(dataDir, { recursive: true });
+    // Two processes on one PGlite directory corrupt it: take DATA_DIR first, or refuse.
+    lock = await lockDataDir(options.dataDir);
+    try {
+      const pgdata = path.join(lock.dir, "pgdata");
+      mkdirSync(pgdata, { recursive: true, mode: 0o700 });
+      client = await PGlite.create(pgdata);
+      secureDataDir(lock.dir);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  } else {
+    client = await PGlite.create("memory://");
   }
-  const client = await PGlite.create(dataDir ?? "memory://");
   const db = drizzlePglite(client, { schema }) as unknown as HeraldDb;
   let closed = false;
   return {
@@ -132,7 +144,11 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
     async close() {
       if (closed) return;
       closed = true;
-      await client.close();
+      try {
+        await client.close();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }

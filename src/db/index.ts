@@ -1,4 +1,6 @@
 export { openDatabase, quoteIdent } from "./database.js";
+export { DataDirInUseError, lockDataDir, secureDataDir } from "./data-dir.js";
+export type { DataDirLock } from "./data-dir.js";
 export type { Database, HeraldDb, OpenDatabaseOptions, Queryable } from "./database.js";
 export { migrate, listMigrations } from "./migrate.js";
 export { GroupCommit } from "./group-commit.js";

@@ -117,13 +117,14 @@ function outboxMailer(options: OutboxMailerOptions): Mailer {
       if (message.mayStart && !message.mayStart()) throw new MailFencedError();
       const info = await transport.sendMail(toNodemailer(options.from, message));
       if (!madeDir) {
-        mkdirSync(options.outboxDir, { recursive: true });
+        // Owner-only, whatever the umask: the messages hold addresses and content.
+        mkdirSync(options.outboxDir, { recursive: true, mode: 0o700 });
         madeDir = true;
       }
       const stamp = new Date().toISOString().replace(/[:.]/g, "-");
       const safeId = info.messageId.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80);
       const file = path.join(options.outboxDir, `${stamp}-${(sequence++).toString(36)}-${safeId}.eml`);
-      await writeFile(file, info.message as Buffer);
+      await writeFile(file, info.message as Buffer, { mode: 0o600 });
       return { messageId: info.messageId, accepted: [message.to] };
     },
     async close() {},
