@@ -172,7 +172,7 @@ export async function topGroups(db: Queryable, by: "open" | "click", limit: numb
     archived: number;
     deleted: number;
   }>(
-    `SELECT g.group_id::text AS id, NOT EXISTS (SELECT 1 FROM notifications n WHERE n.id = g.group_id) AS broadcast,
+    `SELECT g.group_id::text AS id, g.broadcast,
             g.notification_type AS type, g.title, g.sent, g.delivered, g.opened, g.clicked, g.archived, g.deleted
      FROM analytics_group_stats g
      WHERE g.delivered >= $1

@@ -9,6 +9,22 @@
 export const EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
 export const BUCKET_SECONDS = 900;
 
+/**
+ * SPEC 8 counts each notification once per event type; an event also counts
+ * what it proves happened before it, so no rate can pass 100%: an open or a
+ * click proves a delivery (a notification read in the list after it was
+ * created offline has no delivery event), and a delivery, open or click
+ * proves a send. The implied rows take the implying event's time and user;
+ * a recorded event of the same type, if earlier, wins (counted once).
+ * `source` rows have notification_id, user_id, event_type and `ts`; `extra` is carried along.
+ */
+const IMPLIED = (source: string, ts: string, extra?: string) => {
+  const cols = `notification_id, user_id, ${ts}${extra ? `, ${extra}` : ""}`;
+  return `SELECT ${cols}, event_type FROM ${source}
+    UNION ALL SELECT ${cols}, 'delivered' FROM ${source} WHERE event_type IN ('opened', 'clicked')
+    UNION ALL SELECT ${cols}, 'sent' FROM ${source} WHERE event_type IN ('delivered', 'opened', 'clicked')`;
+};
+
 /** Folds (bucket, notification_type, kind) rows into the rollup's columns; kind 'event' is a raw event. */
 const ROLLUP_COUNTS = `count(*) FILTER (WHERE kind = 'sent'), count(*) FILTER (WHERE kind = 'delivered'),
          count(*) FILTER (WHERE kind = 'opened'), count(*) FILTER (WHERE kind = 'clicked'),
@@ -18,9 +34,12 @@ const ROLLUP_COUNTS = `count(*) FILTER (WHERE kind = 'sent'), count(*) FILTER (W
 /**
  * $1 notification ids, $2 user ids, $3 event types, $4 timestamps, $5 metadata.
  *
- * - `known`: each notification's type and group (broadcast id, else itself),
- *   from `notifications`, else from an earlier first of the same notification
- *   (a hard-deleted notification keeps its type), else 'unknown'.
+ * - `known`: each notification's type, group (broadcast id, else itself) and
+ *   title, from `notifications`, else from the copy migration 0011 keeps of a
+ *   deleted one, else from an earlier first of the same notification, else
+ *   'unknown'. The copy is written by the DELETE itself, so events still
+ *   buffered when their notification goes keep its real type.
+ * - `candidates`: each event, plus the ones it implies (see IMPLIED).
  * - `firsts`: ON CONFLICT DO NOTHING makes "counted once" race-free between
  *   instances: only the flush that inserts a (notification, type) counts it.
  * - Rows are inserted in key order so concurrent flushes cannot deadlock.
@@ -36,11 +55,12 @@ inserted AS (
 ),
 known AS (
   SELECT i.notification_id,
-         COALESCE(n.type, f.notification_type, 'unknown') AS notification_type,
-         COALESCE(n.broadcast_id, n.id, f.group_id, i.notification_id) AS group_id,
-         n.title
+         COALESCE(n.type, d.notification_type, f.notification_type, 'unknown') AS notification_type,
+         COALESCE(n.broadcast_id, n.id, d.group_id, f.group_id, i.notification_id) AS group_id,
+         COALESCE(n.title, d.title) AS title
   FROM (SELECT DISTINCT notification_id FROM input) i
   LEFT JOIN notifications n ON n.id = i.notification_id
+  LEFT JOIN analytics_deleted_notifications d ON d.notification_id = i.notification_id
   LEFT JOIN LATERAL (
     SELECT notification_type, group_id FROM analytics_firsts
     WHERE notification_id = i.notification_id AND notification_type <> 'unknown' LIMIT 1
@@ -48,7 +68,7 @@ known AS (
 ),
 candidates AS (
   SELECT notification_id, event_type, min(user_id) AS user_id, min(ts) AS first_at
-  FROM input GROUP BY notification_id, event_type
+  FROM (${IMPLIED("input", "ts")}) x GROUP BY notification_id, event_type
 ),
 firsts AS (
   INSERT INTO analytics_firsts (notification_id, event_type, user_id, notification_type, group_id, first_at)
@@ -79,8 +99,8 @@ rollup AS (
     events = analytics_rollup.events + excluded.events
 ),
 groups AS (
-  INSERT INTO analytics_group_stats (group_id, notification_type, title, sent, delivered, opened, clicked, archived, deleted)
-  SELECT f.group_id, min(f.notification_type), min(k.title),
+  INSERT INTO analytics_group_stats (group_id, notification_type, title, broadcast, sent, delivered, opened, clicked, archived, deleted)
+  SELECT f.group_id, min(f.notification_type), min(k.title), bool_or(f.group_id <> f.notification_id),
          count(*) FILTER (WHERE f.event_type = 'sent'), count(*) FILTER (WHERE f.event_type = 'delivered'),
          count(*) FILTER (WHERE f.event_type = 'opened'), count(*) FILTER (WHERE f.event_type = 'clicked'),
          count(*) FILTER (WHERE f.event_type = 'archived'), count(*) FILTER (WHERE f.event_type = 'deleted')
@@ -89,6 +109,7 @@ groups AS (
   ORDER BY f.group_id
   ON CONFLICT (group_id) DO UPDATE SET
     title = COALESCE(analytics_group_stats.title, excluded.title),
+    broadcast = analytics_group_stats.broadcast OR excluded.broadcast,
     sent = analytics_group_stats.sent + excluded.sent,
     delivered = analytics_group_stats.delivered + excluded.delivered,
     opened = analytics_group_stats.opened + excluded.opened,
@@ -109,8 +130,11 @@ export const REBUILD_ROLLUPS = [
   "TRUNCATE analytics_firsts, analytics_rollup, analytics_group_stats",
   `INSERT INTO analytics_firsts (notification_id, event_type, user_id, notification_type, group_id, first_at)
    SELECT DISTINCT ON (e.notification_id, e.event_type)
-          e.notification_id, e.event_type, e.user_id, COALESCE(n.type, 'unknown'), COALESCE(n.broadcast_id, e.notification_id), e.timestamp
-   FROM analytics_events e LEFT JOIN notifications n ON n.id = e.notification_id
+          e.notification_id, e.event_type, e.user_id, COALESCE(n.type, d.notification_type, 'unknown'),
+          COALESCE(n.broadcast_id, d.group_id, e.notification_id), e.timestamp
+   FROM (${IMPLIED("analytics_events", "timestamp", "id")}) e
+   LEFT JOIN notifications n ON n.id = e.notification_id
+   LEFT JOIN analytics_deleted_notifications d ON d.notification_id = e.notification_id
    ORDER BY e.notification_id, e.event_type, e.timestamp, e.id`,
   `INSERT INTO analytics_rollup (bucket, notification_type, sent, delivered, opened, clicked, archived, deleted, events)
    SELECT bucket, notification_type, ${ROLLUP_COUNTS}
@@ -118,17 +142,21 @@ export const REBUILD_ROLLUPS = [
      SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type AS kind
      FROM analytics_firsts
      UNION ALL
-     SELECT date_bin('15 minutes', e.timestamp, ${EPOCH}), COALESCE(n.type, 'unknown'), 'event'
-     FROM analytics_events e LEFT JOIN notifications n ON n.id = e.notification_id
+     SELECT date_bin('15 minutes', e.timestamp, ${EPOCH}), COALESCE(n.type, d.notification_type, 'unknown'), 'event'
+     FROM analytics_events e
+     LEFT JOIN notifications n ON n.id = e.notification_id
+     LEFT JOIN analytics_deleted_notifications d ON d.notification_id = e.notification_id
    ) d
    GROUP BY 1, 2
    ORDER BY 1, 2`,
-  `INSERT INTO analytics_group_stats (group_id, notification_type, title, sent, delivered, opened, clicked, archived, deleted)
-   SELECT f.group_id, min(f.notification_type), min(n.title),
+  `INSERT INTO analytics_group_stats (group_id, notification_type, title, broadcast, sent, delivered, opened, clicked, archived, deleted)
+   SELECT f.group_id, min(f.notification_type), min(COALESCE(n.title, d.title)), bool_or(f.group_id <> f.notification_id),
           count(*) FILTER (WHERE f.event_type = 'sent'), count(*) FILTER (WHERE f.event_type = 'delivered'),
           count(*) FILTER (WHERE f.event_type = 'opened'), count(*) FILTER (WHERE f.event_type = 'clicked'),
           count(*) FILTER (WHERE f.event_type = 'archived'), count(*) FILTER (WHERE f.event_type = 'deleted')
-   FROM analytics_firsts f LEFT JOIN notifications n ON n.id = f.notification_id
+   FROM analytics_firsts f
+   LEFT JOIN notifications n ON n.id = f.notification_id
+   LEFT JOIN analytics_deleted_notifications d ON d.notification_id = f.notification_id
    GROUP BY f.group_id
    ORDER BY f.group_id`,
 ];

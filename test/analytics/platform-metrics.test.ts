@@ -6,9 +6,9 @@
  * NOW = 2024-01-10T17:07:00Z (Wednesday 12:07 in New York).
  *   T1 new_message       sent 2024-01-08T04:59Z (Sun Jan 7 23:59 NY), delivered 05:00Z (Mon Jan 8 00:00 NY)
  *   T2 new_message       sent 17:00Z, delivered 17:05Z, opened 17:06Z and 17:06:30Z (dup), clicked 17:10Z (after NOW) on Jan 10
- *   T3 payment_received  sent 2024-01-05T12:00Z, opened 13:00Z (never delivered)
+ *   T3 payment_received  sent 2024-01-05T12:00Z, opened 13:00Z (no delivery event: the open implies one at 13:00Z)
  *   T4 platform_update   sent 2024-01-01T04:30Z (Dec 31 23:30 NY: December locally, January in UTC)
- *   T5 booking_request   delivered 2024-01-03T17:05Z, sent 17:10Z (NOW-7d = 17:07Z falls between them)
+ *   T5 booking_request   delivered 2024-01-03T17:05Z, sent 17:10Z (the delivery implies a send at 17:05Z; NOW-7d = 17:07Z)
  *   Broadcast B (platform_update, "Big news", 4 recipients, 2023-06-01): 4 sent, 4 delivered, 3 opened (+1 dup), 1 clicked
  *   Broadcast C (platform_update, "Flash sale", 2 recipients, 2023-06-02): 2 sent, 2 delivered, 2 opened, 2 clicked
  */
@@ -77,8 +77,9 @@ describe("platform trends, overview and top on a fixed data set", () => {
     ]);
     const by = Object.fromEntries(t.buckets.map((b) => [b.local, b]));
     expect(pick(by["2024-01-03"]!)).toEqual({ sent: 1, delivered: 1, opened: 0, clicked: 0 });
-    expect(pick(by["2024-01-05"]!)).toEqual({ sent: 1, delivered: 0, opened: 1, clicked: 0 });
-    expect(by["2024-01-05"]).toMatchObject({ openRate: 0, deliveryRate: 0 }); // zero denominator
+    expect(pick(by["2024-01-05"]!)).toEqual({ sent: 1, delivered: 1, opened: 1, clicked: 0 });
+    expect(by["2024-01-05"]).toMatchObject({ openRate: 100, deliveryRate: 100 });
+    expect(by["2024-01-08"]).toMatchObject({ deliveryRate: 0 }); // zero denominator: T1 was sent the day before
     expect(pick(by["2024-01-07"]!)).toEqual({ sent: 1, delivered: 0, opened: 0, clicked: 0 });
     expect(pick(by["2024-01-08"]!)).toEqual({ sent: 0, delivered: 1, opened: 0, clicked: 0 });
     // T2: the duplicate open counts once; the click after NOW is not counted.
@@ -98,9 +99,10 @@ describe("platform trends, overview and top on a fixed data set", () => {
     const t = await h.service.getTrends({ interval: "week", days: 14, timeZone: "America/New_York" });
     expect(t.buckets.map((b) => [b.local, pick(b)])).toEqual([
       ["2023-12-25", { sent: 1, delivered: 0, opened: 0, clicked: 0 }], // T4 (Dec 31 local)
-      ["2024-01-01", { sent: 3, delivered: 1, opened: 1, clicked: 0 }], // T1 sent (Sun 23:59), T3, T5
+      ["2024-01-01", { sent: 3, delivered: 2, opened: 1, clicked: 0 }], // T1 sent (Sun 23:59), T3, T5
       ["2024-01-08", { sent: 1, delivered: 2, opened: 1, clicked: 0 }], // T1 delivered (Mon 00:00), T2
     ]);
+    // Each event type counts in the bucket where it happened: T1 was sent the week before it was delivered.
     expect(t.buckets[2]).toMatchObject({ deliveryRate: 200, openRate: 50 });
     expect(t.buckets[1]!.start).toBe("2024-01-01T05:00:00.000Z");
   });
@@ -118,9 +120,9 @@ describe("platform trends, overview and top on a fixed data set", () => {
     const t = await h.service.getTrends({ interval: "month", days: 30, timeZone: "America/New_York" });
     expect(t.buckets.map((b) => [b.local, pick(b)])).toEqual([
       ["2023-12-01", { sent: 1, delivered: 0, opened: 0, clicked: 0 }],
-      ["2024-01-01", { sent: 4, delivered: 3, opened: 2, clicked: 0 }],
+      ["2024-01-01", { sent: 4, delivered: 4, opened: 2, clicked: 0 }],
     ]);
-    expect(t.buckets[1]).toMatchObject({ deliveryRate: 75, openRate: 66.67, clickRate: 0 });
+    expect(t.buckets[1]).toMatchObject({ deliveryRate: 100, openRate: 50, clickRate: 0 });
   });
 
   it("per-user trend reads only that user's events", async () => {
@@ -131,21 +133,21 @@ describe("platform trends, overview and top on a fixed data set", () => {
 
   it("overview over 7 days is exact at edges inside a 15-minute bucket", async () => {
     const o = await h.service.getOverview({ days: 7 });
-    // sent T1,T2,T3,T5; delivered T1,T2 (T5's is 2 min before the window); opened T2,T3; the click is after NOW.
-    expect(o).toMatchObject({ days: 7, sent: 4, delivered: 2, opened: 2, clicked: 0, deliveryRate: 50, openRate: 100, clickRate: 0 });
+    // sent T1,T2,T3 and delivered T1,T2,T3 (T5's, and the send it implies, are 2 min before the window); opened T2,T3; the click is after NOW.
+    expect(o).toMatchObject({ days: 7, sent: 3, delivered: 3, opened: 2, clicked: 0, deliveryRate: 100, openRate: 66.67, clickRate: 0 });
     expect(o.since).toBe("2024-01-03T17:07:00.000Z");
     // raw events in the window: T1 2, T2 4 (dup open, not the later click), T3 2, T5 1
     expect(o.events).toBe(9);
     const byType = Object.fromEntries(o.byType.map((t) => [t.type, t]));
     expect(pick(byType.new_message!)).toEqual({ sent: 2, delivered: 2, opened: 1, clicked: 0 });
-    expect(pick(byType.payment_received!)).toEqual({ sent: 1, delivered: 0, opened: 1, clicked: 0 });
-    expect(pick(byType.booking_request!)).toEqual({ sent: 1, delivered: 0, opened: 0, clicked: 0 });
+    expect(pick(byType.payment_received!)).toEqual({ sent: 1, delivered: 1, opened: 1, clicked: 0 });
+    expect(pick(byType.booking_request!)).toEqual({ sent: 0, delivered: 0, opened: 0, clicked: 0 });
   });
 
   it("overview over all time adds the broadcasts", async () => {
     const o = await h.service.getOverview();
-    expect(o).toMatchObject({ days: null, since: null, sent: 11, delivered: 9, opened: 7, clicked: 3 });
-    expect(o).toMatchObject({ deliveryRate: 81.82, openRate: 77.78, clickRate: 33.33 });
+    expect(o).toMatchObject({ days: null, since: null, sent: 11, delivered: 10, opened: 7, clicked: 3 });
+    expect(o).toMatchObject({ deliveryRate: 90.91, openRate: 70, clickRate: 30 });
     expect(o.events).toBe(32);
   });
 
@@ -168,7 +170,7 @@ describe("platform trends, overview and top on a fixed data set", () => {
     expect(top.map((t) => [t.id, t.broadcast, t.openRate])).toEqual([
       [C, true, 100],
       [T2, false, 100],
-      [B, true, 75],
+      [T3, false, 100], // its open implies its delivery
     ]);
   });
 
