@@ -45,13 +45,16 @@ UPDATE notifications n
 RETURNING n.id, n.user_id, old.delivery_status = 'pending' AS was_pending`;
 
 // Per-device acknowledged cursor (SPEC 6.4): the highest acked seq of each
-// (user, device); `inserted` (xmax = 0) says a device row was added, so its
-// user's oldest devices beyond the cap are pruned. Sorted so two instances lock rows in one order.
+// (user, device), from acked ids (their seq) or a seq the device is known to
+// be past (an empty sync page); `inserted` (xmax = 0) says a device row was
+// added, so its user's oldest devices beyond the cap are pruned. Sorted so two
+// instances lock rows in one order.
 const MARK_DEVICE_ACKED = `
 INSERT INTO device_cursors AS d (user_id, device_id, acked_seq, updated_at)
-SELECT a.user_id, a.device_id, max(n.seq), $4
-  FROM unnest($1::uuid[], $2::text[], $3::text[]) AS a(id, user_id, device_id)
-  JOIN notifications n ON n.id = a.id AND n.user_id = a.user_id
+SELECT a.user_id, a.device_id, max(COALESCE(n.seq, a.seq)), $5
+  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) AS a(id, user_id, device_id, seq)
+  LEFT JOIN notifications n ON n.id = a.id AND n.user_id = a.user_id
+ WHERE n.seq IS NOT NULL OR a.seq IS NOT NULL
  GROUP BY a.user_id, a.device_id
  ORDER BY a.user_id, a.device_id
 ON CONFLICT (user_id, device_id) DO UPDATE
@@ -104,8 +107,8 @@ export class DeliveryLog {
   /** Notification id -> the user whose socket carried it. */
   private sent = new Map<string, string>();
   private acks = new Map<string, string>(); // notification id -> user id
-  /** Acks from connections that named their device: [notification id, user id, device id]. */
-  private deviceAcks: Array<[string, string, string]> = [];
+  /** Acks from connections that named their device: [notification id, user id, device id, seq]. */
+  private deviceAcks: Array<[string | null, string, string, number | null]> = [];
   private opens: SessionOpen[] = [];
   private closes: SessionClose[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -132,7 +135,12 @@ export class DeliveryLog {
     // Acked by the user it was sent to before the sent mark was written: one write does both.
     if (this.sent.get(id) === userId) this.sent.delete(id);
     this.acks.set(id, userId);
-    if (deviceId !== undefined) this.deviceAcks.push([id, userId, deviceId]);
+    if (deviceId !== undefined) this.deviceAcks.push([id, userId, deviceId, null]);
+  }
+
+  /** The device has nothing of the user's to receive up to `seq` (its sync page came back empty): its cursor moves there. */
+  markDevicePast(userId: string, deviceId: string, seq: number): void {
+    if (seq > 0) this.deviceAcks.push([null, userId, deviceId, seq]);
   }
 
   sessionOpened(open: SessionOpen): void {
@@ -238,12 +246,13 @@ export class DeliveryLog {
     }
   }
 
-  private async writeDeviceAcks(acks: Array<[string, string, string]>, now: Date): Promise<void> {
+  private async writeDeviceAcks(acks: Array<[string | null, string, string, number | null]>, now: Date): Promise<void> {
     const { database } = this.options;
     const rows = await database.query<{ user_id: string; inserted: boolean }>(MARK_DEVICE_ACKED, [
       acks.map(([id]) => id),
       acks.map(([, user]) => user),
       acks.map(([, , device]) => device),
+      acks.map(([, , , seq]) => seq),
       now.toISOString(),
     ]);
     const grown = [...new Set(rows.filter((r) => r.inserted).map((r) => r.user_id))];

@@ -305,6 +305,8 @@ export class NotificationWebSocketServer {
         const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
         const message: ServerMessage = { type: "sync", notifications, cursor: page.cursor, ...(page.truncated ? { truncated: true } : {}) };
         conn.endSync({ text: JSON.stringify(message) }, notifications.map((n) => n.id));
+        // Nothing to receive up to the page's cursor: a device that never acks (an empty inbox) still gets a stored cursor.
+        if (conn.deviceId !== undefined && page.notifications.length === 0 && !page.truncated) s.log.markDevicePast(conn.userId, conn.deviceId, page.cursor);
         if (conn.state !== "closed") for (const n of notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id, conn.userId);
       } catch (err) {
         s.deps.logger.warn({ err, userId: conn.userId }, "sync failed");

@@ -65,15 +65,15 @@ describe("per-device sync", () => {
     // The tablet comes back without a cursor: its own acknowledged cursor (x0) stands in.
     const tablet2 = await open(u, "tablet");
     expect((await tablet2.next("sync")).notifications.map((n) => n.id)).toEqual([x1.id, x2.id]);
+    // Each device's cursor moved with its own acks only.
+    expect(Number(await deviceCursor(u, "phone"))).toBe(x2.seq);
+    expect(Number(await deviceCursor(u, "tablet"))).toBe(x0.seq);
+
     // A brand-new device and an old client without a device id get what nobody acknowledged: nothing here.
     const fresh = await open(u, "fresh");
     const legacy = await open(u, undefined);
     expect((await fresh.next("sync")).notifications).toEqual([]);
     expect((await legacy.next("sync")).notifications).toEqual([]);
-
-    // Each device's cursor moved with its own acks only.
-    expect(Number(await deviceCursor(u, "phone"))).toBe(x2.seq);
-    expect(Number(await deviceCursor(u, "tablet"))).toBe(x0.seq);
     await Promise.all([phone2, laptop, tablet2, fresh, legacy].map((p) => p.close()));
   });
 
@@ -103,6 +103,21 @@ describe("per-device sync", () => {
     }
     const rows = await h.database.query<{ d: string }>("SELECT device_id AS d FROM device_cursors WHERE user_id = $1 ORDER BY device_id", [u]);
     expect(rows.map((r) => r.d)).toEqual(["d3", "d4", "d5"]);
+  });
+
+  it("a device that connected to an empty inbox and comes back without a cursor gets what another device acked meanwhile", async () => {
+    const u = "u-empty-inbox";
+    const [phone, laptop] = await Promise.all([open(u, "phone"), open(u, "laptop")]);
+    await Promise.all([phone.next("sync"), laptop.next("sync")]);
+    await eventually(() => deviceCursor(u, "phone"), (s) => s !== undefined);
+    await phone.close();
+    const x = await create(u, "x");
+    await laptop.next("notification", (m) => m.notification.id === x.id);
+    laptop.send({ type: "ack", id: x.id });
+    await eventually(() => status(x.id), (s) => s === "delivered");
+    const back = await open(u, "phone");
+    expect((await back.next("sync")).notifications.map((n) => n.id)).toEqual([x.id]);
+    await Promise.all([back.close(), laptop.close()]);
   });
 
   it("refuses a malformed device id with 400 before the upgrade", async () => {
