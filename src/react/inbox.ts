@@ -23,6 +23,19 @@ function newestFirst(a: NotificationDto, b: NotificationDto): number {
   return b.createdAt.localeCompare(a.createdAt);
 }
 
+/**
+ * The list after a fresh first page: the page's rows, plus what arrived live
+ * since the request began (`arrived`), plus (when the page is not the whole
+ * inbox) rows older than the page loaded by "load more". A row that was in
+ * the page's range but is not in the page was deleted, archived or read away
+ * meanwhile (on another device, while this one was offline): it goes.
+ */
+export function reconcileFirstPage(page: NotificationDto[], list: NotificationDto[], filter: ListFilter, complete: boolean, arrived: ReadonlySet<string>): NotificationDto[] {
+  const oldest = page.reduce((min, n) => Math.min(min, n.seq), Infinity);
+  const kept = list.filter((n) => arrived.has(n.id) || (!complete && n.seq < oldest));
+  return mergeNotifications(page, kept.filter((n) => matchesFilter(n, filter)));
+}
+
 export function applyUpdate(
   list: NotificationDto[],
   u: { id: string; read: boolean; archived: boolean; deleted: boolean },

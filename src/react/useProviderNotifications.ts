@@ -2,15 +2,18 @@
  * The guide's `useProviderNotifications()`: the provider's inbox as React
  * state. The list comes from REST (per filter, paged); live changes come
  * from the SDK's WebSocket client (herald/client), which reconnects with
- * backoff, resumes from its cursor and drops duplicates, so a notification
- * created while the page was offline shows up once after the reconnect.
+ * backoff, resumes from its device cursor and drops duplicates, so a
+ * notification created while the page was offline shows up once after the
+ * reconnect (even if another device acknowledged it). Each reconnect also
+ * reloads the first page, so reads, archives and deletions made elsewhere
+ * meanwhile show too.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { HeraldClient } from "../client/index.js";
 import type { NotificationDto } from "../notifications/types.js";
 import { CloseCodes } from "../realtime/protocol.js";
 import { HeraldApiError, type ListFilter, clientMetadata, createApi } from "./api.js";
-import { type ConnectionState, applyUpdate, matchesFilter, mergeNotifications, normalizeState } from "./inbox.js";
+import { type ConnectionState, applyUpdate, matchesFilter, mergeNotifications, normalizeState, reconcileFirstPage } from "./inbox.js";
 
 export type { ConnectionState } from "./inbox.js";
 export type { ListFilter } from "./api.js";
@@ -96,16 +99,21 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   // state updates, so a REST page and a WebSocket replay of the same
   // notification are counted once whichever lands first.
   const knownIds = useRef(new Set<string>());
+  // Ids that arrived live since the current first-page request began: a reload keeps them.
+  const arrivedIds = useRef(new Set<string>());
 
   const load = useCallback(async () => {
     const generation = ++loadGeneration.current;
+    arrivedIds.current = new Set();
     setLoading(true);
     try {
       const page = await api.listNotifications(filterRef.current, pageSize, 0);
       if (generation !== loadGeneration.current) return;
       for (const n of page.notifications) knownIds.current.add(n.id);
-      // Merge rather than replace: live arrivals during the request are kept.
-      setNotifications((live) => mergeNotifications(page.notifications, live.filter((n) => matchesFilter(n, filterRef.current))));
+      // Live arrivals during the request are kept; rows the page no longer holds are dropped.
+      const arrived = arrivedIds.current;
+      const complete = page.notifications.length < pageSize;
+      setNotifications((live) => reconcileFirstPage(page.notifications, live, filterRef.current, complete, arrived));
       setTotal(page.total);
       setUnreadCount(page.unreadCount);
       setError(null);
@@ -124,6 +132,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
 
   useEffect(() => {
     const client = new HeraldClient({ url: wsUrl, token });
+    let wasOpen = false;
     clientRef.current = client;
     const offs = [
       // Live and replayed (after a reconnect) alike; the SDK emits each id once.
@@ -134,6 +143,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
         if (!known && !meta?.replayed && !n.read && !n.archived) setUnreadCount((c) => c + 1);
         if (known || !matchesFilter(n, filterRef.current)) return;
         knownIds.current.add(n.id);
+        arrivedIds.current.add(n.id);
         setNotifications((list) => mergeNotifications([n], list));
         setTotal((t) => t + 1);
       }),
@@ -141,7 +151,12 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
         setNotifications((list) => applyUpdate(list, u, filterRef.current)),
       ),
       client.on("unread_count", (count: number) => setUnreadCount(count)),
-      client.on("state", (s) => setConnection(normalizeState(s))),
+      client.on("state", (s) => {
+        setConnection(normalizeState(s));
+        // Back after a drop: what changed meanwhile (reads, archives, deletions elsewhere) comes from a fresh first page.
+        if (s === "open" && wasOpen) void load();
+        if (s === "open") wasOpen = true;
+      }),
       // 4001: the token expired while connected; retrying with it cannot succeed.
       client.on("disconnect", ({ code }) => code === CloseCodes.tokenExpired && setUnauthorized(true)),
       // The server could not replay everything: the list is reloaded through REST.
