@@ -11,13 +11,12 @@ export { DEFAULT_TUNING, digestTuning } from "./tuning.js";
 export type { DigestTuning } from "./tuning.js";
 export {
   DIGEST_FREQUENCIES,
-  DIGEST_PATTERNS,
   dueWindow,
   isDigestFrequency,
   latestWindowEnd,
   nextWindowEnd,
   previousWindowEnd,
-  runsBetween,
+  windowEndsBetween,
 } from "./schedule.js";
 export type { DigestFrequency, DigestWindow } from "./schedule.js";
 export { renderDigest, resolveActionLink } from "./render.js";

@@ -1,15 +1,31 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  DIGEST_PATTERNS,
   type DigestFrequency,
   dueWindow,
   latestWindowEnd,
   nextWindowEnd,
   previousWindowEnd,
-  runsBetween,
+  windowEndsBetween,
 } from "../../src/digests/index.js";
 import { wallClock } from "../../src/digests/schedule.js";
+
+/** The zones of issue #16: odd offsets, half-hour and two-hour DST, both hemispheres, +14 and -11. */
+const ZONES = [
+  "Asia/Kolkata",
+  "America/St_Johns",
+  "Pacific/Chatham",
+  "America/New_York",
+  "Europe/Berlin",
+  "Australia/Lord_Howe",
+  "Antarctica/Troll",
+  "UTC",
+  "America/Sao_Paulo",
+  "Asia/Kathmandu",
+  "Pacific/Kiritimati",
+  "Pacific/Pago_Pago",
+  "Australia/Adelaide",
+];
 
 const iso = (d: Date) => d.toISOString();
 
@@ -48,7 +64,7 @@ describe("digest schedule (pure window math)", () => {
   });
 
   it("hourly on Lord Howe's spring-forward day: one run per local hour, the missing 02:00 at the transition", () => {
-    const runs = runsBetween(DIGEST_PATTERNS.hourly, "Australia/Lord_Howe", new Date("2025-10-04T13:00:00Z"), new Date("2025-10-04T17:00:00Z"));
+    const runs = windowEndsBetween("hourly", "Australia/Lord_Howe", new Date("2025-10-04T13:00:00Z"), new Date("2025-10-04T17:00:00Z"));
     expect(runs.map(iso)).toEqual([
       "2025-10-04T13:30:00.000Z", // 00:00 +10:30
       "2025-10-04T14:30:00.000Z", // 01:00 +10:30
@@ -58,63 +74,91 @@ describe("digest schedule (pure window math)", () => {
     ]);
   });
 
-  it("hourly on New York's fall-back day: the repeated 01:00 runs once", () => {
-    const runs = runsBetween(DIGEST_PATTERNS.hourly, "America/New_York", new Date("2025-11-02T03:30:00Z"), new Date("2025-11-02T08:00:00Z"));
+  it("hourly on New York's fall-back day: each pass of the repeated 01:00 gets its own digest (one per real hour)", () => {
+    const runs = windowEndsBetween("hourly", "America/New_York", new Date("2025-11-02T03:30:00Z"), new Date("2025-11-02T08:00:00Z"));
     expect(runs.map(iso)).toEqual([
       "2025-11-02T04:00:00.000Z", // 00:00 EDT
       "2025-11-02T05:00:00.000Z", // 01:00 EDT (first pass)
-      "2025-11-02T07:00:00.000Z", // 02:00 EST; 01:00 EST (06:00Z) is the repeat
+      "2025-11-02T06:00:00.000Z", // 01:00 EST (second pass)
+      "2025-11-02T07:00:00.000Z", // 02:00 EST
       "2025-11-02T08:00:00.000Z",
     ]);
-    // Even when asked from inside the repeated hour, the repeat is not a window.
-    expect(runsBetween(DIGEST_PATTERNS.hourly, "America/New_York", new Date("2025-11-02T05:30:00Z"), new Date("2025-11-02T06:30:00Z"))).toEqual([]);
   });
 
-  it("a local time that does not exist runs once, at the first instant after the gap", () => {
-    const runs = runsBetween("30 2 * * *", "America/New_York", new Date("2025-03-08T00:00:00Z"), new Date("2025-03-11T00:00:00Z"));
-    expect(runs.map(iso)).toEqual(["2025-03-08T07:30:00.000Z", "2025-03-09T07:30:00.000Z", "2025-03-10T06:30:00.000Z"]);
+  // The three reported 2026 cases (issue #16.7).
+  it.each([
+    ["Europe/Berlin", "2026-10-24T23:30:00Z", "2026-10-25T02:30:00Z", ["2026-10-25T00:00:00.000Z", "2026-10-25T01:00:00.000Z", "2026-10-25T02:00:00.000Z"]],
+    // Chatham falls back 03:45 -> 02:45 (+13:45 -> +12:45): 03:00 comes twice.
+    ["Pacific/Chatham", "2026-04-04T12:30:00Z", "2026-04-04T15:30:00Z", ["2026-04-04T13:15:00.000Z", "2026-04-04T14:15:00.000Z", "2026-04-04T15:15:00.000Z"]],
+    // Troll springs 01:00 -> 03:00 (+00 -> +02): the skipped 01:00 and 02:00 run once at the change, 03:00.
+    ["Antarctica/Troll", "2026-03-28T23:30:00Z", "2026-03-29T02:30:00Z", ["2026-03-29T00:00:00.000Z", "2026-03-29T01:00:00.000Z", "2026-03-29T02:00:00.000Z"]],
+    // Troll falls back 03:00 -> 01:00: 01:00 and 02:00 each come twice, one digest per real hour.
+    ["Antarctica/Troll", "2026-10-24T23:30:00Z", "2026-10-25T03:30:00Z", ["2026-10-25T00:00:00.000Z", "2026-10-25T01:00:00.000Z", "2026-10-25T02:00:00.000Z", "2026-10-25T03:00:00.000Z"]],
+  ])("hourly in %s from %s to %s: a digest every real hour", (zone, from, to, expected) => {
+    expect(windowEndsBetween("hourly", zone, new Date(from), new Date(to)).map(iso)).toEqual(expected);
   });
 
-  it("a local time that occurs twice runs once, at its first occurrence", () => {
-    const runs = runsBetween("30 1 * * *", "America/New_York", new Date("2025-11-01T00:00:00Z"), new Date("2025-11-04T00:00:00Z"));
-    expect(runs.map(iso)).toEqual(["2025-11-01T05:30:00.000Z", "2025-11-02T05:30:00.000Z", "2025-11-03T06:30:00.000Z"]);
-    // Starting inside the second pass of 01:00-02:00 does not produce the repeat.
-    expect(runsBetween("30 1 * * *", "America/New_York", new Date("2025-11-02T06:00:00Z"), new Date("2025-11-02T07:00:00Z"))).toEqual([]);
-  });
+  const zones = ZONES;
 
-  const zones = ["UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham", "America/Santiago"];
+  const oracles = new Map<string, Intl.DateTimeFormat>();
+  /** "HH:mm" local, by Intl alone (independent of the code under test). */
+  const hhmm = (t: number, zone: string) => {
+    let f = oracles.get(zone);
+    if (!f) oracles.set(zone, (f = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" })));
+    return f.format(t);
+  };
+  const minutes = (label: string) => Number(label.slice(0, 2)) * 60 + Number(label.slice(3, 5));
+  const QUARTER = 15 * 60_000;
+  const FROM = Date.UTC(2025, 0, 1);
+  const TO = Date.UTC(2028, 0, 1);
 
-  // Both years' DST transitions (the reliability issue asks for 2026's).
-  const zoneYears = zones.flatMap((zone) => [2025, 2026].map((year) => [zone, year] as const));
-  it.each(zoneYears)("daily in %s over %i: exactly one run per local day, each at 08:00 local", (zone, year) => {
-    const runs = runsBetween(DIGEST_PATTERNS.daily, zone, new Date(`${year - 1}-12-31T12:00:00Z`), new Date(`${year + 1}-01-01T12:00:00Z`));
-    const labels = runs.map((r) => wallClock(r, zone));
-    const days = labels.map((l) => l.slice(0, 10)).filter((d) => d.startsWith(String(year)));
-    expect(days).toHaveLength(365);
-    expect(new Set(days).size).toBe(365);
-    expect(labels.every((l) => l.endsWith(" 08:00"))).toBe(true);
-  });
-
-  // 2025 transition days per zone (none for the fixed-offset zones).
-  const transitions: [string, string[]][] = [
-    ["UTC", ["2025-06-10"]],
-    ["Asia/Kolkata", ["2025-06-10"]],
-    ["Asia/Kathmandu", ["2025-06-10"]],
-    ["America/New_York", ["2025-03-09", "2025-11-02"]],
-    ["Europe/London", ["2025-03-30", "2025-10-26"]],
-    ["Australia/Lord_Howe", ["2025-04-06", "2025-10-05"]],
-    ["Pacific/Chatham", ["2025-04-06", "2025-09-28"]],
-    ["America/Santiago", ["2025-04-06", "2025-09-07"]],
-  ];
-  it.each(transitions)("hourly in %s around its DST days: no local hour label twice, runs at least 30 min apart", (zone, days) => {
-    for (const day of days) {
-      const mid = new Date(`${day}T00:00:00Z`).getTime();
-      const runs = runsBetween(DIGEST_PATTERNS.hourly, zone, new Date(mid - 2 * 86_400_000), new Date(mid + 2 * 86_400_000));
-      const labels = runs.map((r) => wallClock(r, zone));
-      expect(runs.length).toBeGreaterThanOrEqual(94);
-      expect(new Set(labels).size).toBe(labels.length);
-      for (let i = 1; i < runs.length; i++) expect(runs[i]!.getTime() - runs[i - 1]!.getTime()).toBeGreaterThanOrEqual(30 * 60_000);
+  it.each(zones)("hourly in %s over 2025-2027: contiguous, disjoint windows, one at every instant reading :00 and after every gap that skipped one", (zone) => {
+    // Every UTC offset in use is a multiple of 15 minutes, so every local :00 falls on a UTC quarter hour.
+    const expected: number[] = [];
+    for (let t = FROM; t < TO; t += QUARTER) {
+      const m = minutes(hhmm(t, zone));
+      const prev = minutes(hhmm(t - 60_000, zone));
+      const forward = (m - prev + 1440) % 1440;
+      // A top of the hour: reads :00, or a jump forward (DST) skipped one.
+      if (m % 60 === 0 || (forward > 1 && forward <= 121 && Math.floor((prev + forward) / 60) !== Math.floor(prev / 60))) expected.push(t);
     }
+    const ends: number[] = [];
+    let end = latestWindowEnd("hourly", zone, new Date(FROM - 1)).getTime();
+    for (;;) {
+      const next = nextWindowEnd("hourly", zone, new Date(end)).getTime();
+      if (next >= TO) break;
+      if (previousWindowEnd("hourly", zone, new Date(next)).getTime() !== end) throw new Error(`${zone}: window ending ${new Date(next).toISOString()} does not start at ${new Date(end).toISOString()}`);
+      ends.push(next);
+      end = next;
+    }
+    const want = new Set(expected);
+    const got = new Set(ends);
+    expect(ends.filter((t) => !want.has(t)).map((t) => new Date(t).toISOString())).toEqual([]);
+    expect(expected.filter((t) => !got.has(t)).map((t) => new Date(t).toISOString())).toEqual([]);
+  });
+
+  it.each(zones)("daily and weekly in %s over 2025-2027: exactly one per local day at 08:00, per local week on Monday 09:00", (zone) => {
+    const days = new Map<string, number>();
+    const weeks: string[] = [];
+    for (const [frequency, out] of [["daily", days], ["weekly", weeks]] as const) {
+      let end = latestWindowEnd(frequency, zone, new Date(FROM)).getTime();
+      for (;;) {
+        const next = nextWindowEnd(frequency, zone, new Date(end)).getTime();
+        if (next >= TO) break;
+        expect(previousWindowEnd(frequency, zone, new Date(next)).getTime()).toBe(end);
+        const label = wallClock(new Date(next), zone);
+        expect(label.slice(11)).toBe(frequency === "daily" ? "08:00" : "09:00");
+        if (Array.isArray(out)) {
+          expect(new Date(next).toLocaleDateString("en-US", { timeZone: zone, weekday: "long" })).toBe("Monday");
+          out.push(label.slice(0, 10));
+        } else out.set(label.slice(0, 10), (out.get(label.slice(0, 10)) ?? 0) + 1);
+        end = next;
+      }
+    }
+    expect(days.size).toBeGreaterThanOrEqual(1094);
+    expect([...days.values()].every((n) => n === 1)).toBe(true);
+    expect(new Set(weeks).size).toBe(weeks.length);
+    expect(weeks.length).toBeGreaterThanOrEqual(156);
   });
 
   it("latest <= now < next, with no window in between, for any instant and zone", () => {
