@@ -31,15 +31,19 @@ export interface ClaimGroup {
 }
 
 /**
- * Where a user's digest content starts: the previous digest that was (or is
- * being) sent, else the window start. A failed or skipped digest therefore
- * rolls its notifications into the next one instead of losing them.
+ * Where a user's digest content starts: the latest earlier digest of ANY
+ * frequency that was (or is being) sent, so switching between hourly and
+ * daily neither drops nor repeats a notification; with none, the beginning
+ * (a new user, or one whose scheduler was down for days, gets everything
+ * unread). A failed or skipped digest rolls its notifications into the next
+ * one. `self` is the digest's own id when it exists: a digest of another
+ * frequency closing at the same instant counts only if it came first.
  */
-const LOWER_BOUND = (userId: string, freq: string, end: string, windowStart: string) => `coalesce(
+const LOWER_BOUND = (userId: string, end: string, self?: string) => `coalesce(
   (SELECT max(prev.scheduled_for) FROM email_digests prev
-    WHERE prev.user_id = ${userId} AND prev.frequency = ${freq} AND NOT prev.is_test
-      AND prev.status IN ('sent', 'pending') AND prev.scheduled_for < ${end}),
-  ${windowStart})`;
+    WHERE prev.user_id = ${userId} AND NOT prev.is_test AND prev.status IN ('sent', 'pending')
+      AND ${self ? `(prev.scheduled_for < ${end} OR (prev.scheduled_for = ${end} AND prev.id <> ${self}.id AND prev.created_at < ${self}.created_at))` : `prev.scheduled_for <= ${end}`}),
+  '-infinity'::timestamptz)`;
 
 /**
  * Claims the due window for every user in the groups who has something to
@@ -59,7 +63,7 @@ export async function claimDueDigests(db: Queryable, groups: ClaimGroup[], now: 
        FROM g
        JOIN users u ON u.timezone = g.timezone
        LEFT JOIN notification_preferences p ON p.user_id = u.id
-       CROSS JOIN LATERAL (SELECT ${LOWER_BOUND("u.id", "g.frequency", "g.scheduled_for", "g.window_start")} AS since) b
+       CROSS JOIN LATERAL (SELECT ${LOWER_BOUND("u.id", "g.scheduled_for")} AS since) b
       WHERE coalesce(p.email_digest_enabled, true)
         AND coalesce(p.email_digest_frequency, 'daily') = g.frequency
         AND u.email IS NOT NULL AND u.email <> ''
@@ -140,39 +144,55 @@ export interface ContentRow {
   action_url: string | null;
   action_label: string | null;
   created_at: Date;
-  /** Matching notifications of this type in the whole window (not only the listed ones). */
-  type_count: number;
 }
+
+export interface DigestContent {
+  /** Per digest: the newest `perType` notifications of each of its (at most `maxTypes`) newest types, newest first. */
+  items: ContentRow[];
+  /** Per digest: every matching notification counted by type (all types, listed or not). */
+  counts: { digest_id: string; type: string; count: number }[];
+}
+
+/** The digest's lower bound, once per digest (inline per notification it would be re-evaluated for each). */
+const SINCE = `CROSS JOIN LATERAL (
+         SELECT CASE WHEN d.is_test THEN d.window_start ELSE ${LOWER_BOUND("d.user_id", "d.scheduled_for", "d")} END AS since
+       ) b`;
+const MATCHES = `x.user_id = d.user_id AND NOT x.read AND NOT x.archived AND x.created_at <= d.scheduled_for AND x.created_at > b.since`;
 
 /**
  * The notifications each digest reports: unread, unarchived, created in
- * (lower bound, scheduled_for], newest first, at most `perDigest` listed but
- * counted in full. A test digest uses its own window_start as the bound.
+ * (lower bound, scheduled_for]. Counted per type in SQL, and listed per type
+ * (a flood of one type never hides another). A test digest uses its own
+ * window_start as the bound.
  */
-export async function digestContent(db: Queryable, digestIds: string[], perDigest: number): Promise<ContentRow[]> {
-  if (digestIds.length === 0) return [];
-  return db.query<ContentRow>(
-    `SELECT d.id AS digest_id, n.id, n.type, n.priority, n.title, n.message, n.action_url, n.action_label,
-            n.created_at, n.type_count::int AS type_count
-       FROM email_digests d
-       -- The bound once per digest (inline in the WHERE below it would be re-evaluated per notification).
-       CROSS JOIN LATERAL (
-         SELECT CASE WHEN d.is_test THEN d.window_start
-                     ELSE ${LOWER_BOUND("d.user_id", "d.frequency", "d.scheduled_for", "d.window_start")} END AS since
-       ) b
-       JOIN LATERAL (
-         SELECT x.*, count(*) OVER (PARTITION BY x.type) AS type_count
-           FROM notifications x
-          WHERE x.user_id = d.user_id AND NOT x.read AND NOT x.archived
-            AND x.created_at <= d.scheduled_for
-            AND x.created_at > b.since
-          ORDER BY x.created_at DESC, x.seq DESC
-          LIMIT $2
-       ) n ON true
-      WHERE d.id = ANY($1::uuid[])
-      ORDER BY d.id, n.created_at DESC, n.seq DESC`,
-    [digestIds, perDigest],
-  );
+export async function digestContent(db: Queryable, digestIds: string[], perType: number, maxTypes: number): Promise<DigestContent> {
+  if (digestIds.length === 0) return { items: [], counts: [] };
+  const [counts, items] = await Promise.all([
+    db.query<{ digest_id: string; type: string; count: number }>(
+      `SELECT d.id AS digest_id, x.type, count(*)::int AS count
+         FROM email_digests d ${SINCE}
+         JOIN notifications x ON ${MATCHES}
+        WHERE d.id = ANY($1::uuid[])
+        GROUP BY d.id, x.type`,
+      [digestIds],
+    ),
+    db.query<ContentRow>(
+      `SELECT d.id AS digest_id, n.id, n.type, n.priority, n.title, n.message, n.action_url, n.action_label, n.created_at
+         FROM email_digests d ${SINCE}
+         CROSS JOIN LATERAL (
+           SELECT x.type, max(x.created_at) AS newest FROM notifications x WHERE ${MATCHES}
+            GROUP BY x.type ORDER BY newest DESC LIMIT $3
+         ) t
+         CROSS JOIN LATERAL (
+           SELECT x.* FROM notifications x WHERE ${MATCHES} AND x.type = t.type
+            ORDER BY x.created_at DESC, x.seq DESC LIMIT $2
+         ) n
+        WHERE d.id = ANY($1::uuid[])
+        ORDER BY d.id, n.created_at DESC, n.seq DESC`,
+      [digestIds, perType, maxTypes],
+    ),
+  ]);
+  return { items, counts };
 }
 
 export interface RenderedDigest {

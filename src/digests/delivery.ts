@@ -34,8 +34,9 @@ import { DEFAULT_TUNING, type DigestTuning } from "./tuning.js";
 
 /** Attempts before a digest is given up as failed (default; see DigestTuning.maxAttempts). */
 export const MAX_ATTEMPTS = DEFAULT_TUNING.maxAttempts;
-/** Items listed per digest (counts still cover the whole window). */
-export const ITEMS_PER_DIGEST = 50;
+/** Items listed per type in a digest, and types listed (counts still cover every notification of the window). */
+export const ITEMS_PER_TYPE = 10;
+export const TYPES_PER_DIGEST = 20;
 /** Messages in flight at once; the pooled transport queues beyond its connections. */
 const SEND_CONCURRENCY = 16;
 
@@ -239,18 +240,24 @@ async function renderMissing(ctx: DeliveryContext, rows: DigestRow[]): Promise<{
   }
   if (fresh.length === 0) return { messages: out, lost: 0 };
 
-  const content = await digestContent(ctx.db, fresh.map((r) => r.id), ITEMS_PER_DIGEST);
+  const content = await digestContent(ctx.db, fresh.map((r) => r.id), ITEMS_PER_TYPE, TYPES_PER_DIGEST);
   const byDigest = new Map<string, ContentRow[]>();
-  for (const c of content) {
+  for (const c of content.items) {
     let list = byDigest.get(c.digest_id);
     if (!list) byDigest.set(c.digest_id, (list = []));
     list.push(c);
+  }
+  const countsByDigest = new Map<string, Map<string, number>>();
+  for (const c of content.counts) {
+    let m = countsByDigest.get(c.digest_id);
+    if (!m) countsByDigest.set(c.digest_id, (m = new Map()));
+    m.set(c.type, Number(c.count));
   }
   const zones = await ctx.timeZones([...new Set(fresh.map((r) => r.user_id))]);
   const rendered: RenderedDigest[] = [];
   for (const r of fresh) {
     const items = byDigest.get(r.id) ?? [];
-    const countsByType = new Map(items.map((c) => [c.type, Number(c.type_count)]));
+    const countsByType = countsByDigest.get(r.id) ?? new Map<string, number>();
     const email = renderDigest({
       frequency: r.frequency,
       items: items.map((c) => ({

@@ -114,7 +114,10 @@ function timeFormat(timeZone: string): Intl.DateTimeFormat {
 
 export function renderDigest(input: DigestContentInput): DigestEmail {
   const groups = groupItems(input.items, input.countsByType);
-  const count = groups.reduce((n, g) => n + g.count, 0);
+  // Every notification of the window counts, including types beyond the listed groups.
+  const listed = groups.reduce((n, g) => n + g.count, 0);
+  const count = Math.max(listed, [...input.countsByType.values()].reduce((n, c) => n + c, 0));
+  const unlisted = count - listed;
   const subject = digestSubject(count, input.isTest);
   const when = timeFormat(input.timeZone);
   const appLink = resolveActionLink(null, input.appUrl);
@@ -147,6 +150,10 @@ export function renderDigest(input: DigestContentInput): DigestEmail {
     })
     .join("\n");
 
+  const otherTypes =
+    unlisted > 0
+      ? `<tr><td style="padding:12px 0;font-size:13px;color:#6b7280;">and ${unlisted} more of other types &middot; <a href="${escapeHtml(appLink)}" style="color:#2563eb;">open Herald</a></td></tr>`
+      : "";
   const empty = count === 0 ? `<tr><td style="padding:20px 0;font-size:15px;color:#374151;">You're all caught up: nothing new.</td></tr>` : "";
 
   const html = `<!DOCTYPE html>
@@ -160,7 +167,7 @@ export function renderDigest(input: DigestContentInput): DigestEmail {
 <p style="margin:8px 0 0 0;font-size:14px;color:#4b5563;">${escapeHtml(subject)}.</p>
 </td></tr>
 <tr><td style="padding:0 24px 16px 24px;"><table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">
-${htmlGroups}${empty}
+${htmlGroups}${otherTypes}${empty}
 </table></td></tr>
 <tr><td style="padding:16px 24px 24px 24px;"><a href="${escapeHtml(appLink)}" style="display:inline-block;padding:10px 18px;background:#2563eb;color:#ffffff;border-radius:6px;font-size:14px;text-decoration:none;">Open notifications</a></td></tr>
 <tr><td style="padding:16px 24px;border-top:1px solid #eceef1;font-size:12px;color:#6b7280;">You receive this ${escapeHtml(PERIOD[input.frequency])} digest because e-mail digests are on. <a href="${escapeHtml(prefsLink)}" style="color:#6b7280;">Change or turn off digests</a>.</td></tr>
@@ -178,7 +185,8 @@ ${htmlGroups}${empty}
       return `${typeLabel(g.type)} (${g.count})\n${lines.join("\n")}`;
     })
     .join("\n\n");
-  const text = `${heading}\n${subject}.\n\n${count === 0 ? "You're all caught up: nothing new.\n\n" : `${textGroups}\n\n`}Open notifications: ${appLink}\nChange or turn off digests: ${prefsLink}\n`;
+  const textOther = unlisted > 0 ? `\n\n...and ${unlisted} more of other types: ${appLink}` : "";
+  const text = `${heading}\n${subject}.\n\n${count === 0 ? "You're all caught up: nothing new.\n\n" : `${textGroups}${textOther}\n\n`}Open notifications: ${appLink}\nChange or turn off digests: ${prefsLink}\n`;
 
   return { subject, html, text, count };
 }
