@@ -70,10 +70,16 @@ export class ChannelError extends Error {
     /** Short stable reason, e.g. "no_recipient", "http_503", "smtp_550". */
     readonly code: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; deferUntil?: Date },
   ) {
-    super(message, options);
+    super(message, { cause: options?.cause });
+    this.deferUntil = options?.deferUntil;
   }
+  /**
+   * Nothing was attempted: the destination is paused (circuit open) until
+   * then. The worker reschedules the row to that time without counting an attempt.
+   */
+  readonly deferUntil: Date | undefined;
   get retryable(): boolean {
     return this.kind === "retryable";
   }
@@ -83,6 +89,7 @@ export const retryable = (code: string, message: string, cause?: unknown) =>
   new ChannelError("retryable", code, message, { cause });
 export const permanent = (code: string, message: string, cause?: unknown) =>
   new ChannelError("permanent", code, message, { cause });
+export const deferred = (code: string, message: string, until: Date) => new ChannelError("retryable", code, message, { deferUntil: until });
 
 /**
  * Anything that is not a ChannelError (a bug, a DNS hiccup) is treated as

@@ -34,7 +34,15 @@ export class OutOfAppDelivery {
     const sms = overrides.smsProvider ?? (config.smsWebhookUrl ? new WebhookSmsProvider({ url: config.smsWebhookUrl, secret: loadWebhookSecret(config), now: () => deps.clock.now() }) : new LogSmsProvider(logger));
     const channels: Partial<Record<OutOfAppChannelName, Channel>> = {
       email: new EmailChannel({ mailer, appUrl: config.appUrl }),
-      push: new PushChannel({ database, vapid: loadVapidKeys(config), appUrl: config.appUrl, logger }),
+      push: new PushChannel({
+        database,
+        vapid: loadVapidKeys(config),
+        appUrl: config.appUrl,
+        logger,
+        clock: deps.clock,
+        timeoutMs: config.push.timeoutMs,
+        allowPrivate: config.push.allowPrivate,
+      }),
       sms: new SmsChannel(sms, config.appUrl),
       ...overrides.channels,
     };

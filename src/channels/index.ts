@@ -24,6 +24,7 @@ export type { PushSubscriptionInput, StoredPushSubscription } from "./push-subsc
 export { LogSmsProvider, SmsChannel, WebhookSmsProvider } from "./sms.js";
 export type { SmsMessage, SmsProvider } from "./sms.js";
 export { loadVapidKeys } from "./vapid.js";
+export { isPublicAddress, refusedPushEndpoint } from "./safe-destination.js";
 export type { VapidKeys } from "./vapid.js";
 export { bundleKey, enqueueOutOfApp, singleSendRows } from "./router.js";
 export type { EnqueueOptions, EnqueueTarget, EnqueuedRow, OutOfAppDecision, QueuePayload } from "./router.js";

@@ -24,16 +24,34 @@ export interface StoredPushSubscription {
 
 const columns = `id, user_id AS "userId", endpoint, p256dh, auth, created_at AS "createdAt"`;
 
-/** Stores the subscription; null when the endpoint belongs to another user and the keys differ. */
-export async function savePushSubscription(db: Queryable, userId: string, sub: PushSubscriptionInput): Promise<StoredPushSubscription | null> {
+/**
+ * Stores the subscription; null when the endpoint belongs to another user and
+ * the keys differ. A user keeps at most `maxPerUser` (issue 15.3): beyond it
+ * the least recently registered are replaced, in the same statement, so a
+ * browser that never unsubscribed cannot lock its user out of a new one.
+ */
+export async function savePushSubscription(
+  db: Queryable,
+  userId: string,
+  sub: PushSubscriptionInput,
+  maxPerUser = 10,
+): Promise<StoredPushSubscription | null> {
   const rows = await db.query<StoredPushSubscription>(
-    `INSERT INTO push_subscriptions AS s (user_id, endpoint, p256dh, auth, user_agent)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (endpoint) DO UPDATE
-       SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, user_agent = EXCLUDED.user_agent
-       WHERE s.user_id = EXCLUDED.user_id OR (s.p256dh = EXCLUDED.p256dh AND s.auth = EXCLUDED.auth)
-     RETURNING ${columns}`,
-    [userId, sub.endpoint, sub.keys.p256dh, sub.keys.auth, sub.userAgent ?? null],
+    `WITH saved AS (
+       INSERT INTO push_subscriptions AS s (user_id, endpoint, p256dh, auth, user_agent)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (endpoint) DO UPDATE
+         SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, user_agent = EXCLUDED.user_agent, created_at = now()
+         WHERE s.user_id = EXCLUDED.user_id OR (s.p256dh = EXCLUDED.p256dh AND s.auth = EXCLUDED.auth)
+       RETURNING ${columns}
+     ), surplus AS (
+       DELETE FROM push_subscriptions
+        WHERE id IN (SELECT id FROM push_subscriptions WHERE user_id = $1 AND endpoint <> $2
+                      ORDER BY created_at DESC, id DESC OFFSET $6::int - 1)
+          AND EXISTS (SELECT 1 FROM saved)
+     )
+     SELECT * FROM saved`,
+    [userId, sub.endpoint, sub.keys.p256dh, sub.keys.auth, sub.userAgent ?? null, maxPerUser],
   );
   return rows[0] ?? null;
 }

@@ -93,14 +93,27 @@ export async function markSent(
   return rows.length > 0;
 }
 
-/** Back to `pending` at `nextAt`, keeping the error and the channel's progress. */
-export async function markRetry(db: Queryable, row: ClaimedRow, workerId: string, now: Date, nextAt: Date, error: string, memberIds: string[]): Promise<boolean> {
+/**
+ * Back to `pending` at `nextAt`, keeping the error and the channel's progress;
+ * `uncounted`: nothing was attempted (deferred), so the claim's attempt is given back.
+ */
+export async function markRetry(
+  db: Queryable,
+  row: ClaimedRow,
+  workerId: string,
+  now: Date,
+  nextAt: Date,
+  error: string,
+  memberIds: string[],
+  uncounted = false,
+): Promise<boolean> {
   const rows = await db.query(
     `UPDATE notification_queue
-        SET status = 'pending', next_retry_at = $3, last_error = $4, locked_by = NULL, locked_until = NULL, payload = $5, updated_at = $6
+        SET status = 'pending', next_retry_at = $3, last_error = $4, locked_by = NULL, locked_until = NULL, payload = $5, updated_at = $6,
+            attempts = CASE WHEN $7::boolean THEN greatest(attempts - 1, 0) ELSE attempts END
       WHERE id = $1 AND locked_by = $2 AND status = 'processing'
       RETURNING id`,
-    [row.id, workerId, nextAt, error, row.payload === null ? null : JSON.stringify(row.payload), now],
+    [row.id, workerId, nextAt, error, row.payload === null ? null : JSON.stringify(row.payload), now, uncounted],
   );
   if (rows.length > 0 && memberIds.length > 0) {
     await db.query(

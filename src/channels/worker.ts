@@ -77,11 +77,18 @@ export class DeliveryWorker {
 
   /** One round: claims a batch, sends it, records the outcomes. Returns the rows handled. */
   async runOnce(): Promise<number> {
+    const jobs = await this.claim(this.options.batchSize ?? 20);
+    await Promise.all(jobs);
+    return jobs.length;
+  }
+
+  /** Claims up to `limit` due rows and starts each one's send; one promise per row, never rejecting. */
+  private async claim(limit: number): Promise<Promise<void>[]> {
     const o = this.options;
     const now = o.clock.now();
-    const batch = await plans.claimDue(o.database, o.workerId, now, o.leaseMs ?? 300_000, o.batchSize ?? 20);
-    if (batch.length === 0) return 0;
-    // One read each for the batch's notifications and recipients, not one per row.
+    const batch = await plans.claimDue(o.database, o.workerId, now, o.leaseMs ?? 300_000, limit);
+    if (batch.length === 0) return [];
+    // One read each for the batch's notifications, recipients and preferences, not one per row.
     const singles = batch.filter((r) => r.payload?.mode !== "bundle").map((r) => r.notificationId);
     const userIds = [...new Set(batch.map((r) => r.userId))];
     const [contents, recipients, preferences] = await Promise.all([
@@ -90,41 +97,56 @@ export class DeliveryWorker {
       plans.loadPreferences(o.database, userIds),
     ]);
     const byId = new Map(contents.map((n) => [n.id, n]));
-    let next = 0;
-    const lane = async () => {
-      while (next < batch.length) {
-        const row = batch[next++]!;
-        await this.handle(row, byId, recipients, preferences).catch((err: unknown) => {
-          // The row stays leased and is claimed again when the lease ends.
-          o.logger.error({ err, queueId: row.id }, "delivery bookkeeping failed");
-        });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 5, batch.length) }, lane));
-    return batch.length;
+    return batch.map((row) =>
+      this.handle(row, byId, recipients, preferences).catch((err: unknown) => {
+        // The row stays leased and is claimed again when the lease ends.
+        o.logger.error({ err, queueId: row.id }, "delivery bookkeeping failed");
+      }),
+    );
   }
 
+  /**
+   * The loop: up to `concurrency` jobs in flight, each on its own; a free
+   * slot is refilled at once, so a slow job (a push service that never
+   * answers) holds one slot, never the others' starts (issue 15.3).
+   */
   private async run(): Promise<void> {
     const o = this.options;
+    const slots = o.concurrency ?? 5;
+    const inFlight = new Set<Promise<void>>();
+    let slotFreed: (() => void) | undefined;
     while (this.state === "active") {
-      let handled = 0;
-      try {
-        handled = await this.runOnce();
-      } catch (err) {
-        o.logger.warn({ err }, "delivery worker round failed; retrying after the poll interval");
+      const free = Math.min(slots - inFlight.size, o.batchSize ?? 20);
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const jobs = await this.claim(free);
+          claimed = jobs.length;
+          for (const job of jobs) {
+            inFlight.add(job);
+            void job.then(() => {
+              inFlight.delete(job);
+              slotFreed?.();
+            });
+          }
+        } catch (err) {
+          o.logger.warn({ err }, "delivery worker round failed; retrying after the poll interval");
+        }
       }
       if (this.state !== "active") break;
-      // A full batch means more may be due: go again at once.
-      if (handled >= (o.batchSize ?? 20)) continue;
+      // Slots left and all of them filled: more may be due, claim again at once.
+      if (free > 0 && claimed === free && inFlight.size < slots) continue;
+      // Wait for a free slot (when full), a wake (rows enqueued) or the poll.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, o.pollIntervalMs ?? 1000);
-        this.wake = () => {
+        const timer = inFlight.size >= slots ? undefined : setTimeout(resolve, o.pollIntervalMs ?? 1000);
+        slotFreed = this.wake = () => {
           clearTimeout(timer);
           resolve();
         };
       });
-      this.wake = undefined;
+      slotFreed = this.wake = undefined;
     }
+    await Promise.all(inFlight);
   }
 
   private async handle(
@@ -184,6 +206,13 @@ export class DeliveryWorker {
       row.payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
       this.metrics?.failures.inc({ channel: row.channel, kind: err.kind });
       const reason = `${err.code}: ${err.message}`.slice(0, 1000);
+      if (err.deferUntil) {
+        // Nothing was tried (the destination is paused): back at the end of the pause, the attempt not counted.
+        row.attempts--;
+        await plans.markRetry(db, row, o.workerId, now, err.deferUntil, reason, memberIds, true);
+        o.logger.info({ queueId: row.id, channel: row.channel, nextAt: err.deferUntil, reason }, "delivery deferred");
+        return;
+      }
       if (err.retryable && row.attempts < row.maxAttempts) {
         const nextAt = new Date(now.getTime() + backoffDelay(row.attempts, o.backoff ?? DEFAULT_BACKOFF, o.random));
         await plans.markRetry(db, row, o.workerId, now, nextAt, reason, memberIds);

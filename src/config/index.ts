@@ -103,6 +103,9 @@ const envSchema = z.object({
   HERALD_MAX_CONNECTIONS_PER_USER: positiveInteger,
   HERALD_PRESENCE_HEARTBEAT_MS: positiveInteger,
   SMS_WEBHOOK_URL: urlWithProtocols(["http:", "https:"]),
+  HERALD_PUSH_ALLOW_PRIVATE: optionalString.refine((v) => v === undefined || v === "true" || v === "false", { message: 'must be "true" or "false"' }),
+  HERALD_PUSH_MAX_SUBSCRIPTIONS: positiveInteger,
+  HERALD_PUSH_TIMEOUT_MS: positiveInteger,
   HERALD_WEBHOOK_SECRET: optionalString.refine((v) => v === undefined || (/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v.slice(6), "base64").length >= 24), {
     message: "must be whsec_ followed by at least 24 bytes in base64 (Standard Webhooks)",
   }),
@@ -171,6 +174,8 @@ export interface Config {
     readonly presenceHeartbeatMs?: number;
   };
   readonly smsWebhookUrl: string | undefined;
+  /** Web Push: send to loopback/private addresses (test receivers), subscriptions kept per user (oldest replaced), deadline of one job. */
+  readonly push: { readonly allowPrivate: boolean; readonly maxSubscriptions: number; readonly timeoutMs: number };
   /** Signs outgoing webhooks (Standard Webhooks, `whsec_...`); undefined outside production means "generate one in dataDir". */
   readonly webhookSecret: string | undefined;
   readonly vapid: {
@@ -264,6 +269,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.HERALD_PRESENCE_HEARTBEAT_MS === undefined ? {} : { presenceHeartbeatMs: e.HERALD_PRESENCE_HEARTBEAT_MS }),
     }),
     smsWebhookUrl: e.SMS_WEBHOOK_URL,
+    webhookSecret: e.HERALD_WEBHOOK_SECRET,
+    push: Object.freeze({
+      // Private destinations only where test receivers live; production and development refuse them unless told.
+      allowPrivate: e.HERALD_PUSH_ALLOW_PRIVATE === undefined ? e.NODE_ENV === "test" : e.HERALD_PUSH_ALLOW_PRIVATE === "true",
+      maxSubscriptions: e.HERALD_PUSH_MAX_SUBSCRIPTIONS ?? 10,
+      timeoutMs: e.HERALD_PUSH_TIMEOUT_MS ?? 10_000,
+    }),
     jwtAdminClaim: e.JWT_ADMIN_CLAIM ? Object.freeze(e.JWT_ADMIN_CLAIM) : undefined,
     maxTokenLifetimeSeconds: e.HERALD_MAX_TOKEN_LIFETIME ?? 30 * 86_400,
     // A configured JWT_SECRET or JWKS is a real deployment: its admin token must not reach the logs.

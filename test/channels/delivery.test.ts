@@ -219,7 +219,7 @@ describe("Web Push channel", () => {
     const service = await startPushService(() => vapid.publicKey);
     try {
       const clock = new ManualClock(now());
-      const push = new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger });
+      const push = new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger, allowPrivate: true });
       const { worker } = makeWorker(db, { push }, clock);
       await savePushSubscription(db, "u-push", service.subscribe("laptop"));
       const id = await seedNotification(db, { userId: "u-push", title: "Security alert", message: "New sign-in", priority: "critical", type: "security_alert" });
@@ -245,7 +245,7 @@ describe("Web Push channel", () => {
     const service = await startPushService(() => vapid.publicKey, (path) => (path === "/push/old-phone" ? 410 : 201));
     try {
       const clock = new ManualClock(now());
-      const push = new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger });
+      const push = new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger, allowPrivate: true });
       const { worker } = makeWorker(db, { push }, clock);
       await savePushSubscription(db, "u-push2", service.subscribe("old-phone"));
       await savePushSubscription(db, "u-push2", service.subscribe("desktop"));
@@ -265,7 +265,7 @@ describe("Web Push channel", () => {
     const service = await startPushService(() => vapid.publicKey, () => 410);
     try {
       const clock = new ManualClock(now());
-      const push = new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger });
+      const push = new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger, allowPrivate: true });
       const { worker } = makeWorker(db, { push }, clock);
       await savePushSubscription(db, "u-push3", service.subscribe("gone"));
       const id = await seedNotification(db, { userId: "u-push3" });
@@ -287,7 +287,7 @@ describe("Web Push channel", () => {
     const service = await startPushService(() => vapid.publicKey, (path) => (path === "/push/tablet" && flaky++ === 0 ? 503 : 201));
     try {
       const clock = new ManualClock(now());
-      const push = new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger });
+      const push = new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger, allowPrivate: true });
       const { worker } = makeWorker(db, { push }, clock);
       await savePushSubscription(db, "u-push4", service.subscribe("phone"));
       await savePushSubscription(db, "u-push4", service.subscribe("tablet"));

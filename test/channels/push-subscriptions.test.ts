@@ -3,18 +3,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 
 let t: TestHerald;
+let strict: TestHerald;
 beforeAll(async () => {
   t = await startTestHerald({ env: { HERALD_PUSH_MAX_SUBSCRIPTIONS: "3" } });
+  strict = await startTestHerald({ env: { HERALD_PUSH_ALLOW_PRIVATE: "false" } });
 });
-afterAll(async () => t?.stop());
+afterAll(async () => {
+  await t?.stop();
+  await strict?.stop();
+});
 
 const keys = (n: number) => ({
   p256dh: `BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7D${n}M`,
   auth: `tBHItJI5svbpez7KI4CC${n}g`,
 });
 
-async function api(method: string, url: string, token: string, body?: unknown) {
-  const res = await fetch(`${t.baseUrl}${url}`, {
+async function api(method: string, url: string, token: string, body?: unknown, base = t.baseUrl) {
+  const res = await fetch(`${base}${url}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -54,5 +59,44 @@ describe("push subscription ownership", () => {
     expect(await owners(endpoint)).toEqual([{ user_id: "own-alice2", ...keys(4) }]);
     expect((await api("POST", "/api/push/subscriptions", bob, { endpoint, keys: keys(4) })).status).toBe(201);
     expect(await owners(endpoint)).toEqual([{ user_id: "own-bob2", ...keys(4) }]);
+  });
+});
+
+describe("subscriptions per user", () => {
+  it("beyond HERALD_PUSH_MAX_SUBSCRIPTIONS the least recently registered is replaced; other users keep theirs", async () => {
+    const carol = await t.tokenFor("cap-carol");
+    const dave = await t.tokenFor("cap-dave");
+    expect((await api("POST", "/api/push/subscriptions", dave, { endpoint: "http://127.0.0.1:9/push/dave", keys: keys(9) })).status).toBe(201);
+    for (let i = 0; i < 5; i++) {
+      expect((await api("POST", "/api/push/subscriptions", carol, { endpoint: `http://127.0.0.1:9/push/carol-${i}`, keys: keys(i) })).status).toBe(201);
+    }
+    const rows = await t.database.query<{ endpoint: string }>("SELECT endpoint FROM push_subscriptions WHERE user_id = 'cap-carol' ORDER BY endpoint");
+    expect(rows.map((r) => r.endpoint)).toEqual([2, 3, 4].map((i) => `http://127.0.0.1:9/push/carol-${i}`));
+    expect(await owners("http://127.0.0.1:9/push/dave")).toHaveLength(1);
+  });
+});
+
+describe("push endpoints must be public addresses (HERALD_PUSH_ALLOW_PRIVATE=false)", () => {
+  const refused = [
+    "https://127.0.0.1:5432/x",
+    "https://127.0.0.1:3443/redirect",
+    "https://169.254.169.254/latest/meta-data",
+    "https://10.0.0.7/push",
+    "https://192.168.1.1/push",
+    "https://[::1]/push",
+    "https://[::ffff:127.0.0.1]/push",
+    "https://[fd00::1]/push",
+    "https://[fe80::1]/push",
+    "https://0.0.0.0/push",
+    "https://224.0.0.1/push",
+    "https://localhost/push",
+  ];
+  it.each(refused)("%s is refused with 400 and nothing stored", async (endpoint) => {
+    const token = await strict.tokenFor("ssrf-user");
+    const res = await api("POST", "/api/push/subscriptions", token, { endpoint, keys: keys(1) }, strict.baseUrl);
+    expect(res.status).toBe(400);
+    expect(res.type).toMatch(/application\/problem\+json/);
+    const rows = await strict.database.query("SELECT 1 FROM push_subscriptions WHERE endpoint = $1", [endpoint]);
+    expect(rows).toHaveLength(0);
   });
 });

@@ -9,6 +9,7 @@ import { type IncomingHttpHeaders, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OutOfAppDelivery, SmsChannel, WebhookSmsProvider, enqueueOutOfApp } from "../../src/channels/index.js";
 import { loadWebhookSecret } from "../../src/channels/webhook-signing.js";
@@ -102,7 +103,7 @@ describe("signed SMS webhook", () => {
       const r = await receiver(secret);
       try {
         const delivery = new OutOfAppDelivery(
-          { config: loadConfig({ NODE_ENV: "test", DATA_DIR: dir, JWT_SECRET: "x".repeat(32), SMS_WEBHOOK_URL: r.url }), database: db, clock: systemClock, logger: silentLogger, metrics: undefined, instanceId: "i1", analytics: new AnalyticsIngest({ database: db }) },
+          { config: loadConfig({ NODE_ENV: "test", DATA_DIR: dir, JWT_SECRET: "x".repeat(32), SMS_WEBHOOK_URL: r.url }), database: db, clock: systemClock, logger: silentLogger, metrics: new Registry(), instanceId: "i1", analytics: new AnalyticsIngest({ database: db }) },
           {},
         );
         const id = await seedNotification(db, { userId: "u-signed", title: "From Herald" });

@@ -4,8 +4,8 @@
  */
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { deletePushSubscription, loadVapidKeys, savePushSubscription } from "../../channels/index.js";
-import { HeraldError, notFound } from "../../errors/index.js";
+import { deletePushSubscription, loadVapidKeys, refusedPushEndpoint, savePushSubscription } from "../../channels/index.js";
+import { HeraldError, notFound, validationError } from "../../errors/index.js";
 import { requireProvider } from "../auth.js";
 
 const base64url = z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+={0,2}$/, "must be base64url");
@@ -49,12 +49,16 @@ export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (req, reply) => {
       const userId = await requireProvider(req);
+      const { push } = app.services.config;
+      const refused = push.allowPrivate ? undefined : await refusedPushEndpoint(req.body.endpoint);
+      if (refused) throw validationError("The push endpoint is not a public address", [{ field: "endpoint", message: refused }]);
       const ua = req.headers["user-agent"];
-      const saved = await savePushSubscription(app.services.database, userId, {
-        endpoint: req.body.endpoint,
-        keys: req.body.keys,
-        userAgent: typeof ua === "string" ? ua.slice(0, 512) : null,
-      });
+      const saved = await savePushSubscription(
+        app.services.database,
+        userId,
+        { endpoint: req.body.endpoint, keys: req.body.keys, userAgent: typeof ua === "string" ? ua.slice(0, 512) : null },
+        push.maxSubscriptions,
+      );
       if (!saved) throw new HeraldError("HERALD_CONFLICT", "This push endpoint is registered by another user with other keys");
       return reply.status(201).send({ id: saved.id, endpoint: saved.endpoint, createdAt: new Date(saved.createdAt).toISOString() });
     },
