@@ -6,7 +6,9 @@
  * cluster-wide presence forgets the dead instance's connections within the
  * presence TTL (three 10 s heartbeats).
  */
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { fault, record } from "./support/figures.js";
 import { type HeraldNode, adminToken, eventually, kill9, providerToken, scratchDatabase, startNode, stopNode, tempDir } from "./support/processes.js";
 import { startPrivateRedis } from "./support/private-servers.js";
@@ -90,5 +92,61 @@ describe("one of two instances killed", () => {
     // Within the TTL plus one heartbeat of B (the sweep that notices it).
     expect(clearedAfterMs).toBeLessThanOrEqual(PRESENCE_TTL_MS + 10_000 + 5_000);
     expect((await connectionsOnB()).connectedProviders.sort()).toEqual([...USERS].sort());
+  });
+});
+
+describe("the sessions of a killed instance", () => {
+  it("are closed (instance_lost) and leave the admin counts within the presence TTL; the survivor's stay open", async (ctx) => {
+    if (!process.env.DATABASE_URL) return ctx.skip("needs PostgreSQL (two processes share it)");
+    const redis = await startPrivateRedis();
+    if (typeof redis === "string") return ctx.skip(`private Redis unavailable (${redis})`);
+    cleanups.push(() => redis.kill());
+    const db = await scratchDatabase(process.env.DATABASE_URL);
+    cleanups.push(db.drop);
+    const heartbeatMs = 500; // TTL 1.5 s
+    const nodes: HeraldNode[] = [];
+    for (let i = 0; i < 2; i++) {
+      const dir = tempDir();
+      cleanups.push(dir.remove);
+      const node = await startNode({ DATABASE_URL: db.url, REDIS_URL: redis.url, DATA_DIR: dir.dir, HERALD_PRESENCE_HEARTBEAT_MS: String(heartbeatMs), HERALD_DEMO_TOKENS: "true" });
+      cleanups.push(() => stopNode(node));
+      nodes.push(node);
+    }
+    const [a, b] = nodes as [HeraldNode, HeraldNode];
+    const admin = await adminToken();
+    const counts = async () => (await call<{ connectedClients: number; connectedProviders: string[] }>(b.baseUrl, "GET", "/api/admin/connections", { token: admin })).body;
+    const open = async (node: HeraldNode, user: string) => {
+      const ws = new WebSocket(`${node.wsUrl}/ws?token=${encodeURIComponent(await providerToken(user))}`);
+      await new Promise((resolve, reject) => {
+        ws.once("open", resolve);
+        ws.once("error", reject);
+      });
+      ws.on("error", () => undefined);
+      cleanups.push(() => ws.terminate());
+      return ws;
+    };
+    for (let i = 0; i < 5; i++) await open(a, `lost-${i}`);
+    await open(b, "survivor-user");
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    cleanups.push(() => sql.end());
+    const openRows = async () =>
+      (await sql.query<{ user_id: string }>("SELECT user_id FROM websocket_sessions WHERE disconnected_at IS NULL ORDER BY user_id")).rows.map((r) => r.user_id);
+    await eventually(async () => (await openRows()).length === 6 && (await counts()).connectedClients === 6, 20_000, "6 sessions written and counted");
+
+    const killedAt = Date.now();
+    await kill9(a);
+    fault("kill9_instance");
+    await eventually(async () => (await openRows()).length === 1, 30_000, "A's sessions closed");
+    const closedAfterMs = Date.now() - killedAt;
+    await eventually(async () => (await counts()).connectedClients === 1, 30_000, "A's connections uncounted");
+    const countedAfterMs = Date.now() - killedAt;
+    console.log(`killed instance: sessions closed after ${closedAfterMs} ms, admin count right after ${countedAfterMs} ms (presence TTL ${3 * heartbeatMs} ms)`);
+    expect(await openRows()).toEqual(["survivor-user"]);
+    const lost = await sql.query<{ n: number }>("SELECT count(*)::int AS n FROM websocket_sessions WHERE disconnect_reason = 'instance_lost' AND disconnect_code = 1006");
+    expect(lost.rows[0]!.n).toBe(5);
+    expect((await counts()).connectedProviders).toEqual(["survivor-user"]);
+    // TTL plus one survivor heartbeat, with room for a loaded machine.
+    expect(closedAfterMs).toBeLessThanOrEqual(3 * heartbeatMs + heartbeatMs + 5_000);
   });
 });
