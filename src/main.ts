@@ -29,25 +29,23 @@ async function main(): Promise<void> {
   const url = await herald.listen();
   log.info({ url, database: herald.runtime.database.kind, bus: herald.runtime.bus.kind }, "herald listening");
 
+  // The "running at" line always prints (scripts and tests wait for it); tokens only on the demo path.
+  const publicUrl = config.appUrl;
+  const lines = ["", `Herald is running at ${publicUrl}`];
   if (config.demoTokens && herald.runtime.jwtSecret) {
     const secret = herald.runtime.jwtSecret;
     const provider = await mintToken(secret, { sub: "demo-provider", expiresIn: "30d" });
     const admin = await mintToken(secret, { sub: "demo-admin", role: "admin", expiresIn: "30d" });
     await herald.users.upsert({ id: "demo-provider", email: "demo-provider@example.com", name: "Demo Provider", timezone: "UTC", locale: "en" });
-    const publicUrl = config.appUrl;
-    process.stdout.write(
-      [
-        "",
-        `Herald is running at ${publicUrl}`,
-        `  Notification center: ${publicUrl}/#token=${provider}`,
-        `  Analytics dashboard: ${publicUrl}/analytics#token=${admin}`,
-        `  Demo provider token (sub=demo-provider): ${provider}`,
-        `  Admin token: ${admin}`,
-        `  Try: curl -X POST ${publicUrl}/api/notifications -H "authorization: Bearer <admin token>" -H "content-type: application/json" -d '{"userId":"demo-provider","type":"new_message","title":"Hello","message":"First notification"}'`,
-        "",
-      ].join("\n"),
+    lines.push(
+      `  Notification center: ${publicUrl}/#token=${provider}`,
+      `  Analytics dashboard: ${publicUrl}/analytics#token=${admin}`,
+      `  Demo provider token (sub=demo-provider): ${provider}`,
+      `  Admin token: ${admin}`,
+      `  Try: curl -X POST ${publicUrl}/api/notifications -H "authorization: Bearer ${admin}" -H "content-type: application/json" -d '{"userId":"demo-provider","type":"new_message","title":"Hello","message":"First notification"}'`,
     );
   }
+  process.stdout.write([...lines, ""].join("\n"));
 
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -133,8 +133,12 @@ const OPEN = 1;
 /** Server limit on ids per ack message. */
 const MAX_ACK_BATCH = 500;
 const PROTOCOL = "herald.v1";
-/** Close codes after which reconnecting cannot help. */
-const FATAL_CODES = new Set([1002, 1003, 1007]);
+/**
+ * Close codes after which reconnecting cannot help. 4009 (the user's oldest
+ * connection closed for a newer one) is among them: reconnecting would close
+ * the next oldest, and a user with more tabs than the limit would loop.
+ */
+const FATAL_CODES = new Set([1002, 1003, 1007, 4009]);
 
 export class HeraldClient extends Emitter<HeraldClientEvents> {
   private socket: WebSocketLike | undefined;

@@ -80,7 +80,7 @@ describe.skipIf(!hasChromium)("the notification center across a server restart",
   async function startChild(port: number): Promise<HeraldProcess> {
     const p = spawnHerald(childEnv(port));
     children.push(p);
-    await p.waitFor("Admin token: ", 60_000);
+    await p.waitFor("Herald is running at", 60_000);
     return p;
   }
 

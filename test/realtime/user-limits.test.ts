@@ -8,7 +8,9 @@ import { randomUUID } from "node:crypto";
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { MemoryBus } from "../../src/bus/index.js";
+import { HeraldClient, type WebSocketConstructor } from "../../src/client/index.js";
 import { loadConfig } from "../../src/config/index.js";
 import { CloseCodes, NotificationWebSocketServer, type RealtimeOptions } from "../../src/realtime/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
@@ -55,6 +57,25 @@ describe("per-user limits", () => {
     for (const p of probes.slice(1)) expect(p.ws.readyState).toBe(p.ws.OPEN);
     expect(other.ws.readyState).toBe(other.ws.OPEN);
     await Promise.all([...probes, other].map((p) => p.close()));
+  });
+
+  it("an SDK client closed with 4009 stays closed instead of knocking out the next oldest in a loop", async () => {
+    const { server, url } = await bare({ maxConnectionsPerUser: 1 });
+    const token = await h.tokenFor("u-tabs");
+    const oldest = new HeraldClient({ url, token, WebSocket: WebSocket as unknown as WebSocketConstructor, initialDelayMs: 1, maxDelayMs: 5 });
+    const states: string[] = [];
+    oldest.on("state", (s) => states.push(s));
+    const synced = oldest.once("sync");
+    oldest.connect();
+    await synced;
+    const newest = await Probe.open(url, token);
+    await newest.next("sync");
+    await eventually(() => states.at(-1), (s) => s === "closed");
+    // Had it reconnected, the newer tab would have been closed in turn.
+    expect(states).not.toContain("reconnecting");
+    expect(newest.ws.readyState).toBe(newest.ws.OPEN);
+    expect(server.getLocalConnectionsCount()).toBe(1);
+    await newest.close();
   });
 
   it("coalesces syncs sent while one runs: 20 at once cost far fewer reads, and the latest cursor is answered", async () => {
