@@ -225,7 +225,7 @@ export class DeliveryLog {
         this.setAside("delivered mark"),
       );
       acks.length = 0;
-      if (deviceAcks.length > 0) await this.writeDeviceAcks(deviceAcks, now);
+      await writeIsolating(deviceAcks, (batch) => this.writeDeviceAcks(batch, now), this.setAside("device cursor"));
       deviceAcks.length = 0;
       await writeIsolating(
         closes,
