@@ -3,6 +3,7 @@
  * `Config`. A bad value becomes a `ConfigError` whose message is one line that
  * names the variable and what is wrong with it.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const port = z.coerce
@@ -57,6 +58,25 @@ const adminClaim = optionalString.transform((v, ctx) => {
 
 const positiveInteger = z.coerce.number({ message: "must be a number" }).int("must be a positive integer").positive("must be a positive integer").optional();
 
+/**
+ * TRUST_PROXY: unset or "false" believes no X-Forwarded-For; else the proxies' addresses, CIDRs or
+ * proxy-addr's names (loopback, linklocal, uniquelocal). "true" and hop counts are refused: they would
+ * believe a client that talks to Herald directly (Fastify itself ignores hop counts for that reason).
+ */
+const trustProxy = optionalString
+  .refine((v) => v === undefined || v === "false" || v.split(",").every((p) => isProxyAddress(p.trim())), {
+    message: "must be a comma-separated list of proxy addresses or CIDRs (true and hop counts would believe any client)",
+  })
+  .transform((v): false | readonly string[] => (v === undefined || v === "false" ? false : Object.freeze(v.split(",").map((p) => p.trim()))));
+
+function isProxyAddress(p: string): boolean {
+  if (["loopback", "linklocal", "uniquelocal"].includes(p)) return true;
+  const [address = "", bits, ...rest] = p.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
 const envSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   DATABASE_URL: urlWithProtocols(["postgres:", "postgresql:"]),
@@ -88,6 +108,9 @@ const envSchema = z.object({
     .int("must be an integer")
     .positive("must be positive")
     .default(6000),
+  HERALD_ADMIN_RATE_LIMIT_PER_MINUTE: positiveInteger.default(100_000),
+  HERALD_AUTH_FAILURE_RATE_LIMIT_PER_MINUTE: positiveInteger.default(30),
+  TRUST_PROXY: trustProxy,
   JWT_ADMIN_CLAIM: adminClaim,
   HERALD_MAX_TOKEN_LIFETIME: duration,
   HERALD_DEMO_TOKENS: optionalString.refine((v) => v === undefined || v === "true" || v === "false", {
@@ -145,8 +168,14 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   readonly dataDir: string;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  /** Requests per minute per credential on the creation routes (429 with Retry-After beyond). */
+  /** Requests per minute per user (provider tokens) or per address (no valid credential), per limited route. */
   readonly rateLimitPerMinute: number;
+  /** Requests per minute per admin credential (admin token or API key), all routes together. */
+  readonly adminRateLimitPerMinute: number;
+  /** Failed authentications per minute per address. */
+  readonly authFailureRateLimitPerMinute: number;
+  /** Whose X-Forwarded-For to believe: false (the socket's address is the client's) or the proxies' addresses/CIDRs. */
+  readonly trustProxy: false | readonly string[];
   /**
    * The digest pipeline's timing knobs that are set (src/digests/tuning.ts
    * has the defaults): lease, its safety margin, scheduler poll, retry base
@@ -237,6 +266,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR ?? "./data",
     logLevel: e.LOG_LEVEL,
     rateLimitPerMinute: e.HERALD_RATE_LIMIT_PER_MINUTE,
+    adminRateLimitPerMinute: e.HERALD_ADMIN_RATE_LIMIT_PER_MINUTE,
+    authFailureRateLimitPerMinute: e.HERALD_AUTH_FAILURE_RATE_LIMIT_PER_MINUTE,
+    trustProxy: e.TRUST_PROXY,
     digestTuning: Object.freeze(
   if (e.NODE_ENV === "production") {
     // Keys are compared whole, so a short one is guessable; never echo a key.

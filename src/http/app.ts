@@ -3,13 +3,12 @@
  * mapping, operations routes and one plugin per domain under /api.
  */
 import cors from "@fastify/cors";
-import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { guardJsonBodies } from "./json-body.js";
 import { problem, errorHandler, sendProblem } from "./problem.js";
-import { rateLimitKey, redisOrLocalStore } from "./rate-limit.js";
+import { LocalCounter, RedisCounter, registerRateLimits } from "./rate-limit.js";
 import { operationsRoutes } from "./routes/operations.js";
 import { notificationRoutes } from "./routes/notifications.js";
 import { preferenceRoutes } from "./routes/preferences.js";
@@ -39,7 +38,8 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     // Request logs carry the path only: a query string may hold a token (?token= of WebSocket clients).
     loggerInstance: services.logger.child({}, { serializers: { req: requestLogFields } }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
-    trustProxy: true,
+    // X-Forwarded-For only from the proxies TRUST_PROXY names: believed from anyone, it let every client pick its address.
+    trustProxy: services.config.trustProxy === false ? false : [...services.config.trustProxy],
     return503OnClosing: true,
     forceCloseConnections: "idle",
     // User ids may be 255 characters (userIdSchema); Fastify's default stops path parameters at 100.
@@ -79,37 +79,13 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
       });
     });
   }
-  // The limiter runs before the route's own onRequest hooks (authentication): a request over its
-  // credential's budget is refused without verifying its token, which cost about a fifth of the server
-  // time of a 429. The plugin appends its hook; the hooks it added are found by difference and moved first.
-  const ownHooks = new WeakMap<object, Set<unknown>>();
-  app.addHook("onRoute", (route) => {
-    ownHooks.set(route, new Set([route.onRequest ?? []].flat()));
-  });
-  await app.register(rateLimit, {
-    // Every /api route: one budget per credential for the routes without their own limit (reads, marks,
-    // preferences), so one token's flood of database reads gets 429 instead of slowing everybody's
-    // deliveries; creation, ingest, digests and push keep their own per-route limits.
-    global: true,
-    max: services.config.rateLimitPerMinute,
-    timeWindow: "1 minute",
-    allowList: (req) => !req.url.startsWith("/api/"),
-    // Under the bus prefix, so deployments (and test runs) sharing a Redis keep separate counters;
-    // counted in this process while Redis is unreachable (see rate-limit.ts).
-    ...(limiterRedis ? { store: redisOrLocalStore(limiterRedis, `${services.redisPrefix ?? "herald:"}ratelimit:`) } : {}),
-    // A Redis error on a command already sent must not turn a limited route into a 500: let it through.
-    skipOnError: true,
-    keyGenerator: rateLimitKey,
-    errorResponseBuilder: (_req, ctx) => {
-      const err = Object.assign(new Error(`Rate limit exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`), { statusCode: 429 });
-      return err;
-    },
-  });
-  app.addHook("onRoute", (route) => {
-    const before = ownHooks.get(route);
-    if (!before || !Array.isArray(route.onRequest)) return;
-    const added = route.onRequest.filter((h) => !before.has(h));
-    route.onRequest = [...added, ...route.onRequest.filter((h) => before.has(h))];
+  // After CORS (a browser can read its 429), before every route's own hooks (see rate-limit.ts).
+  registerRateLimits(app as unknown as FastifyInstance, {
+    // Under the bus prefix, so deployments (and test runs) sharing a Redis keep separate counters.
+    counter: limiterRedis ? new RedisCounter(limiterRedis, `${services.redisPrefix ?? "herald:"}ratelimit:`, new LocalCounter()) : new LocalCounter(),
+    perMinute: services.config.rateLimitPerMinute,
+    adminPerMinute: services.config.adminRateLimitPerMinute,
+    authFailuresPerMinute: services.config.authFailureRateLimitPerMinute,
   });
   await app.register(swagger, {
     openapi: {

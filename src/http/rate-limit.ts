@@ -1,64 +1,159 @@
 /**
- * Rate-limit keys and store. Counters live in Redis when it is reachable and
- * in this process while it is not: ioredis queues a command while
- * disconnected and rejects it only after its reconnect attempts fail
- * (seconds), so with the plugin's Redis store alone every limited request
- * waited those seconds during a Redis outage before `skipOnError` let it
- * through. Here such a request is counted locally at once, so a flood is
- * still limited (per instance) while Redis is down.
+ * Rate limits, owned outright: fixed-window counters (Redis when reachable,
+ * this process while it is not) and one onRequest hook that picks the bucket
+ * from the matched route and the verified caller, never from the raw URL or
+ * an unverified credential (either let anyone step around the limit).
+ *
+ * - A provider token: one bucket per user, per route with a limit of its own
+ *   (routeOptions.config.rateLimit) or across the other /api routes.
+ * - An admin token or API key: one bucket per credential, all routes, at
+ *   HERALD_ADMIN_RATE_LIMIT_PER_MINUTE (the operator's backend is no flood).
+ * - No credential: the address's bucket; a credential that fails: the
+ *   address's failed-authentication bucket, smaller still.
  */
 import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
-import type { FastifyRequest } from "fastify";
-import type { FastifyRateLimitOptions, FastifyRateLimitStore, FastifyRateLimitStoreCtor } from "@fastify/rate-limit";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Redis } from "ioredis";
+import { tokenFromHeaders } from "../auth/index.js";
+import { principalOf } from "./auth.js";
+import { problem, sendProblem } from "./problem.js";
 
-type StoreParams = FastifyRateLimitOptions & { continueExceeding?: boolean; exponentialBackoff?: boolean };
-// The plugin's own stores (CommonJS, without type declarations of their own).
-const require = createRequire(import.meta.url);
-const RedisStore = require("@fastify/rate-limit/store/RedisStore.js") as new (
-  continueExceeding: boolean | undefined,
-  exponentialBackoff: boolean | undefined,
-  redis: Redis,
-  key: string,
-) => FastifyRateLimitStore;
-const LocalStore = require("@fastify/rate-limit/store/LocalStore.js") as new (
-  continueExceeding: boolean | undefined,
-  exponentialBackoff: boolean | undefined,
-) => FastifyRateLimitStore;
+export interface RouteRateLimit {
+  max: number;
+  timeWindow: "1 minute" | number;
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** A route's own limit (its own bucket per caller), or false for none. */
+    rateLimit?: RouteRateLimit | false;
+  }
+}
+
+export interface Hit {
+  count: number;
+  /** Milliseconds until the window ends. */
+  resetMs: number;
+}
+
+/** Fixed-window counting: the hit's count in the current window of `windowMs` for `key`; undefined = not counted. */
+export interface WindowCounter {
+  hit(key: string, windowMs: number): Promise<Hit | undefined>;
+}
+
+export class LocalCounter implements WindowCounter {
+  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+  private nextSweep = 0;
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async hit(key: string, windowMs: number): Promise<Hit> {
+    const now = this.now();
+    if (now >= this.nextSweep) this.sweep(now, windowMs);
+    let w = this.windows.get(key);
+    if (!w || w.resetAt <= now) {
+      w = { count: 0, resetAt: now + windowMs };
+      this.windows.set(key, w);
+    }
+    w.count += 1;
+    return { count: w.count, resetMs: w.resetAt - now };
+  }
+
+  /** Ended windows go, so the map holds only the callers of the current window. */
+  private sweep(now: number, windowMs: number): void {
+    for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
+    this.nextSweep = now + windowMs;
+  }
+}
+
+// INCR and the window's expiry in one round trip; an expiry lost (PTTL -1) is set again.
+const HIT_SCRIPT = `
+local c = redis.call('INCR', KEYS[1])
+local t = redis.call('PTTL', KEYS[1])
+if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); t = tonumber(ARGV[1]) end
+return {c, t}`;
 
 /**
- * One bucket per credential (bearer token or x-api-key), else per address: API-key callers behind one
- * address must not share a bucket (nor with anonymous requests). Hashed, so no credential is kept as a
- * Redis key or in the in-memory store.
+ * Counters in Redis under `prefix`, shared by every instance. While the
+ * client is not ready the local counters serve at once: ioredis queues a
+ * command while disconnected and rejects it only after its retries (seconds),
+ * and a flood must stay limited (per instance) during a Redis outage.
  */
-export function rateLimitKey(req: FastifyRequest): string {
-  const credential = typeof req.headers.authorization === "string" ? req.headers.authorization : req.headers["x-api-key"];
-  if (typeof credential === "string" && credential.length > 0) return `c:${createHash("sha256").update(credential).digest("base64url").slice(0, 22)}`;
-  return `ip:${req.ip}`;
-}
-
-class RedisOrLocalStore implements FastifyRateLimitStore {
+export class RedisCounter implements WindowCounter {
   constructor(
-    private readonly remote: FastifyRateLimitStore,
-    private readonly local: FastifyRateLimitStore,
     private readonly redis: Redis,
-  ) {}
-
-  incr(...args: Parameters<FastifyRateLimitStore["incr"]>): void {
-    (this.redis.status === "ready" ? this.remote : this.local).incr(...args);
+    private readonly prefix: string,
+    private readonly local: LocalCounter,
+  ) {
+    if (!("heraldRateHit" in redis)) redis.defineCommand("heraldRateHit", { numberOfKeys: 1, lua: HIT_SCRIPT });
   }
 
-  child(routeOptions: Parameters<FastifyRateLimitStore["child"]>[0]): FastifyRateLimitStore {
-    return new RedisOrLocalStore(this.remote.child(routeOptions), this.local.child(routeOptions), this.redis);
+  async hit(key: string, windowMs: number): Promise<Hit | undefined> {
+    if (this.redis.status !== "ready") return this.local.hit(key, windowMs);
+    try {
+      const run = (this.redis as unknown as { heraldRateHit(k: string, ms: number): Promise<[number, number]> }).heraldRateHit;
+      const [count, resetMs] = await run.call(this.redis, `${this.prefix}${key}`, windowMs);
+      return { count, resetMs };
+    } catch {
+      return undefined; // a command lost with the connection: let the request through rather than fail it
+    }
   }
 }
 
-/** The plugin's `store` option: Redis counters under `nameSpace`, local ones while the client is not ready. */
-export function redisOrLocalStore(redis: Redis, nameSpace: string): FastifyRateLimitStoreCtor {
-  return class extends RedisOrLocalStore {
-    constructor(params: StoreParams) {
-      super(new RedisStore(params.continueExceeding, params.exponentialBackoff, redis, nameSpace), new LocalStore(params.continueExceeding, params.exponentialBackoff), redis);
-    }
-  };
+const WINDOW_MS = 60_000;
+const windowMs = (w: RouteRateLimit["timeWindow"]) => (w === "1 minute" ? WINDOW_MS : w);
+/** Hashed: no credential or user id is kept as a Redis key or in memory. */
+const digest = (value: string) => createHash("sha256").update(value).digest("base64url").slice(0, 22);
+
+export interface RateLimitOptions {
+  counter: WindowCounter;
+  perMinute: number;
+  adminPerMinute: number;
+  authFailuresPerMinute: number;
+}
+
+interface Bucket {
+  key: string;
+  max: number;
+  windowMs: number;
+}
+
+/** Which bucket a request counts against; undefined for routes that are not limited. */
+async function bucketOf(req: FastifyRequest, o: RateLimitOptions): Promise<Bucket | undefined> {
+  const route = req.routeOptions;
+  // Unmatched requests (404) count against their address: probing costs like anything else.
+  if (route.url !== undefined && (!route.url.startsWith("/api/") || route.config.rateLimit === false)) return undefined;
+  const own = route.config?.rateLimit || undefined;
+  const scope = own ? `r:${req.method}:${route.url}` : "api";
+  const perAddress = { key: `${scope}:ip:${req.ip}`, max: own?.max ?? o.perMinute, windowMs: own ? windowMs(own.timeWindow) : WINDOW_MS };
+  const token = tokenFromHeaders(req.headers);
+  if (token === undefined || route.url === undefined) return perAddress;
+  const principal = await principalOf(req).catch(() => undefined);
+  if (!principal) return { key: `auth-failed:${req.ip}`, max: o.authFailuresPerMinute, windowMs: WINDOW_MS };
+  if (principal.kind === "admin") return { key: `admin:${digest(token)}`, max: o.adminPerMinute, windowMs: WINDOW_MS };
+  return { ...perAddress, key: `${scope}:user:${digest(principal.userId)}` };
+}
+
+function setHeaders(reply: FastifyReply, max: number, hit: Hit): void {
+  reply.header("ratelimit-limit", max);
+  reply.header("ratelimit-remaining", Math.max(0, max - hit.count));
+  reply.header("ratelimit-reset", Math.max(1, Math.ceil(hit.resetMs / 1000)));
+}
+
+/**
+ * Adds the limiter to `app` (the root instance, before the routes): an onRequest hook, so it runs before
+ * every route's own hooks, and a request over its budget costs one authentication (cached for the route)
+ * and one counter hit.
+ */
+export function registerRateLimits(app: FastifyInstance, options: RateLimitOptions): void {
+  app.addHook("onRequest", async (req, reply) => {
+    const bucket = await bucketOf(req, options);
+    if (!bucket) return;
+    const hit = await options.counter.hit(bucket.key, bucket.windowMs);
+    if (!hit) return;
+    setHeaders(reply, bucket.max, hit);
+    if (hit.count <= bucket.max) return;
+    const seconds = Math.max(1, Math.ceil(hit.resetMs / 1000));
+    reply.header("retry-after", seconds);
+    return sendProblem(reply, problem("HERALD_RATE_LIMITED", `Rate limit exceeded; retry in ${seconds} s`));
+  });
 }

@@ -33,7 +33,8 @@ async function create(userId: string, over: Record<string, unknown> = {}) {
 }
 
 beforeAll(async () => {
-  h = await startTestHerald({ env: { HERALD_RATE_LIMIT_PER_MINUTE: "600" } });
+  // Admin credentials have their own limit (HERALD_ADMIN_RATE_LIMIT_PER_MINUTE): 600 here for the 429 test below.
+  h = await startTestHerald({ env: { HERALD_RATE_LIMIT_PER_MINUTE: "600", HERALD_ADMIN_RATE_LIMIT_PER_MINUTE: "600" } });
   call = api(h);
   admin = h.adminToken;
 });

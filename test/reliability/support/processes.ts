@@ -31,6 +31,8 @@ export async function startNode(env: Record<string, string>, port?: number): Pro
     HERALD_API_KEYS: API_KEY,
     LOG_LEVEL: "warn",
     HOST: "127.0.0.1",
+    // The start-up banner waited for below is printed with the demo tokens, which JWT_SECRET now turns off.
+    HERALD_DEMO_TOKENS: "true",
     ...env,
     WEBSOCKET_PORT: String(p),
   };
