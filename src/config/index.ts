@@ -123,6 +123,7 @@ const envSchema = z.object({
   HERALD_DIGEST_RETRY_CAP_MS: positiveInteger,
   HERALD_DIGEST_MAX_ATTEMPTS: positiveInteger,
   HERALD_SMTP_TIMEOUT_MS: positiveInteger,
+  HERALD_UNSUBSCRIBE_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, { message: "must be at least 32 characters" }),
   HERALD_MAX_CONNECTIONS_PER_USER: positiveInteger,
   HERALD_PRESENCE_HEARTBEAT_MS: positiveInteger,
   SMS_WEBHOOK_URL: urlWithProtocols(["http:", "https:"]),
@@ -212,6 +213,8 @@ export interface Config {
     readonly privateKey: string | undefined;
     readonly subject: string | undefined;
   };
+  /** Signs one-click unsubscribe links; undefined means "derive from the JWT secret in use" (src/digests). */
+  readonly unsubscribeSecret: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -300,6 +303,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.HERALD_MAX_CONNECTIONS_PER_USER === undefined ? {} : { maxConnectionsPerUser: e.HERALD_MAX_CONNECTIONS_PER_USER }),
       ...(e.HERALD_PRESENCE_HEARTBEAT_MS === undefined ? {} : { presenceHeartbeatMs: e.HERALD_PRESENCE_HEARTBEAT_MS }),
     }),
+    unsubscribeSecret: e.HERALD_UNSUBSCRIBE_SECRET,
     smsWebhookUrl: e.SMS_WEBHOOK_URL,
     webhookSecret: e.HERALD_WEBHOOK_SECRET,
     push: Object.freeze({

@@ -110,6 +110,8 @@ export interface DigestRow {
   last_error: string | null;
   message_id: string | null;
   is_test: boolean;
+  /** Connection failures that never carried the message (not attempts; they only grow the backoff). */
+  unreached: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -280,17 +282,21 @@ export async function markSkipped(db: Queryable, ids: string[], owner: string, n
 /**
  * Records a failed attempt: back to 'pending' with a later next_attempt_at,
  * or 'failed' for good. Guarded by the lease owner so a stalled instance
- * cannot overwrite the outcome of the one that took over.
+ * cannot overwrite the outcome of the one that took over. A failure that
+ * never reached the server (`reached` false) gives the lease's attempt back
+ * and counts in `unreached` instead.
  */
 export async function markAttemptFailed(
   db: Queryable,
-  opts: { id: string; owner: string; now: Date; error: string; retryAt: Date | undefined },
+  opts: { id: string; owner: string; now: Date; error: string; retryAt: Date | undefined; reached?: boolean },
 ): Promise<void> {
   await db.query(
     `UPDATE email_digests
         SET status = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
-            next_attempt_at = $4::timestamptz, last_error = $5, lease_until = NULL, updated_at = $3
+            next_attempt_at = $4::timestamptz, last_error = $5, lease_until = NULL, updated_at = $3,
+            attempts = CASE WHEN $6 THEN attempts ELSE greatest(attempts - 1, 0) END,
+            unreached = CASE WHEN $6 THEN unreached ELSE unreached + 1 END
       WHERE id = $1 AND leased_by = $2 AND status = 'pending'`,
-    [opts.id, opts.owner, opts.now.toISOString(), opts.retryAt?.toISOString() ?? null, opts.error],
+    [opts.id, opts.owner, opts.now.toISOString(), opts.retryAt?.toISOString() ?? null, opts.error, opts.reached ?? true],
   );
 }

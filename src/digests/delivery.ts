@@ -75,6 +75,8 @@ export interface DeliveryContext {
   logger: Logger;
   metrics: DigestMetrics;
   appUrl: string;
+  /** The recipient's signed unsubscribe link. */
+  unsubscribeUrl: (userId: string) => string;
   from: string;
   /** Lease owner name of this instance. */
   owner: string;
@@ -139,7 +141,7 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
           subject: m.subject,
           html: m.html,
           text: m.text,
-          headers: digestHeaders(ctx.appUrl, ctx.from, row.id),
+          headers: digestHeaders(ctx.unsubscribeUrl(row.user_id), ctx.from, row.id),
           messageId: m.messageId,
           mayStart: () => ctx.clock.now().getTime() <= startBy,
         });
@@ -152,11 +154,12 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
           continue;
         }
         const failure = classifyMailError(err);
-        // A test digest is one attempt, reported to the caller at once.
-        const final = !failure.retryable || row.attempts >= maxAttempts || row.is_test;
+        // A test digest is one attempt, reported to the caller at once. An
+        // outage (the server never reached) is no attempt: it is waited out.
+        const final = !failure.retryable || (failure.reachedServer && row.attempts >= maxAttempts) || row.is_test;
         const now = ctx.clock.now();
-        const retryAt = final ? undefined : new Date(now.getTime() + backoffMs(row.attempts, row.id, ctx.tuning));
-        await markAttemptFailed(ctx.db, { id: row.id, owner: ctx.owner, now, error: failure.message, retryAt });
+        const retryAt = final ? undefined : new Date(now.getTime() + backoffMs(row.attempts + Number(row.unreached ?? 0), row.id, ctx.tuning));
+        await markAttemptFailed(ctx.db, { id: row.id, owner: ctx.owner, now, error: failure.message, retryAt, reached: failure.reachedServer || row.is_test });
         ctx.logger.warn({ digestId: row.id, attempt: row.attempts, error: failure.message, final }, "digest send failed");
         if (final) {
           ctx.metrics.failed.inc({ frequency: row.frequency, reason: failure.retryable ? "exhausted" : "permanent" });
@@ -272,6 +275,7 @@ async function renderMissing(ctx: DeliveryContext, rows: DigestRow[]): Promise<{
       })),
       countsByType,
       appUrl: ctx.appUrl,
+      unsubscribeUrl: ctx.unsubscribeUrl(r.user_id),
       timeZone: resolveTimeZone(zones.get(r.user_id)),
       isTest: r.is_test,
     });

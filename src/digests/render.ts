@@ -24,6 +24,8 @@ export interface DigestContentInput {
   /** Full count per type in the window. */
   countsByType: Map<string, number>;
   appUrl: string;
+  /** The recipient's signed one-click unsubscribe link (src/mail/unsubscribe.ts). */
+  unsubscribeUrl: string;
   timeZone: string;
   isTest?: boolean;
 }
@@ -121,7 +123,7 @@ export function renderDigest(input: DigestContentInput): DigestEmail {
   const subject = digestSubject(count, input.isTest);
   const when = timeFormat(input.timeZone);
   const appLink = resolveActionLink(null, input.appUrl);
-  const prefsLink = `${input.appUrl.replace(/\/+$/, "")}/preferences`;
+  const prefsLink = input.unsubscribeUrl;
   const heading = `Your ${PERIOD[input.frequency]} digest`;
 
   const htmlGroups = groups
@@ -170,7 +172,7 @@ export function renderDigest(input: DigestContentInput): DigestEmail {
 ${htmlGroups}${otherTypes}${empty}
 </table></td></tr>
 <tr><td style="padding:16px 24px 24px 24px;"><a href="${escapeHtml(appLink)}" style="display:inline-block;padding:10px 18px;background:#2563eb;color:#ffffff;border-radius:6px;font-size:14px;text-decoration:none;">Open notifications</a></td></tr>
-<tr><td style="padding:16px 24px;border-top:1px solid #eceef1;font-size:12px;color:#6b7280;">You receive this ${escapeHtml(PERIOD[input.frequency])} digest because e-mail digests are on. <a href="${escapeHtml(prefsLink)}" style="color:#6b7280;">Change or turn off digests</a>.</td></tr>
+<tr><td style="padding:16px 24px;border-top:1px solid #eceef1;font-size:12px;color:#6b7280;">You receive this ${escapeHtml(PERIOD[input.frequency])} digest because e-mail digests are on. <a href="${escapeHtml(prefsLink)}" style="color:#6b7280;">Unsubscribe from these e-mails</a>.</td></tr>
 </table></td></tr></table>
 </body></html>`;
 
@@ -186,7 +188,7 @@ ${htmlGroups}${otherTypes}${empty}
     })
     .join("\n\n");
   const textOther = unlisted > 0 ? `\n\n...and ${unlisted} more of other types: ${appLink}` : "";
-  const text = `${heading}\n${subject}.\n\n${count === 0 ? "You're all caught up: nothing new.\n\n" : `${textGroups}${textOther}\n\n`}Open notifications: ${appLink}\nChange or turn off digests: ${prefsLink}\n`;
+  const text = `${heading}\n${subject}.\n\n${count === 0 ? "You're all caught up: nothing new.\n\n" : `${textGroups}${textOther}\n\n`}Open notifications: ${appLink}\nUnsubscribe from these e-mails: ${prefsLink}\n`;
 
   return { subject, html, text, count };
 }
@@ -197,11 +199,11 @@ export function addressOf(from: string): string {
   return (m ? m[1]! : from).trim();
 }
 
-/** Headers every digest carries: one-link and mailto unsubscribe (RFC 2369). */
-export function digestHeaders(appUrl: string, from: string, digestId: string): Record<string, string> {
-  const prefs = `${appUrl.replace(/\/+$/, "")}/preferences`;
+/** Headers every digest carries: RFC 8058 one-click unsubscribe (a signed per-user link) plus mailto (RFC 2369). */
+export function digestHeaders(unsubscribeUrl: string, from: string, digestId: string): Record<string, string> {
   return {
-    "List-Unsubscribe": `<${prefs}>, <mailto:${addressOf(from)}?subject=unsubscribe>`,
+    "List-Unsubscribe": `<${unsubscribeUrl}>, <mailto:${addressOf(from)}?subject=unsubscribe>`,
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     "X-Herald-Digest-Id": digestId,
   };
 }

@@ -7,7 +7,8 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { HeraldError, notFound, validationError } from "../errors/index.js";
-import { type Mailer, type SmtpMailerOptions, createMailer } from "../mail/index.js";
+import { ensureJwtSecret } from "../auth/index.js";
+import { type Mailer, type SmtpMailerOptions, createMailer, unsubscribeKey, unsubscribeUrl, verifyUnsubscribeToken } from "../mail/index.js";
 import type { Clock } from "../observability/index.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
@@ -21,7 +22,11 @@ import { DEFAULT_TUNING, type DigestTuning, digestTuning } from "./tuning.js";
 /** The guide's `smtpConfig`: the shared mailer's SMTP options. */
 export type SmtpConfig = SmtpMailerOptions;
 
-export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config" | "metrics"> & { instanceId?: string };
+export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config" | "metrics"> & {
+  instanceId?: string;
+  /** The HS256 secret in use (the runtime's); unsubscribe links are signed with a key derived from it unless HERALD_UNSUBSCRIBE_SECRET is set. */
+  jwtSecret?: string | undefined;
+};
 
 /** How long a send may take before another instance may take the digest over (default; see DigestTuning.leaseMs). */
 export const LEASE_MS = DEFAULT_TUNING.leaseMs;
@@ -52,6 +57,7 @@ export class EmailDigestService {
   private mailer: Mailer | undefined;
   private metrics: DigestMetrics | undefined;
   private scheduler: DigestScheduler | undefined;
+  private key: Buffer | undefined;
 
   /** `tuning` overrides the defaults (createHerald passes the HERALD_DIGEST_* configuration). */
   constructor(
@@ -102,7 +108,7 @@ export class EmailDigestService {
       return [{ timezone, frequency, windowStart: w.start, scheduledFor: w.end }];
     });
     const summary: DigestRunSummary = { claimed: await claimDueDigests(db, groups, at), sent: 0, skipped: 0, retrying: 0, failed: 0 };
-    const ctx = this.deliveryContext(deps, clock);
+    const ctx = this.deliveryContext(deps, clock, await this.unsubscribeKey());
     const loop = async () => {
       for (;;) {
         const t = clock.now();
@@ -138,7 +144,7 @@ export class EmailDigestService {
        RETURNING *`,
       [userId, frequency, now.toISOString(), new Date(now.getTime() - NOMINAL_PERIOD_MS[frequency]).toISOString(), user.email, new Date(now.getTime() + this.tuning.leaseMs).toISOString(), this.owner],
     );
-    await deliverDigests(this.deliveryContext(deps, deps.clock), [row!]);
+    await deliverDigests(this.deliveryContext(deps, deps.clock, await this.unsubscribeKey()), [row!]);
     const [after] = await deps.database.query<DigestRow>("SELECT * FROM email_digests WHERE id = $1", [row!.id]);
     return toEmailDigest(after!);
   }
@@ -152,6 +158,29 @@ export class EmailDigestService {
     const enabled = user?.enabled ?? true;
     const next = user?.email && enabled ? nextWindowEnd(frequency, timezone, deps.clock.now()).toISOString() : null;
     return { ...counts, enabled, frequency, timezone, nextScheduledAt: next };
+  }
+
+  /** The user a one-click unsubscribe token was signed for, or undefined when it is not genuine. */
+  async verifyUnsubscribe(token: unknown): Promise<string | undefined> {
+    return verifyUnsubscribeToken(await this.unsubscribeKey(), token);
+  }
+
+  /** The signed unsubscribe link for `userId` (List-Unsubscribe and e-mail footers). */
+  async unsubscribeUrl(userId: string): Promise<string> {
+    const deps = await this.deps;
+    return unsubscribeUrl(deps.config.appUrl, await this.unsubscribeKey(), userId);
+  }
+
+  /**
+   * HERALD_UNSUBSCRIBE_SECRET, else the JWT secret in use, else (JWKS only)
+   * the secret generated in DATA_DIR: never a built-in default. Several
+   * instances must share it (set one of the two variables).
+   */
+  private async unsubscribeKey(): Promise<Buffer> {
+    if (this.key) return this.key;
+    const deps = await this.deps;
+    this.key = unsubscribeKey(deps.config.unsubscribeSecret ?? deps.jwtSecret ?? deps.config.jwtSecret ?? ensureJwtSecret(deps.config.dataDir).secret);
+    return this.key;
   }
 
   /** The user's digest history, newest first. */
@@ -169,7 +198,7 @@ export class EmailDigestService {
     return (await digestRecipient(deps.database, userId)) !== undefined;
   }
 
-  private deliveryContext(deps: DigestDeps, clock: Clock): DeliveryContext {
+  private deliveryContext(deps: DigestDeps, clock: Clock, key: Buffer): DeliveryContext {
     this.metrics ??= digestMetrics(deps.metrics);
     const from = this.smtp?.from || deps.config.email.from;
     return {
@@ -179,6 +208,7 @@ export class EmailDigestService {
       logger: deps.logger,
       metrics: this.metrics,
       appUrl: deps.config.appUrl,
+      unsubscribeUrl: (userId) => unsubscribeUrl(deps.config.appUrl, key, userId),
       from,
       owner: this.owner,
       tuning: this.tuning,

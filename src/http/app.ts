@@ -18,6 +18,7 @@ import { digestRoutes } from "./routes/digests.js";
 import { analyticsRoutes } from "./routes/analytics.js";
 import { adminRoutes } from "./routes/admin.js";
 import { pushRoutes } from "./routes/push.js";
+import { unsubscribeRoutes } from "./routes/unsubscribe.js";
 import { webRoutes } from "./routes/web.js";
 import type { HttpServices } from "./services.js";
 
@@ -111,6 +112,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
   await app.register(analyticsRoutes, { prefix: "/api" });
   await app.register(adminRoutes, { prefix: "/api" });
   await app.register(pushRoutes, { prefix: "/api" });
+  await app.register(unsubscribeRoutes, { prefix: "/api" });
   if (options.serveWeb !== false) await app.register(webRoutes);
 
   app.get("/api/openapi.json", { schema: { hide: true } }, async () => app.swagger());

@@ -2,5 +2,6 @@
 export { createMailer } from "./mailer.js";
 export type { Mailer, MailMessage, MailResult, OutboxMailerOptions, SmtpMailerOptions } from "./mailer.js";
 export { escapeHtml } from "./escape.js";
-export { MailFencedError, classifyMailError } from "./errors.js";
+export { MailFencedError, MailUnreachedError, classifyMailError } from "./errors.js";
 export type { MailFailure } from "./errors.js";
+export { unsubscribeKey, unsubscribeToken, unsubscribeUrl, verifyUnsubscribeToken } from "./unsubscribe.js";

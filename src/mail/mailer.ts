@@ -10,7 +10,7 @@ import path from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import nodemailer from "nodemailer";
 import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
-import { MailFencedError } from "./errors.js";
+import { MailFencedError, MailUnreachedError } from "./errors.js";
 
 export interface SmtpMailerOptions {
   host: string;
@@ -89,16 +89,22 @@ function smtpMailer(options: SmtpMailerOptions): Mailer {
   // The fence runs when the pool hands the message to a connection: nodemailer
   // instantiates a message's transforms as that connection starts sending it.
   transport.use("stream", (mail, done) => {
-    const mayStart = (mail.data as { heraldMayStart?: () => boolean }).heraldMayStart;
+    const data = mail.data as { heraldMayStart?: () => boolean; heraldTaken?: { taken: boolean } };
     // A factory, not a stream: nodemailer calls it per read of the message (typed as a stream only).
-    if (mayStart) mail.message.transform((() => new Fence(mayStart)) as unknown as Transform);
+    mail.message.transform((() => new Fence(data.heraldMayStart ?? (() => true), data.heraldTaken)) as unknown as Transform);
     done();
   });
   return {
     kind: "smtp",
     async send(message) {
-      const info = await transport.sendMail({ ...toNodemailer(options.from, message), heraldMayStart: message.mayStart } as nodemailer.SendMailOptions);
-      return { messageId: info.messageId, accepted: info.accepted.map(String) };
+      const taken = { taken: false };
+      try {
+        const info = await transport.sendMail({ ...toNodemailer(options.from, message), heraldMayStart: message.mayStart, heraldTaken: taken } as nodemailer.SendMailOptions);
+        return { messageId: info.messageId, accepted: info.accepted.map(String) };
+      } catch (err) {
+        // No connection ever took the message (refused, or no greeting in time): the server never saw it.
+        throw taken.taken || err instanceof MailFencedError ? err : new MailUnreachedError(err);
+      }
     },
     async close() {
       transport.close();
@@ -134,13 +140,17 @@ function outboxMailer(options: OutboxMailerOptions): Mailer {
 /** Passes the message through, unless `mayStart` says no when its first bytes come (the SMTP transaction is then dropped). */
 class Fence extends Transform {
   private checked = false;
-  constructor(private readonly mayStart: () => boolean) {
+  constructor(
+    private readonly mayStart: () => boolean,
+    private readonly taken?: { taken: boolean },
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (!this.checked) {
       this.checked = true;
       if (!this.mayStart()) return callback(new MailFencedError());
+      if (this.taken) this.taken.taken = true;
     }
     callback(null, chunk);
   }

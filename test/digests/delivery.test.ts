@@ -93,7 +93,8 @@ describe("digest delivery", () => {
     expect(mail!.text).toContain(`${APP_URL}/bookings/42`);
     expect(mail!.text).toContain("New messages (2)");
     const unsubscribe = rawHeader(mail!, "list-unsubscribe");
-    expect(unsubscribe).toContain(`<${APP_URL}/preferences>`);
+    expect(unsubscribe).toMatch(new RegExp(`<${APP_URL}/api/unsubscribe\\?token=[\\w-]+\\.[\\w-]{43}>`));
+    expect(rawHeader(mail!, "list-unsubscribe-post")).toBe("List-Unsubscribe-Post: List-Unsubscribe=One-Click");
     expect(unsubscribe).toContain("<mailto:noreply@example.test?subject=unsubscribe>");
     const [row] = await digestRows(database, "ann");
     expect(mail!.messageId).toBe(`<digest-${row!.id}@app.example.test>`);
@@ -133,7 +134,8 @@ describe("digest delivery", () => {
 
     expect(await s.runDue(T)).toMatchObject({ claimed: 1, sent: 0, retrying: 1 });
     let [row] = await digestRows(database, "bob");
-    expect(row).toMatchObject({ status: "pending", attempts: 1 });
+    // A 421 greeting: no connection took the message, so it is no delivery attempt (issue #14.6).
+    expect(row).toMatchObject({ status: "pending", attempts: 0 });
     expect(row!.last_error).toMatch(/421/);
     const firstRetry = row!.next_attempt_at!.getTime() - T.getTime();
     expect(firstRetry).toBeGreaterThanOrEqual(60_000);
@@ -142,7 +144,7 @@ describe("digest delivery", () => {
     expect(await s.runDue(at(firstRetry - 1000))).toMatchObject({ sent: 0, retrying: 0 });
     expect(await s.runDue(row!.next_attempt_at!)).toMatchObject({ sent: 0, retrying: 1 });
     [row] = await digestRows(database, "bob");
-    expect(row).toMatchObject({ status: "pending", attempts: 2 });
+    expect(row).toMatchObject({ status: "pending", attempts: 1 });
     expect(row!.last_error).toMatch(/451/);
     // Exponential: the second wait is about twice the first.
     const secondRetry = row!.next_attempt_at!.getTime() - at(firstRetry).getTime();
@@ -150,7 +152,7 @@ describe("digest delivery", () => {
 
     expect(await s.runDue(row!.next_attempt_at!)).toMatchObject({ sent: 1 });
     [row] = await digestRows(database, "bob");
-    expect(row).toMatchObject({ status: "sent", attempts: 3 });
+    expect(row).toMatchObject({ status: "sent", attempts: 2 });
     expect(sink.messages).toHaveLength(1);
     expect(sink.refusals).toEqual(["421 connect", "451 data"]);
     const metrics = await deps.metrics.getMetricsAsJSON();
@@ -208,7 +210,7 @@ describe("digest delivery", () => {
       expect(mail.subject).toBe("You have 1 new notification");
       expect(toRecipient(mail)).toBe("dora@example.test");
       expect(String(mail.html)).toContain("Outbox &lt;check&gt;");
-      expect(rawHeader(mail, "list-unsubscribe")).toContain(`<${APP_URL}/preferences>`);
+      expect(rawHeader(mail, "list-unsubscribe")).toContain(`<${APP_URL}/api/unsubscribe?token=`);
       expect(sink.messages).toHaveLength(0);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

@@ -45,6 +45,7 @@ describe("a stale digest holder", () => {
       logger: silentLogger,
       metrics: digestMetrics(createMetricsRegistry(false)),
       appUrl: APP_URL,
+      unsubscribeUrl: (userId) => `${APP_URL}/api/unsubscribe?user=${userId}`,
       from: "Herald <noreply@example.test>",
       owner: "stale-a",
       tuning: digestTuning({}),

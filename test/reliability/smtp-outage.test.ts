@@ -1,8 +1,10 @@
 /**
- * The mail server down for minutes: for over two minutes of real time the
- * port refuses connections while the scheduler keeps retrying with a bounded
- * backoff; when the server comes back each due digest is sent exactly once,
- * within a few seconds. (421/451 retried and 550 not retried are covered by
+ * The mail server down far longer than the retry budget (issue #14.6): with
+ * the default 5 attempts and a 0.5 s backoff capped at 2 s, today's code gave a
+ * digest up after about 6 s; here the port refuses for a minute (the shortened
+ * stand-in for a 20-minute outage with production timings). Refused
+ * connections are not attempts, so each digest waits the outage out and is
+ * sent exactly once, within a few seconds of the return. (421/451 retried and 550 not retried are covered by
  * test/digests/delivery.test.ts.)
  */
 import { setTimeout as sleep } from "node:timers/promises";
@@ -14,7 +16,7 @@ import { eventually } from "./support/processes.js";
 import { copiesByRecipient, startScriptedSmtp } from "./support/smtp.js";
 
 const USERS = 4;
-const OUTAGE_MS = 125_000;
+const OUTAGE_MS = 60_000;
 const POLL_MS = 250;
 const RETRY_CAP_MS = 2000;
 /** From the server's return to the last digest accepted: one capped backoff, one poll, and slack for two busy cores. */
@@ -27,7 +29,7 @@ describe("SMTP server down for minutes", () => {
   });
 
   it(
-    "refused for over two minutes, then back: each digest sent exactly once, within seconds of the return",
+    "refused for a minute (far past 5 attempts of backoff), then back: each digest sent exactly once, within seconds of the return",
     async () => {
       const db: TestDatabase = await openTestDatabase();
       cleanups.push(() => db.cleanup());
@@ -38,21 +40,22 @@ describe("SMTP server down for minutes", () => {
       fault("smtp_down");
 
       const fixture = await seedDigestUsers(db, "outage", USERS);
-      // Bounded backoff so the return is noticed within seconds; attempts enough for the whole outage.
-      const digests = await startDigestService(db, smtp.port, { pollMs: POLL_MS, retryBaseMs: 500, retryCapMs: RETRY_CAP_MS, maxAttempts: 1000, smtpTimeoutMs: 1000 });
+      // Bounded backoff so the return is noticed within seconds; the default 5 attempts, which the outage far outlasts.
+      const digests = await startDigestService(db, smtp.port, { pollMs: POLL_MS, retryBaseMs: 500, retryCapMs: RETRY_CAP_MS, smtpTimeoutMs: 1000 });
       cleanups.push(() => digests.stop());
 
       // The outage itself is the fault: a fixed stretch of real time with the port refusing.
       await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downAt)));
-      const during = await db.query<{ status: string; attempts: number; last_error: string | null }>(
-        "SELECT status, attempts, last_error FROM email_digests WHERE NOT is_test",
+      const during = await db.query<{ status: string; attempts: number; unreached: number; last_error: string | null }>(
+        "SELECT status, attempts, unreached, last_error FROM email_digests WHERE NOT is_test",
       );
       expect(smtp.received).toHaveLength(0);
       expect(during).toHaveLength(USERS);
       for (const r of during) {
         expect(r.status).toBe("pending");
-        // 500 ms doubling to a 2 s cap over two minutes: dozens of attempts, none given up.
-        expect(r.attempts).toBeGreaterThan(30);
+        // 500 ms doubling to a 2 s cap over a minute: dozens of tries, none counted as a delivery attempt.
+        expect(r.attempts).toBe(0);
+        expect(r.unreached).toBeGreaterThan(15);
         expect(r.last_error).toMatch(/ECONNREFUSED|connect/i);
       }
 
@@ -66,9 +69,9 @@ describe("SMTP server down for minutes", () => {
       const byRecipient = copiesByRecipient(smtp.received);
       const extra = [...byRecipient.values()].reduce((n, e) => n + e.copies - 1, 0);
       record({ checked: USERS * 2, lost: USERS - byRecipient.size, wireDuplicates: extra });
-      const attempts = during.map((r) => r.attempts);
+      const attempts = during.map((r) => r.unreached);
       process.stdout.write(
-        `smtp outage: refused for ${Math.round((upAt - downAt) / 1000)} s, ${Math.min(...attempts)}-${Math.max(...attempts)} attempts per digest, ` +
+        `smtp outage: refused for ${Math.round((upAt - downAt) / 1000)} s, ${Math.min(...attempts)}-${Math.max(...attempts)} connection tries per digest, ` +
           `all ${USERS} sent ${recoveryMs} ms after the return, ${extra} extra copies\n`,
       );
 
