@@ -59,7 +59,7 @@ export interface DigestCounts {
   totalFailed: number;
   totalSkipped: number;
   totalPending: number;
-  /** Test digests (included in the totals above). */
+  /** Test digests (sendTestDigest), counted apart: every other total and last time covers scheduled digests only. */
   totalTest: number;
   lastSentAt: string | null;
   lastFailedAt: string | null;
@@ -77,14 +77,14 @@ export async function digestCounts(db: Queryable, userId: string): Promise<Diges
     last_failed_at: Date | null;
     last_error: string | null;
   }>(
-    `SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
-            count(*) FILTER (WHERE status = 'failed')::int AS failed,
-            count(*) FILTER (WHERE status = 'skipped')::int AS skipped,
-            count(*) FILTER (WHERE status = 'pending')::int AS pending,
+    `SELECT count(*) FILTER (WHERE status = 'sent' AND NOT is_test)::int AS sent,
+            count(*) FILTER (WHERE status = 'failed' AND NOT is_test)::int AS failed,
+            count(*) FILTER (WHERE status = 'skipped' AND NOT is_test)::int AS skipped,
+            count(*) FILTER (WHERE status = 'pending' AND NOT is_test)::int AS pending,
             count(*) FILTER (WHERE is_test)::int AS test,
-            max(sent_at) FILTER (WHERE status = 'sent') AS last_sent_at,
-            max(updated_at) FILTER (WHERE status = 'failed') AS last_failed_at,
-            (SELECT last_error FROM email_digests f WHERE f.user_id = $1 AND f.status = 'failed'
+            max(sent_at) FILTER (WHERE status = 'sent' AND NOT is_test) AS last_sent_at,
+            max(updated_at) FILTER (WHERE status = 'failed' AND NOT is_test) AS last_failed_at,
+            (SELECT last_error FROM email_digests f WHERE f.user_id = $1 AND f.status = 'failed' AND NOT f.is_test
               ORDER BY f.updated_at DESC LIMIT 1) AS last_error
        FROM email_digests WHERE user_id = $1`,
     [userId],

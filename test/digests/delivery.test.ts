@@ -227,11 +227,16 @@ describe("digest delivery", () => {
     expect(await s.runDue(new Date("2025-06-11T02:30:00Z"))).toMatchObject({ claimed: 1, sent: 1 });
     expect(sink.messages.map((m) => m.subject)).toEqual(["[Test] You have 1 new notification", "You have 1 new notification"]);
 
+    // Test digests are counted apart (issue #16): the totals and last times are the scheduled digests'.
+    const before = await s.getDigestStats("eve");
+    expect(before).toMatchObject({ totalSent: 1, totalTest: 1, totalFailed: 0 });
+    sink.refuse({ stage: "rcpt", code: 550, times: 1 });
+    expect(await s.sendTestDigest("eve", "daily")).toMatchObject({ status: "failed", isTest: true });
     const stats = await s.getDigestStats("eve");
-    expect(stats).toMatchObject({ totalSent: 2, totalTest: 1, totalFailed: 0, frequency: "daily", timezone: "Asia/Kolkata", enabled: true });
+    expect(stats).toMatchObject({ totalSent: 1, totalTest: 2, totalFailed: 0, lastFailedAt: null, lastError: null, lastSentAt: before.lastSentAt, frequency: "daily", timezone: "Asia/Kolkata", enabled: true });
     expect(stats.nextScheduledAt).toBe("2025-06-11T02:30:00.000Z");
     const page = await s.listDigests("eve", { limit: 1 });
-    expect(page.total).toBe(2);
+    expect(page.total).toBe(3);
     expect(page.digests).toHaveLength(1);
     expect((await s.listDigests("eve", { limit: 1, offset: 1 })).digests[0]!.id).not.toBe(page.digests[0]!.id);
 
