@@ -2,7 +2,9 @@
  * DATA_DIR belongs to one process at a time, and to its owner only.
  *
  * The lock is a Linux abstract-namespace unix socket named after a hash of
- * the directory's real path. Why this primitive: `bind` is atomic, so of two
+ * the directory's identity (device and inode): every path that reaches the
+ * directory (symbolic links, relative paths, bind mounts, a renamed parent)
+ * names the same lock, which the real path alone does not. Why this primitive: `bind` is atomic, so of two
  * starters racing exactly one wins (no check-then-create window); the kernel
  * frees the name when the holder dies, even by `kill -9`, so a stale lock
  * cannot exist (proper-lockfile's mtime staleness would make a restart after
@@ -14,7 +16,7 @@
  * crash is taken over when nothing answers on it.
  */
 import { createHash } from "node:crypto";
-import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from "node:fs";
 import { type Server, connect, createServer } from "node:net";
 import path from "node:path";
 
@@ -40,9 +42,7 @@ const ABSTRACT = process.platform === "linux";
 export async function lockDataDir(dir: string): Promise<DataDirLock> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const real = realpathSync(dir);
-  const address = ABSTRACT
-    ? `\0herald-data-dir-${createHash("sha256").update(real).digest("hex").slice(0, 40)}`
-    : path.join(real, ".herald.lock");
+  const address = ABSTRACT ? lockName(real) : path.join(real, ".herald.lock");
   // A holder that dies between our failed bind and our question frees the name: try again.
   for (let attempt = 0; ; attempt++) {
     const server = createServer((socket) => socket.end(`${process.pid}\n`));
@@ -57,6 +57,12 @@ export async function lockDataDir(dir: string): Promise<DataDirLock> {
     if (answer.alive || attempt >= 2) throw new DataDirInUseError(real, answer.pid);
     if (!ABSTRACT) rmSync(address, { force: true });
   }
+}
+
+/** The abstract socket name of a directory: its device and inode, the same through any path to it. */
+function lockName(dir: string): string {
+  const { dev, ino } = statSync(dir, { bigint: true });
+  return `\0herald-data-dir-${createHash("sha256").update(`${dev}:${ino}`).digest("hex").slice(0, 40)}`;
 }
 
 function listen(server: Server, address: string): Promise<void> {
