@@ -36,7 +36,6 @@ const commaList = optionalString.transform((v) =>
   v === undefined ? [] : v.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
 );
 
-/** Optional; when set, a whole number above zero. */
 /** "30d", "12h", "15m", "90s" or plain seconds; undefined when unset. */
 const duration = optionalString.transform((v, ctx) => {
   if (v === undefined) return undefined;
@@ -56,6 +55,7 @@ const adminClaim = optionalString.transform((v, ctx) => {
   return z.NEVER;
 });
 
+/** Optional; when set, a whole number above zero. */
 const positiveInteger = z.coerce.number({ message: "must be a number" }).int("must be a positive integer").positive("must be a positive integer").optional();
 
 /**
@@ -88,6 +88,11 @@ const envSchema = z.object({
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
   HERALD_API_KEYS: commaList,
+  JWT_ADMIN_CLAIM: adminClaim,
+  HERALD_MAX_TOKEN_LIFETIME: duration,
+  HERALD_DEMO_TOKENS: optionalString.refine((v) => v === undefined || v === "true" || v === "false", {
+    message: 'must be "true" or "false"',
+  }),
   EMAIL_HOST: optionalString,
   EMAIL_PORT: port.optional(),
   EMAIL_SECURE: optionalString.refine((v) => v === undefined || v === "true" || v === "false", {
@@ -111,11 +116,6 @@ const envSchema = z.object({
   HERALD_ADMIN_RATE_LIMIT_PER_MINUTE: positiveInteger.default(100_000),
   HERALD_AUTH_FAILURE_RATE_LIMIT_PER_MINUTE: positiveInteger.default(30),
   TRUST_PROXY: trustProxy,
-  JWT_ADMIN_CLAIM: adminClaim,
-  HERALD_MAX_TOKEN_LIFETIME: duration,
-  HERALD_DEMO_TOKENS: optionalString.refine((v) => v === undefined || v === "true" || v === "false", {
-    message: 'must be "true" or "false"',
-  }),
   HERALD_DIGEST_LEASE_MS: positiveInteger,
   HERALD_DIGEST_LEASE_SAFETY_MS: positiveInteger,
   HERALD_DIGEST_POLL_MS: positiveInteger,
@@ -152,6 +152,12 @@ export interface Config {
   readonly jwtAudience: string | undefined;
   /** Admin API keys accepted in `Authorization: Bearer` or `x-api-key`. */
   readonly apiKeys: readonly string[];
+  /** The claim (and value) that makes a JWKS-issued token an admin; none by default. */
+  readonly jwtAdminClaim: { readonly claim: string; readonly value: string } | undefined;
+  /** Longest accepted exp - iat of a token, in seconds (default 30 days). */
+  readonly maxTokenLifetimeSeconds: number;
+  /** Print demo tokens at start: only on the generated-secret path or when asked, never in production. */
+  readonly demoTokens: boolean;
   /** SMTP transport; undefined host means `.eml` files in `dataDir/outbox`. */
   readonly email: {
     readonly host: string | undefined;
@@ -184,12 +190,6 @@ export interface Config {
    * processes with a lease of seconds.
    */
   readonly digestTuning: {
-  /** The claim (and value) that makes a JWKS-issued token an admin; none by default. */
-  readonly jwtAdminClaim: { readonly claim: string; readonly value: string } | undefined;
-  /** Longest accepted exp - iat of a token, in seconds (default 30 days). */
-  readonly maxTokenLifetimeSeconds: number;
-  /** Print demo tokens at start: only on the generated-secret path or when asked, never in production. */
-  readonly demoTokens: boolean;
     readonly leaseMs?: number;
     readonly leaseSafetyMs?: number;
     readonly pollMs?: number;
@@ -236,6 +236,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.NODE_ENV === "production" && e.JWT_SECRET === undefined && e.JWKS_URL === undefined) {
     throw new ConfigError("Invalid environment variable JWT_SECRET: required when NODE_ENV=production");
   }
+  if (e.NODE_ENV === "production") {
+    // Keys are compared whole, so a short one is guessable; never echo a key.
+    if (e.HERALD_API_KEYS.some((k) => k.length < 32)) {
+      throw new ConfigError("Invalid environment variable HERALD_API_KEYS: each key must be at least 32 characters when NODE_ENV=production");
+    }
+    // Without them, any token of the identity provider, for any application, would be accepted.
+    if (e.JWKS_URL !== undefined && (e.JWT_AUDIENCE === undefined || e.JWT_ISSUER === undefined)) {
+      const missing = e.JWT_AUDIENCE === undefined ? "JWT_AUDIENCE" : "JWT_ISSUER";
+      throw new ConfigError(`Invalid environment variable ${missing}: JWT_AUDIENCE and JWT_ISSUER are required with JWKS_URL when NODE_ENV=production`);
+    }
+    if (e.HERALD_DEMO_TOKENS === "true") {
+      throw new ConfigError("Invalid environment variable HERALD_DEMO_TOKENS: not allowed when NODE_ENV=production (it prints an admin token)");
+    }
+  }
   if (e.NODE_ENV === "production" && e.SMS_WEBHOOK_URL !== undefined && e.HERALD_WEBHOOK_SECRET === undefined) {
     throw new ConfigError("Invalid environment variable HERALD_WEBHOOK_SECRET: required when NODE_ENV=production and SMS_WEBHOOK_URL is set");
   }
@@ -253,6 +267,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtIssuer: e.JWT_ISSUER,
     jwtAudience: e.JWT_AUDIENCE,
     apiKeys: Object.freeze([...e.HERALD_API_KEYS]),
+    jwtAdminClaim: e.JWT_ADMIN_CLAIM ? Object.freeze(e.JWT_ADMIN_CLAIM) : undefined,
+    maxTokenLifetimeSeconds: e.HERALD_MAX_TOKEN_LIFETIME ?? 30 * 86_400,
+    // A configured JWT_SECRET or JWKS is a real deployment: its admin token must not reach the logs.
+    demoTokens:
+      e.NODE_ENV !== "production" &&
+      (e.HERALD_DEMO_TOKENS === undefined ? e.JWT_SECRET === undefined && e.JWKS_URL === undefined : e.HERALD_DEMO_TOKENS === "true"),
     email: Object.freeze({
       host: e.EMAIL_HOST,
       port: e.EMAIL_PORT ?? 587,
@@ -273,20 +293,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailureRateLimitPerMinute: e.HERALD_AUTH_FAILURE_RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
     digestTuning: Object.freeze(
-  if (e.NODE_ENV === "production") {
-    // Keys are compared whole, so a short one is guessable; never echo a key.
-    if (e.HERALD_API_KEYS.some((k) => k.length < 32)) {
-      throw new ConfigError("Invalid environment variable HERALD_API_KEYS: each key must be at least 32 characters when NODE_ENV=production");
-    }
-    // Without them, any token of the identity provider, for any application, would be accepted.
-    if (e.JWKS_URL !== undefined && (e.JWT_AUDIENCE === undefined || e.JWT_ISSUER === undefined)) {
-      const missing = e.JWT_AUDIENCE === undefined ? "JWT_AUDIENCE" : "JWT_ISSUER";
-      throw new ConfigError(`Invalid environment variable ${missing}: JWT_AUDIENCE and JWT_ISSUER are required with JWKS_URL when NODE_ENV=production`);
-    }
-    if (e.HERALD_DEMO_TOKENS === "true") {
-      throw new ConfigError("Invalid environment variable HERALD_DEMO_TOKENS: not allowed when NODE_ENV=production (it prints an admin token)");
-    }
-  }
       Object.fromEntries(
         Object.entries({
           leaseMs: e.HERALD_DIGEST_LEASE_MS,
@@ -312,13 +318,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxSubscriptions: e.HERALD_PUSH_MAX_SUBSCRIPTIONS ?? 10,
       timeoutMs: e.HERALD_PUSH_TIMEOUT_MS ?? 10_000,
     }),
-    jwtAdminClaim: e.JWT_ADMIN_CLAIM ? Object.freeze(e.JWT_ADMIN_CLAIM) : undefined,
-    maxTokenLifetimeSeconds: e.HERALD_MAX_TOKEN_LIFETIME ?? 30 * 86_400,
-    // A configured JWT_SECRET or JWKS is a real deployment: its admin token must not reach the logs.
-    demoTokens:
-      e.NODE_ENV !== "production" &&
-      (e.HERALD_DEMO_TOKENS === undefined ? e.JWT_SECRET === undefined && e.JWKS_URL === undefined : e.HERALD_DEMO_TOKENS === "true"),
-    webhookSecret: e.HERALD_WEBHOOK_SECRET,
     vapid: Object.freeze({
       publicKey: e.VAPID_PUBLIC_KEY,
       privateKey: e.VAPID_PRIVATE_KEY,
