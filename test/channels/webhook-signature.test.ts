@@ -12,7 +12,7 @@ import path from "node:path";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OutOfAppDelivery, SmsChannel, WebhookSmsProvider, enqueueOutOfApp } from "../../src/channels/index.js";
-import { loadWebhookSecret } from "../../src/channels/webhook-signing.js";
+import { loadWebhookSecret, webhookSignatureHeaders } from "../../src/channels/webhook-signing.js";
 import { ConfigError, loadConfig } from "../../src/config/index.js";
 import { AnalyticsIngest } from "../../src/analytics/ingest.js";
 import { ManualClock, silentLogger, systemClock } from "../../src/observability/index.js";
@@ -63,6 +63,16 @@ async function receiver(secret: string) {
 }
 
 describe("signed SMS webhook", () => {
+  it("matches the test vector published with the Standard Webhooks specification", () => {
+    // github.com/standard-webhooks/standard-webhooks, libraries' shared test: secret, id, timestamp, payload, signature.
+    const headers = webhookSignatureHeaders("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, '{"test": 2432232314}');
+    expect(headers).toEqual({
+      "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+      "webhook-timestamp": "1614265330",
+      "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    });
+  });
+
   it("every request carries a Standard Webhooks signature the receiver verifies, with webhook-id msg_<notification id>", async () => {
     const r = await receiver(SECRET);
     try {
