@@ -138,9 +138,9 @@ export class DeliveryLog {
     if (deviceId !== undefined) this.deviceAcks.push([id, userId, deviceId, null]);
   }
 
-  /** The device has nothing of the user's to receive up to `seq` (its sync page came back empty): its cursor moves there. */
+  /** The device has nothing of the user's left to receive up to `seq` (0: a known device past nothing yet): its cursor moves there. */
   markDevicePast(userId: string, deviceId: string, seq: number): void {
-    if (seq > 0) this.deviceAcks.push([null, userId, deviceId, seq]);
+    if (seq >= 0) this.deviceAcks.push([null, userId, deviceId, seq]);
   }
 
   sessionOpened(open: SessionOpen): void {

@@ -305,8 +305,14 @@ export class NotificationWebSocketServer {
         const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
         const message: ServerMessage = { type: "sync", notifications, cursor: page.cursor, ...(page.truncated ? { truncated: true } : {}) };
         conn.endSync({ text: JSON.stringify(message) }, notifications.map((n) => n.id));
-        // Nothing to receive up to the page's cursor: a device that never acks (an empty inbox) still gets a stored cursor.
-        if (conn.deviceId !== undefined && page.notifications.length === 0 && !page.truncated) s.log.markDevicePast(conn.userId, conn.deviceId, page.cursor);
+        // What the server knows this device is past, stored whether or not its acks ever arrive (a socket
+        // that dies before its ack is flushed, a client that never acks): an empty page's cursor, else
+        // just before the page's oldest row. Without it the device would come back as a brand-new one
+        // and miss what another device acked meanwhile. Never past a row it was given (device_cursors keeps the max).
+        if (conn.deviceId !== undefined) {
+          const first = page.notifications[0];
+          s.log.markDevicePast(conn.userId, conn.deviceId, first ? first.seq - 1 : page.cursor);
+        }
         if (conn.state !== "closed") for (const n of notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id, conn.userId);
       } catch (err) {
         s.deps.logger.warn({ err, userId: conn.userId }, "sync failed");

@@ -90,7 +90,8 @@ const SYNCABLE = `user_id = r.user_id AND in_app`;
 // One row per notification of each request's page (one row more than the page,
 // to know whether it is truncated), or one row with NULLs for an empty page;
 // `unread` repeats the request's badge (skipped by a one-time filter when not wanted).
-// `cur.after` is the client's cursor, else the device's acknowledged one, else 0.
+// `cur.after` is the client's cursor, else the device's stored one (0 is a device known to be past
+// nothing: it gets everything), else -1 (no cursor at all: only the unacknowledged).
 // `top` (the newest seq of all, one probe of the seq index per statement) is the
 // cursor of a complete page: a device that has received nothing still gets a
 // cursor, so another device's ack while it is offline cannot hide what follows.
@@ -98,7 +99,7 @@ const SYNC_BATCH = `
 SELECT r.k, c.unread, t.top, p.*
   FROM unnest($1::text[], $2::bigint[], $3::bool[], $4::text[], $5::bool[]) WITH ORDINALITY AS r(user_id, after, with_count, device_id, resume, k)
   LEFT JOIN device_cursors d ON r.after = 0 AND d.user_id = r.user_id AND d.device_id = r.device_id
-  CROSS JOIN LATERAL (SELECT CASE WHEN r.after > 0 THEN r.after ELSE COALESCE(d.acked_seq, 0) END AS after) cur
+  CROSS JOIN LATERAL (SELECT CASE WHEN r.after > 0 THEN r.after ELSE COALESCE(d.acked_seq, -1) END AS after) cur
   LEFT JOIN LATERAL (
     SELECT count(*)::int AS unread FROM notifications
      WHERE user_id = r.user_id AND in_app AND read = false AND archived = false AND r.with_count
@@ -107,11 +108,11 @@ SELECT r.k, c.unread, t.top, p.*
   LEFT JOIN LATERAL (
     SELECT * FROM (
       (SELECT ${COLUMNS} FROM notifications
-        WHERE ${SYNCABLE} AND cur.after > 0 AND seq > cur.after
+        WHERE ${SYNCABLE} AND cur.after >= 0 AND seq > cur.after
         ORDER BY seq LIMIT $6)
       UNION ALL
       (SELECT ${COLUMNS} FROM notifications
-        WHERE ${SYNCABLE} AND r.resume AND delivery_status IN ('pending', 'sent') AND (cur.after = 0 OR seq <= cur.after)
+        WHERE ${SYNCABLE} AND r.resume AND delivery_status IN ('pending', 'sent') AND (cur.after < 0 OR seq <= cur.after)
         ORDER BY seq LIMIT $6)
     ) u
     ORDER BY seq ASC
