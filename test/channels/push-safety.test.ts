@@ -70,6 +70,31 @@ describe(`push sends (${process.env.DATABASE_URL ? "postgres" : "pglite"})`, () 
     }
   });
 
+  it("a host name that resolves to loopback is refused inside the connection's lookup at send time, without a request", async () => {
+    const target = await server((_q, res) => (res.writeHead(201).end(), true));
+    const svc = await startPushService(() => vapid.publicKey);
+    try {
+      await seedUser(db, { id: "u-ssrf-name" });
+      const port = new URL(target.origin).port;
+      // Got into the table some other way (registered before the rule, or DNS answered otherwise then).
+      for (const host of ["localhost", "LOCALHOST"]) {
+        await savePushSubscription(db, "u-ssrf-name", { endpoint: `http://${host}:${port}/internal`, keys: keysOf(svc, host) });
+      }
+      const clock = new ManualClock("2030-01-07T10:00:00Z");
+      const { worker } = makeWorker(db, { push: new PushChannel({ database: db, vapid, appUrl: APP_URL, logger: silentLogger }) }, clock);
+      const id = await seedNotification(db, { userId: "u-ssrf-name" });
+      await enqueue(db, { id, userId: "u-ssrf-name" }, pushNow, clock.now());
+      await drain(worker);
+      expect(target.seen).toEqual([]);
+      const [row] = await queueRows(db, id);
+      expect(row).toMatchObject({ status: "failed" });
+      expect(row!.last_error).toMatch(/^destination_refused/);
+    } finally {
+      await target.close();
+      await svc.close();
+    }
+  });
+
   it("a 302 from a push endpoint is not followed", async () => {
     const internal = await server((_q, res) => (res.writeHead(200).end("secret"), true));
     const redirector = await server((_q, res) => (res.writeHead(302, { location: `${internal.origin}/admin` }).end(), true));
