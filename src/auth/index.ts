@@ -156,7 +156,7 @@ export async function mintToken(secret: string, options: MintOptions): Promise<s
 export function ensureJwtSecret(dataDir: string): { secret: string; created: boolean } {
   const file = path.resolve(dataDir, "jwt-secret");
   if (existsSync(file)) return { secret: readFileSync(file, "utf8").trim(), created: false };
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const secret = randomBytes(48).toString("base64url");
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);

@@ -36,7 +36,7 @@ function readOrCreate(file: string): { publicKey: string; privateKey: string } {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const keys = webpush.generateVAPIDKeys();
   try {
     // "wx": when two processes start together on one DATA_DIR, one writes and the other reads.

@@ -26,7 +26,7 @@ export function loadWebhookSecret(config: Pick<Config, "webhookSecret" | "dataDi
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const secret = `whsec_${randomBytes(32).toString("base64")}`;
   try {
     // "wx": when two processes start together on one DATA_DIR, one writes and the other reads.
