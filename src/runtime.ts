@@ -12,6 +12,7 @@ import { type Bus, MemoryBus, RedisBus } from "./bus/index.js";
 import { type Cache, MemoryCache, RedisCache } from "./cache/index.js";
 import { type Config, loadConfig } from "./config/index.js";
 import { type Database, migrate, openDatabase } from "./db/index.js";
+import { unsubscribeKey } from "./mail/index.js";
 import { type Clock, type Logger, createLogger, createMetricsRegistry, systemClock } from "./observability/index.js";
 
 export interface Runtime {
@@ -26,6 +27,8 @@ export interface Runtime {
   readonly auth: Authenticator;
   /** HS256 secret in use (configured or generated in DATA_DIR); undefined with JWKS only. */
   readonly jwtSecret: string | undefined;
+  /** Signs the one-click unsubscribe links of digests and notification e-mails (see resolveUnsubscribeKey). */
+  readonly unsubscribeKey: Buffer;
   /** Names this process in websocket_sessions, queue claims and presence. */
   readonly instanceId: string;
   close(): Promise<void>;
@@ -92,6 +95,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     analytics,
     auth,
     jwtSecret,
+    unsubscribeKey: resolveUnsubscribeKey(config, jwtSecret),
     instanceId: overrides.instanceId ?? `${process.pid}-${randomUUID().slice(0, 8)}`,
     async close() {
       await analytics.stop();
@@ -99,6 +103,16 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       if (ownsDatabase) await database.close();
     },
   };
+}
+
+/**
+ * The unsubscribe key: from HERALD_UNSUBSCRIBE_SECRET, else the JWT secret in
+ * use, else (JWKS only, never in production: src/config refuses it) the
+ * secret generated in DATA_DIR. Never a built-in default. Instances must
+ * share it, so they must share one of the two variables.
+ */
+export function resolveUnsubscribeKey(config: Pick<Config, "unsubscribeSecret" | "jwtSecret" | "dataDir">, jwtSecret?: string): Buffer {
+  return unsubscribeKey(config.unsubscribeSecret ?? jwtSecret ?? config.jwtSecret ?? ensureJwtSecret(config.dataDir).secret);
 }
 
 let shared: Promise<Runtime> | undefined;

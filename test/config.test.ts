@@ -26,6 +26,8 @@ describe("configuration", () => {
     [{ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), HERALD_API_KEYS: "a" }, /^Invalid environment variable HERALD_API_KEYS: each key must be at least 32 characters when NODE_ENV=production$/],
     [{ NODE_ENV: "production", JWKS_URL: "https://idp.example/jwks.json" }, /^Invalid environment variable JWT_AUDIENCE: JWT_AUDIENCE and JWT_ISSUER are required with JWKS_URL when NODE_ENV=production$/],
     [{ NODE_ENV: "production", JWKS_URL: "https://idp.example/jwks.json", JWT_AUDIENCE: "herald" }, /JWT_ISSUER/],
+    // Each instance would derive the unsubscribe key from its own DATA_DIR: links minted by one fail on another.
+    [{ NODE_ENV: "production", JWKS_URL: "https://idp.example/jwks.json", JWT_AUDIENCE: "herald", JWT_ISSUER: "https://idp.example" }, /^Invalid environment variable HERALD_UNSUBSCRIBE_SECRET: required when NODE_ENV=production and JWT_SECRET is not set$/],
     [{ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), HERALD_DEMO_TOKENS: "true" }, /^Invalid environment variable HERALD_DEMO_TOKENS: not allowed when NODE_ENV=production/],
     [{ HERALD_MAX_TOKEN_LIFETIME: "forever" }, /HERALD_MAX_TOKEN_LIFETIME: must be a duration/],
     [{ JWT_ADMIN_CLAIM: "role" }, /JWT_ADMIN_CLAIM: must be claim=value/],
@@ -60,9 +62,12 @@ describe("configuration", () => {
     expect(() => loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), HERALD_API_KEYS: `${"k".repeat(32)},tiny-secret` })).toThrow(/^(?!.*tiny-secret)/);
   });
 
-  it("accepts JWKS in production with an audience and an issuer", () => {
-    const c = loadConfig({ NODE_ENV: "production", JWKS_URL: "https://idp.example/jwks.json", JWT_AUDIENCE: "herald", JWT_ISSUER: "https://idp.example" });
+  it("accepts JWKS in production with an audience, an issuer and an unsubscribe secret", () => {
+    const c = loadConfig({ NODE_ENV: "production", JWKS_URL: "https://idp.example/jwks.json", JWT_AUDIENCE: "herald", JWT_ISSUER: "https://idp.example", HERALD_UNSUBSCRIBE_SECRET: "u".repeat(32) });
     expect(c.jwtAudience).toBe("herald");
+    expect(c.unsubscribeSecret).toBe("u".repeat(32));
+    // With JWT_SECRET the unsubscribe key is derived from it, the same on every instance.
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), JWKS_URL: "https://idp.example/jwks.json", JWT_AUDIENCE: "herald", JWT_ISSUER: "https://idp.example" }).unsubscribeSecret).toBeUndefined();
   });
 
   it("parses the admin claim (claim names may be URLs)", () => {

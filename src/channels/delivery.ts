@@ -15,7 +15,7 @@ import { loadVapidKeys } from "./vapid.js";
 import { loadWebhookSecret } from "./webhook-signing.js";
 import { DeliveryWorker, type DeliveryWorkerOptions } from "./worker.js";
 
-export type DeliveryDeps = Pick<Runtime, "config" | "database" | "clock" | "logger" | "metrics" | "instanceId" | "analytics">;
+export type DeliveryDeps = Pick<Runtime, "config" | "database" | "clock" | "logger" | "metrics" | "instanceId" | "analytics" | "unsubscribeKey">;
 
 export interface DeliveryOverrides extends Partial<Omit<DeliveryWorkerOptions, "database" | "channels" | "clock" | "logger" | "metrics">> {
   mailer?: Mailer;
@@ -33,7 +33,7 @@ export class OutOfAppDelivery {
     const mailer = overrides.mailer ?? this.ownedMailer!;
     const sms = overrides.smsProvider ?? (config.smsWebhookUrl ? new WebhookSmsProvider({ url: config.smsWebhookUrl, secret: loadWebhookSecret(config), now: () => deps.clock.now() }) : new LogSmsProvider(logger));
     const channels: Partial<Record<OutOfAppChannelName, Channel>> = {
-      email: new EmailChannel({ mailer, appUrl: config.appUrl }),
+      email: new EmailChannel({ mailer, appUrl: config.appUrl, unsubscribeKey: deps.unsubscribeKey }),
       push: new PushChannel({
         database,
         vapid: loadVapidKeys(config),

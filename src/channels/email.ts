@@ -2,15 +2,18 @@
  * Single-notification e-mail (and hourly bundles) through the shared mailer
  * (src/mail), the same transport, escaping and SMTP error classification the
  * digests use: a 5xx reply (the mailbox does not exist) is permanent; 4xx and
- * connection trouble are retried.
+ * connection trouble are retried. Each carries the recipient's signed
+ * one-click unsubscribe link (RFC 8058), in its headers and its footer.
  */
-import { type Mailer, classifyMailError, escapeHtml } from "../mail/index.js";
+import { type Mailer, classifyMailError, escapeHtml, oneClickUnsubscribeHeaders, unsubscribeUrl } from "../mail/index.js";
 import { type Channel, type ChannelJob, permanent, retryable } from "./channel.js";
 import { renderEmail } from "./render.js";
 
 export interface EmailChannelOptions {
   mailer: Pick<Mailer, "send">;
   appUrl: string;
+  /** Signs unsubscribe links (the runtime's, shared with digests and the unsubscribe route). */
+  unsubscribeKey: Buffer;
 }
 
 export class EmailChannel implements Channel {
@@ -23,7 +26,8 @@ export class EmailChannel implements Channel {
   async send(job: ChannelJob): Promise<void> {
     const to = job.recipient.email?.trim();
     if (!to) throw permanent("no_recipient", `user ${job.recipient.userId} has no e-mail address`);
-    const mail = renderEmail(this.options.appUrl, job.notifications, escapeHtml);
+    const unsubscribe = unsubscribeUrl(this.options.appUrl, this.options.unsubscribeKey, job.recipient.userId);
+    const mail = renderEmail(this.options.appUrl, job.notifications, escapeHtml, unsubscribe);
     let accepted: readonly unknown[];
     try {
       ({ accepted } = await this.options.mailer.send({
@@ -35,6 +39,7 @@ export class EmailChannel implements Channel {
         headers: {
           "X-Herald-Notification": job.notifications.map((n) => n.id).join(","),
           "Auto-Submitted": "auto-generated",
+          ...oneClickUnsubscribeHeaders(unsubscribe),
         },
       }));
     } catch (err) {

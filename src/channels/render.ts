@@ -49,6 +49,8 @@ export function renderEmail(
   appUrl: string,
   notifications: ChannelNotification[],
   escapeHtml: (s: string) => string,
+  /** The recipient's signed one-click unsubscribe link, in the footer. */
+  unsubscribeUrl: string,
 ): RenderedEmail {
   const single = notifications.length === 1;
   const first = notifications[0]!;
@@ -79,8 +81,9 @@ export function renderEmail(
     (single ? "" : `<tr><td style="font-size:18px;font-weight:600;color:#111827;padding-bottom:8px">${escapeHtml(subject)}</td></tr>`) +
     items.map((i) => i.html).join("") +
     `<tr><td style="padding-top:16px;font-size:12px;color:#6b7280">You receive this because e-mail notifications are on. ` +
-    `<a href="${escapeHtml(center)}" style="color:#6b7280">Notification settings</a></td></tr>` +
+    `<a href="${escapeHtml(center)}" style="color:#6b7280">Notification settings</a> &middot; ` +
+    `<a href="${escapeHtml(unsubscribeUrl)}" style="color:#6b7280">Unsubscribe from these e-mails</a></td></tr>` +
     `</table></td></tr></table></body></html>`;
-  const text = `${single ? "" : `${subject}\n\n`}${items.map((i) => i.text).join("\n\n")}\n\n--\nNotification settings: ${center}\n`;
+  const text = `${single ? "" : `${subject}\n\n`}${items.map((i) => i.text).join("\n\n")}\n\n--\nNotification settings: ${center}\nUnsubscribe from these e-mails: ${unsubscribeUrl}\n`;
   return { subject, html, text };
 }

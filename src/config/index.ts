@@ -213,7 +213,7 @@ export interface Config {
     readonly privateKey: string | undefined;
     readonly subject: string | undefined;
   };
-  /** Signs one-click unsubscribe links; undefined means "derive from the JWT secret in use" (src/digests). */
+  /** Signs one-click unsubscribe links; undefined means "derive from the JWT secret in use" (src/runtime.ts); required in production without JWT_SECRET. */
   readonly unsubscribeSecret: string | undefined;
 }
 
@@ -245,6 +245,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (e.JWKS_URL !== undefined && (e.JWT_AUDIENCE === undefined || e.JWT_ISSUER === undefined)) {
       const missing = e.JWT_AUDIENCE === undefined ? "JWT_AUDIENCE" : "JWT_ISSUER";
       throw new ConfigError(`Invalid environment variable ${missing}: JWT_AUDIENCE and JWT_ISSUER are required with JWKS_URL when NODE_ENV=production`);
+    }
+    // Unsubscribe links are signed with a key from HERALD_UNSUBSCRIBE_SECRET or JWT_SECRET; without both,
+    // each instance would use its own DATA_DIR secret and links minted by one would fail on another.
+    if (e.JWT_SECRET === undefined && e.HERALD_UNSUBSCRIBE_SECRET === undefined) {
+      throw new ConfigError("Invalid environment variable HERALD_UNSUBSCRIBE_SECRET: required when NODE_ENV=production and JWT_SECRET is not set");
     }
     if (e.HERALD_DEMO_TOKENS === "true") {
       throw new ConfigError("Invalid environment variable HERALD_DEMO_TOKENS: not allowed when NODE_ENV=production (it prints an admin token)");

@@ -7,11 +7,10 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { HeraldError, notFound, validationError } from "../errors/index.js";
-import { ensureJwtSecret } from "../auth/index.js";
-import { type Mailer, type SmtpMailerOptions, createMailer, unsubscribeKey, unsubscribeUrl, verifyUnsubscribeToken } from "../mail/index.js";
+import { type Mailer, type SmtpMailerOptions, createMailer, unsubscribeUrl, verifyUnsubscribeToken } from "../mail/index.js";
 import type { Clock } from "../observability/index.js";
 import type { Runtime } from "../runtime.js";
-import { defaultRuntime } from "../runtime.js";
+import { defaultRuntime, resolveUnsubscribeKey } from "../runtime.js";
 import { type DigestRow, claimDueDigests, digestAudience, leaseDueDigests } from "./claim.js";
 import { type DeliveryContext, type DigestMetrics, deliverDigests, digestMetrics } from "./delivery.js";
 import { type DigestCounts, type EmailDigest, digestCounts, digestRecipient, listDigestRows, toEmailDigest } from "./history.js";
@@ -24,6 +23,8 @@ export type SmtpConfig = SmtpMailerOptions;
 
 export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config" | "metrics"> & {
   instanceId?: string;
+  /** The runtime's unsubscribe key, shared with notification e-mails; without it, resolved from config and `jwtSecret`. */
+  unsubscribeKey?: Buffer;
   /** The HS256 secret in use (the runtime's); unsubscribe links are signed with a key derived from it unless HERALD_UNSUBSCRIBE_SECRET is set. */
   jwtSecret?: string | undefined;
 };
@@ -171,15 +172,11 @@ export class EmailDigestService {
     return unsubscribeUrl(deps.config.appUrl, await this.unsubscribeKey(), userId);
   }
 
-  /**
-   * HERALD_UNSUBSCRIBE_SECRET, else the JWT secret in use, else (JWKS only)
-   * the secret generated in DATA_DIR: never a built-in default. Several
-   * instances must share it (set one of the two variables).
-   */
+  /** The runtime's key (the one notification e-mails use), else resolved the same way (src/runtime.ts). */
   private async unsubscribeKey(): Promise<Buffer> {
     if (this.key) return this.key;
     const deps = await this.deps;
-    this.key = unsubscribeKey(deps.config.unsubscribeSecret ?? deps.jwtSecret ?? deps.config.jwtSecret ?? ensureJwtSecret(deps.config.dataDir).secret);
+    this.key = deps.unsubscribeKey ?? resolveUnsubscribeKey(deps.config, deps.jwtSecret);
     return this.key;
   }
 

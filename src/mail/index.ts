@@ -4,4 +4,4 @@ export type { Mailer, MailMessage, MailResult, OutboxMailerOptions, SmtpMailerOp
 export { escapeHtml } from "./escape.js";
 export { MailFencedError, MailUnreachedError, classifyMailError } from "./errors.js";
 export type { MailFailure } from "./errors.js";
-export { unsubscribeKey, unsubscribeToken, unsubscribeUrl, verifyUnsubscribeToken } from "./unsubscribe.js";
+export { oneClickUnsubscribeHeaders, unsubscribeKey, unsubscribeToken, unsubscribeUrl, verifyUnsubscribeToken } from "./unsubscribe.js";

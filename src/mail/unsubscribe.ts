@@ -36,6 +36,11 @@ export function verifyUnsubscribeToken(key: Buffer, token: unknown): string | un
   return given.length === expected.length && timingSafeEqual(given, expected) ? userId : undefined;
 }
 
+/** RFC 8058 one-click headers for `url` (an unsubscribeUrl). */
+export function oneClickUnsubscribeHeaders(url: string): Record<string, string> {
+  return { "List-Unsubscribe": `<${url}>`, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click" };
+}
+
 /** The link for List-Unsubscribe and e-mail footers: APP_URL/api/unsubscribe?token=... */
 export function unsubscribeUrl(appUrl: string, key: Buffer, userId: string): string {
   return `${appUrl.replace(/\/+$/, "")}/api/unsubscribe?token=${unsubscribeToken(key, userId)}`;

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import webpush from "web-push";
 import { EmailChannel, PushChannel, SmsChannel, WebhookSmsProvider, savePushSubscription } from "../../src/channels/index.js";
-import { createMailer } from "../../src/mail/index.js";
+import { createMailer, unsubscribeKey } from "../../src/mail/index.js";
 import { ManualClock, silentLogger } from "../../src/observability/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { drain, enqueue, makeWorker, queueRows } from "./harness.js";
 import { WEBHOOK_SECRET, seedNotification, seedUser, startPushService, startSmsReceiver, startSmtpReceiver } from "./support.js";
 
 const APP_URL = "https://app.example.test";
+const UNSUBSCRIBE_KEY = unsubscribeKey("x".repeat(32));
 const now = () => new Date("2030-01-07T10:00:00Z");
 const smsNow = { inApp: true, outOfApp: { sms: { mode: "now" as const } } };
 
@@ -159,7 +160,7 @@ describe("e-mail channel over SMTP", () => {
     try {
       await seedUser(db, { id: "u-mail", email: "provider@example.test" });
       const clock = new ManualClock(now());
-      const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL }) }, clock);
+      const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL, unsubscribeKey: UNSUBSCRIBE_KEY }) }, clock);
       const id = await seedNotification(db, {
         userId: "u-mail",
         title: `Payment <script>alert("x")</script>`,
@@ -195,7 +196,7 @@ describe("e-mail channel over SMTP", () => {
     try {
       await seedUser(db, { id: "u-badmail", email: "nobody@example.test" });
       const clock = new ManualClock(now());
-      const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL }) }, clock);
+      const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL, unsubscribeKey: UNSUBSCRIBE_KEY }) }, clock);
       const id = await seedNotification(db, { userId: "u-badmail" });
       await enqueue(db, { id, userId: "u-badmail" }, { inApp: true, outOfApp: { email: { mode: "now" } } }, clock.now());
       await drain(worker);

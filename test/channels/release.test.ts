@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnalyticsIngest } from "../../src/analytics/ingest.js";
 import { EmailChannel } from "../../src/channels/index.js";
-import { createMailer } from "../../src/mail/index.js";
+import { createMailer, unsubscribeKey } from "../../src/mail/index.js";
 import { ManualClock } from "../../src/observability/index.js";
 import { DEFAULT_PREFERENCES, decideDelivery } from "../../src/preferences/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
@@ -16,6 +16,7 @@ import { drain, enqueue, makeWorker, queueRows } from "./harness.js";
 import { type SmtpReceiver, seedNotification, seedUser, startSmtpReceiver } from "./support.js";
 
 const APP_URL = "https://app.example.test";
+const UNSUBSCRIBE_KEY = unsubscribeKey("x".repeat(32));
 let db: TestDatabase;
 let smtp: SmtpReceiver;
 let mailer: ReturnType<typeof createMailer>;
@@ -50,7 +51,7 @@ describe(`releasing out-of-app sends (${process.env.DATABASE_URL ? "postgres" : 
     const at = new Date("2030-01-07T10:00:00Z");
     const clock = new ManualClock(at);
     const analytics = new AnalyticsIngest({ database: db, clock });
-    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL }) }, clock, { analytics });
+    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL, unsubscribeKey: UNSUBSCRIBE_KEY }) }, clock, { analytics });
     await seedUser(db, { id: "offline-user", email: "offline@example.test" });
     const id = await seedNotification(db, { userId: "offline-user", createdAt: at });
     await enqueue(db, { id, userId: "offline-user" }, { inApp: true, outOfApp: { email: { mode: "now" } } }, at);
@@ -66,7 +67,7 @@ describe(`releasing out-of-app sends (${process.env.DATABASE_URL ? "postgres" : 
 
   it("a held e-mail about a notification read in the meantime is cancelled at release", async () => {
     const clock = new ManualClock("2030-01-07T23:00:00Z");
-    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL }) }, clock);
+    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL, unsubscribeKey: UNSUBSCRIBE_KEY }) }, clock);
     const id = await setup("read-user", clock.now());
     expect(await drain(worker)).toBe(0); // held until 07:00
     await db.query("UPDATE notifications SET read = true, read_at = $2 WHERE id = $1", [id, clock.now()]);
@@ -80,7 +81,7 @@ describe(`releasing out-of-app sends (${process.env.DATABASE_URL ? "postgres" : 
 
   it("a held e-mail about a notification archived in the meantime is cancelled", async () => {
     const clock = new ManualClock("2030-01-07T23:00:00Z");
-    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL }) }, clock);
+    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL, unsubscribeKey: UNSUBSCRIBE_KEY }) }, clock);
     const id = await setup("archive-user", clock.now());
     await db.query("UPDATE notifications SET archived = true WHERE id = $1", [id]);
     clock.set("2030-01-08T07:01:00Z");
@@ -91,7 +92,7 @@ describe(`releasing out-of-app sends (${process.env.DATABASE_URL ? "postgres" : 
 
   it("a held e-mail whose channel the user switched off before release is cancelled; an unchanged one goes", async () => {
     const clock = new ManualClock("2030-01-07T23:00:00Z");
-    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL }) }, clock);
+    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL, unsubscribeKey: UNSUBSCRIBE_KEY }) }, clock);
     const off = await setup("toggle-user", clock.now());
     const kept = await setup("kept-user", clock.now());
     await db.query("UPDATE notification_preferences SET email_enabled = false WHERE user_id = 'toggle-user'");

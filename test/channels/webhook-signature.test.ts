@@ -15,6 +15,7 @@ import { OutOfAppDelivery, SmsChannel, WebhookSmsProvider, enqueueOutOfApp } fro
 import { loadWebhookSecret, webhookSignatureHeaders } from "../../src/channels/webhook-signing.js";
 import { ConfigError, loadConfig } from "../../src/config/index.js";
 import { AnalyticsIngest } from "../../src/analytics/ingest.js";
+import { unsubscribeKey } from "../../src/mail/index.js";
 import { ManualClock, silentLogger, systemClock } from "../../src/observability/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { drain, makeWorker } from "./harness.js";
@@ -113,7 +114,7 @@ describe("signed SMS webhook", () => {
       const r = await receiver(secret);
       try {
         const delivery = new OutOfAppDelivery(
-          { config: loadConfig({ NODE_ENV: "test", DATA_DIR: dir, JWT_SECRET: "x".repeat(32), SMS_WEBHOOK_URL: r.url }), database: db, clock: systemClock, logger: silentLogger, metrics: new Registry(), instanceId: "i1", analytics: new AnalyticsIngest({ database: db }) },
+          { config: loadConfig({ NODE_ENV: "test", DATA_DIR: dir, JWT_SECRET: "x".repeat(32), SMS_WEBHOOK_URL: r.url }), database: db, clock: systemClock, logger: silentLogger, metrics: new Registry(), instanceId: "i1", analytics: new AnalyticsIngest({ database: db }), unsubscribeKey: unsubscribeKey("x".repeat(32)) },
           {},
         );
         const id = await seedNotification(db, { userId: "u-signed", title: "From Herald" });
