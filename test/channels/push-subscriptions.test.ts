@@ -90,6 +90,19 @@ describe("push endpoints must be public addresses (HERALD_PUSH_ALLOW_PRIVATE=fal
     "https://0.0.0.0/push",
     "https://224.0.0.1/push",
     "https://localhost/push",
+    // Other spellings of loopback and private addresses (the URL parser or DNS turns them into the above).
+    "https://2130706433/push",
+    "https://0x7f.1/push",
+    "https://0177.0.0.1/push",
+    "https://127.1/push",
+    "https://[::ffff:7f00:1]/push",
+    "https://[0:0:0:0:0:ffff:169.254.169.254]/push",
+    "https://[::127.0.0.1]/push",
+    "https://[64:ff9b::7f00:1]/push",
+    "https://[fc00::1]/push",
+    "https://[::]/push",
+    "https://foo.localhost/push",
+    "https://169.254.169.254./push",
   ];
   it.each(refused)("%s is refused with 400 and nothing stored", async (endpoint) => {
     const token = await strict.tokenFor("ssrf-user");

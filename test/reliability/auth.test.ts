@@ -97,6 +97,10 @@ async function forgedTokens(): Promise<[string, string][]> {
     ["empty sub", await hs({ sub: "", exp: inAnHour() })],
     ["numeric sub", await hs({ sub: 42, exp: inAnHour() })],
     ["sub of 5,000 characters", await hs({ sub: "u".repeat(5000), exp: inAnHour() })],
+    // A lone surrogate reached PostgreSQL as U+FFFD: "victim\udc00" read the inbox of "victim\ufffd".
+    ["sub with a lone low surrogate", await hs({ sub: "victim\udc00", iat: inAnHour() - 3600, exp: inAnHour() })],
+    ["sub with a lone high surrogate", await hs({ sub: "victim\ud800", iat: inAnHour() - 3600, exp: inAnHour() })],
+    ["sub with a NUL", await hs({ sub: "vic\u0000tim", iat: inAnHour() - 3600, exp: inAnHour() })],
     ["oversized token (9 KiB)", await hs({ sub: "victim", exp: inAnHour(), pad: "x".repeat(9 * 1024) })],
     ["crit header not understood", hsRaw({ alg: "HS256", crit: ["x-herald"], "x-herald": 1 }, { sub: "victim", exp: inAnHour() })],
     ["malformed: one segment", "not-a-jwt"],
