@@ -3,9 +3,12 @@
  * goes out about a notification the user already read or archived (a deleted
  * one is not loaded at all), and the user's current preferences decide again
  * (SPEC 6 applied at release): a channel or type switched off since the send
- * was queued, or e-mail moved to the digest, cancels it.
+ * was queued, or e-mail moved to the digest, cancels it; the user's current
+ * quiet hours holding at release (their end moved later, or switched on since)
+ * defer it to their end, unless critical (SPEC 6.3).
  */
 import { decideDelivery } from "../preferences/delivery-rules.js";
+import { nextLocalTime, parseHhmm, safeTimeZone } from "../preferences/quiet-hours.js";
 import type { PreferenceFields } from "../preferences/types.js";
 import type { OutOfAppChannelName } from "./channel.js";
 import type { NotificationContent } from "./queue-sql.js";
@@ -14,6 +17,8 @@ export interface ReleaseVerdict {
   keep: NotificationContent[];
   /** Notifications not to send, with why (stored as the row's last_error). */
   drop: { id: string; reason: string }[];
+  /** Every kept notification is inside the user's current quiet hours: send at their end instead of now. */
+  deferUntil?: Date;
 }
 
 export function releaseCheck(
@@ -23,10 +28,17 @@ export function releaseCheck(
   now: Date,
 ): ReleaseVerdict {
   const verdict: ReleaseVerdict = { keep: [], drop: [] };
+  let silent = current !== undefined;
   for (const n of notifications) {
     const reason = n.read ? "already read" : n.archived ? "archived" : current && !wanted(channel, n, current, now) ? "switched off in the user's current preferences" : undefined;
     if (reason) verdict.drop.push({ id: n.id, reason });
-    else verdict.keep.push(n);
+    else {
+      verdict.keep.push(n);
+      if (current && !decideDelivery(n, current.prefs, current.timeZone, now).silent) silent = false;
+    }
+  }
+  if (current && silent && verdict.keep.length > 0) {
+    verdict.deferUntil = nextLocalTime(now, safeTimeZone(current.timeZone), parseHhmm(current.prefs.quietHoursEnd));
   }
   return verdict;
 }

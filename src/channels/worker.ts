@@ -174,10 +174,16 @@ export class DeliveryWorker {
         : prefetched.has(row.notificationId)
           ? [prefetched.get(row.notificationId)!]
           : [];
-    const { keep: notifications, drop } = releaseCheck(row.channel, loaded, preferences.get(row.userId), o.clock.now());
+    const { keep: notifications, drop, deferUntil } = releaseCheck(row.channel, loaded, preferences.get(row.userId), o.clock.now());
     if (notifications.length === 0) {
       const reason = drop.length > 0 ? `cancelled: ${drop[0]!.reason}` : "notification deleted before it was sent";
       await plans.markFinal(db, row, o.workerId, o.clock.now(), "cancelled", reason, members.map((m) => m.id));
+      return;
+    }
+    if (deferUntil) {
+      // Inside the user's current quiet hours: back at their end, nothing tried, the attempt not counted.
+      row.attempts--;
+      await plans.markRetry(db, row, o.workerId, o.clock.now(), deferUntil, "held: inside the user's quiet hours", members.map((m) => m.id), true);
       return;
     }
     if (members.length > 0) {
