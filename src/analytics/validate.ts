@@ -42,7 +42,8 @@ export function metadataProblem(metadata: unknown): string | undefined {
     if (value == null || typeof value === "boolean") continue;
     if (typeof value !== "object") return `holds a ${typeof value}, which is not JSON`;
     if (depth > MAX_METADATA_DEPTH) return `is nested deeper than ${MAX_METADATA_DEPTH} levels`;
-    const entries = Array.isArray(value) ? value.map((v) => ["", v] as const) : Object.entries(value as Record<string, unknown>);
+    // Array.from, not map: a sparse array's holes (JSON null) must be visited, not left as holes.
+    const entries = Array.isArray(value) ? Array.from(value as unknown[], (v) => ["", v] as const) : Object.entries(value as Record<string, unknown>);
     keys += entries.length;
     if (keys > MAX_METADATA_KEYS * 10) return `has more than ${MAX_METADATA_KEYS * 10} values`;
     for (const [k, v] of entries) {

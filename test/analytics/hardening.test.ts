@@ -65,6 +65,10 @@ describe("analytics hardening", () => {
     // A paired surrogate (an emoji) and ordinary nesting are fine.
     await service.trackEvent(uuid(1), "u", "opened", { device: "📱", nested: nested(5) });
     expect(ingest.pending).toBe(1);
+    // A library caller's sparse array (holes are JSON null) is metadata like any other, not a TypeError.
+    await service.trackEvent(uuid(1), "u", "opened", { tags: [, "x", , ] });
+    await expect(service.trackEvent(uuid(1), "u", "opened", { tags: [, "\u0000"] })).rejects.toMatchObject({ code: "HERALD_VALIDATION" });
+    expect(ingest.pending).toBe(2);
     await ingest.stop();
   });
 
