@@ -10,7 +10,8 @@
  * Device commands: drop (the socket dies; the client's next attempt waits),
  * come back with the client's cursor (the same client reconnects), or restart
  * without a cursor (a new client with the same device id: the server's
- * device cursor stands in). Acks are the SDK's own (it acks all it receives);
+ * device cursor stands in). Creations with in-app off must reach no device
+ * and no count. Acks are the SDK's own (it acks all it receives);
  * a drop waits for them to be stored, so a restart cannot legitimately repeat.
  */
 import fc from "fast-check";
@@ -122,6 +123,21 @@ class Create implements Cmd {
   toString = () => "create";
 }
 
+/** In-app off when created (SPEC 6.4): no device ever receives it, live or on any resume, and it is never counted, even after in-app is back on. */
+class CreateHidden implements Cmd {
+  check = () => true;
+  async run(m: Model, r: Real): Promise<void> {
+    const s = h.herald.notifications;
+    await s.preferences.update(r.userId, { inAppEnabled: false });
+    const n = (await s.createAndSendNotification({ userId: r.userId, type: "new_message", title: "hidden", message: "m" })) as NotificationDto;
+    await s.preferences.update(r.userId, { inAppEnabled: true });
+    r.seqs.set(n.id, n.seq);
+    // Not in the model's notes: nothing may show it. A later live creation on the same sockets would come after it.
+    await verify(m, r);
+  }
+  toString = () => "createHidden";
+}
+
 class Drop implements Cmd {
   constructor(readonly i: number) {}
   check = (m: Readonly<Model>) => m.devices[this.i]!.connected;
@@ -189,6 +205,7 @@ const device = fc.nat(DEVICES - 1);
 const commands = [
   fc.constant(new Create()),
   fc.constant(new Create()),
+  fc.constant(new CreateHidden()),
   device.map((i) => new Drop(i)),
   fc.tuple(device, fc.boolean()).map(([i, c]) => new Return(i, c)),
   fc.tuple(fc.constantFrom("read" as const, "archive" as const, "delete" as const), fc.nat()).map(([kind, k]) => new Change(kind, k)),
