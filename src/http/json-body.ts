@@ -5,8 +5,10 @@
  * `{"a":` once answered 500 with a stack); text PostgreSQL cannot store is
  * refused after: NUL in text or jsonb is an error, and one NUL in analytics
  * metadata once blocked every analytics write; a lone UTF-16 surrogate is an
- * error in jsonb and silently becomes U+FFFD in text.
+ * error in jsonb and silently becomes U+FFFD in text. Bytes that are not
+ * UTF-8, or a charset other than UTF-8, would also become U+FFFD: refused.
  */
+import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type FieldIssue, validationError } from "../errors/index.js";
 
@@ -52,12 +54,35 @@ export function findUnstorableText(value: unknown, path = "body"): FieldIssue | 
   return undefined;
 }
 
+/** The charset parameter of a Content-Type, lower-cased and unquoted; undefined when absent. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const m = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i.exec(contentType ?? "");
+  return m ? m[2]!.toLowerCase() : undefined;
+}
+
+/** An error Fastify's error handler answers with its status (a problem body, see problem.ts). */
+function withStatus(message: string, statusCode: number): Error {
+  return Object.assign(new Error(message), { statusCode });
+}
+
 /** Replaces the application/json parser of `app` (call before routes are registered). */
 export function guardJsonBodies(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (req: FastifyRequest, body: string | Buffer, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req: FastifyRequest, body: string | Buffer, done) => {
+    // JSON is UTF-8 (RFC 8259 8.1). Read any other way, a declared Latin-1 or UTF-16 body or stray bytes
+    // were stored with U+FFFD in place of what the caller sent, answered 201.
+    const charset = charsetOf(req.headers["content-type"]);
+    if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+      done(withStatus(`JSON bodies are read as UTF-8; charset=${charset.slice(0, 40)} is not supported`, 415), undefined);
+      return;
+    }
+    const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
+    if (!isUtf8(bytes)) {
+      done(validationError("The body is not valid UTF-8", [{ field: "body", message: "is not valid UTF-8" }]), undefined);
+      return;
+    }
+    const text = bytes.toString("utf8");
     if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
       done(validationError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, [{ field: "body", message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]), undefined);
       return;

@@ -68,6 +68,30 @@ describe("JSON body guard", () => {
     expect(await h.database.query("SELECT title FROM notifications WHERE user_id = 'guard-sur'")).toEqual([{ title: "x\u{1F600}" }]);
   });
 
+  it("bytes that are not UTF-8 are refused, not stored as U+FFFD; a charset other than UTF-8 is 415", async () => {
+    const raw = (body: Buffer, contentType: string) =>
+      h.herald.app.inject({ method: "POST", url: "/api/notifications", headers: { authorization: `Bearer ${h.adminToken}`, "content-type": contentType }, payload: body });
+    const invalid = Buffer.concat([Buffer.from('{"userId":"guard-utf8","type":"new_message","title":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('","message":"m"}')]);
+    const bad = await raw(invalid, "application/json");
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ status: 400, code: "HERALD_VALIDATION" });
+    // "café" in Latin-1, declared as such: Herald reads JSON as UTF-8 only (RFC 8259), so it says so.
+    const latin1 = Buffer.from('{"userId":"guard-utf8","type":"new_message","title":"caf\xe9","message":"m"}', "latin1");
+    const declared = await raw(latin1, "application/json; charset=iso-8859-1");
+    expect(declared.statusCode).toBe(415);
+    expect(declared.headers["content-type"]).toContain("application/problem+json");
+    const utf16 = await raw(Buffer.from('{"userId":"guard-utf8","type":"new_message","title":"t","message":"m"}', "utf16le"), "application/json; charset=utf-16le");
+    expect(utf16.statusCode).toBe(415);
+    expect(await h.database.query("SELECT title FROM notifications WHERE user_id = 'guard-utf8'")).toEqual([]);
+    // UTF-8 declared (any spelling) or no charset at all, and a byte order mark, are fine.
+    for (const [contentType, body] of [
+      ["application/json; charset=UTF-8", Buffer.from('{"userId":"guard-utf8","type":"new_message","title":"caf\u00e9","message":"m"}')],
+      ['application/json;charset="utf8"', Buffer.from('{"userId":"guard-utf8","type":"new_message","title":"café","message":"m"}')],
+      ["application/json", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"userId":"guard-utf8","type":"new_message","title":"café","message":"m"}')])],
+    ] as const) expect((await raw(body, contentType)).statusCode, contentType).toBe(201);
+    expect(await h.database.query("SELECT DISTINCT title FROM notifications WHERE user_id = 'guard-utf8'")).toEqual([{ title: "café" }]);
+  });
+
   it("brackets inside strings do not count as nesting", async () => {
     const res = await post("/api/notifications", h.adminToken, JSON.stringify({ userId: "guard-str", type: "new_message", title: "[".repeat(100), message: "{".repeat(100) }));
     expect(res.statusCode).toBe(201);
