@@ -66,6 +66,23 @@ describe("one-click unsubscribe", () => {
     expect(sink.messages).toHaveLength(sent);
   });
 
+  it("the one-click POST in multipart/form-data (what RFC 8058 3.2 says a mail receiver SHOULD send) unsubscribes too", async () => {
+    await addUser(h.database, "multipart-leaver");
+    const link = local(await h.herald.digests.unsubscribeUrl("multipart-leaver"));
+    const form = new FormData();
+    form.append("List-Unsubscribe", "One-Click");
+    const res = await fetch(link, { method: "POST", body: form });
+    expect(res.status).toBe(200);
+    expect(await prefs("multipart-leaver")).toMatchObject({ emailDigestEnabled: false, emailEnabled: false });
+    // A large multipart body is still refused before it is read whole.
+    await addUser(h.database, "multipart-stays");
+    const big = new FormData();
+    big.append("List-Unsubscribe", "x".repeat(64 * 1024));
+    const tooBig = await fetch(local(await h.herald.digests.unsubscribeUrl("multipart-stays")), { method: "POST", body: big });
+    expect(tooBig.status).toBe(413);
+    expect(await prefs("multipart-stays")).toMatchObject({ emailDigestEnabled: true, emailEnabled: true });
+  });
+
   it("a tampered, foreign or malformed token is refused with 400 and changes nothing", async () => {
     await addUser(h.database, "victim");
     const good = new URL(await h.herald.digests.unsubscribeUrl("attacker"));

@@ -25,8 +25,11 @@ const page = (title: string, body: string) =>
   `<h1 style="font-size:20px;">${escapeHtml(title)}</h1>${body}</body></html>`;
 
 export const unsubscribeRoutes: FastifyPluginAsyncZod = async (app) => {
-  // Mail clients post the RFC 8058 form body; only the token in the URL matters.
-  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: 1024 }, (_req, body, done) => done(null, body));
+  // Mail clients post the RFC 8058 form body, as multipart/form-data (what 3.2 says they SHOULD send; it
+  // was answered 415, the user stayed subscribed) or urlencoded; only the token in the URL matters.
+  for (const type of ["application/x-www-form-urlencoded", "multipart/form-data"]) {
+    app.addContentTypeParser(type, { parseAs: "string", bodyLimit: 1024 }, (_req, body, done) => done(null, body));
+  }
 
   const userFor = async (token: string) => {
     const userId = await app.services.digests.verifyUnsubscribe(token);
