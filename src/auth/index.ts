@@ -5,9 +5,9 @@
  * alike.
  */
 import { createHash, randomBytes, timingSafeEqual, webcrypto } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { readOrCreateSecretFile } from "../config/secret-file.js";
 import { HeraldError, unauthenticated } from "../errors/index.js";
 
 export type Principal =
@@ -154,13 +154,8 @@ export async function mintToken(secret: string, options: MintOptions): Promise<s
  * on first use. Only for development: production must set JWT_SECRET.
  */
 export function ensureJwtSecret(dataDir: string): { secret: string; created: boolean } {
-  const file = path.resolve(dataDir, "jwt-secret");
-  if (existsSync(file)) return { secret: readFileSync(file, "utf8").trim(), created: false };
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const secret = randomBytes(48).toString("base64url");
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return { secret, created: true };
+  const { text, created } = readOrCreateSecretFile(path.resolve(dataDir, "jwt-secret"), () => `${randomBytes(48).toString("base64url")}\n`);
+  return { secret: text.trim(), created };
 }
 
 /** Extracts a bearer token from an Authorization header, or an API key header. */

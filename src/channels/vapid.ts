@@ -3,10 +3,10 @@
  * kept in `<DATA_DIR>/vapid.json` so every restart (and every instance that
  * shares the directory) signs with the key browsers subscribed with.
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import webpush from "web-push";
 import type { Config } from "../config/index.js";
+import { readOrCreateSecretFile } from "../config/secret-file.js";
 
 export interface VapidKeys {
   publicKey: string;
@@ -31,22 +31,7 @@ export function loadVapidKeys(config: Pick<Config, "vapid" | "dataDir" | "appUrl
 }
 
 function readOrCreate(file: string): { publicKey: string; privateKey: string } {
-  try {
-    return parse(readFileSync(file, "utf8"), file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const keys = webpush.generateVAPIDKeys();
-  try {
-    // "wx": when two processes start together on one DATA_DIR, one writes and the other reads.
-    writeFileSync(file, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600, flag: "wx" });
-    chmodSync(file, 0o600);
-    return keys;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    return parse(readFileSync(file, "utf8"), file);
-  }
+  return parse(readOrCreateSecretFile(file, () => `${JSON.stringify(webpush.generateVAPIDKeys(), null, 2)}\n`).text, file);
 }
 
 function parse(text: string, file: string): { publicKey: string; privateKey: string } {

@@ -7,10 +7,10 @@
  * HERALD_WEBHOOK_SECRET, else is generated once into DATA_DIR/webhook-secret
  * (production requires the variable; src/config enforces it).
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHmac, randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Config } from "../config/index.js";
+import { readOrCreateSecretFile } from "../config/secret-file.js";
 
 export function webhookSignatureHeaders(secret: string, id: string, timestampSeconds: number, body: string): Record<string, string> {
   const key = Buffer.from(secret.startsWith("whsec_") ? secret.slice(6) : secret, "base64");
@@ -21,20 +21,5 @@ export function webhookSignatureHeaders(secret: string, id: string, timestampSec
 export function loadWebhookSecret(config: Pick<Config, "webhookSecret" | "dataDir">): string {
   if (config.webhookSecret) return config.webhookSecret;
   const file = path.resolve(config.dataDir, "webhook-secret");
-  try {
-    return readFileSync(file, "utf8").trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const secret = `whsec_${randomBytes(32).toString("base64")}`;
-  try {
-    // "wx": when two processes start together on one DATA_DIR, one writes and the other reads.
-    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
-    chmodSync(file, 0o600);
-    return secret;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    return readFileSync(file, "utf8").trim();
-  }
+  return readOrCreateSecretFile(file, () => `whsec_${randomBytes(32).toString("base64")}\n`).text.trim();
 }
