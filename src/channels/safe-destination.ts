@@ -20,6 +20,8 @@ for (const [net, bits] of [
 for (const [net, bits] of [
   ["::", 128], ["::1", 128], ["::", 96], ["64:ff9b::", 96], ["64:ff9b:1::", 48], ["100::", 64], ["2001:db8::", 32],
   ["fc00::", 7], ["fe80::", 10], ["fec0::", 10], ["ff00::", 8],
+  // IPv4-translated (::ffff:0:a.b.c.d) and 6to4 (2002::/16 embeds an IPv4 address): not public unicast either.
+  ["::ffff:0:0:0", 96], ["2002::", 16],
 ] as const) blocked.addSubnet(net, bits, "ipv6");
 
 /** IPv4-mapped (::ffff:a.b.c.d, also in hex) as the IPv4 address it is. */

@@ -103,6 +103,8 @@ describe("push endpoints must be public addresses (HERALD_PUSH_ALLOW_PRIVATE=fal
     "https://[::]/push",
     "https://foo.localhost/push",
     "https://169.254.169.254./push",
+    "https://[::ffff:0:7f00:1]/push",
+    "https://[2002:7f00:1::]/push",
   ];
   it.each(refused)("%s is refused with 400 and nothing stored", async (endpoint) => {
     const token = await strict.tokenFor("ssrf-user");
