@@ -5,6 +5,7 @@
 import cors from "@fastify/cors";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import pino from "pino";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { guardJsonBodies } from "./json-body.js";
 import { problem, errorHandler, sendProblem } from "./problem.js";
@@ -34,10 +35,21 @@ function requestLogFields(req: { method?: string; url?: string; ip?: string }) {
   return { method: req.method, url: String(req.url ?? "").split("?")[0], remoteAddress: req.ip };
 }
 
+/**
+ * Errors as pino writes them, without `rawPacket`: Node attaches the unparsed request's bytes to a parse
+ * error, and Fastify logs it (at trace) as "client error", query string and Authorization header included.
+ */
+function errorLogFields(err: Error): unknown {
+  const fields: unknown = pino.stdSerializers.err(err);
+  if (fields === null || typeof fields !== "object" || !("rawPacket" in fields)) return fields;
+  const { rawPacket: _raw, ...rest } = fields;
+  return rest;
+}
+
 export async function buildHttpApp(services: HttpServices, options: HttpAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     // Request logs carry the path only: a query string may hold a token (?token= of WebSocket clients).
-    loggerInstance: services.logger.child({}, { serializers: { req: requestLogFields } }) as FastifyBaseLogger,
+    loggerInstance: services.logger.child({}, { serializers: { req: requestLogFields, err: errorLogFields } }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // X-Forwarded-For only from the proxies TRUST_PROXY names: believed from anyone, it let every client pick its address.
     trustProxy: services.config.trustProxy === false ? false : [...services.config.trustProxy],

@@ -32,7 +32,7 @@ export async function appWithCapturedLogs(database: Database, env: Record<string
     config,
     database,
     auth: createAuthenticator({ secret: TEST_SECRET }),
-    logger: pino({ level: "info" }, stream),
+    logger: pino({ level: env.LOG_LEVEL ?? "info" }, stream),
     metrics: new Registry(),
   } as unknown as HttpServices;
   const app = await buildHttpApp(services, { serveWeb: false });

@@ -3,6 +3,8 @@
  * database is unavailable (the detail goes to the log), and request logs never
  * carry a query string (a WebSocket client's ?token= once ended up there).
  */
+import type { AddressInfo } from "node:net";
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/auth/index.js";
 import { openTestDatabase, type TestDatabase } from "../support/database.js";
@@ -55,5 +57,33 @@ describe("request logs", () => {
     // The request was logged, by its path.
     const incoming = h.lines.find((l) => l.msg === "incoming request") as { req?: { url?: string } } | undefined;
     expect(incoming?.req?.url).toBe("/api/nothing-here");
+  });
+
+  it("a request Node cannot parse is logged (at trace) without its raw bytes: they carry the query's and the header's tokens", async () => {
+    const traced = await appWithCapturedLogs(db, { LOG_LEVEL: "trace" });
+    try {
+      await traced.app.listen({ port: 0, host: "127.0.0.1" });
+      const { port } = traced.app.server.address() as AddressInfo;
+      const secret = `raw-secret-${Date.now()}`;
+      // Content-Length with Transfer-Encoding: Node's parser refuses it, Fastify logs a "client error".
+      const answer = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(port, "127.0.0.1", () =>
+          s.write(`GET /api/notifications?token=${secret} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${secret}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n`),
+        );
+        let out = "";
+        s.on("data", (d) => (out += d.toString("latin1")));
+        s.on("close", () => resolve(out));
+        s.on("error", reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1.1 400/);
+      const logged = traced.lines.find((l) => l.msg === "client error");
+      expect(logged).toBeDefined();
+      const text = traced.lines.map((l) => JSON.stringify(l)).join("\n");
+      expect(text).not.toContain("rawPacket");
+      expect(text).not.toContain(secret);
+      expect(JSON.stringify(logged)).toContain("HPE_INVALID_TRANSFER_ENCODING"); // what went wrong is still there
+    } finally {
+      await traced.app.close();
+    }
   });
 });
