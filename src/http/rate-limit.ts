@@ -117,16 +117,22 @@ interface Bucket {
   windowMs: number;
 }
 
+/** The route @fastify/static adds for the web UI (src/http/routes/web.ts): whatever no other route matched. */
+const STATIC_WILDCARD = "/*";
+
 /** Which bucket a request counts against; undefined for routes that are not limited. */
 async function bucketOf(req: FastifyRequest, o: RateLimitOptions): Promise<Bucket | undefined> {
   const route = req.routeOptions;
-  // Unmatched requests (404) count against their address: probing costs like anything else.
-  if (route.url !== undefined && (!route.url.startsWith("/api/") || route.config.rateLimit === false)) return undefined;
+  // Unmatched requests (404) count against their address: probing costs like anything else. So does the
+  // web UI's static wildcard, which catches every unmatched path when the UI is served (/api/x/, /api//x,
+  // /api/x;p answered 404 or 403 from it, never limited).
+  const unmatched = route.url === undefined || route.url === STATIC_WILDCARD;
+  if (!unmatched && (!route.url.startsWith("/api/") || route.config.rateLimit === false)) return undefined;
   const own = route.config?.rateLimit || undefined;
   const scope = own ? `r:${req.method}:${route.url}` : "api";
   const perAddress = { key: `${scope}:ip:${req.ip}`, max: own?.max ?? o.perMinute, windowMs: own ? windowMs(own.timeWindow) : WINDOW_MS };
   const token = tokenFromHeaders(req.headers);
-  if (token === undefined || route.url === undefined) return perAddress;
+  if (token === undefined || unmatched) return perAddress;
   const principal = await principalOf(req).catch(() => undefined);
   if (!principal) return { key: `auth-failed:${req.ip}`, max: o.authFailuresPerMinute, windowMs: WINDOW_MS };
   if (principal.kind === "admin") return { key: `admin:${digest(token)}`, max: o.adminPerMinute, windowMs: WINDOW_MS };
