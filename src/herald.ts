@@ -11,6 +11,7 @@ import { RedisBus } from "./bus/index.js";
 import { type Config, loadConfig } from "./config/index.js";
 import { EmailDigestService, type SmtpConfig } from "./digests/index.js";
 import { buildHttpApp } from "./http/index.js";
+import { createLimits } from "./limits/index.js";
 import { NotificationService } from "./notifications/index.js";
 import { NotificationWebSocketServer, type RealtimeOptions } from "./realtime/index.js";
 import { type Runtime, type RuntimeOverrides, createRuntime } from "./runtime.js";
@@ -48,6 +49,11 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
   const runtime = await createRuntime(config, options);
   const users = new UserDirectory(runtime);
   const analytics = new AnalyticsService(runtime);
+  const redis = runtime.bus instanceof RedisBus ? runtime.bus.client : undefined;
+  const redisPrefix = runtime.bus instanceof RedisBus ? runtime.bus.prefix : undefined;
+  // One set of counters and one address rule for the HTTP limits and the WebSocket upgrades: a failed
+  // authentication spends the address's one budget whichever way it came.
+  const limits = await createLimits({ trustProxy: config.trustProxy, authFailuresPerMinute: config.authFailureRateLimitPerMinute, redis, redisPrefix });
 
   // Fastify owns the http.Server; the WebSocket server attaches to its upgrades.
   let realtime!: NotificationWebSocketServer;
@@ -60,8 +66,9 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
       auth: runtime.auth,
       logger: runtime.logger,
       metrics: runtime.metrics,
-      redis: runtime.bus instanceof RedisBus ? runtime.bus.client : undefined,
-      redisPrefix: runtime.bus instanceof RedisBus ? runtime.bus.prefix : undefined,
+      redis,
+      redisPrefix,
+      limits,
       get realtime() {
         return realtime;
       },
@@ -79,7 +86,7 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
   // A process that opened its own database and has no Redis is that database's only server:
   // sessions still open at start were left by a crashed run.
   const soleServer = !options.database && runtime.bus.kind === "memory";
-  realtime = new NotificationWebSocketServer(app.server, runtime, { closeEarlierSessions: soleServer, ...config.realtime, ...options.realtime });
+  realtime = new NotificationWebSocketServer(app.server, runtime, { closeEarlierSessions: soleServer, ...config.realtime, ...options.realtime }, limits);
   notifications = new NotificationService(realtime, runtime);
   digests = new EmailDigestService(smtpFromConfig(config), runtime, config.digestTuning);
   const delivery = new OutOfAppDelivery(runtime);
@@ -110,6 +117,7 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
         await digests.stop();
         await realtime.close();
         await app.close();
+        await limits.close();
         await runtime.close();
       })();
       return stopped;

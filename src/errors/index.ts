@@ -39,6 +39,22 @@ export class HeraldError extends Error {
   }
 }
 
+/** An RFC 9457 problem body: what the REST API and the WebSocket upgrade's refusals answer. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance?: string;
+  errors?: FieldIssue[];
+}
+
+export function problem(code: ErrorCode, detail: string, errors?: FieldIssue[]): Problem {
+  const { status, title } = errorCatalogue[code];
+  return { type: `https://herald.dev/problems/${code.toLowerCase().replace(/_/g, "-")}`, title, status, detail, code, ...(errors?.length ? { errors } : {}) };
+}
+
 export const validationError = (detail: string, fields: FieldIssue[] = []) =>
   new HeraldError("HERALD_VALIDATION", detail, fields);
 export const notFound = (what: string) => new HeraldError("HERALD_NOT_FOUND", `${what} not found`);

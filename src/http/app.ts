@@ -9,7 +9,8 @@ import pino from "pino";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { guardJsonBodies } from "./json-body.js";
 import { problem, errorHandler, sendProblem } from "./problem.js";
-import { LocalCounter, RedisCounter, registerRateLimits } from "./rate-limit.js";
+import { createLimits } from "../limits/index.js";
+import { registerRateLimits } from "./rate-limit.js";
 import { operationsRoutes } from "./routes/operations.js";
 import { notificationRoutes } from "./routes/notifications.js";
 import { preferenceRoutes } from "./routes/preferences.js";
@@ -46,20 +47,37 @@ function errorLogFields(err: Error): unknown {
   return rest;
 }
 
+/** What a request Fastify refuses before routing is told: its code's meaning, never Fastify's message (it quotes the URL). */
+const FRAMEWORK_ERROR_DETAIL: Record<string, string> = {
+  FST_ERR_BAD_URL: "The URL is not validly percent-encoded",
+  FST_ERR_MAX_PARAM_LENGTH: "A path parameter is too long",
+};
+
 export async function buildHttpApp(services: HttpServices, options: HttpAppOptions = {}): Promise<FastifyInstance> {
+  // Given by the composition root (shared with the WebSocket upgrades); an app built alone makes its own.
+  const limits =
+    services.limits ??
+    (await createLimits({
+      trustProxy: services.config.trustProxy,
+      authFailuresPerMinute: services.config.authFailureRateLimitPerMinute,
+      redis: services.redis,
+      redisPrefix: services.redisPrefix,
+    }));
   const app = Fastify({
     // Request logs carry the path only: a query string may hold a token (?token= of WebSocket clients).
     loggerInstance: services.logger.child({}, { serializers: { req: requestLogFields, err: errorLogFields } }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // X-Forwarded-For only from the proxies TRUST_PROXY names: believed from anyone, it let every client pick its address.
-    trustProxy: services.config.trustProxy === false ? false : [...services.config.trustProxy],
+    // The same rule (src/limits/address.ts) gives the address of WebSocket upgrades.
+    trustProxy: services.config.trustProxy === false ? false : limits.trust,
     return503OnClosing: true,
     forceCloseConnections: "idle",
     // User ids may be 255 characters (userIdSchema); Fastify's default stops path parameters at 100.
     routerOptions: { maxParamLength: 512 },
-    // Errors raised before routing (malformed %-encoding, an overlong path parameter) get problem bodies too.
+    // Errors raised before routing (malformed %-encoding, an overlong path parameter) get problem bodies too,
+    // generic ones: Fastify's messages repeat the whole URL, ?token= included, back to the sender.
     frameworkErrors: (err, _req, reply) =>
-      void sendProblem(reply, { ...problem("HERALD_VALIDATION", err.message.slice(0, 300)), status: err.statusCode ?? 400 }),
+      void sendProblem(reply, { ...problem("HERALD_VALIDATION", FRAMEWORK_ERROR_DETAIL[err.code] ?? "Malformed request"), status: err.statusCode ?? 400 }),
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -74,31 +92,13 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     credentials: true,
     methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
   });
-  // The limiter's own Redis connection, without auto-pipelining: ioredis sends a script command that
-  // goes through an auto-pipeline as EVAL with the whole Lua text every time (its "already loaded" mark is
-  // per pipeline), which made the Redis check about a sixth of the server time of a 429.
-  const limiterRedis = services.redis?.duplicate({ enableAutoPipelining: false });
-  if (limiterRedis) {
-    limiterRedis.on("error", () => undefined); // the bus's connections report the outage
-    app.addHook("onClose", async () => limiterRedis.disconnect());
-    // Serve once the shared counters are reachable (or after 2 s without Redis): a limiter that
-    // started on local counters and moved to Redis mid-window would split a credential's budget.
-    await new Promise<void>((resolve) => {
-      if (limiterRedis.status === "ready") return resolve();
-      const timer = setTimeout(resolve, 2_000);
-      limiterRedis.once("ready", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
+  if (!services.limits) app.addHook("onClose", () => limits.close());
   // After CORS (a browser can read its 429), before every route's own hooks (see rate-limit.ts).
   registerRateLimits(app as unknown as FastifyInstance, {
-    // Under the bus prefix, so deployments (and test runs) sharing a Redis keep separate counters.
-    counter: limiterRedis ? new RedisCounter(limiterRedis, `${services.redisPrefix ?? "herald:"}ratelimit:`, new LocalCounter()) : new LocalCounter(),
+    counter: limits.counter,
     perMinute: services.config.rateLimitPerMinute,
     adminPerMinute: services.config.adminRateLimitPerMinute,
-    authFailuresPerMinute: services.config.authFailureRateLimitPerMinute,
+    authFailures: limits.authFailures,
   });
   await app.register(swagger, {
     openapi: {

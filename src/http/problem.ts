@@ -1,22 +1,10 @@
 /** RFC 9457 problem bodies for every error the HTTP layer answers. */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
-import { type FieldIssue, HeraldError, errorCatalogue, isDatabaseUnavailable, isUnstorableText } from "../errors/index.js";
+import { HeraldError, type Problem, isDatabaseUnavailable, isUnstorableText, problem } from "../errors/index.js";
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  instance?: string;
-  errors?: FieldIssue[];
-}
-
-export function problem(code: keyof typeof errorCatalogue, detail: string, errors?: FieldIssue[]): Problem {
-  const { status, title } = errorCatalogue[code];
-  return { type: `https://herald.dev/problems/${code.toLowerCase().replace(/_/g, "-")}`, title, status, detail, code, ...(errors?.length ? { errors } : {}) };
-}
+// The body format lives with the catalogue (src/errors) so the WebSocket upgrade's refusals share it.
+export { type Problem, problem } from "../errors/index.js";
 
 export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
   return reply.status(p.status).type("application/problem+json").send(p);

@@ -1,6 +1,6 @@
 /**
- * Rate limits, owned outright: fixed-window counters (Redis when reachable,
- * this process while it is not) and one onRequest hook that picks the bucket
+ * Rate limits, owned outright: fixed-window counters (src/limits: Redis when
+ * reachable, this process while it is not) and one onRequest hook that picks the bucket
  * from the matched route and the verified caller, never from the raw URL or
  * an unverified credential (either let anyone step around the limit).
  *
@@ -13,10 +13,13 @@
  */
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Redis } from "ioredis";
 import { tokenFromHeaders } from "../auth/index.js";
+import { type AuthFailureLimit, type Bucket, type Hit, WINDOW_MS, type WindowCounter } from "../limits/index.js";
 import { principalOf } from "./auth.js";
 import { problem, sendProblem } from "./problem.js";
+
+// The counters live in src/limits (shared with the WebSocket upgrades); re-exported for existing importers.
+export { LocalCounter, RedisCounter, type Hit, type WindowCounter } from "../limits/index.js";
 
 export interface RouteRateLimit {
   max: number;
@@ -30,76 +33,6 @@ declare module "fastify" {
   }
 }
 
-export interface Hit {
-  count: number;
-  /** Milliseconds until the window ends. */
-  resetMs: number;
-}
-
-/** Fixed-window counting: the hit's count in the current window of `windowMs` for `key`; undefined = not counted. */
-export interface WindowCounter {
-  hit(key: string, windowMs: number): Promise<Hit | undefined>;
-}
-
-export class LocalCounter implements WindowCounter {
-  private readonly windows = new Map<string, { count: number; resetAt: number }>();
-  private nextSweep = 0;
-  constructor(private readonly now: () => number = Date.now) {}
-
-  async hit(key: string, windowMs: number): Promise<Hit> {
-    const now = this.now();
-    if (now >= this.nextSweep) this.sweep(now, windowMs);
-    let w = this.windows.get(key);
-    if (!w || w.resetAt <= now) {
-      w = { count: 0, resetAt: now + windowMs };
-      this.windows.set(key, w);
-    }
-    w.count += 1;
-    return { count: w.count, resetMs: w.resetAt - now };
-  }
-
-  /** Ended windows go, so the map holds only the callers of the current window. */
-  private sweep(now: number, windowMs: number): void {
-    for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
-    this.nextSweep = now + windowMs;
-  }
-}
-
-// INCR and the window's expiry in one round trip; an expiry lost (PTTL -1) is set again.
-const HIT_SCRIPT = `
-local c = redis.call('INCR', KEYS[1])
-local t = redis.call('PTTL', KEYS[1])
-if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); t = tonumber(ARGV[1]) end
-return {c, t}`;
-
-/**
- * Counters in Redis under `prefix`, shared by every instance. While the
- * client is not ready the local counters serve at once: ioredis queues a
- * command while disconnected and rejects it only after its retries (seconds),
- * and a flood must stay limited (per instance) during a Redis outage.
- */
-export class RedisCounter implements WindowCounter {
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly local: LocalCounter,
-  ) {
-    if (!("heraldRateHit" in redis)) redis.defineCommand("heraldRateHit", { numberOfKeys: 1, lua: HIT_SCRIPT });
-  }
-
-  async hit(key: string, windowMs: number): Promise<Hit | undefined> {
-    if (this.redis.status !== "ready") return this.local.hit(key, windowMs);
-    try {
-      const run = (this.redis as unknown as { heraldRateHit(k: string, ms: number): Promise<[number, number]> }).heraldRateHit;
-      const [count, resetMs] = await run.call(this.redis, `${this.prefix}${key}`, windowMs);
-      return { count, resetMs };
-    } catch {
-      return undefined; // a command lost with the connection: let the request through rather than fail it
-    }
-  }
-}
-
-const WINDOW_MS = 60_000;
 const windowMs = (w: RouteRateLimit["timeWindow"]) => (w === "1 minute" ? WINDOW_MS : w);
 /** Hashed: no credential or user id is kept as a Redis key or in memory. */
 const digest = (value: string) => createHash("sha256").update(value).digest("base64url").slice(0, 22);
@@ -108,13 +41,8 @@ export interface RateLimitOptions {
   counter: WindowCounter;
   perMinute: number;
   adminPerMinute: number;
-  authFailuresPerMinute: number;
-}
-
-interface Bucket {
-  key: string;
-  max: number;
-  windowMs: number;
+  /** The failed-authentication budget per address, shared with the WebSocket upgrades (same counter). */
+  authFailures: AuthFailureLimit;
 }
 
 /** The route @fastify/static adds for the web UI (src/http/routes/web.ts): whatever no other route matched. */
@@ -134,7 +62,7 @@ async function bucketOf(req: FastifyRequest, o: RateLimitOptions): Promise<Bucke
   const token = tokenFromHeaders(req.headers);
   if (token === undefined || unmatched) return perAddress;
   const principal = await principalOf(req).catch(() => undefined);
-  if (!principal) return { key: `auth-failed:${req.ip}`, max: o.authFailuresPerMinute, windowMs: WINDOW_MS };
+  if (!principal) return o.authFailures.bucket(req.ip);
   if (principal.kind === "admin") return { key: `admin:${digest(token)}`, max: o.adminPerMinute, windowMs: WINDOW_MS };
   return { ...perAddress, key: `${scope}:user:${digest(principal.userId)}` };
 }

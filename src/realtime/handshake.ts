@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import type { Problem } from "../errors/index.js";
 import { isDeviceId } from "./client-messages.js";
 
 export const WS_PATHS: ReadonlySet<string> = new Set(["/", "/ws"]);
@@ -65,18 +66,30 @@ const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthor
 
 /** Writes a complete HTTP error response on the raw socket and ends it. */
 export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 429 | 503, code: string, detail: string): void {
+  const body = { type: "about:blank", title: STATUS_TEXT[status] ?? "Error", status, code, detail };
+  writeRefusal(socket, body, [
+    ...(status === 429 ? ["Retry-After: 1"] : []),
+    ...(status === 401 ? [`WWW-Authenticate: Bearer error="invalid_token", error_description="${detail.replace(/"/g, "'")}"`] : []),
+  ]);
+}
+
+/** Refuses with the REST API's problem body (src/errors), e.g. the address's spent failed-authentication budget. */
+export function refuseUpgradeWithProblem(socket: Duplex, problem: Problem, headers: Record<string, string | number> = {}): void {
+  writeRefusal(socket, problem, Object.entries(headers).map(([k, v]) => `${k}: ${v}`));
+}
+
+function writeRefusal(socket: Duplex, problem: { status: number; title: string }, extraHeaders: string[]): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify({ type: "about:blank", title: STATUS_TEXT[status], status, code, detail });
+  const body = JSON.stringify(problem);
   const headers = [
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}`,
+    `HTTP/1.1 ${problem.status} ${STATUS_TEXT[problem.status] ?? problem.title}`,
     "Connection: close",
     "Content-Type: application/problem+json",
     `Content-Length: ${Buffer.byteLength(body)}`,
-    ...(status === 429 ? ["Retry-After: 1"] : []),
-    ...(status === 401 ? [`WWW-Authenticate: Bearer error="invalid_token", error_description="${detail.replace(/"/g, "'")}"`] : []),
+    ...extraHeaders,
   ];
   socket.end(`${headers.join("\r\n")}\r\n\r\n${body}`);
   socket.once("finish", () => socket.destroy());

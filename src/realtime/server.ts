@@ -11,6 +11,8 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Duplex } from "node:stream";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type Presence, createPresence } from "../bus/index.js";
+import { problem } from "../errors/index.js";
+import { AuthFailureLimit, DEFAULT_AUTH_FAILURES_PER_MINUTE, LocalCounter, trustFunction } from "../limits/index.js";
 import type { NotificationDto } from "../notifications/types.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
@@ -18,7 +20,7 @@ import { TokenBucket, parseClientMessage } from "./client-messages.js";
 import { Connection, type ConnectionLimits, type ConnectionShared } from "./connection.js";
 import { DeliveryLog } from "./delivery-log.js";
 import { Fanout } from "./fanout.js";
-import { WS_PATHS, chooseProtocol, pathOf, readHandshake, refuseUpgrade } from "./handshake.js";
+import { WS_PATHS, chooseProtocol, pathOf, readHandshake, refuseUpgrade, refuseUpgradeWithProblem } from "./handshake.js";
 import { Hub } from "./hub.js";
 import { closeSessionsOfEarlierRuns, closeSessionsOfInstance } from "./lost-sessions.js";
 import { type RealtimeMetrics, realtimeMetrics } from "./metrics.js";
@@ -80,6 +82,15 @@ export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = Object.freeze({
   closeGraceMs: 1_000,
 });
 
+/** What the server is given besides its runtime: limits shared with the HTTP layer (src/herald.ts injects them). */
+export interface RealtimeLimits {
+  /**
+   * The per-address failed-authentication budget HTTP uses (one counter, one address rule). Alone (no
+   * composition root) the server keeps its own, in this process, by socket address, at the default budget.
+   */
+  authFailures: AuthFailureLimit;
+}
+
 const CONNECTION = Symbol("herald.connection");
 type SocketWithConnection = WebSocket & { [CONNECTION]?: Connection };
 
@@ -101,6 +112,7 @@ export class NotificationWebSocketServer {
   private readonly connectBuckets = new Map<string, TokenBucket>();
   private readonly syncBuckets = new Map<string, TokenBucket>();
   private readonly ready: Promise<Started>;
+  private readonly authFailures: AuthFailureLimit;
   private started: Started | undefined;
   private inbox: InboxActions | undefined;
   private closing: Promise<void> | undefined;
@@ -130,8 +142,10 @@ export class NotificationWebSocketServer {
     readonly httpServer: HttpServer,
     deps?: RealtimeDeps | Promise<RealtimeDeps>,
     options: Partial<RealtimeOptions> = {},
+    limits?: RealtimeLimits,
   ) {
     this.deps = Promise.resolve(deps ?? defaultRuntime());
+    this.authFailures = limits?.authFailures ?? new AuthFailureLimit(new LocalCounter(), DEFAULT_AUTH_FAILURES_PER_MINUTE, trustFunction(false));
     this.options = { ...DEFAULT_REALTIME_OPTIONS, ...options };
     this.wss = new WebSocketServer({
       noServer: true,
@@ -198,16 +212,26 @@ export class NotificationWebSocketServer {
     if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
     const { token, cursor, device } = readHandshake(req);
     if (device === false) return refuseUpgrade(socket, 400, "invalid_device", "device must be 1 to 64 letters, digits, '-' or '_'");
+    // The address's failed authentications, over HTTP and here together: once spent, refused before the
+    // token costs a verification.
+    const address = this.authFailures.addressOf(req);
+    if (token !== undefined) {
+      const wait = await this.authFailures.retryAfter(address);
+      if (wait !== undefined) return this.refuseAuthFailures(s, socket, wait);
+    }
     let principal;
     try {
       principal = await s.deps.auth.authenticate(token);
     } catch (err) {
-      s.metrics.errors.inc({ reason: "unauthorized" });
-      return refuseUpgrade(socket, 401, "unauthenticated", err instanceof Error ? err.message : "Invalid token");
+      return this.authenticationFailed(s, socket, token, address, err instanceof Error ? err.message : "Invalid token");
     }
     if (principal.kind !== "provider") {
-      s.metrics.errors.inc({ reason: "forbidden" });
-      return refuseUpgrade(socket, 403, "forbidden", "A provider token is required");
+      // An admin credential (API key or admin token) is answered exactly like a wrong token, and spends the
+      // address's budget like one. A 403 here told whoever guessed an API key that the guess was right, and
+      // without a limit; counting a distinct 403 as a failure would still confirm every right guess within
+      // the budget. Only the same status, body and count leak nothing ("Invalid token" is what any
+      // unverifiable string gets).
+      return this.authenticationFailed(s, socket, token, address, "Invalid token");
     }
     if (!this.allowConnect(principal.userId)) {
       s.metrics.errors.inc({ reason: "connect_rate_limited" });
@@ -217,6 +241,20 @@ export class NotificationWebSocketServer {
     if (socket.destroyed) return;
     const { userId, expiresAt } = principal;
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(s, ws, req, userId, expiresAt, cursor, device));
+  }
+
+  /** 401, counted against the address when a credential was offered; 429 when that count went past the budget. */
+  private async authenticationFailed(s: Started, socket: Duplex, token: string | undefined, address: string, detail: string): Promise<void> {
+    const wait = token === undefined ? undefined : await this.authFailures.failed(address);
+    if (wait !== undefined) return this.refuseAuthFailures(s, socket, wait);
+    s.metrics.errors.inc({ reason: "unauthorized" });
+    refuseUpgrade(socket, 401, "unauthenticated", detail);
+  }
+
+  /** The REST API's 429: the same problem body and Retry-After. */
+  private refuseAuthFailures(s: Started, socket: Duplex, seconds: number): void {
+    s.metrics.errors.inc({ reason: "auth_rate_limited" });
+    refuseUpgradeWithProblem(socket, problem("HERALD_RATE_LIMITED", `Too many failed authentications; retry in ${seconds} s`), { "Retry-After": seconds });
   }
 
   private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number, device: string | undefined): void {

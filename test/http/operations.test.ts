@@ -59,6 +59,22 @@ describe("request logs", () => {
     expect(incoming?.req?.url).toBe("/api/nothing-here");
   });
 
+  it("a malformed %-escape in the path is answered with a generic problem that repeats neither the URL nor its ?token=", async () => {
+    const traced = await appWithCapturedLogs(db, { LOG_LEVEL: "trace" });
+    try {
+      const secret = `pct-secret-${Date.now()}`;
+      const res = await traced.app.inject({ method: "GET", url: `/api/notifications%zz?token=${secret}` });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers["content-type"]).toContain("application/problem+json");
+      expect(res.json()).toMatchObject({ code: "HERALD_VALIDATION", status: 400 });
+      expect(res.body).not.toContain(secret);
+      expect(res.body).not.toContain("%zz");
+      expect(traced.lines.map((l) => JSON.stringify(l)).join("\n")).not.toContain(secret);
+    } finally {
+      await traced.app.close();
+    }
+  });
+
   it("a request Node cannot parse is logged (at trace) without its raw bytes: they carry the query's and the header's tokens", async () => {
     const traced = await appWithCapturedLogs(db, { LOG_LEVEL: "trace" });
     try {

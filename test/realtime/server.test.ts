@@ -78,14 +78,15 @@ describe("WebSocket server", () => {
     await Promise.all([probe.close(), again.close()]);
   });
 
-  it("refuses missing, expired, wrongly signed and admin tokens with an HTTP status before the socket opens", async () => {
+  it("refuses missing, expired, wrongly signed and admin tokens with 401 before the socket opens", async () => {
     const expired = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("u").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(new TextEncoder().encode(TEST_SECRET));
     const wrongKey = await mintToken("another-secret-that-is-long-enough-for-hs256-xx", { sub: "u" });
     expect(await upgradeStatus(h.wsUrl)).toBe(401);
     expect(await upgradeStatus(`${h.wsUrl}/?token=${expired}`)).toBe(401);
     expect(await upgradeStatus(`${h.wsUrl}/?token=${wrongKey}`)).toBe(401);
     expect(await upgradeStatus(`${h.wsUrl}/ws`, ["herald.v1", wrongKey])).toBe(401);
-    expect(await upgradeStatus(`${h.wsUrl}/?token=${h.adminToken}`)).toBe(403);
+    // An admin credential is no provider token, and is answered like a wrong one (test/realtime/auth-failures.test.ts).
+    expect(await upgradeStatus(`${h.wsUrl}/?token=${h.adminToken}`)).toBe(401);
   });
 
   it("accepts the token in Sec-WebSocket-Protocol and answers with the herald sub-protocol", async () => {
