@@ -1,7 +1,8 @@
 /**
  * The per-address budget of failed authentications, one for HTTP and WebSocket upgrades together: a
- * credential that fails on either spends it, and past it both refuse the address with 429 until the window
- * ends. The address is derived by one rule (address.ts).
+ * credential that fails on either spends it, and past it both answer that address's failures with 429 until
+ * the window ends (a valid credential is never refused for what others at its address did). The address is
+ * derived by one rule (address.ts).
  */
 import type { IncomingMessage } from "node:http";
 import { type TrustFunction, addressOf } from "./address.js";
@@ -31,13 +32,6 @@ export class AuthFailureLimit {
   /** The counter bucket of `address`'s failures (the HTTP limiter hits it for a request whose credential failed). */
   bucket(address: string): Bucket {
     return { key: `auth-failed:${address}`, max: this.perMinute, windowMs: WINDOW_MS };
-  }
-
-  /** Seconds until `address` may try again when its budget is spent; undefined while some is left (or the count is unknown). */
-  async retryAfter(address: string): Promise<number | undefined> {
-    const seen = await this.counter.peek(this.bucket(address).key);
-    if (!seen || seen.count < this.perMinute) return undefined;
-    return Math.max(1, Math.ceil(seen.resetMs / 1000));
   }
 
   /** Counts one failed authentication from `address`; the seconds to wait when it went past the budget, else undefined. */

@@ -13,8 +13,6 @@ export interface Hit {
 /** Fixed-window counting: the hit's count in the current window of `windowMs` for `key`; undefined = not counted. */
 export interface WindowCounter {
   hit(key: string, windowMs: number): Promise<Hit | undefined>;
-  /** The current window's count for `key` without counting (0 when none is open); undefined = unknown. */
-  peek(key: string): Promise<Hit | undefined>;
 }
 
 export class LocalCounter implements WindowCounter {
@@ -34,12 +32,6 @@ export class LocalCounter implements WindowCounter {
     return { count: w.count, resetMs: w.resetAt - now };
   }
 
-  async peek(key: string): Promise<Hit> {
-    const now = this.now();
-    const w = this.windows.get(key);
-    return !w || w.resetAt <= now ? { count: 0, resetMs: 0 } : { count: w.count, resetMs: w.resetAt - now };
-  }
-
   /** Ended windows go, so the map holds only the callers of the current window. */
   private sweep(now: number, windowMs: number): void {
     for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
@@ -54,15 +46,8 @@ local t = redis.call('PTTL', KEYS[1])
 if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); t = tonumber(ARGV[1]) end
 return {c, t}`;
 
-// The count and the time left, read together (0, 0 when no window is open).
-const PEEK_SCRIPT = `
-local c = redis.call('GET', KEYS[1])
-if not c then return {0, 0} end
-return {tonumber(c), redis.call('PTTL', KEYS[1])}`;
-
 type Scripted = {
   heraldRateHit(k: string, ms: number): Promise<[number, number]>;
-  heraldRatePeek(k: string): Promise<[number, number]>;
 };
 
 /**
@@ -78,7 +63,6 @@ export class RedisCounter implements WindowCounter {
     private readonly local: LocalCounter,
   ) {
     if (!("heraldRateHit" in redis)) redis.defineCommand("heraldRateHit", { numberOfKeys: 1, lua: HIT_SCRIPT });
-    if (!("heraldRatePeek" in redis)) redis.defineCommand("heraldRatePeek", { numberOfKeys: 1, lua: PEEK_SCRIPT });
   }
 
   async hit(key: string, windowMs: number): Promise<Hit | undefined> {
@@ -88,16 +72,6 @@ export class RedisCounter implements WindowCounter {
       return { count, resetMs };
     } catch {
       return undefined; // a command lost with the connection: let the request through rather than fail it
-    }
-  }
-
-  async peek(key: string): Promise<Hit | undefined> {
-    if (this.redis.status !== "ready") return this.local.peek(key);
-    try {
-      const [count, resetMs] = await (this.redis as unknown as Scripted).heraldRatePeek.call(this.redis, `${this.prefix}${key}`);
-      return { count, resetMs: Math.max(0, resetMs) };
-    } catch {
-      return undefined;
     }
   }
 }
