@@ -85,6 +85,12 @@ export class TokenBucket {
     return this.tokens + (Math.max(0, now - this.last) / 1000) * this.ratePerSec >= this.burst;
   }
 
+  /** Whole seconds until the next token (at least 1): the Retry-After of a refusal. */
+  secondsUntilToken(now: number): number {
+    const tokens = this.tokens + (Math.max(0, now - this.last) / 1000) * this.ratePerSec;
+    return Math.max(1, Math.ceil((1 - tokens) / this.ratePerSec));
+  }
+
   take(now: number): boolean {
     const elapsed = Math.max(0, now - this.last) / 1000;
     this.last = now;

@@ -232,7 +232,14 @@ export class NotificationWebSocketServer {
     }
     if (!this.allowConnect(principal.userId)) {
       s.metrics.errors.inc({ reason: "connect_rate_limited" });
-      return refuseUpgrade(socket, 429, "rate_limited", "Too many connection attempts; retry shortly");
+      // The REST API's 429: problem body, Retry-After and RateLimit-* (the burst is the limit).
+      const seconds = this.connectBuckets.get(principal.userId)!.secondsUntilToken(Date.now());
+      return refuseUpgradeWithProblem(socket, problem("HERALD_RATE_LIMITED", `Too many connection attempts; retry in ${seconds} s`), {
+        "Retry-After": seconds,
+        "RateLimit-Limit": this.options.connectBurst,
+        "RateLimit-Remaining": 0,
+        "RateLimit-Reset": seconds,
+      });
     }
     if (this.closing) return refuseUpgrade(socket, 503, "shutting_down", "Server is shutting down");
     if (socket.destroyed) return;

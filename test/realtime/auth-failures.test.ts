@@ -101,3 +101,24 @@ describe("failed WebSocket authentications behind a named proxy (TRUST_PROXY=127
     expect(rest).toEqual([401, 401, 429]);
   });
 });
+
+describe("a user's WebSocket connection rate", () => {
+  let h: TestHerald;
+  beforeAll(async () => {
+    h = await startTestHerald({ realtime: { connectBurst: 2, connectsPerSecond: 0.5 } });
+  });
+  afterAll(() => h.stop());
+
+  it("past the burst, an upgrade gets the REST API's 429: problem body, Retry-After and RateLimit-* headers", async () => {
+    const query = `?token=${await h.tokenFor("wsaf-burst")}`;
+    expect((await upgrade(h.baseUrl, query)).status).toBe(101);
+    expect((await upgrade(h.baseUrl, query)).status).toBe(101);
+    const refused = await upgrade(h.baseUrl, query);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(refused.headers["ratelimit-limit"]).toBe("2");
+    expect(refused.headers["ratelimit-remaining"]).toBe("0");
+    expect(Number(refused.headers["ratelimit-reset"])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(refused.body)).toMatchObject({ status: 429, code: "HERALD_RATE_LIMITED" });
+  });
+});
