@@ -45,16 +45,15 @@ UPDATE notifications n
 RETURNING n.id, n.user_id, old.delivery_status = 'pending' AS was_pending`;
 
 // Per-device acknowledged cursor (SPEC 6.4): the highest acked seq of each
-// (user, device), from acked ids (their seq) or a seq the device is known to
-// be past (an empty sync page); `inserted` (xmax = 0) says a device row was
-// added, so its user's oldest devices beyond the cap are pruned. Sorted so two
-// instances lock rows in one order.
+// (user, device), from acked ids (their seq); `inserted` (xmax = 0) says a device
+// row was added, so its user's oldest devices beyond the cap are pruned. Sorted so
+// two instances (and the sync statement, which stores where a sync left a device:
+// sync.ts) lock rows in one order.
 const MARK_DEVICE_ACKED = `
 INSERT INTO device_cursors AS d (user_id, device_id, acked_seq, updated_at)
-SELECT a.user_id, a.device_id, max(COALESCE(n.seq, a.seq)), $5
-  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) AS a(id, user_id, device_id, seq)
-  LEFT JOIN notifications n ON n.id = a.id AND n.user_id = a.user_id
- WHERE n.seq IS NOT NULL OR a.seq IS NOT NULL
+SELECT a.user_id, a.device_id, max(n.seq), $4
+  FROM unnest($1::uuid[], $2::text[], $3::text[]) AS a(id, user_id, device_id)
+  JOIN notifications n ON n.id = a.id AND n.user_id = a.user_id
  GROUP BY a.user_id, a.device_id
  ORDER BY a.user_id, a.device_id
 ON CONFLICT (user_id, device_id) DO UPDATE
@@ -66,6 +65,11 @@ DELETE FROM device_cursors d
  USING (SELECT user_id, device_id, row_number() OVER (PARTITION BY user_id ORDER BY updated_at DESC, device_id) AS rank
           FROM device_cursors WHERE user_id = ANY($1::text[])) old
  WHERE d.user_id = old.user_id AND d.device_id = old.device_id AND old.rank > $2`;
+
+/** Keeps the `max` most recently updated device cursors of each of `userIds` (after devices were added). */
+export async function pruneDevices(database: Queryable, userIds: string[], max: number): Promise<void> {
+  await database.query(PRUNE_DEVICES, [userIds, max]);
+}
 
 const OPEN_SESSIONS = `
 INSERT INTO websocket_sessions (id, user_id, instance_id, ip, user_agent, connected_at)
@@ -99,7 +103,7 @@ export interface DeliveryLogOptions {
   clock: Clock;
   logger: Logger;
   intervalMs?: number;
-  /** Device cursors kept per user (the least recently acking beyond it are deleted; default 20). */
+  /** Device cursors kept per user (the least recently syncing or acking beyond it are deleted; default 20). */
   maxDevicesPerUser?: number;
 }
 
@@ -107,8 +111,8 @@ export class DeliveryLog {
   /** Notification id -> the user whose socket carried it. */
   private sent = new Map<string, string>();
   private acks = new Map<string, string>(); // notification id -> user id
-  /** Acks from connections that named their device: [notification id, user id, device id, seq]. */
-  private deviceAcks: Array<[string | null, string, string, number | null]> = [];
+  /** Acks from connections that named their device: [notification id, user id, device id]. */
+  private deviceAcks: Array<[string, string, string]> = [];
   private opens: SessionOpen[] = [];
   private closes: SessionClose[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -135,12 +139,7 @@ export class DeliveryLog {
     // Acked by the user it was sent to before the sent mark was written: one write does both.
     if (this.sent.get(id) === userId) this.sent.delete(id);
     this.acks.set(id, userId);
-    if (deviceId !== undefined) this.deviceAcks.push([id, userId, deviceId, null]);
-  }
-
-  /** The device has nothing of the user's left to receive up to `seq` (0: a known device past nothing yet): its cursor moves there. */
-  markDevicePast(userId: string, deviceId: string, seq: number): void {
-    if (seq >= 0) this.deviceAcks.push([null, userId, deviceId, seq]);
+    if (deviceId !== undefined) this.deviceAcks.push([id, userId, deviceId]);
   }
 
   sessionOpened(open: SessionOpen): void {
@@ -246,17 +245,16 @@ export class DeliveryLog {
     }
   }
 
-  private async writeDeviceAcks(acks: Array<[string | null, string, string, number | null]>, now: Date): Promise<void> {
+  private async writeDeviceAcks(acks: Array<[string, string, string]>, now: Date): Promise<void> {
     const { database } = this.options;
     const rows = await database.query<{ user_id: string; inserted: boolean }>(MARK_DEVICE_ACKED, [
       acks.map(([id]) => id),
       acks.map(([, user]) => user),
       acks.map(([, , device]) => device),
-      acks.map(([, , , seq]) => seq),
       now.toISOString(),
     ]);
     const grown = [...new Set(rows.filter((r) => r.inserted).map((r) => r.user_id))];
-    if (grown.length > 0) await database.query(PRUNE_DEVICES, [grown, this.options.maxDevicesPerUser ?? 20]);
+    if (grown.length > 0) await pruneDevices(database, grown, this.options.maxDevicesPerUser ?? 20);
   }
 
   async stop(): Promise<void> {

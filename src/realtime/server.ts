@@ -56,7 +56,7 @@ export interface RealtimeOptions extends ConnectionLimits {
    * or no Redis), so they can only be left over from a crashed run.
    */
   closeEarlierSessions: boolean;
-  /** Device cursors kept per user (device_cursors rows); the least recently acking devices beyond it are forgotten. */
+  /** Device cursors kept per user (device_cursors rows); the least recently syncing or acking devices beyond it are forgotten. */
   maxDevicesPerUser: number;
 }
 
@@ -164,7 +164,7 @@ export class NotificationWebSocketServer {
     const metrics = realtimeMetrics(deps.metrics);
     const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs, maxDevicesPerUser: this.options.maxDevicesPerUser });
     log.start();
-    const reader = new SyncReader(deps.database, this.options.syncLimit);
+    const reader = new SyncReader(deps.database, this.options.syncLimit, { clock: deps.clock, maxDevicesPerUser: this.options.maxDevicesPerUser });
     const presence = createPresence(deps.bus, deps.instanceId, {
       heartbeatMs: this.options.presenceHeartbeatMs,
       onError: (err) => logger.warn({ err }, "presence update failed"),
@@ -346,15 +346,9 @@ export class NotificationWebSocketServer {
         // What this socket already carried (live, since the last page) is not repeated; the cursor still advances past it.
         const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
         const message: ServerMessage = { type: "sync", notifications, cursor: page.cursor, ...(page.truncated ? { truncated: true } : {}) };
+        // Where this device now is (an empty page's cursor, else just before the page's oldest row) was
+        // stored by the read itself (sync.ts), whether or not its acks ever arrive.
         conn.endSync({ text: JSON.stringify(message) }, notifications.map((n) => n.id));
-        // What the server knows this device is past, stored whether or not its acks ever arrive (a socket
-        // that dies before its ack is flushed, a client that never acks): an empty page's cursor, else
-        // just before the page's oldest row. Without it the device would come back as a brand-new one
-        // and miss what another device acked meanwhile. Never past a row it was given (device_cursors keeps the max).
-        if (conn.deviceId !== undefined) {
-          const first = page.notifications[0];
-          s.log.markDevicePast(conn.userId, conn.deviceId, first ? first.seq - 1 : page.cursor);
-        }
         if (conn.state !== "closed") for (const n of notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id, conn.userId);
       } catch (err) {
         s.deps.logger.warn({ err, userId: conn.userId }, "sync failed");

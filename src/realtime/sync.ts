@@ -17,8 +17,9 @@
  * device id) that is only the unacknowledged: not the user's whole history.
  * Cost per sync: a range of notifications_user_seq_idx after the cursor, the
  * partial notifications_undelivered_idx as before, one primary-key lookup in
- * device_cursors (only without a client cursor), and one probe of the seq
- * index per statement for the next cursor.
+ * device_cursors (only without a client cursor), one probe of the seq
+ * index per statement for the next cursor, and one upsert of the device's
+ * cursor (connections that name their device).
  *
  * `SyncReader` answers the syncs of every connection that asked in the same
  * event-loop turn with ONE statement (badge and page per connection, by
@@ -26,6 +27,8 @@
  * not two per socket.
  */
 import { GroupCommit, type Queryable } from "../db/index.js";
+import { type Clock, systemClock } from "../observability/index.js";
+import { pruneDevices } from "./delivery-log.js";
 import type { DeliveryStatus, NotificationDto, Priority } from "../notifications/types.js";
 
 interface Row {
@@ -95,30 +98,58 @@ const SYNCABLE = `user_id = r.user_id AND in_app`;
 // `top` (the newest seq of all, one probe of the seq index per statement) is the
 // cursor of a complete page: a device that has received nothing still gets a
 // cursor, so another device's ack while it is offline cannot hide what follows.
+//
+// The same statement stores where each named device now is (device_cursors, never backwards):
+// just before its page's oldest row, else the page's cursor. It is known before the page
+// is even sent, so no notification created afterwards can be acknowledged by another device
+// while this device's position is still unwritten: stored by a later batched write (the
+// delivery log's, or another instance's), an ack of a newer notification written first
+// made a device that came back without a cursor look brand-new, and miss it. Grouped per
+// (user, device) (two connections of one device in a batch) and sorted, as the delivery
+// log's cursor writes are, so concurrent writers lock rows in one order.
 const SYNC_BATCH = `
-SELECT r.k, c.unread, t.top, p.*
-  FROM unnest($1::text[], $2::bigint[], $3::bool[], $4::text[], $5::bool[]) WITH ORDINALITY AS r(user_id, after, with_count, device_id, resume, k)
-  LEFT JOIN device_cursors d ON r.after = 0 AND d.user_id = r.user_id AND d.device_id = r.device_id
-  CROSS JOIN LATERAL (SELECT CASE WHEN r.after > 0 THEN r.after ELSE COALESCE(d.acked_seq, -1) END AS after) cur
-  LEFT JOIN LATERAL (
-    SELECT count(*)::int AS unread FROM notifications
-     WHERE user_id = r.user_id AND in_app AND read = false AND archived = false AND r.with_count
-  ) c ON true
-  CROSS JOIN (SELECT max(seq) AS top FROM notifications) t
-  LEFT JOIN LATERAL (
-    SELECT * FROM (
-      (SELECT ${COLUMNS} FROM notifications
-        WHERE ${SYNCABLE} AND cur.after >= 0 AND seq > cur.after
-        ORDER BY seq LIMIT $6)
-      UNION ALL
-      (SELECT ${COLUMNS} FROM notifications
-        WHERE ${SYNCABLE} AND r.resume AND delivery_status IN ('pending', 'sent') AND (cur.after < 0 OR seq <= cur.after)
-        ORDER BY seq LIMIT $6)
-    ) u
-    ORDER BY seq ASC
-    LIMIT $6
-  ) p ON true
- ORDER BY r.k, p.seq`;
+WITH r AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bool[], $4::text[], $5::bool[]) WITH ORDINALITY AS r(user_id, after, with_count, device_id, resume, k)
+), q AS (
+  SELECT r.k, c.unread, t.top, p.*
+    FROM r
+    LEFT JOIN device_cursors d ON r.after = 0 AND d.user_id = r.user_id AND d.device_id = r.device_id
+    CROSS JOIN LATERAL (SELECT CASE WHEN r.after > 0 THEN r.after ELSE COALESCE(d.acked_seq, -1) END AS after) cur
+    LEFT JOIN LATERAL (
+      SELECT count(*)::int AS unread FROM notifications
+       WHERE user_id = r.user_id AND in_app AND read = false AND archived = false AND r.with_count
+    ) c ON true
+    CROSS JOIN (SELECT max(seq) AS top FROM notifications) t
+    LEFT JOIN LATERAL (
+      SELECT * FROM (
+        (SELECT ${COLUMNS} FROM notifications
+          WHERE ${SYNCABLE} AND cur.after >= 0 AND seq > cur.after
+          ORDER BY seq LIMIT $6)
+        UNION ALL
+        (SELECT ${COLUMNS} FROM notifications
+          WHERE ${SYNCABLE} AND r.resume AND delivery_status IN ('pending', 'sent') AND (cur.after < 0 OR seq <= cur.after)
+          ORDER BY seq LIMIT $6)
+      ) u
+      ORDER BY seq ASC
+      LIMIT $6
+    ) p ON true
+), past AS (
+  SELECT r.user_id, r.device_id, COALESCE(min(q.seq) - 1, GREATEST(COALESCE(max(q.top), 0), r.after)) AS seq
+    FROM r JOIN q ON q.k = r.k
+   WHERE r.device_id IS NOT NULL
+   GROUP BY r.k, r.user_id, r.device_id, r.after
+), moved AS (
+  INSERT INTO device_cursors AS d (user_id, device_id, acked_seq, updated_at)
+  SELECT user_id, device_id, max(seq), $7 FROM past
+   GROUP BY user_id, device_id
+   ORDER BY user_id, device_id
+  ON CONFLICT (user_id, device_id) DO UPDATE
+     SET acked_seq = GREATEST(d.acked_seq, EXCLUDED.acked_seq), updated_at = EXCLUDED.updated_at
+  RETURNING d.user_id, (d.xmax = 0) AS inserted
+)
+SELECT q.*, (SELECT array_agg(DISTINCT user_id) FROM moved WHERE inserted) AS grown
+  FROM q
+ ORDER BY q.k, q.seq`;
 
 export interface SyncPage {
   notifications: NotificationDto[];
@@ -149,35 +180,52 @@ interface SyncRequest {
  * Measured on the backlog drain (1,000 connects): ~500-800 statements with 4
  * in flight, ~80-200 with one, and a shorter drain.
  */
+export interface SyncReaderOptions {
+  /** The time stored with a device's position (device_cursors.updated_at; default the system clock). */
+  clock?: Clock;
+  /** Device cursors kept per user: a device first seen by a sync prunes the least recent beyond it (default 20). */
+  maxDevicesPerUser?: number;
+  maxBatch?: number;
+  maxInFlight?: number;
+}
+
 export class SyncReader {
   private readonly commits: GroupCommit<SyncRequest, SyncResult>;
+  private readonly clock: Clock;
+  private readonly maxDevicesPerUser: number;
 
   constructor(
     private readonly db: Queryable,
     private readonly limit: number,
-    maxBatch = 500,
-    maxInFlight = 1,
+    { clock = systemClock, maxDevicesPerUser = 20, maxBatch = 500, maxInFlight = 1 }: SyncReaderOptions = {},
   ) {
+    this.clock = clock;
+    this.maxDevicesPerUser = maxDevicesPerUser;
     this.commits = new GroupCommit((batch) => this.run(batch), { maxBatch, maxInFlight, collectTurn: true });
   }
 
   /**
    * `cursor` 0 means "none": the device's acknowledged cursor (when `deviceId` is given and known) stands in.
    * `resume` adds the unacknowledged notifications at or before the cursor (see the file comment).
+   * With a `deviceId`, the device's stored position moves to what the page shows it (SYNC_BATCH).
    */
   read(userId: string, cursor: number, withCount: boolean, deviceId: string | null = null, resume = cursor === 0): Promise<SyncResult> {
     return this.commits.submit({ userId, cursor, withCount, deviceId, resume });
   }
 
   private async run(batch: SyncRequest[]): Promise<PromiseSettledResult<SyncResult>[]> {
-    const rows = await this.db.query<Row & { k: string | number; unread: number | null; top: string | number | null }>(SYNC_BATCH, [
+    const rows = await this.db.query<Row & { k: string | number; unread: number | null; top: string | number | null; grown: string[] | null }>(SYNC_BATCH, [
       batch.map((r) => r.userId),
       batch.map((r) => r.cursor),
       batch.map((r) => r.withCount),
       batch.map((r) => r.deviceId),
       batch.map((r) => r.resume),
       this.limit + 1,
+      this.clock.now().toISOString(),
     ]);
+    // Devices seen for the first time: their users' least recent devices beyond the cap are forgotten.
+    const grown = rows[0]?.grown;
+    if (grown && grown.length > 0) await pruneDevices(this.db, grown, this.maxDevicesPerUser);
     const pages: Row[][] = batch.map(() => []);
     const counts: number[] = batch.map(() => 0);
     const tops: number[] = batch.map(() => 0);

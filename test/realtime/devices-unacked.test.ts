@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NotificationDto } from "../../src/notifications/types.js";
+import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { Probe, eventually } from "./helpers.js";
 
@@ -72,5 +73,83 @@ describe("a device whose acks never arrived", () => {
     const back = await open(u, "silent");
     expect((await back.next("sync")).notifications.map((n) => n.id)).toEqual([w.id, x.id]);
     await Promise.all([back.close(), laptop.close()]);
+  });
+});
+
+/**
+ * Holds the statements whose text starts with a prefix until released: the batched writes of
+ * the delivery log land in the order a loaded database gives them.
+ */
+class HeldStatements {
+  private readonly held = new Map<string, { reached: Promise<void>; arrive: () => void; release: () => void; released: Promise<void> }>();
+
+  constructor(database: TestDatabase) {
+    const query = database.query.bind(database);
+    database.query = (async (text: string, params?: unknown[]) => {
+      const gate = [...this.held].find(([prefix]) => text.trimStart().startsWith(prefix))?.[1];
+      if (gate) {
+        gate.arrive();
+        await gate.released;
+      }
+      return query(text, params);
+    }) as typeof database.query;
+  }
+
+  /** Holds the statements starting with `prefix` until `release()`; `reached` resolves when the first one waits. */
+  hold(prefix: string): { reached: Promise<void>; release: () => void } {
+    let arrive!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((r) => (arrive = r));
+    const released = new Promise<void>((r) => (release = r));
+    const gate = { reached, arrive, released, release: () => (this.held.delete(prefix), release()) };
+    this.held.set(prefix, gate);
+    return gate;
+  }
+}
+
+describe("a device whose position the delivery log has not written yet", () => {
+  it("still resumes past what its first (empty) sync showed it, when another device's ack of a later notification was written first", async () => {
+    const database = await openTestDatabase();
+    const held = new HeldStatements(database);
+    const h2 = await startTestHerald({ sharedDatabase: database });
+    const u = "u-position-unwritten";
+    const open2 = async (device: string | undefined) => {
+      const url = new URL(h2.wsUrl);
+      if (device) url.searchParams.set("device", device);
+      return Probe.open(url.toString(), await h2.tokenFor(u));
+    };
+    try {
+      // A flush is under way (held at its first statement) when the phone syncs: the phone's position and
+      // the laptop's later ack are written by the next flush, together, acks before device cursors.
+      const opens = held.hold("INSERT INTO websocket_sessions");
+      const cursors = held.hold("INSERT INTO device_cursors");
+      const laptop = await open2(undefined);
+      await laptop.next("sync");
+      await opens.reached;
+      const phone = await open2("phone");
+      expect((await phone.next("sync")).notifications).toEqual([]);
+      await phone.close();
+      const x = (await h2.herald.notifications.createAndSendNotification({ userId: u, type: "new_message", title: "x", message: "x" })) as NotificationDto;
+      await laptop.next("notification", (m) => m.notification.id === x.id);
+      laptop.send({ type: "ack", id: x.id });
+      laptop.send({ type: "ping" });
+      await laptop.next("pong"); // the ack is buffered
+      opens.release();
+      // x is delivered (the laptop's ack is written); a device cursor written by the delivery log is not yet.
+      await eventually(
+        () => database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [x.id]),
+        (rows) => rows[0]?.s === "delivered",
+      );
+
+      // The phone restarts (same device, no cursor): x came after everything its first sync showed it.
+      const back = await open2("phone");
+      const page = await back.next("sync");
+      cursors.release();
+      expect(page.notifications.map((n) => n.id)).toEqual([x.id]);
+      await Promise.all([back.close(), laptop.close()]);
+    } finally {
+      await h2.stop();
+      await database.cleanup();
+    }
   });
 });
