@@ -2,12 +2,13 @@
  * A real SMTP server on loopback (smtp-server) whose messages are parsed with
  * mailparser, with scripted refusals; plus small fixtures for digest tests.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
+import { afterAll } from "vitest";
 import { type Config, loadConfig } from "../../src/config/index.js";
 import type { Queryable } from "../../src/db/index.js";
 import type { DigestDeps } from "../../src/digests/index.js";
@@ -105,7 +106,18 @@ export async function startSmtpSink(): Promise<SmtpSink> {
 
 export const APP_URL = "https://app.example.test";
 
-export function testConfig(dataDir = mkdtempSync(path.join(tmpdir(), "herald-digests-"))): Config {
+// Data directories made for configs are removed after each file's tests (npm test left hundreds behind).
+const madeDataDirs: string[] = [];
+afterAll(() => {
+  for (const dir of madeDataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function tempDataDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "herald-digests-"));
+  madeDataDirs.push(dir);
+  return dir;
+}
+
+export function testConfig(dataDir = tempDataDir()): Config {
   return loadConfig({
     NODE_ENV: "test",
     APP_URL,
