@@ -3,8 +3,8 @@
 -- digest and the out-of-app channels but is never listed, counted or synced.
 -- A constant default makes this a catalogue-only change on PostgreSQL 11+.
 ALTER TABLE notifications ADD COLUMN in_app boolean NOT NULL DEFAULT true;
--- The inbox page and total (seq DESC, a backward scan) and the sync read (seq > cursor).
-CREATE INDEX notifications_inbox_idx ON notifications (user_id, seq) WHERE in_app;
+-- The inbox page, total and sync keep using notifications_user_seq_idx with in_app as a filter:
+-- rows kept out of the app are rare, and a second (user_id, seq) index cost every creation a write.
 -- The unread badge, replacing notifications_unread_idx (every count now filters in_app).
 CREATE INDEX notifications_inbox_unread_idx ON notifications (user_id) WHERE in_app AND read = false AND archived = false;
 DROP INDEX notifications_unread_idx;
