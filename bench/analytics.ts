@@ -24,6 +24,7 @@ import type { Cache } from "../src/cache/index.js";
 import { type Database, migrate, openDatabase, quoteIdent } from "../src/db/index.js";
 import { systemClock, silentLogger } from "../src/observability/index.js";
 import { appendResults } from "./lib/report.js";
+import { describeMachine } from "./lib/machine.js";
 
 const { values } = parseArgs({
   options: {
@@ -382,7 +383,7 @@ try {
     `Sizes: ${sizes.map((s) => `${s.t} ${Math.round(s.rows).toLocaleString("en-US")} rows ${s.size}`).join("; ")}.`,
     `Herald samples: ${SAMPLES} per query (random notification / user each time), after one warm-up; baseline samples: ${cases.map((c) => c.baselineSamples).join("/")}. The cache is disabled, so these are database round trips; with the cache a repeated read is one Redis GET.`,
     "Baselines are the straightforward queries on the raw table with the guide's indexes (what the rollups replace); they read the same time windows.",
-    "Machine: 2 shared cores, other helpers' tests running concurrently; figures are indicative.",
+    describeMachine(),
   ];
   process.stdout.write(`\n${table}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`);
   if (!values["no-write"]) {

@@ -24,6 +24,7 @@ import { broadcastPreferences, broadcastStatement } from "../src/notifications/s
 import { NotificationWebSocketServer } from "../src/realtime/index.js";
 import { createRuntime } from "../src/runtime.js";
 import { appendResults } from "./lib/report.js";
+import { describeMachine } from "./lib/machine.js";
 
 const { values } = parseArgs({
   options: { users: { type: "string", default: "100000" }, rounds: { type: "string", default: "3" }, "no-write": { type: "boolean" } },
@@ -125,7 +126,7 @@ try {
     appendResults("bench/broadcast.ts", `DATABASE_URL=... node --import tsx bench/broadcast.ts --users ${USERS} --rounds ${ROUNDS}`, table, [
       "Herald: one INSERT ... SELECT over the directory (type toggle joined in) RETURNING id, seq, user_id; one query for the saved preferences; the delivery decision per distinct setting; publishBroadcast (no sockets connected).",
       "Baseline: the same rows by a bare INSERT ... SELECT FROM users (no preferences, no RETURNING to the client).",
-      "Machine: 2 shared cores, other helpers' tests running concurrently; figures are indicative.",
+      describeMachine(),
     ]);
   }
   await realtime.close();

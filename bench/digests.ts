@@ -18,6 +18,7 @@ import { loadConfig } from "../src/config/index.js";
 import { migrate, openDatabase, quoteIdent } from "../src/db/index.js";
 import { EmailDigestService } from "../src/digests/index.js";
 import { ManualClock, createMetricsRegistry, silentLogger } from "../src/observability/index.js";
+import { describeMachine } from "./lib/machine.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => {
@@ -158,7 +159,7 @@ async function main() {
         `\n## bench/digests.ts: ${date} UTC, commit ${commit}\n\nCommand: \`DATABASE_URL=... node --import tsx bench/digests.ts --users ${USERS} --per-user ${PER_USER}\`\n\n${table}\n\n` +
           `- Herald: \`EmailDigestService.runDue()\` on PostgreSQL: one claim INSERT ... SELECT for all users, leases in batches of 200 (FOR UPDATE SKIP LOCKED), content query, render (HTML + text), store, send over a pooled nodemailer SMTP transport (${MAX_CONNECTIONS} connections, ${IN_FLIGHT} in flight) to an smtp-server sink on loopback, mark sent.\n` +
           `- Baseline: the same transport settings sending one of those rendered digests ${USERS.toLocaleString("en-US")} times (no database, no rendering).\n` +
-          `- Machine: 2 shared cores, other helpers' work running concurrently; figures are indicative.\n`,
+          `- ${describeMachine()}\n`,
       );
     }
   } finally {

@@ -33,6 +33,7 @@ import { type BroadcastBase, type BroadcastRecipient, NotificationWebSocketServe
 import { BroadcastTemplate } from "../src/realtime/frames.js";
 import { createRuntime } from "../src/runtime.js";
 import { appendResults } from "./lib/report.js";
+import { describeMachine } from "./lib/machine.js";
 
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "1000,5000" }, rounds: { type: "string", default: "3" }, "no-write": { type: "boolean" } } });
 const sizes = values.sizes!.split(",").map(Number);
@@ -224,7 +225,7 @@ notes.unshift(
   `Frame: ${frameBytes} B per notification (the DTO's full field set; the content part is ~300 B). perMessageDeflate off on both sides; ${THREADS} load-generator worker threads in the same process; ${rounds} rounds each, median first.`,
   `Herald: publishBroadcast with a fresh id/seq per recipient (spliced into the once-serialized body), the connection's hold/in-flight bookkeeping, and the batched sent UPDATE over unnest() (to ${pgUrl ? "PostgreSQL" : "in-memory PGlite"}) (ids are fabricated, so it matches no rows). Bare: one Buffer sent to every ws client.`,
   `Memory: main-isolate heap + external after GC, divided by connections (kernel socket buffers not included), ${IDLE_MS / 1000} s after the last client connected; both servers first accepted and closed ${WARM_UP} clients, so one-time costs (compiled code, grown pools) are not counted per connection. Herald connections are authenticated (JWT verified at upgrade), registered in presence and websocket_sessions, synced, heartbeated and on the token-expiry wheel.`,
-  "Machine: 2 shared cores, other helpers' tests may be running; figures are indicative.",
+  describeMachine(),
 );
 process.stdout.write(`\n${table}\n\n${notes.map((x) => `- ${x}`).join("\n")}\n`);
 if (!values["no-write"]) appendResults("bench/realtime.ts", `node --expose-gc --import tsx bench/realtime.ts --sizes ${values.sizes} --rounds ${rounds}`, table, notes);

@@ -12,6 +12,7 @@ import { cluster } from "./cases/cluster.js";
 import { analyticsCases, directoryBroadcast, realtimeCases } from "./cases/standalone.js";
 import type { BenchOptions } from "./lib/context.js";
 import { type CaseResult, appendResults, renderTable } from "./lib/report.js";
+import { describeMachine } from "./lib/machine.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, "no-write": { type: "boolean" } } });
 const options: BenchOptions = { quick: Boolean(values.quick), rounds: 3 };
@@ -38,10 +39,10 @@ for (const [name, run] of cases) {
   }
 }
 const table = renderTable(results);
-process.stdout.write(`\n${table}\n\n${options.quick ? "quick" : "full"} run, ${options.rounds} rounds per case, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+process.stdout.write(`\n${table}\n\n${options.quick ? "quick" : "full"} run, ${options.rounds} rounds per case, ${((Date.now() - started) / 1000).toFixed(0)} s\n${describeMachine()}\n`);
 const errors = results.flatMap((r) => r.errors.map((e) => `${r.name}: ${e}`));
 for (const e of errors) process.stderr.write(`ERROR ${e}\n`);
 if (!values["no-write"] && !options.quick) {
-  appendResults("npm run bench", `DATABASE_URL=... REDIS_URL=... npm run bench${values.only ? ` -- --only ${values.only}` : ""}`, table);
+  appendResults("npm run bench", `DATABASE_URL=... REDIS_URL=... npm run bench${values.only ? ` -- --only ${values.only}` : ""}`, table, [describeMachine()]);
 }
 process.exit(errors.length ? 1 : 0);

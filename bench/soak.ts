@@ -33,6 +33,7 @@ import { loadConfig } from "../src/config/index.js";
 import { createHerald } from "../src/herald.js";
 import { appendResults } from "./lib/report.js";
 import { percentile } from "./lib/stats.js";
+import { describeMachine } from "./lib/machine.js";
 
 const { values } = parseArgs({
   options: {
@@ -190,7 +191,7 @@ async function serverRole(): Promise<void> {
     `Event-loop lag p99 above 50 ms in ${samples.filter((s) => s.lagP99 > 50).length} of ${samples.length} windows (${samples.filter((s) => s.minutes >= warmupMinutes(minutes) && s.lagP99 > 50).length} after the warm-up).`,
     `Create-to-deliver p99 per window (reported, no budget; a delivery in flight during a sample's forced GC waits for it): median ${percentile(samples.map((s) => s.load.p99).filter(Number.isFinite), 50).toFixed(1)} ms, max ${Math.max(...samples.map((s) => s.load.p99).filter(Number.isFinite)).toFixed(1)} ms.`,
     `Samples every ${everyMs / 1000} s (${samples.length}); slopes and verdicts over the samples after the warm-up (${warmupMinutes(minutes).toFixed(1)} min); heap is V8 heap used after a forced full GC${gc ? "" : " (not forced: no --expose-gc)"}; fds are /proc/self/fd of the server process (it holds the server side of every socket); db is pg_stat_activity rows with the pool's application_name; lag is the p99 of monitorEventLoopDelay (10 ms resolution) per sample window.`,
-    "Machine: 2 shared cores, other helpers' tests running concurrently; figures are indicative.",
+    describeMachine(),
   ];
   process.stdout.write(`\n${table}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`);
   if (!values["no-write"]) {
