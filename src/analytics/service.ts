@@ -14,7 +14,7 @@ import { type ExportFormat, type ExportKind, EXPORT_FORMATS, EXPORT_KINDS, expor
 import { type Metrics, type TopBy, type TrendInterval, TOP_BY, TREND_INTERVALS, isTimeZone, withRates, zeroCounts, type EventCounts } from "./metrics.js";
 import { notificationCounts, platformCountsByType, topGroups, trendRows, trendStart, userCountsByType } from "./queries.js";
 import { AnalyticsCache } from "./cache.js";
-import { NOTIFICATION_TYPES } from "../notifications/types.js";
+import { NOTIFICATION_TYPES } from "../protocol/index.js";
 
 export type AnalyticsDeps = Pick<Runtime, "database" | "cache" | "clock" | "logger" | "analytics">;
 

@@ -22,13 +22,13 @@
  * client.on("unread_count", (count) => setBadge(count));
  * client.connect();
  */
-import type { NotificationDto } from "../notifications/types.js";
-import type { ClientMessage, Presentation, ServerMessage } from "../realtime/protocol.js";
+import { type ClientMessage, CloseCodes, type NotificationDto, type Presentation, type ServerMessage } from "../protocol/index.js";
 import { Emitter } from "./emitter.js";
 import { type BackoffOptions, backoffDelay } from "./backoff.js";
 
-export type { NotificationDto } from "../notifications/types.js";
-export type { Presentation, ServerMessage, ClientMessage } from "../realtime/protocol.js";
+export type { NotificationDto } from "../protocol/index.js";
+export type { Presentation, ServerMessage, ClientMessage } from "../protocol/index.js";
+export { CloseCodes } from "../protocol/index.js";
 export { backoffDelay } from "./backoff.js";
 
 /** The subset of the WHATWG WebSocket that the client uses (browsers' global, or the `ws` package in Node). */
@@ -138,7 +138,7 @@ const PROTOCOL = "herald.v1";
  * connection closed for a newer one) is among them: reconnecting would close
  * the next oldest, and a user with more tabs than the limit would loop.
  */
-const FATAL_CODES = new Set([1002, 1003, 1007, 4009]);
+const FATAL_CODES = new Set<number>([CloseCodes.protocolError, CloseCodes.unsupportedData, CloseCodes.invalidPayload, CloseCodes.tooManyConnections]);
 
 export class HeraldClient extends Emitter<HeraldClientEvents> {
   private socket: WebSocketLike | undefined;

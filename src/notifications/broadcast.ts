@@ -12,7 +12,7 @@ import type { BroadcastSend } from "../channels/broadcast-queue.js";
 import type { Database } from "../db/index.js";
 import { DEFAULT_PREFERENCES, type DeliveryDecision, type PreferenceFields, decideDelivery, isCritical, typeToggleOf } from "../preferences/index.js";
 import { PREFERENCE_COLUMNS } from "../preferences/types.js";
-import type { BroadcastBase, BroadcastRecipient } from "../realtime/protocol.js";
+import type { BroadcastBase, BroadcastRecipient } from "./publisher.js";
 import { type NotificationContent, contentParams } from "./input.js";
 import { broadcastPreferences, broadcastStatement } from "./sql.js";
 import type { Priority } from "./types.js";

@@ -6,8 +6,9 @@
  * records `opened` / `archived` / `deleted`.
  */
 import type { NotificationRow } from "../db/schema.js";
-import type { ServerMessage } from "../realtime/protocol.js";
-import type { NotificationDeps, RealtimePublisher } from "./service.js";
+import type { ServerMessage } from "../protocol/index.js";
+import type { RealtimePublisher } from "./publisher.js";
+import type { NotificationDeps } from "./service.js";
 import { COUNT_NOTIFICATIONS, DELETE_OWN, LIST_NOTIFICATIONS, MARK_ALL_READ, SELECT_OWN, UNREAD_COUNT, UPDATE_STATE } from "./sql.js";
 import { type NotificationDto, toNotificationDto } from "./types.js";
 

@@ -1,5 +1,6 @@
 export { NotificationService } from "./service.js";
-export type { BroadcastResult, FromTemplateOptions, NotificationDeps, RealtimePublisher } from "./service.js";
+export type { BroadcastResult, FromTemplateOptions, NotificationDeps } from "./service.js";
+export type { BroadcastBase, BroadcastRecipient, InboxActions, RealtimePublisher } from "./publisher.js";
 export type { GetNotificationsOptions, NotificationPage, StateChange } from "./inbox.js";
 export { MAX_PAGE } from "./inbox.js";
 export {

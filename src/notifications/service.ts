@@ -18,8 +18,7 @@
 import { enqueueOutOfApp, singleSendRows } from "../channels/index.js";
 import { HeraldError } from "../errors/index.js";
 import { PreferencesService, decideDelivery } from "../preferences/index.js";
-import type { InboxActions } from "../realtime/protocol.js";
-import type { NotificationWebSocketServer } from "../realtime/index.js";
+import type { InboxActions, RealtimePublisher } from "./publisher.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
 import { timezoneCacheKey } from "../users/index.js";
@@ -41,9 +40,6 @@ import { NotificationTemplates } from "./templates.js";
 import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
 
 export type NotificationDeps = Pick<Runtime, "database" | "bus" | "cache" | "clock" | "logger" | "analytics">;
-
-/** What the service needs of the WebSocket server (NotificationWebSocketServer has it all). */
-export type RealtimePublisher = Pick<NotificationWebSocketServer, "useInbox" | "publishNotification" | "publishBroadcast" | "publishToUser">;
 
 export interface BroadcastResult {
   count: number;

@@ -1,21 +1,13 @@
 /**
- * The notification as it leaves Herald (REST, WebSocket, SDK): the guide's
- * fields, dates as ISO strings, plus `seq`, the sync cursor position.
+ * The notification's wire shape lives in src/protocol (shared with the SDK);
+ * this module maps database rows to it and holds the guide's default
+ * priorities.
  */
 import type { NotificationRow } from "../db/schema.js";
+import type { DeliveryStatus, KnownNotificationType, NotificationDto, Priority } from "../protocol/index.js";
 
-export const NOTIFICATION_TYPES = [
-  "new_message",
-  "booking_request",
-  "booking_confirmed",
-  "payment_received",
-  "platform_update",
-  "security_alert",
-] as const;
-export type KnownNotificationType = (typeof NOTIFICATION_TYPES)[number];
-
-export const PRIORITIES = ["critical", "high", "normal", "low"] as const;
-export type Priority = (typeof PRIORITIES)[number];
+export { DELIVERY_STATUSES, NOTIFICATION_TYPES, PRIORITIES } from "../protocol/index.js";
+export type { DeliveryStatus, KnownNotificationType, NotificationDto, Priority } from "../protocol/index.js";
 
 /** The guide's table "Notification Types": default priority per type. */
 export const DEFAULT_PRIORITY: Record<KnownNotificationType, Priority> = {
@@ -26,33 +18,6 @@ export const DEFAULT_PRIORITY: Record<KnownNotificationType, Priority> = {
   platform_update: "low",
   security_alert: "critical",
 };
-
-export const DELIVERY_STATUSES = ["pending", "sent", "delivered", "failed"] as const;
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
-
-export interface NotificationDto {
-  id: string;
-  seq: number;
-  userId: string;
-  type: string;
-  priority: Priority;
-  title: string;
-  message: string;
-  description: string | null;
-  icon: string | null;
-  actionUrl: string | null;
-  actionLabel: string | null;
-  read: boolean;
-  archived: boolean;
-  deliveryStatus: DeliveryStatus;
-  sentAt: string | null;
-  deliveredAt: string | null;
-  readAt: string | null;
-  relatedId: string | null;
-  data: Record<string, unknown> | null;
-  createdAt: string;
-  updatedAt: string;
-}
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 

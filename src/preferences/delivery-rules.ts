@@ -14,7 +14,7 @@
  *   user without SMS cannot be texted. Critical skips quiet hours and the
  *   hourly / digest batching and goes out at once.
  */
-import type { Presentation } from "../realtime/protocol.js";
+import type { Presentation } from "../protocol/index.js";
 import { inWindow, localMinuteOfDay, nextLocalHour, nextLocalTime, parseHhmm, safeTimeZone } from "./quiet-hours.js";
 import { type PreferenceFields, typeToggleOf } from "./types.js";
 

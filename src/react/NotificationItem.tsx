@@ -1,4 +1,4 @@
-import type { NotificationDto } from "../notifications/types.js";
+import type { NotificationDto } from "../protocol/index.js";
 import { relativeTime, safeHref, typeLabel } from "./format.js";
 import { TypeIcon } from "./TypeIcon.js";
 

@@ -3,7 +3,7 @@
  * Herald base URL, with problem+json bodies turned into readable errors.
  * Browser-only (fetch); the WebSocket side is the SDK in herald/client.
  */
-import type { NotificationDto } from "../notifications/types.js";
+import type { NotificationDto } from "../protocol/index.js";
 
 export class HeraldApiError extends Error {
   constructor(

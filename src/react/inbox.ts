@@ -1,5 +1,5 @@
 /** Pure list operations behind the hook: merge without duplicates, filters, live updates. */
-import type { NotificationDto } from "../notifications/types.js";
+import type { NotificationDto } from "../protocol/index.js";
 import type { ListFilter } from "./api.js";
 
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "offline";

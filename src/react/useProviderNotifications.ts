@@ -10,8 +10,7 @@
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { HeraldClient } from "../client/index.js";
-import type { NotificationDto } from "../notifications/types.js";
-import { CloseCodes } from "../realtime/protocol.js";
+import { CloseCodes, type NotificationDto } from "../protocol/index.js";
 import { HeraldApiError, type ListFilter, clientMetadata, createApi } from "./api.js";
 import { type ConnectionState, applyUpdate, matchesFilter, mergeNotifications, normalizeState, reconcileFirstPage } from "./inbox.js";
 

@@ -2,7 +2,7 @@
  * Parsing of what clients send. Pure: returns the message or a protocol
  * error code, never throws, so a bad frame can only ever earn an `error` reply.
  */
-import type { ClientMessage } from "./protocol.js";
+import type { ClientMessage } from "../protocol/index.js";
 
 export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; code: "malformed_json" | "invalid_message" | "unknown_type"; message: string };
 

@@ -15,7 +15,7 @@
 import type { WebSocket } from "ws";
 import type { Frame } from "./frames.js";
 import { TokenBucket } from "./client-messages.js";
-import { CloseCodes, type ServerMessage } from "./protocol.js";
+import { CloseCodes, type ServerMessage } from "../protocol/index.js";
 
 /** ws sends a Buffer as a binary frame unless told otherwise; ours are JSON text. */
 const TEXT = { binary: false } as const;

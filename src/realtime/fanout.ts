@@ -6,7 +6,6 @@
  * and subscriptions constant; each instance filters by the users it holds.
  */
 import type { Bus } from "../bus/index.js";
-import type { NotificationDto } from "../notifications/types.js";
 import type { Logger } from "../observability/index.js";
 import {
   BroadcastTemplate,
@@ -18,7 +17,8 @@ import {
   type Frame,
 } from "./frames.js";
 import type { Hub } from "./hub.js";
-import type { BroadcastBase, BroadcastRecipient, Presentation, ServerMessage } from "./protocol.js";
+import type { BroadcastBase, BroadcastRecipient } from "../notifications/index.js";
+import type { NotificationDto, Presentation, ServerMessage } from "../protocol/index.js";
 
 export const FANOUT_CHANNEL = "realtime";
 /** Recipients per bus message, so one huge broadcast does not become one huge Redis payload. */

@@ -6,8 +6,8 @@
  * raw newline, so the first newline splits them, and the payload (already
  * the exact text sockets receive) is never parsed or re-encoded on the way.
  */
-import type { NotificationDto } from "../notifications/types.js";
-import type { BroadcastBase, BroadcastRecipient, Presentation, ServerMessage } from "./protocol.js";
+import type { BroadcastBase, BroadcastRecipient } from "../notifications/index.js";
+import type { NotificationDto, Presentation, ServerMessage } from "../protocol/index.js";
 
 /** What the hub hands to a connection: the text to send, and for notifications its id and cursor. */
 export interface Frame {

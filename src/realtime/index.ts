@@ -1,3 +1,3 @@
 export { NotificationWebSocketServer, DEFAULT_REALTIME_OPTIONS } from "./server.js";
 export type { RealtimeDeps, RealtimeLimits, RealtimeOptions } from "./server.js";
-export * from "./protocol.js";
+

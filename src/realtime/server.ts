@@ -13,7 +13,6 @@ import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type Presence, createPresence } from "../bus/index.js";
 import { problem } from "../errors/index.js";
 import { AuthFailureLimit, DEFAULT_AUTH_FAILURES_PER_MINUTE, LocalCounter, trustFunction } from "../limits/index.js";
-import type { NotificationDto } from "../notifications/types.js";
 import type { Runtime } from "../runtime.js";
 import { defaultRuntime } from "../runtime.js";
 import { TokenBucket, parseClientMessage } from "./client-messages.js";
@@ -24,7 +23,8 @@ import { WS_PATHS, chooseProtocol, pathOf, readHandshake, refuseUpgrade, refuseU
 import { Hub } from "./hub.js";
 import { closeSessionsOfEarlierRuns, closeSessionsOfInstance } from "./lost-sessions.js";
 import { type RealtimeMetrics, realtimeMetrics } from "./metrics.js";
-import { type BroadcastBase, type BroadcastRecipient, CloseCodes, type InboxActions, type Presentation, type ServerMessage } from "./protocol.js";
+import type { BroadcastBase, BroadcastRecipient, InboxActions, RealtimePublisher } from "../notifications/index.js";
+import { CloseCodes, type NotificationDto, type Presentation, type ServerMessage } from "../protocol/index.js";
 import { ExpiryWheel } from "./expiry.js";
 import { SyncReader } from "./sync.js";
 
@@ -104,7 +104,7 @@ interface Started {
   heartbeat: NodeJS.Timeout;
 }
 
-export class NotificationWebSocketServer {
+export class NotificationWebSocketServer implements RealtimePublisher {
   readonly deps: Promise<RealtimeDeps>;
   readonly options: RealtimeOptions;
   private readonly wss: WebSocketServer;

@@ -29,7 +29,7 @@
 import { GroupCommit, type Queryable } from "../db/index.js";
 import { type Clock, systemClock } from "../observability/index.js";
 import { pruneDevices } from "./delivery-log.js";
-import type { DeliveryStatus, NotificationDto, Priority } from "../notifications/types.js";
+import type { DeliveryStatus, NotificationDto, Priority } from "../protocol/index.js";
 
 interface Row {
   id: string;

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, MemoryBus, RedisBus, createPresence } from "../../src/bus/index.js";
-import type { NotificationDto } from "../../src/notifications/types.js";
+import type { NotificationDto } from "../../src/protocol/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { usingRedis } from "../support/database.js";
 import { LOUD, Probe, eventually, insertNotification } from "./helpers.js";

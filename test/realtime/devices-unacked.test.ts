@@ -7,7 +7,7 @@
  * notification from the phone).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NotificationDto } from "../../src/notifications/types.js";
+import type { NotificationDto } from "../../src/protocol/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { Probe, eventually } from "./helpers.js";

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { HeraldClient, type DeviceStorage, type WebSocketConstructor } from "../../src/client/index.js";
-import type { NotificationDto } from "../../src/notifications/types.js";
+import type { NotificationDto } from "../../src/protocol/index.js";
 import type { AnalyticsEventInput } from "../../src/analytics/events.js";
 import { silentLogger, systemClock } from "../../src/observability/index.js";
 import { DeliveryLog } from "../../src/realtime/delivery-log.js";

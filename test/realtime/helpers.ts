@@ -5,8 +5,8 @@
 import { WebSocket } from "ws";
 import type { Database } from "../../src/db/index.js";
 import { notifications } from "../../src/db/schema.js";
-import { type NotificationDto, toNotificationDto } from "../../src/notifications/types.js";
-import type { Presentation, ServerMessage } from "../../src/realtime/index.js";
+import { type NotificationDto, toNotificationDto } from "../../src/notifications/index.js";
+import type { Presentation, ServerMessage } from "../../src/protocol/index.js";
 
 export const LOUD: Presentation = { sound: true, volume: 70, desktop: true, silent: false };
 

@@ -18,7 +18,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { HeraldClient, type WebSocketConstructor } from "../../src/client/index.js";
-import type { NotificationDto } from "../../src/notifications/types.js";
+import type { NotificationDto } from "../../src/protocol/index.js";
 import { reconcileFirstPage } from "../../src/react/inbox.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { eventually } from "./helpers.js";

@@ -10,8 +10,9 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { MemoryBus } from "../../src/bus/index.js";
-import type { NotificationDto } from "../../src/notifications/types.js";
-import { CloseCodes, NotificationWebSocketServer } from "../../src/realtime/index.js";
+import type { NotificationDto } from "../../src/protocol/index.js";
+import { CloseCodes } from "../../src/protocol/index.js";
+import { NotificationWebSocketServer } from "../../src/realtime/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { LOUD, Probe, eventually } from "./helpers.js";
 

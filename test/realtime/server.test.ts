@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT } from "jose";
 import { mintToken } from "../../src/auth/index.js";
-import { CloseCodes } from "../../src/realtime/index.js";
+import { CloseCodes } from "../../src/protocol/index.js";
 import { TEST_SECRET, type TestHerald, startTestHerald } from "../support/herald.js";
 import { rawUpgrade } from "../reliability/support/raw-ws.js";
 import { LOUD, Probe, eventually, insertNotification, upgradeStatus } from "./helpers.js";

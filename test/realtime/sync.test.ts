@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { HeraldClient, type WebSocketConstructor } from "../../src/client/index.js";
-import type { NotificationDto } from "../../src/notifications/types.js";
-import type { ServerMessage } from "../../src/realtime/index.js";
+import type { NotificationDto } from "../../src/protocol/index.js";
+import type { ServerMessage } from "../../src/protocol/index.js";
 import { SyncReader } from "../../src/realtime/sync.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { LOUD, Probe, eventually, insertMany } from "./helpers.js";

@@ -12,7 +12,8 @@ import WebSocket from "ws";
 import { MemoryBus } from "../../src/bus/index.js";
 import { HeraldClient, type WebSocketConstructor } from "../../src/client/index.js";
 import { loadConfig } from "../../src/config/index.js";
-import { CloseCodes, NotificationWebSocketServer, type RealtimeOptions } from "../../src/realtime/index.js";
+import { CloseCodes } from "../../src/protocol/index.js";
+import { NotificationWebSocketServer, type RealtimeOptions } from "../../src/realtime/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { Probe, eventually } from "./helpers.js";
 

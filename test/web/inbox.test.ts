@@ -1,6 +1,6 @@
 /** The pure parts behind herald/react: list merging, filters, live updates, formatting, API normalising. */
 import { describe, expect, it } from "vitest";
-import type { NotificationDto } from "../../src/notifications/types.js";
+import type { NotificationDto } from "../../src/protocol/index.js";
 import { toTopRows, toTrends, toTypeRows } from "../../src/react/analyticsData.js";
 import { relativeTime, safeHref } from "../../src/react/format.js";
 import { applyUpdate, matchesFilter, mergeNotifications, normalizeState } from "../../src/react/inbox.js";
