@@ -1,10 +1,10 @@
 export { openDatabase, quoteIdent } from "./database.js";
 export { DataDirInUseError, lockDataDir, secureDataDir } from "./data-dir.js";
 export type { DataDirLock } from "./data-dir.js";
-export type { Database, HeraldDb, OpenDatabaseOptions, Queryable } from "./database.js";
-export { migrate, listMigrations } from "./migrate.js";
+export type { Connection, Database, OpenDatabaseOptions, Queryable, Session } from "./database.js";
+export { MigrationError, RENAMED_MIGRATIONS, listMigrations, migrate } from "./migrate.js";
+export type { MigrateOptions, Migration } from "./migrate.js";
 export { GroupCommit } from "./group-commit.js";
 export type { GroupCommitOptions } from "./group-commit.js";
 export { isRefusedData, writeIsolating } from "./isolate.js";
-export * as schema from "./schema.js";
-export type * from "./schema.js";
+export type { NotificationRow } from "./schema.js";

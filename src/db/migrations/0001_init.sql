@@ -1,6 +1,6 @@
 -- Herald schema, version 1: the guide's seven tables plus the user directory
--- and browser push subscriptions. Column names are snake_case; Drizzle maps
--- them to the guide's camelCase fields (src/db/schema.ts).
+-- and browser push subscriptions. Column names are snake_case; queries alias
+-- them to the guide's camelCase fields (e.g. NOTIFICATION_COLUMNS).
 
 CREATE TABLE users (
   id          text PRIMARY KEY,

@@ -1,7 +1,8 @@
 -- Issue 16.10 and 16.11: analytics must keep a notification's type, group and
 -- title after the notification row is deleted, for events still waiting in an
 -- ingest buffer (on this instance or another) and for rebuildRollups.
--- A rule, not a trigger (no function bodies in migrations): the copy is
+-- A rule, not a trigger (the migration runner of the time split files on
+-- semicolons and could not take a function body): the copy is
 -- written in the deleting statement's own transaction, so any reader sees
 -- either the notification or its copy, never neither. The rule makes a DELETE
 -- of notifications inside a WITH clause an error: delete with a plain statement.

@@ -1,6 +1,6 @@
 /** GroupCommit (src/db): batching while in flight, per-item answers, a failed batch failing only its own items. */
 import { describe, expect, it } from "vitest";
-import { GroupCommit } from "../src/db/index.js";
+import { GroupCommit } from "../../src/db/index.js";
 
 describe("GroupCommit", () => {
   it("sends the first item at once and batches what arrives while it runs", async () => {
