@@ -1,7 +1,11 @@
 /**
- * The Fastify application: plugins (CORS, rate limits, OpenAPI), the error
- * mapping, operations routes and one plugin per domain under /api.
+ * The Fastify application: plugins (CORS, rate limits, route guard, OpenAPI),
+ * the error mapping, operations routes and one plugin per domain under /api.
+ * A request meets, in Fastify's order of phases: CORS and the rate limiter
+ * (onRequest), the guard (preParsing, auth.ts), the body parser, validation,
+ * the handler.
  */
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
 import cors from "@fastify/cors";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
@@ -10,6 +14,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import { guardJsonBodies } from "./json-body.js";
 import { problem, errorHandler, sendProblem } from "./problem.js";
 import { createLimits } from "../limits/index.js";
+import { createCredentials, guardRoutes } from "./auth.js";
 import { registerRateLimits } from "./rate-limit.js";
 import { operationsRoutes } from "./routes/operations.js";
 import { notificationRoutes } from "./routes/notifications.js";
@@ -29,6 +34,8 @@ export interface HttpAppOptions {
   bodyLimit?: number;
   /** Serve the built web UI (web/dist) at / and /analytics. */
   serveWeb?: boolean;
+  /** The http.Server to answer on: the composition root creates it before the services (the WebSocket server attaches to it too). Without it, Fastify makes its own. */
+  server?: HttpServer;
 }
 
 /** What a request log line says about the request (Fastify's own serializer logs the whole URL). */
@@ -53,6 +60,14 @@ const FRAMEWORK_ERROR_DETAIL: Record<string, string> = {
   FST_ERR_MAX_PARAM_LENGTH: "A path parameter is too long",
 };
 
+/** Fastify's serverFactory for a server that already exists. */
+function serveOn(server: HttpServer) {
+  return (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    server.on("request", handler);
+    return server;
+  };
+}
+
 export async function buildHttpApp(services: HttpServices, options: HttpAppOptions = {}): Promise<FastifyInstance> {
   // Given by the composition root (shared with the WebSocket upgrades); an app built alone makes its own.
   const limits =
@@ -71,6 +86,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     // The same rule (src/limits/address.ts) gives the address of WebSocket upgrades.
     trustProxy: services.config.trustProxy === false ? false : limits.trust,
     return503OnClosing: true,
+    ...(options.server ? { serverFactory: serveOn(options.server) } : {}),
     forceCloseConnections: "idle",
     // User ids may be 255 characters (userIdSchema); Fastify's default stops path parameters at 100.
     routerOptions: { maxParamLength: 512 },
@@ -93,13 +109,16 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
   });
   if (!services.limits) app.addHook("onClose", () => limits.close());
-  // After CORS (a browser can read its 429), before every route's own hooks (see rate-limit.ts).
+  const credentials = createCredentials(services.auth);
+  // After CORS (a browser can read its 429), before the routes; the guard's preParsing hook comes after it.
   registerRateLimits(app as unknown as FastifyInstance, {
     counter: limits.counter,
     perMinute: services.config.rateLimitPerMinute,
     adminPerMinute: services.config.adminRateLimitPerMinute,
     authFailures: limits.authFailures,
+    credentials,
   });
+  guardRoutes(app as unknown as FastifyInstance, credentials);
   await app.register(swagger, {
     openapi: {
       openapi: "3.1.0",
@@ -127,7 +146,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
   await app.register(unsubscribeRoutes, { prefix: "/api" });
   if (options.serveWeb !== false) await app.register(webRoutes);
 
-  app.get("/api/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/api/openapi.json", { config: { auth: "none" }, schema: { hide: true } }, async () => app.swagger());
   app.get("/docs", { schema: { hide: true } }, async (_req, reply) => reply.redirect("/api/openapi.json"));
   return app as unknown as FastifyInstance;
 }

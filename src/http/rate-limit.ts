@@ -1,8 +1,10 @@
 /**
  * Rate limits, owned outright: fixed-window counters (src/limits: Redis when
- * reachable, this process while it is not) and one onRequest hook that picks the bucket
- * from the matched route and the verified caller, never from the raw URL or
- * an unverified credential (either let anyone step around the limit).
+ * reachable, this process while it is not) and one root onRequest hook that
+ * picks the bucket from the matched route and the verified caller, never from
+ * the raw URL or an unverified credential (either let anyone step around the
+ * limit). It runs before the route guard (auth.ts, preParsing), which reuses
+ * its verification of the credential.
  *
  * - A provider token: one bucket per user, per route with a limit of its own
  *   (routeOptions.config.rateLimit) or across the other /api routes.
@@ -15,11 +17,8 @@ import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { tokenFromHeaders } from "../auth/index.js";
 import { type AuthFailureLimit, type Bucket, type Hit, WINDOW_MS, type WindowCounter } from "../limits/index.js";
-import { principalOf } from "./auth.js";
+import type { Credentials } from "./auth.js";
 import { problem, sendProblem } from "./problem.js";
-
-// The counters live in src/limits (shared with the WebSocket upgrades); re-exported for existing importers.
-export { LocalCounter, RedisCounter, type Hit, type WindowCounter } from "../limits/index.js";
 
 export interface RouteRateLimit {
   max: number;
@@ -43,6 +42,8 @@ export interface RateLimitOptions {
   adminPerMinute: number;
   /** The failed-authentication budget per address, shared with the WebSocket upgrades (same counter). */
   authFailures: AuthFailureLimit;
+  /** The request's verified caller, shared with the route guard. */
+  credentials: Credentials;
 }
 
 /** The route @fastify/static adds for the web UI (src/http/routes/web.ts): whatever no other route matched. */
@@ -61,7 +62,7 @@ async function bucketOf(req: FastifyRequest, o: RateLimitOptions): Promise<Bucke
   const perAddress = { key: `${scope}:ip:${req.ip}`, max: own?.max ?? o.perMinute, windowMs: own ? windowMs(own.timeWindow) : WINDOW_MS };
   const token = tokenFromHeaders(req.headers);
   if (token === undefined || unmatched) return perAddress;
-  const principal = await principalOf(req).catch(() => undefined);
+  const principal = await o.credentials.verify(req).catch(() => undefined);
   if (!principal) return o.authFailures.bucket(req.ip);
   if (principal.kind === "admin") return { key: `admin:${digest(token)}`, max: o.adminPerMinute, windowMs: WINDOW_MS };
   return { ...perAddress, key: `${scope}:user:${digest(principal.userId)}` };
@@ -74,9 +75,9 @@ function setHeaders(reply: FastifyReply, max: number, hit: Hit): void {
 }
 
 /**
- * Adds the limiter to `app` (the root instance, before the routes): an onRequest hook, so it runs before
- * every route's own hooks, and a request over its budget costs one authentication (cached for the route)
- * and one counter hit.
+ * Adds the limiter to `app` (the root instance, after CORS, before the routes): an onRequest hook, so it
+ * runs before the guard's preParsing hook and before the body is read, and a request over its budget costs
+ * one authentication (kept for the guard) and one counter hit.
  */
 export function registerRateLimits(app: FastifyInstance, options: RateLimitOptions): void {
   app.addHook("onRequest", async (req, reply) => {

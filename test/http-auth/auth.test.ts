@@ -1,7 +1,8 @@
 /**
- * Who may call what: every notification, preference, user and template route
- * refuses a missing or bad credential (401) and the wrong kind of credential
- * (403), with a problem body and nothing written.
+ * Who may call what: every guarded route (notifications, preferences, users,
+ * templates, digests, analytics, push, admin) refuses a missing or bad
+ * credential (401) and the wrong kind of credential (403), with a problem body
+ * and nothing written. One guard decides it for all (src/http/auth.ts).
  */
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +25,13 @@ const providerRoutes: [string, string, unknown?][] = [
   ["DELETE", `/api/notifications/${ID}`],
   ["GET", "/api/preferences"],
   ["PATCH", "/api/preferences", { soundVolume: 10 }],
+  ["GET", "/api/analytics/me"],
+  ["GET", "/api/analytics/me/by-type"],
+  ["POST", "/api/digests/test", { frequency: "daily" }],
+  ["GET", "/api/digests/stats"],
+  ["GET", "/api/digests"],
+  ["POST", "/api/push/subscriptions", { endpoint: "https://push.example.com/x", keys: { p256dh: "a", auth: "b" } }],
+  ["DELETE", "/api/push/subscriptions", { endpoint: "https://push.example.com/x" }],
 ];
 const adminRoutes: [string, string, unknown?][] = [
   ["POST", "/api/notifications", { userId: "victim", type: "new_message", title: "t", message: "m" }],
@@ -35,7 +43,20 @@ const adminRoutes: [string, string, unknown?][] = [
   ["GET", "/api/templates/auth.t"],
   ["PUT", "/api/templates/auth.t", { icon: "x" }],
   ["DELETE", "/api/templates/auth.t"],
+  ["GET", "/api/admin/queue"],
+  ["GET", "/api/admin/connections"],
+  ["GET", "/api/admin/users/victim/digests"],
+  ["GET", "/api/admin/users/victim/digests/stats"],
+  ["GET", `/api/analytics/notifications/${ID}`],
+  ["GET", "/api/analytics/users/victim"],
+  ["GET", "/api/analytics/users/victim/by-type"],
+  ["GET", "/api/analytics/trends"],
+  ["GET", "/api/analytics/top"],
+  ["GET", "/api/analytics/overview"],
+  ["GET", "/api/analytics/export"],
 ];
+/** Open to providers and admins alike. */
+const eitherRoutes: [string, string, unknown?][] = [["POST", "/api/analytics/events", { notificationId: ID, eventType: "opened" }]];
 
 beforeAll(async () => {
   // Dozens of bad tokens from one address: the verdict on each is the subject, not the failed-authentication limit.
@@ -70,7 +91,7 @@ describe("bad credentials are refused with 401 on every route", () => {
   it.each(badTokens)("%s", async (_name, makeToken) => {
     const token = await makeToken();
     const before = await rowCounts(h);
-    for (const [method, path, body] of [...providerRoutes, ...adminRoutes]) {
+    for (const [method, path, body] of [...providerRoutes, ...adminRoutes, ...eitherRoutes]) {
       const res = await call(method, path, { ...(token ? { token } : {}), ...(body ? { body } : {}) });
       try {
         expectProblem(res, 401, "HERALD_UNAUTHENTICATED");

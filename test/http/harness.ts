@@ -6,7 +6,7 @@
 import { Writable } from "node:stream";
 import pino from "pino";
 import { Registry } from "prom-client";
-import { createAuthenticator } from "../../src/auth/index.js";
+import { type Authenticator, createAuthenticator } from "../../src/auth/index.js";
 import { loadConfig } from "../../src/config/index.js";
 import type { Database } from "../../src/db/index.js";
 import { buildHttpApp, type HttpServices } from "../../src/http/index.js";
@@ -18,7 +18,7 @@ export interface CapturedApp {
   lines: Record<string, unknown>[];
 }
 
-export async function appWithCapturedLogs(database: Database, env: Record<string, string> = {}): Promise<CapturedApp> {
+export async function appWithCapturedLogs(database: Database, env: Record<string, string> = {}, auth?: Authenticator): Promise<CapturedApp> {
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -31,7 +31,7 @@ export async function appWithCapturedLogs(database: Database, env: Record<string
   const services = {
     config,
     database,
-    auth: createAuthenticator({ secret: TEST_SECRET }),
+    auth: auth ?? createAuthenticator({ secret: TEST_SECRET }),
     logger: pino({ level: env.LOG_LEVEL ?? "info" }, stream),
     metrics: new Registry(),
   } as unknown as HttpServices;

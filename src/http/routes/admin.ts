@@ -2,7 +2,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { QUEUE_STATUSES, listQueue } from "../../channels/index.js";
-import { requireAdmin } from "../auth.js";
 
 const queueRow = z.object({
   id: z.string(),
@@ -25,7 +24,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     "/admin/queue",
     {
-      onRequest: async (req) => requireAdmin(req),
+      config: { auth: "admin" },
       schema: {
         tags: ["admin"],
         summary: "Out-of-app delivery queue rows, most recently changed first",
@@ -47,7 +46,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     "/admin/connections",
     {
-      onRequest: async (req) => requireAdmin(req),
+      config: { auth: "admin" },
       schema: {
         tags: ["admin"],
         summary: "Live WebSocket connections and connected providers (whole cluster)",

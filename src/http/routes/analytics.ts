@@ -6,11 +6,10 @@
  * admin credential. Exports are streamed as attachments.
  */
 import { Readable } from "node:stream";
-import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { EVENT_TYPES, EXPORT_FORMATS, EXPORT_KINDS, TOP_BY, TREND_INTERVALS } from "../../analytics/index.js";
-import { principalOf, requireAdmin, requireProvider } from "../auth.js";
+import { callerOf, providerId } from "../auth.js";
 
 const rates = {
   sent: z.number(),
@@ -53,12 +52,6 @@ const overviewSchema = z.object({
 
 const days = z.coerce.number().int().min(1).max(3650);
 const daysQuery = z.object({ days: days.optional() }).strict();
-const admin = async (req: FastifyRequest) => {
-  await requireAdmin(req);
-};
-const provider = async (req: FastifyRequest) => {
-  await requireProvider(req);
-};
 
 export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = () => app.services.analytics;
@@ -66,10 +59,7 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     "/analytics/events",
     {
-      onRequest: async (req) => {
-        await principalOf(req);
-      },
-      config: { rateLimit: { max: 1200, timeWindow: "1 minute" } },
+      config: { auth: "provider-or-admin", rateLimit: { max: 1200, timeWindow: "1 minute" } },
       schema: {
         tags: ["analytics"],
         summary: "Track an event (batched; 202): a provider what its client observed (opened, clicked) on its own notification; an admin any type",
@@ -85,29 +75,29 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (req, reply) => {
       const { notificationId, eventType, metadata } = req.body;
-      const principal = await principalOf(req);
-      if (principal.kind === "admin") await service().trackEventForOwner(notificationId, eventType, metadata ?? null);
-      else await service().trackOwnEvent(await requireProvider(req), notificationId, eventType, metadata ?? null);
+      const caller = callerOf(req);
+      if (caller.kind === "admin") await service().trackEventForOwner(notificationId, eventType, metadata ?? null);
+      else await service().trackOwnEvent(caller.userId, notificationId, eventType, metadata ?? null);
       return reply.status(202).send({ accepted: true as const });
     },
   );
 
   app.get(
     "/analytics/me",
-    { onRequest: provider, schema: { tags: ["analytics"], summary: "The caller's metrics over `days` (default 30)", querystring: daysQuery, response: { 200: userMetricsSchema } } },
-    async (req) => service().getUserMetrics(await requireProvider(req), req.query.days ?? 30),
+    { config: { auth: "provider" }, schema: { tags: ["analytics"], summary: "The caller's metrics over `days` (default 30)", querystring: daysQuery, response: { 200: userMetricsSchema } } },
+    async (req) => service().getUserMetrics(providerId(req), req.query.days ?? 30),
   );
 
   app.get(
     "/analytics/me/by-type",
-    { onRequest: provider, schema: { tags: ["analytics"], summary: "The caller's metrics per notification type", querystring: daysQuery, response: { 200: typeMetricsSchema } } },
-    async (req) => service().getMetricsByType(await requireProvider(req), req.query.days ?? 30),
+    { config: { auth: "provider" }, schema: { tags: ["analytics"], summary: "The caller's metrics per notification type", querystring: daysQuery, response: { 200: typeMetricsSchema } } },
+    async (req) => service().getMetricsByType(providerId(req), req.query.days ?? 30),
   );
 
   app.get(
     "/analytics/notifications/:id",
     {
-      onRequest: admin,
+      config: { auth: "admin" },
       schema: {
         tags: ["analytics"],
         summary: "One notification's metrics",
@@ -121,20 +111,20 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
   const userParams = z.object({ id: z.string().min(1).max(255) }).strict();
   app.get(
     "/analytics/users/:id",
-    { onRequest: admin, schema: { tags: ["analytics"], summary: "A user's metrics", params: userParams, querystring: daysQuery, response: { 200: userMetricsSchema } } },
+    { config: { auth: "admin" }, schema: { tags: ["analytics"], summary: "A user's metrics", params: userParams, querystring: daysQuery, response: { 200: userMetricsSchema } } },
     async (req) => service().getUserMetrics(req.params.id, req.query.days ?? 30),
   );
 
   app.get(
     "/analytics/users/:id/by-type",
-    { onRequest: admin, schema: { tags: ["analytics"], summary: "A user's metrics per type", params: userParams, querystring: daysQuery, response: { 200: typeMetricsSchema } } },
+    { config: { auth: "admin" }, schema: { tags: ["analytics"], summary: "A user's metrics per type", params: userParams, querystring: daysQuery, response: { 200: typeMetricsSchema } } },
     async (req) => service().getMetricsByType(req.params.id, req.query.days ?? 30),
   );
 
   app.get(
     "/analytics/trends",
     {
-      onRequest: admin,
+      config: { auth: "admin" },
       schema: {
         tags: ["analytics"],
         summary: "Platform engagement per day, week (ISO, from Monday) or month of local time in `tz`",
@@ -150,7 +140,7 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     "/analytics/top",
     {
-      onRequest: admin,
+      config: { auth: "admin" },
       schema: {
         tags: ["analytics"],
         summary: "Best notifications (broadcasts or single) by open or click rate, with a minimum of deliveries",
@@ -169,14 +159,14 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/analytics/overview",
-    { onRequest: admin, schema: { tags: ["analytics"], summary: "Platform-wide totals (all time or the last `days`)", querystring: daysQuery, response: { 200: overviewSchema } } },
+    { config: { auth: "admin" }, schema: { tags: ["analytics"], summary: "Platform-wide totals (all time or the last `days`)", querystring: daysQuery, response: { 200: overviewSchema } } },
     async (req) => service().getOverview({ days: req.query.days }),
   );
 
   app.get(
     "/analytics/export",
     {
-      onRequest: admin,
+      config: { auth: "admin" },
       schema: {
         tags: ["analytics"],
         summary: "Events or per-notification aggregates as CSV or JSON, streamed",

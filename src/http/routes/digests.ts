@@ -3,12 +3,11 @@
  * own stats and history (scoped by the token's user); admins read any user's
  * (404 for a user not in the directory).
  */
-import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { DIGEST_FREQUENCIES } from "../../digests/index.js";
 import { notFound } from "../../errors/index.js";
-import { requireAdmin, requireProvider } from "../auth.js";
+import { providerId } from "../auth.js";
 
 const digestSchema = z.object({
   id: z.string(),
@@ -56,12 +55,6 @@ const pageQuery = z
 const historySchema = z.object({ digests: z.array(digestSchema), total: z.number() });
 const userParams = z.object({ id: z.string().min(1).max(255) }).strict();
 
-const provider = async (req: FastifyRequest) => {
-  await requireProvider(req);
-};
-const admin = async (req: FastifyRequest) => {
-  await requireAdmin(req);
-};
 
 export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = () => app.services.digests;
@@ -69,9 +62,8 @@ export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     "/digests/test",
     {
-      onRequest: provider,
       // Each call sends a real e-mail: keep it to a handful per credential.
-      config: { rateLimit: { max: 5, timeWindow: "1 minute" } },
+      config: { auth: "provider", rateLimit: { max: 5, timeWindow: "1 minute" } },
       schema: {
         tags: ["digests"],
         summary: "Send the caller a digest of the last period now (a test, outside the schedule)",
@@ -79,28 +71,28 @@ export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: digestSchema },
       },
     },
-    async (req) => service().sendTestDigest(await requireProvider(req), req.body.frequency),
+    async (req) => service().sendTestDigest(providerId(req), req.body.frequency),
   );
 
   app.get(
     "/digests/stats",
-    { onRequest: provider, schema: { tags: ["digests"], summary: "The caller's digest totals and next scheduled time", response: { 200: statsSchema } } },
-    async (req) => service().getDigestStats(await requireProvider(req)),
+    { config: { auth: "provider" }, schema: { tags: ["digests"], summary: "The caller's digest totals and next scheduled time", response: { 200: statsSchema } } },
+    async (req) => service().getDigestStats(providerId(req)),
   );
 
   app.get(
     "/digests",
     {
-      onRequest: provider,
+      config: { auth: "provider" },
       schema: { tags: ["digests"], summary: "The caller's digest history, newest first", querystring: pageQuery, response: { 200: historySchema } },
     },
-    async (req) => service().listDigests(await requireProvider(req), req.query),
+    async (req) => service().listDigests(providerId(req), req.query),
   );
 
   app.get(
     "/admin/users/:id/digests",
     {
-      onRequest: admin,
+      config: { auth: "admin" },
       schema: { tags: ["digests", "admin"], summary: "A user's digest history", params: userParams, querystring: pageQuery, response: { 200: historySchema } },
     },
     async (req) => {
@@ -111,7 +103,7 @@ export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/admin/users/:id/digests/stats",
-    { onRequest: admin, schema: { tags: ["digests", "admin"], summary: "A user's digest totals", params: userParams, response: { 200: statsSchema } } },
+    { config: { auth: "admin" }, schema: { tags: ["digests", "admin"], summary: "A user's digest totals", params: userParams, response: { 200: statsSchema } } },
     async (req) => {
       if (!(await service().hasUser(req.params.id))) throw notFound("User");
       return service().getDigestStats(req.params.id);

@@ -4,7 +4,6 @@
  * and nothing changes); creation and broadcast need an admin credential and
  * are rate limited per credential.
  */
-import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { notFound } from "../../errors/index.js";
@@ -16,7 +15,7 @@ import {
   notificationContentSchema,
   notificationTypeSchema,
 } from "../../notifications/index.js";
-import { requireAdmin, requireProvider } from "../auth.js";
+import { providerId } from "../auth.js";
 
 export const notificationDtoSchema = z.object({
   id: z.string(),
@@ -42,18 +41,11 @@ export const notificationDtoSchema = z.object({
   updatedAt: z.string(),
 });
 
-/** Creation routes: per credential (the app's keyGenerator), 429 with Retry-After past it. */
 /** Per credential, from HERALD_RATE_LIMIT_PER_MINUTE. */
 const creationRateLimit = (perMinute: number) => ({ max: perMinute, timeWindow: "1 minute" }) as const;
 
 const booleanQuery = z.enum(["true", "false"]).transform((v) => v === "true");
 const idParams = z.object({ id: z.uuid("must be a UUID") }).strict();
-const provider = async (req: FastifyRequest) => {
-  await requireProvider(req);
-};
-const admin = async (req: FastifyRequest) => {
-  await requireAdmin(req);
-};
 
 export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = () => app.services.notifications;
@@ -61,7 +53,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     "/notifications",
     {
-      onRequest: provider,
+      config: { auth: "provider" },
       schema: {
         tags: ["notifications"],
         summary: "The caller's notifications, newest first",
@@ -78,7 +70,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (req) => {
-      const userId = await requireProvider(req);
+      const userId = providerId(req);
       const q = req.query;
       const [page, unreadCount] = await Promise.all([
         service().getNotifications(userId, {
@@ -96,15 +88,15 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/notifications/unread-count",
-    { onRequest: provider, schema: { tags: ["notifications"], response: { 200: z.object({ count: z.number() }) } } },
-    async (req) => ({ count: await service().getUnreadCount(await requireProvider(req)) }),
+    { config: { auth: "provider" }, schema: { tags: ["notifications"], response: { 200: z.object({ count: z.number() }) } } },
+    async (req) => ({ count: await service().getUnreadCount(providerId(req)) }),
   );
 
   app.get(
     "/notifications/:id",
-    { onRequest: provider, schema: { tags: ["notifications"], params: idParams, response: { 200: notificationDtoSchema } } },
+    { config: { auth: "provider" }, schema: { tags: ["notifications"], params: idParams, response: { 200: notificationDtoSchema } } },
     async (req) => {
-      const n = await service().getNotification(await requireProvider(req), req.params.id);
+      const n = await service().getNotification(providerId(req), req.params.id);
       if (!n) throw notFound("Notification");
       return n;
     },
@@ -113,7 +105,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     "/notifications/:id",
     {
-      onRequest: provider,
+      config: { auth: "provider" },
       schema: {
         tags: ["notifications"],
         summary: "Mark read / unread, archive / unarchive",
@@ -126,7 +118,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (req) => {
-      const userId = await requireProvider(req);
+      const userId = providerId(req);
       const change = {
         ...(req.body.read !== undefined ? { read: req.body.read } : {}),
         ...(req.body.archived !== undefined ? { archived: req.body.archived } : {}),
@@ -140,15 +132,15 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/notifications/read-all",
-    { onRequest: provider, schema: { tags: ["notifications"], response: { 200: z.object({ updated: z.number() }) } } },
-    async (req) => ({ updated: await service().markAllRead(await requireProvider(req)) }),
+    { config: { auth: "provider" }, schema: { tags: ["notifications"], response: { 200: z.object({ updated: z.number() }) } } },
+    async (req) => ({ updated: await service().markAllRead(providerId(req)) }),
   );
 
   app.delete(
     "/notifications/:id",
-    { onRequest: provider, schema: { tags: ["notifications"], params: idParams, response: { 204: z.null() } } },
+    { config: { auth: "provider" }, schema: { tags: ["notifications"], params: idParams, response: { 204: z.null() } } },
     async (req, reply) => {
-      if (!(await service().deleteNotification(await requireProvider(req), req.params.id))) throw notFound("Notification");
+      if (!(await service().deleteNotification(providerId(req), req.params.id))) throw notFound("Notification");
       return reply.status(204).send(null);
     },
   );
@@ -156,8 +148,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     "/notifications",
     {
-      onRequest: admin,
-      config: { rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute) },
+      config: { auth: "admin", rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute) },
       schema: {
         tags: ["notifications"],
         summary: "Create a notification for one user (admin), directly or from a template",
@@ -198,8 +189,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     "/notifications/broadcast",
     {
-      onRequest: admin,
-      config: { rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute) },
+      config: { auth: "admin", rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute) },
       schema: {
         tags: ["notifications"],
         summary: "Create one notification for every user in the directory (admin)",

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { deletePushSubscription, loadVapidKeys, refusedPushEndpoint, savePushSubscription } from "../../channels/index.js";
 import { HeraldError, notFound, validationError } from "../../errors/index.js";
-import { requireProvider } from "../auth.js";
+import { providerId } from "../auth.js";
 
 const base64url = z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+={0,2}$/, "must be base64url");
 
@@ -26,14 +26,14 @@ export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/push/vapid-public-key",
-    { schema: { tags: ["push"], summary: "The VAPID public key for PushManager.subscribe", response: { 200: z.object({ publicKey: z.string() }) } } },
+    { config: { auth: "none" }, schema: { tags: ["push"], summary: "The VAPID public key for PushManager.subscribe", response: { 200: z.object({ publicKey: z.string() }) } } },
     async () => ({ publicKey: loadVapidKeys(app.services.config).publicKey }),
   );
 
   app.post(
     "/push/subscriptions",
     {
-      config: { rateLimit: { max: 30, timeWindow: "1 minute" } },
+      config: { auth: "provider", rateLimit: { max: 30, timeWindow: "1 minute" } },
       schema: {
         tags: ["push"],
         summary: "Register this browser's push subscription (PushSubscription.toJSON())",
@@ -48,7 +48,7 @@ export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (req, reply) => {
-      const userId = await requireProvider(req);
+      const userId = providerId(req);
       const { push } = app.services.config;
       const refused = push.allowPrivate ? undefined : await refusedPushEndpoint(req.body.endpoint);
       if (refused) throw validationError("The push endpoint is not a public address", [{ field: "endpoint", message: refused }]);
@@ -67,6 +67,7 @@ export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     "/push/subscriptions",
     {
+      config: { auth: "provider" },
       schema: {
         tags: ["push"],
         summary: "Remove this browser's push subscription",
@@ -75,7 +76,7 @@ export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (req, reply) => {
-      const userId = await requireProvider(req);
+      const userId = providerId(req);
       if (!(await deletePushSubscription(app.services.database, userId, req.body.endpoint))) throw notFound("Push subscription");
       return reply.status(204).send(null);
     },

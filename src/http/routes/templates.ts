@@ -1,10 +1,8 @@
 /** Notification templates CRUD (admin). */
-import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { notFound } from "../../errors/index.js";
 import { templateCreateSchema, templateKeySchema, templateUpdateSchema } from "../../notifications/index.js";
-import { requireAdmin } from "../auth.js";
 
 const templateSchema = z.object({
   id: z.string(),
@@ -21,9 +19,6 @@ const templateSchema = z.object({
   updatedAt: z.string(),
 });
 const params = z.object({ key: templateKeySchema }).strict();
-const admin = async (req: FastifyRequest) => {
-  await requireAdmin(req);
-};
 
 export const templateRoutes: FastifyPluginAsyncZod = async (app) => {
   const templates = () => app.services.notifications.templates;
@@ -31,15 +26,15 @@ export const templateRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/templates",
-    { onRequest: admin, schema: { tags, body: templateCreateSchema, response: { 201: templateSchema } } },
+    { config: { auth: "admin" }, schema: { tags, body: templateCreateSchema, response: { 201: templateSchema } } },
     async (req, reply) => reply.status(201).send(await templates().create(req.body)),
   );
 
-  app.get("/templates", { onRequest: admin, schema: { tags, response: { 200: z.object({ templates: z.array(templateSchema) }) } } }, async () => ({
+  app.get("/templates", { config: { auth: "admin" }, schema: { tags, response: { 200: z.object({ templates: z.array(templateSchema) }) } } }, async () => ({
     templates: await templates().list(),
   }));
 
-  app.get("/templates/:key", { onRequest: admin, schema: { tags, params, response: { 200: templateSchema } } }, async (req) => {
+  app.get("/templates/:key", { config: { auth: "admin" }, schema: { tags, params, response: { 200: templateSchema } } }, async (req) => {
     const t = await templates().get(req.params.key);
     if (!t) throw notFound("Template");
     return t;
@@ -47,11 +42,11 @@ export const templateRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.put(
     "/templates/:key",
-    { onRequest: admin, schema: { tags, params, body: templateUpdateSchema, response: { 200: templateSchema } } },
+    { config: { auth: "admin" }, schema: { tags, params, body: templateUpdateSchema, response: { 200: templateSchema } } },
     async (req) => templates().update(req.params.key, req.body),
   );
 
-  app.delete("/templates/:key", { onRequest: admin, schema: { tags, params, response: { 204: z.null() } } }, async (req, reply) => {
+  app.delete("/templates/:key", { config: { auth: "admin" }, schema: { tags, params, response: { 204: z.null() } } }, async (req, reply) => {
     if (!(await templates().delete(req.params.key))) throw notFound("Template");
     return reply.status(204).send(null);
   });

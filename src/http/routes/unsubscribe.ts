@@ -39,7 +39,7 @@ export const unsubscribeRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/unsubscribe",
-    { schema: { tags: ["unsubscribe"], summary: "Confirmation page for a one-click unsubscribe link (changes nothing)", querystring: query } },
+    { config: { auth: "none" }, schema: { tags: ["unsubscribe"], summary: "Confirmation page for a one-click unsubscribe link (changes nothing)", querystring: query } },
     async (req, reply) => {
       await userFor(req.query.token);
       const action = `/api/unsubscribe?token=${encodeURIComponent(req.query.token)}`;
@@ -58,7 +58,7 @@ export const unsubscribeRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/unsubscribe",
-    { schema: { tags: ["unsubscribe"], summary: "RFC 8058 one-click unsubscribe: turns e-mail digests and e-mail notifications off", querystring: query } },
+    { config: { auth: "none" }, schema: { tags: ["unsubscribe"], summary: "RFC 8058 one-click unsubscribe: turns e-mail digests and e-mail notifications off", querystring: query } },
     async (req, reply) => {
       const userId = await userFor(req.query.token);
       await app.services.notifications.preferences.update(userId, { emailDigestEnabled: false, emailEnabled: false });

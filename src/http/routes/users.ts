@@ -1,10 +1,8 @@
 /** The user directory (admin): PUT creates or updates, GET reads. */
-import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { notFound } from "../../errors/index.js";
 import { userFieldsSchema, userIdSchema } from "../../users/index.js";
-import { requireAdmin } from "../auth.js";
 
 const userSchema = z.object({
   id: z.string(),
@@ -17,15 +15,12 @@ const userSchema = z.object({
   updatedAt: z.string(),
 });
 const params = z.object({ id: userIdSchema }).strict();
-const admin = async (req: FastifyRequest) => {
-  await requireAdmin(req);
-};
 
 export const userRoutes: FastifyPluginAsyncZod = async (app) => {
   app.put(
     "/users/:id",
     {
-      onRequest: admin,
+      config: { auth: "admin" },
       schema: {
         tags: ["users"],
         summary: "Create or update a provider (fields left out keep their value; null clears)",
@@ -37,7 +32,7 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
     async (req) => app.services.users.upsert({ ...req.body, id: req.params.id }),
   );
 
-  app.get("/users/:id", { onRequest: admin, schema: { tags: ["users"], params, response: { 200: userSchema } } }, async (req) => {
+  app.get("/users/:id", { config: { auth: "admin" }, schema: { tags: ["users"], params, response: { 200: userSchema } } }, async (req) => {
     const user = await app.services.users.get(req.params.id);
     if (!user) throw notFound("User");
     return user;

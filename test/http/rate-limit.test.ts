@@ -8,11 +8,11 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintToken } from "../src/auth/index.js";
-import { loadConfig } from "../src/config/index.js";
-import { LocalCounter, RedisCounter } from "../src/http/rate-limit.js";
-import { usingRedis } from "./support/database.js";
-import { TEST_SECRET, type TestHerald, startTestHerald } from "./support/herald.js";
+import { mintToken } from "../../src/auth/index.js";
+import { loadConfig } from "../../src/config/index.js";
+import { LocalCounter, RedisCounter } from "../../src/limits/index.js";
+import { usingRedis } from "../support/database.js";
+import { TEST_SECRET, type TestHerald, startTestHerald } from "../support/herald.js";
 
 const clients: Redis[] = [];
 afterAll(() => clients.forEach((c) => c.disconnect()));
