@@ -1,11 +1,10 @@
 /**
  * Builds the out-of-app delivery of one process from its configuration: the
- * three channels (e-mail through the shared mailer, Web Push with VAPID keys
- * from config or DATA_DIR, SMS through the webhook or the log provider) and
- * the queue worker that drives them. The composition root starts and stops it.
+ * three channels (e-mail through the process's one mailer, Web Push with
+ * VAPID keys from config or DATA_DIR, SMS through the webhook or the log
+ * provider) and the queue worker that drives them. The composition root starts and stops it.
  */
-import path from "node:path";
-import { type Mailer, createMailer } from "../mail/index.js";
+import { type Mailer, createMailer, mailerOptions } from "../mail/index.js";
 import type { Runtime } from "../runtime.js";
 import type { Channel, OutOfAppChannelName } from "./channel.js";
 import { EmailChannel } from "./email.js";
@@ -18,6 +17,7 @@ import { DeliveryWorker, type DeliveryWorkerOptions } from "./worker.js";
 export type DeliveryDeps = Pick<Runtime, "config" | "database" | "clock" | "logger" | "metrics" | "instanceId" | "analytics" | "unsubscribeKey">;
 
 export interface DeliveryOverrides extends Partial<Omit<DeliveryWorkerOptions, "database" | "channels" | "clock" | "logger" | "metrics">> {
+  /** The process's one mailer, shared with the digests; its owner closes it. Without it, one is built from config and closed by stop(). */
   mailer?: Mailer;
   smsProvider?: SmsProvider;
   channels?: Partial<Record<OutOfAppChannelName, Channel>>;
@@ -72,16 +72,4 @@ export class OutOfAppDelivery {
     await this.worker.stop();
     await this.ownedMailer?.close();
   }
-}
-
-function mailerOptions(config: DeliveryDeps["config"]) {
-  const e = config.email;
-  if (!e.host) return { outboxDir: path.resolve(config.dataDir, "outbox"), from: e.from };
-  return {
-    host: e.host,
-    port: e.port,
-    secure: e.secure,
-    ...(e.user && e.pass ? { auth: { user: e.user, pass: e.pass } } : {}),
-    from: e.from,
-  };
 }

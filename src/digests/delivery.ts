@@ -70,7 +70,11 @@ export function digestMetrics(registry: Registry): DigestMetrics {
 
 export interface DeliveryContext {
   db: Queryable;
-  mailer: () => Mailer;
+  /**
+   * The process's one mailer (the e-mail channel's too), or a function that
+   * builds it on first use (the service's own, while it builds one).
+   */
+  mailer: Pick<Mailer, "send"> | (() => Pick<Mailer, "send">);
   clock: Clock;
   logger: Logger;
   metrics: DigestMetrics;
@@ -136,7 +140,7 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
       // instant the digest may pass to another instance before we finish.
       const startBy = leaseUntil.getTime() - leaseSafetyMs;
       try {
-        await ctx.mailer().send({
+        await (typeof ctx.mailer === "function" ? ctx.mailer() : ctx.mailer).send({
           to: row.email_address,
           subject: m.subject,
           html: m.html,

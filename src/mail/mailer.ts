@@ -1,16 +1,17 @@
 /**
- * One small mailer for every e-mail Herald sends (digests now, single
- * notification e-mails from the channels later): pooled SMTP when a server is
+ * One small mailer for every e-mail Herald sends (digests and the e-mail
+ * channel's notifications; the composition root builds one from
+ * `mailerOptions(config)` and hands it to both): pooled SMTP when a server is
  * configured, otherwise `.eml` files in an outbox directory so a fresh
  * install can be tried without any mail server.
  */
 import { mkdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Transform, type TransformCallback } from "node:stream";
 import nodemailer from "nodemailer";
-import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
-import { MailFencedError, MailUnreachedError } from "./errors.js";
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import { MailFencedError } from "./errors.js";
+import { SmtpPool } from "./smtp-pool.js";
 
 export interface SmtpMailerOptions {
   host: string;
@@ -67,47 +68,31 @@ export function createMailer(options: SmtpMailerOptions | OutboxMailerOptions): 
 
 function smtpMailer(options: SmtpMailerOptions): Mailer {
   const timeout = options.timeoutMs ?? 30_000;
-  // maxRequeues is read by nodemailer's pool but missing from its types.
-  const poolOptions: SMTPPool.Options & { maxRequeues: number } = {
-    pool: true,
-    host: options.host,
-    port: options.port,
-    secure: options.secure ?? options.port === 465,
+  // Our own pool (smtp-pool.ts): one connection per message at most, the fence asked when a connection takes it.
+  const pool = new SmtpPool({
+    connection: {
+      host: options.host,
+      port: options.port,
+      secure: options.secure ?? options.port === 465,
+      ...(options.ignoreTLS ? { ignoreTLS: true } : {}),
+      connectionTimeout: timeout,
+      greetingTimeout: timeout,
+      socketTimeout: timeout,
+    },
     ...(options.auth ? { auth: options.auth } : {}),
-    ...(options.ignoreTLS ? { ignoreTLS: true } : {}),
     maxConnections: options.maxConnections ?? 5,
-    maxMessages: Infinity,
-    // A connection that closes under a message fails that message instead of
-    // nodemailer sending it again on another connection: the server may have
-    // taken it already (RFC 1047), and the caller owns the retry decision.
-    maxRequeues: 0,
-    connectionTimeout: timeout,
-    greetingTimeout: timeout,
-    socketTimeout: timeout,
-  };
-  const transport = nodemailer.createTransport(poolOptions);
-  // The fence runs when the pool hands the message to a connection: nodemailer
-  // instantiates a message's transforms as that connection starts sending it.
-  transport.use("stream", (mail, done) => {
-    const data = mail.data as { heraldMayStart?: () => boolean; heraldTaken?: { taken: boolean } };
-    // A factory, not a stream: nodemailer calls it per read of the message (typed as a stream only).
-    mail.message.transform((() => new Fence(data.heraldMayStart ?? (() => true), data.heraldTaken)) as unknown as Transform);
-    done();
   });
   return {
     kind: "smtp",
     async send(message) {
-      const taken = { taken: false };
-      try {
-        const info = await transport.sendMail({ ...toNodemailer(options.from, message), heraldMayStart: message.mayStart, heraldTaken: taken } as nodemailer.SendMailOptions);
-        return { messageId: info.messageId, accepted: info.accepted.map(String) };
-      } catch (err) {
-        // No connection ever took the message (refused, or no greeting in time): the server never saw it.
-        throw taken.taken || err instanceof MailFencedError ? err : new MailUnreachedError(err);
-      }
+      // MailComposer (nodemailer's documented message builder) renders the bytes nodemailer's transports would send.
+      const mime = new MailComposer(toNodemailer(options.from, message)).compile();
+      const messageId = mime.messageId();
+      const info = await pool.send(mime.getEnvelope(), await mime.build(), message.mayStart);
+      return { messageId, accepted: info.accepted.map(String) };
     },
     async close() {
-      transport.close();
+      pool.close();
     },
   };
 }
@@ -137,26 +122,8 @@ function outboxMailer(options: OutboxMailerOptions): Mailer {
   };
 }
 
-/** Passes the message through, unless `mayStart` says no when its first bytes come (the SMTP transaction is then dropped). */
-class Fence extends Transform {
-  private checked = false;
-  constructor(
-    private readonly mayStart: () => boolean,
-    private readonly taken?: { taken: boolean },
-  ) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (!this.checked) {
-      this.checked = true;
-      if (!this.mayStart()) return callback(new MailFencedError());
-      if (this.taken) this.taken.taken = true;
-    }
-    callback(null, chunk);
-  }
-}
-
 function toNodemailer(from: string, m: MailMessage): nodemailer.SendMailOptions {
+  // `mayStart` stays out: it is an argument of the send, not a mail option.
   return {
     from,
     to: m.to,
