@@ -64,7 +64,9 @@ try {
     loadConfig({ NODE_ENV: "test", DATA_DIR: dataDir, JWT_SECRET: "bench-secret-0123456789-0123456789-abcdef", LOG_LEVEL: "silent" }),
     { database },
   );
+  runtime.start();
   const realtime = new NotificationWebSocketServer(httpServer, runtime);
+  await realtime.start();
   const service = new NotificationService(realtime, runtime);
   const content = { type: "platform_update", priority: "normal" as const, title: "New feature: Advanced Analytics", message: "Check out our new analytics dashboard", actionUrl: "/analytics", actionLabel: "Explore" };
 

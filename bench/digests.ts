@@ -17,6 +17,7 @@ import { SMTPServer } from "smtp-server";
 import { loadConfig } from "../src/config/index.js";
 import { migrate, openDatabase, quoteIdent } from "../src/db/index.js";
 import { EmailDigestService } from "../src/digests/index.js";
+import { unsubscribeKey } from "../src/mail/index.js";
 import { ManualClock, createMetricsRegistry, silentLogger } from "../src/observability/index.js";
 import { describeMachine } from "./lib/machine.js";
 
@@ -101,6 +102,7 @@ async function main() {
       logger: silentLogger,
       config,
       metrics: createMetricsRegistry(false),
+      unsubscribeKey: unsubscribeKey(randomBytes(32).toString("hex")),
     });
     const t0 = performance.now();
     const summary = await service.runDue();

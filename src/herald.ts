@@ -1,17 +1,19 @@
 /**
- * The composition root: builds config, runtime (database, bus, cache...),
- * services, the HTTP app and the WebSocket server on one http.Server, starts
- * the background jobs, and stops everything in reverse order.
+ * The composition root: builds config, runtime (database, bus, cache...), the
+ * http.Server, the services and the HTTP app, and hands start and stop to one
+ * Lifecycle: components start in order and stop in reverse.
  */
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { AnalyticsService } from "./analytics/index.js";
 import { OutOfAppDelivery } from "./channels/index.js";
-import { RedisBus } from "./bus/index.js";
 import { type Config, loadConfig } from "./config/index.js";
-import { EmailDigestService, type SmtpConfig } from "./digests/index.js";
+import { EmailDigestService } from "./digests/index.js";
 import { buildHttpApp } from "./http/index.js";
+import { Lifecycle } from "./lifecycle.js";
 import { createLimits } from "./limits/index.js";
+import { createMailer, mailerOptions } from "./mail/index.js";
 import { NotificationService } from "./notifications/index.js";
 import { NotificationWebSocketServer, type RealtimeOptions } from "./realtime/index.js";
 import { type Runtime, type RuntimeOverrides, createRuntime } from "./runtime.js";
@@ -38,27 +40,54 @@ export interface Herald {
   readonly analytics: AnalyticsService;
   /** E-mail, push and SMS delivery queue worker (started by listen() when jobs are on). */
   readonly delivery: OutOfAppDelivery;
-  /** Listens on `port` (0 = any) and resolves with the base URL. */
+  /** Listens on `port` (0 = any), starts the jobs, and resolves with the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   /** Graceful stop: no new connections, sockets closed with 1001, jobs and batches flushed, database closed. */
   stop(): Promise<void>;
 }
 
+/** Builds and starts everything but the listening socket and the jobs (listen() adds those). */
 export async function createHerald(options: HeraldOptions = {}): Promise<Herald> {
   const config = options.config ?? loadConfig();
+  const lifecycle = new Lifecycle();
+  try {
+    return await assemble(config, options, lifecycle);
+  } catch (err) {
+    await lifecycle.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function assemble(config: Config, options: HeraldOptions, lifecycle: Lifecycle): Promise<Herald> {
   const runtime = await createRuntime(config, options);
-  const users = new UserDirectory(runtime);
-  const analytics = new AnalyticsService(runtime);
-  const redis = runtime.bus instanceof RedisBus ? runtime.bus.client : undefined;
-  const redisPrefix = runtime.bus instanceof RedisBus ? runtime.bus.prefix : undefined;
+  await lifecycle.start({ name: "runtime", start: () => runtime.start(), stop: () => runtime.close() });
+
   // One set of counters and one address rule for the HTTP limits and the WebSocket upgrades: a failed
   // authentication spends the address's one budget whichever way it came.
-  const limits = await createLimits({ trustProxy: config.trustProxy, authFailuresPerMinute: config.authFailureRateLimitPerMinute, redis, redisPrefix });
+  const limits = await createLimits({
+    trustProxy: config.trustProxy,
+    authFailuresPerMinute: config.authFailureRateLimitPerMinute,
+    redis: runtime.redis?.client,
+    redisPrefix: runtime.redis?.prefix,
+  });
+  await lifecycle.start({ name: "limits", stop: () => limits.close() });
 
-  // Fastify owns the http.Server; the WebSocket server attaches to its upgrades.
-  let realtime!: NotificationWebSocketServer;
-  let notifications!: NotificationService;
-  let digests!: EmailDigestService;
+  // One SMTP transport (or outbox) for digests and notification e-mails.
+  const mailer = createMailer(mailerOptions(config));
+  await lifecycle.start({ name: "mailer", stop: () => mailer.close() });
+
+  // The http.Server exists before the services: the WebSocket server takes its upgrades, Fastify its requests.
+  const server = createServer();
+  // A process that opened its own database and has no Redis is that database's only server:
+  // sessions still open at start were left by a crashed run.
+  const soleServer = !options.database && !runtime.redis;
+  const realtime = new NotificationWebSocketServer(server, runtime, { closeEarlierSessions: soleServer, ...config.realtime, ...options.realtime }, limits);
+  const notifications = new NotificationService(realtime, runtime);
+  const users = new UserDirectory(runtime);
+  const analytics = new AnalyticsService(runtime);
+  const digests = new EmailDigestService(undefined, { ...runtime, mailer }, config.digestTuning);
+  const delivery = new OutOfAppDelivery(runtime, { mailer });
+
   const app = await buildHttpApp(
     {
       config,
@@ -66,32 +95,24 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
       auth: runtime.auth,
       logger: runtime.logger,
       metrics: runtime.metrics,
-      redis,
-      redisPrefix,
+      redis: runtime.redis?.client,
+      redisPrefix: runtime.redis?.prefix,
       limits,
-      get realtime() {
-        return realtime;
-      },
-      get notifications() {
-        return notifications;
-      },
-      get digests() {
-        return digests;
-      },
+      realtime,
+      notifications,
+      digests,
       users,
       analytics,
     },
-    { serveWeb: options.serveWeb },
+    { serveWeb: options.serveWeb, server },
   );
-  // A process that opened its own database and has no Redis is that database's only server:
-  // sessions still open at start were left by a crashed run.
-  const soleServer = !options.database && runtime.bus.kind === "memory";
-  realtime = new NotificationWebSocketServer(app.server, runtime, { closeEarlierSessions: soleServer, ...config.realtime, ...options.realtime }, limits);
-  notifications = new NotificationService(realtime, runtime);
-  digests = new EmailDigestService(smtpFromConfig(config), runtime, config.digestTuning);
-  const delivery = new OutOfAppDelivery(runtime);
+  await lifecycle.start({ name: "http", start: async () => void (await app.ready()), stop: () => app.close() });
+  // After http, so that it stops first: its sockets close with 1001 before the http.Server waits for its connections.
+  await lifecycle.start({ name: "realtime", start: () => realtime.start(), stop: () => realtime.close() });
+  // Stops the digest service's scheduler, if listen() started it, and closes any mailer it made for itself.
+  await lifecycle.start({ name: "digests", stop: () => digests.stop() });
 
-  let stopped: Promise<void> | undefined;
+  let listening = false;
   return {
     runtime,
     app,
@@ -102,37 +123,20 @@ export async function createHerald(options: HeraldOptions = {}): Promise<Herald>
     delivery,
     analytics,
     async listen(port = config.port, host = config.host) {
+      if (listening) throw new Error("Herald is already listening");
+      listening = true;
       // A reconnect storm (every client of a restarted instance at once)
       // overflows Node's default accept queue of 511: dropped SYNs come back
       // 1, 3, 7 s later. The kernel caps this at net.core.somaxconn.
       await app.listen({ port, host, backlog: LISTEN_BACKLOG });
-      if (options.jobs !== false) await digests.initializeScheduledJobs();
-      if (options.jobs !== false) delivery.start();
+      if (options.jobs !== false) {
+        // Stopped by the "digests" component above.
+        await lifecycle.start({ name: "digest scheduler", start: () => digests.initializeScheduledJobs() });
+        await lifecycle.start({ name: "delivery worker", start: () => delivery.start(), stop: () => delivery.stop() });
+      }
       const address = app.server.address() as AddressInfo;
       return `http://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${address.port}`;
     },
-    stop() {
-      stopped ??= (async () => {
-        await delivery.stop();
-        await digests.stop();
-        await realtime.close();
-        await app.close();
-        await limits.close();
-        await runtime.close();
-      })();
-      return stopped;
-    },
-  };
-}
-
-function smtpFromConfig(config: Config): SmtpConfig | undefined {
-  const e = config.email;
-  if (!e.host) return undefined;
-  return {
-    host: e.host,
-    port: e.port,
-    secure: e.secure,
-    ...(e.user && e.pass ? { auth: { user: e.user, pass: e.pass } } : {}),
-    from: e.from,
+    stop: () => lifecycle.stop(),
   };
 }

@@ -1,13 +1,10 @@
 /**
- * Herald's library surface: the guide's four services, the user directory,
- * and the composition root for embedding the whole server.
+ * Herald's library surface: the guide's four services and the user directory
+ * (src/guide.ts: the zero-argument forms), and the composition root for
+ * embedding the whole server.
  */
-export { NotificationWebSocketServer } from "./realtime/index.js";
-export { NotificationService } from "./notifications/index.js";
-export { EmailDigestService } from "./digests/index.js";
+export { AnalyticsService, EmailDigestService, NotificationService, NotificationWebSocketServer, UserDirectory } from "./guide.js";
 export type { SmtpConfig, EmailDigest, DigestStats, DigestFrequency, DigestRunSummary } from "./digests/index.js";
-export { AnalyticsService } from "./analytics/index.js";
-export { UserDirectory } from "./users/index.js";
 export { createHerald } from "./herald.js";
 export type { Herald, HeraldOptions } from "./herald.js";
 export { createRuntime, defaultRuntime, setDefaultRuntime } from "./runtime.js";

@@ -7,7 +7,7 @@ import { mintToken } from "./auth/index.js";
 import { ConfigError, loadConfig } from "./config/index.js";
 import { secureDataDir } from "./db/index.js";
 import { createHerald } from "./herald.js";
-import { ensureWebBuild } from "./http/routes/web.js";
+import { ensureWebBuild } from "./http/index.js";
 
 async function main(): Promise<void> {
   let config;

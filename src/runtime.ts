@@ -1,14 +1,15 @@
 /**
  * The shared dependencies every component receives: config, database, bus,
  * cache, clock, logger, metrics, analytics sink and authenticator. Built once
- * by the composition root (`createHerald`) or, for the guide's zero-argument
- * constructors, lazily from the environment by `defaultRuntime()`.
+ * by the composition root (`createHerald`), which starts and closes it, or,
+ * for the guide's zero-argument constructors, from the environment by
+ * `defaultRuntime()`.
  */
 import { randomUUID } from "node:crypto";
 import type { Registry } from "prom-client";
-import { AnalyticsIngest } from "./analytics/ingest.js";
+import { AnalyticsIngest } from "./analytics/index.js";
 import { type Authenticator, createAuthenticator, ensureJwtSecret } from "./auth/index.js";
-import { type Bus, MemoryBus, RedisBus } from "./bus/index.js";
+import { type Bus, MemoryBus, RedisBus, type SharedRedis } from "./bus/index.js";
 import { type Cache, MemoryCache, RedisCache } from "./cache/index.js";
 import { type Config, loadConfig } from "./config/index.js";
 import { type Database, migrate, openDatabase } from "./db/index.js";
@@ -19,6 +20,8 @@ export interface Runtime {
   readonly config: Config;
   readonly database: Database;
   readonly bus: Bus;
+  /** The bus's Redis connection when there is one (presence, cache and limits share it). */
+  readonly redis: SharedRedis | undefined;
   readonly cache: Cache;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -31,6 +34,9 @@ export interface Runtime {
   readonly unsubscribeKey: Buffer;
   /** Names this process in websocket_sessions, queue claims and presence. */
   readonly instanceId: string;
+  /** Starts the analytics ingest's flush timer. */
+  start(): void;
+  /** Flushes and stops the ingest, then closes the bus and database it opened (not those it was given). */
   close(): Promise<void>;
 }
 
@@ -44,27 +50,36 @@ export interface RuntimeOverrides {
   instanceId?: string;
 }
 
+/** Opens (and migrates) the database, then builds the rest; starts nothing. */
 export async function createRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const clock = overrides.clock ?? systemClock;
-  const ownsDatabase = !overrides.database;
-  const database =
-    overrides.database ??
-    (await openDatabase({
-      url: config.databaseUrl,
-      dataDir: config.dataDir,
-      onPoolError: (err) => logger.warn({ err }, "database connection lost"),
-    }));
-  if (ownsDatabase) await migrate(database);
+  if (overrides.database) return assembleRuntime(config, overrides.database, false, { ...overrides, logger });
+  const database = await openMigrated(config, logger);
+  return assembleRuntime(config, database, true, { ...overrides, logger });
+}
 
+async function openMigrated(config: Config, logger: Logger): Promise<Database> {
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    onPoolError: (err) => logger.warn({ err }, "database connection lost"),
+  });
+  await migrate(database);
+  return database;
+}
+
+/** Everything but the database is built synchronously: the guide's zero-argument constructors rely on it. */
+function assembleRuntime(config: Config, database: Database, ownsDatabase: boolean, overrides: RuntimeOverrides): Runtime {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
   const ownsBus = !overrides.bus;
-  const bus =
+  const bus: Bus =
     overrides.bus ??
     (config.redisUrl
       ? new RedisBus(config.redisUrl, "herald:", (err) => logger.warn({ err: err.message }, "redis error"))
       : new MemoryBus());
-  const cache =
-    overrides.cache ?? (bus instanceof RedisBus ? new RedisCache(bus.client, `${bus.prefix}cache:`) : new MemoryCache(() => clock.now().getTime()));
+  const redis = bus.redis;
+  const cache = overrides.cache ?? (redis ? new RedisCache(redis.client, `${redis.prefix}cache:`) : new MemoryCache(() => clock.now().getTime()));
 
   let jwtSecret = config.jwtSecret;
   if (!jwtSecret && !config.jwksUrl) {
@@ -80,14 +95,13 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
     adminClaim: config.jwtAdminClaim,
   });
-
   const analytics = new AnalyticsIngest({ database, clock, logger });
-  analytics.start();
 
   return {
     config,
     database,
     bus,
+    redis,
     cache,
     clock,
     logger,
@@ -97,6 +111,9 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     jwtSecret,
     unsubscribeKey: resolveUnsubscribeKey(config, jwtSecret),
     instanceId: overrides.instanceId ?? `${process.pid}-${randomUUID().slice(0, 8)}`,
+    start() {
+      analytics.start();
+    },
     async close() {
       await analytics.stop();
       if (ownsBus) await bus.close();
@@ -115,18 +132,40 @@ export function resolveUnsubscribeKey(config: Pick<Config, "unsubscribeSecret" |
   return unsubscribeKey(config.unsubscribeSecret ?? jwtSecret ?? config.jwtSecret ?? ensureJwtSecret(config.dataDir).secret);
 }
 
-let shared: Promise<Runtime> | undefined;
+let shared: Runtime | undefined;
 
 /**
- * The runtime built from the environment, shared by components constructed
- * without explicit dependencies (the guide's `new NotificationService(ws)`).
+ * The runtime built from the environment for the guide's zero-argument
+ * constructors (`new NotificationService(ws)`, src/guide.ts), started on first
+ * use. It is built synchronously, so its database opens in the background:
+ * the first query waits for it, and an open that failed fails every query.
  */
-export function defaultRuntime(): Promise<Runtime> {
-  shared ??= createRuntime(loadConfig());
+export function defaultRuntime(): Runtime {
+  if (!shared) {
+    const config = loadConfig();
+    const logger = createLogger(config.logLevel);
+    const database = deferredDatabase(config.databaseUrl ? "postgres" : "pglite", openMigrated(config, logger));
+    shared = assembleRuntime(config, database, true, { logger });
+    shared.start();
+  }
   return shared;
 }
 
-/** Lets an embedder (or a test) decide what the zero-argument constructors use. */
-export function setDefaultRuntime(runtime: Runtime | Promise<Runtime> | undefined): void {
-  shared = runtime === undefined ? undefined : Promise.resolve(runtime);
+/** Lets an embedder (or a test) decide what the zero-argument constructors use; the caller starts and closes it. */
+export function setDefaultRuntime(runtime: Runtime | undefined): void {
+  shared = runtime;
+}
+
+/** A Database whose every call first waits for `opening`. */
+function deferredDatabase(kind: Database["kind"], opening: Promise<Database>): Database {
+  opening.catch(() => undefined); // surfaced by the first query, not as an unhandled rejection
+  return {
+    kind,
+    query: async (text, params) => (await opening).query(text, params),
+    transaction: async (fn) => (await opening).transaction(fn),
+    exec: async (script) => (await opening).exec(script),
+    connection: async (fn) => (await opening).connection(fn),
+    ping: async () => (await opening).ping(),
+    close: async () => (await opening).close(),
+  };
 }

@@ -51,16 +51,6 @@ export type TrendInterval = (typeof TREND_INTERVALS)[number];
 export const TOP_BY = ["open", "click"] as const;
 export type TopBy = (typeof TOP_BY)[number];
 
-/** True when PostgreSQL and the JavaScript runtime both know the zone (checked again by the database). */
-export function isTimeZone(tz: string): boolean {
-  if (typeof tz !== "string" || tz.length === 0 || tz.length > 64) return false;
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const QUARTER_HOUR = 15 * 60 * 1000;
 export const floorQuarter = (t: number) => Math.floor(t / QUARTER_HOUR) * QUARTER_HOUR;

@@ -5,18 +5,27 @@
  * flushes new events (cache.ts). Reads first flush this process's pending
  * events, so a read right after `trackEvent` sees it.
  */
-import type { Runtime } from "../runtime.js";
-import { defaultRuntime } from "../runtime.js";
+import type { Cache } from "../cache/index.js";
+import type { Database } from "../db/index.js";
+import type { Clock, Logger } from "../observability/index.js";
+import type { AnalyticsIngest } from "./ingest.js";
 import { notFound, validationError } from "../errors/index.js";
 import { isEventType, CLIENT_EVENT_TYPES, EVENT_TYPES, type EventType } from "./events.js";
 import { metadataProblem, textProblem } from "./validate.js";
 import { type ExportFormat, type ExportKind, EXPORT_FORMATS, EXPORT_KINDS, exportChunks } from "./export.js";
-import { type Metrics, type TopBy, type TrendInterval, TOP_BY, TREND_INTERVALS, isTimeZone, withRates, zeroCounts, type EventCounts } from "./metrics.js";
+import { type Metrics, type TopBy, type TrendInterval, TOP_BY, TREND_INTERVALS, withRates, zeroCounts, type EventCounts } from "./metrics.js";
 import { notificationCounts, platformCountsByType, topGroups, trendRows, trendStart, userCountsByType } from "./queries.js";
 import { AnalyticsCache } from "./cache.js";
 import { NOTIFICATION_TYPES } from "../protocol/index.js";
+import { isValidTimeZone } from "../time/index.js";
 
-export type AnalyticsDeps = Pick<Runtime, "database" | "cache" | "clock" | "logger" | "analytics">;
+export interface AnalyticsDeps {
+  database: Database;
+  cache: Cache;
+  clock: Clock;
+  logger: Logger;
+  analytics: AnalyticsIngest;
+}
 
 export interface NotificationMetrics extends Metrics {
   notificationId: string;
@@ -65,14 +74,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 86_400_000;
 
 export class AnalyticsService {
-  readonly deps: Promise<AnalyticsDeps>;
-  private readonly cache: Promise<AnalyticsCache>;
+  private readonly cache: AnalyticsCache;
 
-  constructor(deps?: AnalyticsDeps | Promise<AnalyticsDeps>) {
-    this.deps = Promise.resolve(deps ?? defaultRuntime());
-    this.cache = this.deps.then((d) => AnalyticsCache.for(d.cache, d.analytics, d.logger));
-    // A failed default runtime surfaces on the first call, not as an unhandled rejection.
-    this.cache.catch(() => undefined);
+  constructor(readonly deps: AnalyticsDeps) {
+    this.cache = AnalyticsCache.for(deps.cache, deps.analytics, deps.logger);
   }
 
   /** Records an event (batched; written within the ingest interval). Throws HERALD_VALIDATION on bad input. */
@@ -88,7 +93,7 @@ export class AnalyticsService {
     }
     const problem = metadataProblem(metadata);
     if (problem) throw validationError(`metadata ${problem}`, [{ field: "metadata", message: problem }]);
-    const { analytics, clock } = await this.deps;
+    const { analytics, clock } = this.deps;
     analytics.record({ notificationId, userId, eventType: eventType as EventType, metadata: metadata ?? null, timestamp: clock.now() });
   }
 
@@ -100,7 +105,7 @@ export class AnalyticsService {
   async trackOwnEvent(userId: string, notificationId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
     if (!isEventType(eventType)) return this.trackEvent(notificationId, userId, eventType, metadata);
     assertUuid(notificationId, "notificationId");
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const owned = await database.query("SELECT 1 FROM notifications WHERE id = $1 AND user_id = $2", [notificationId, userId]);
     if (owned.length === 0) throw notFound("Notification");
     if (!(CLIENT_EVENT_TYPES as readonly string[]).includes(eventType)) {
@@ -114,7 +119,7 @@ export class AnalyticsService {
   /** An admin's tracking: any event type, recorded for the notification's owner; an unknown notification is 404. */
   async trackEventForOwner(notificationId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
     assertUuid(notificationId, "notificationId");
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const [owner] = await database.query<{ user_id: string }>("SELECT user_id FROM notifications WHERE id = $1", [notificationId]);
     if (!owner) throw notFound("Notification");
     await this.trackEvent(notificationId, owner.user_id, eventType, metadata);
@@ -124,7 +129,7 @@ export class AnalyticsService {
   async getNotificationMetrics(notificationId: string, options: { requireExisting?: boolean } = {}): Promise<NotificationMetrics> {
     assertUuid(notificationId, "notificationId");
     const { database } = await this.fresh();
-    const cache = await this.cache;
+    const cache = this.cache;
     const result = await cache.remember(cache.notificationKey(notificationId), 300, async () => {
       const { counts, events, known } = await notificationCounts(database, notificationId);
       return { known, metrics: { notificationId, ...withRates(counts), events } };
@@ -137,7 +142,7 @@ export class AnalyticsService {
   async getUserMetrics(userId: string, days = 30): Promise<UserMetrics> {
     const d = checkDays(days);
     const { database, clock } = await this.fresh();
-    const cache = await this.cache;
+    const cache = this.cache;
     return cache.remember(await cache.userKey(userId, `metrics:${d}`), 300, async () => {
       const until = clock.now();
       const since = new Date(until.getTime() - d * DAY_MS);
@@ -151,7 +156,7 @@ export class AnalyticsService {
   async getMetricsByType(userId: string, days = 30): Promise<TypeMetrics[]> {
     const d = checkDays(days);
     const { database, clock } = await this.fresh();
-    const cache = await this.cache;
+    const cache = this.cache;
     return cache.remember(await cache.userKey(userId, `by-type:${d}`), 300, async () => {
       const until = clock.now();
       const rows = await userCountsByType(database, userId, new Date(until.getTime() - d * DAY_MS), until);
@@ -167,9 +172,9 @@ export class AnalyticsService {
     }
     const days = checkDays(options.days ?? 30);
     const timeZone = options.timeZone ?? "UTC";
-    if (!isTimeZone(timeZone)) throw validationError(`Unknown time zone ${timeZone}`, [{ field: "tz", message: "not an IANA time zone" }]);
+    if (!isValidTimeZone(timeZone)) throw validationError(`Unknown time zone ${timeZone}`, [{ field: "tz", message: "not an IANA time zone" }]);
     const { database, clock } = await this.fresh();
-    const cache = await this.cache;
+    const cache = this.cache;
     const what = `trends:${interval}:${days}:${timeZone}`;
     const key = options.userId ? await cache.userKey(options.userId, what) : await cache.platformKey(what);
     return cache.remember(key, 300, async () => {
@@ -196,7 +201,7 @@ export class AnalyticsService {
     const limit = checkInt(options.limit ?? 10, "limit", 1, 100);
     const minDelivered = checkInt(options.minDelivered ?? 10, "minDelivered", 1, 1_000_000_000);
     const { database } = await this.fresh();
-    const cache = await this.cache;
+    const cache = this.cache;
     return cache.remember(await cache.platformKey(`top:${by}:${limit}:${minDelivered}`), 3600, async () =>
       (await topGroups(database, by, limit, minDelivered)).map((g) => ({
         id: g.id,
@@ -212,7 +217,7 @@ export class AnalyticsService {
   async getOverview(options: { days?: number } = {}): Promise<Overview> {
     const days = options.days === undefined ? null : checkDays(options.days);
     const { database, clock } = await this.fresh();
-    const cache = await this.cache;
+    const cache = this.cache;
     return cache.remember(await cache.platformKey(`overview:${days ?? "all"}`), 300, async () => {
       const until = clock.now();
       const since = days === null ? null : new Date(until.getTime() - days * DAY_MS);
@@ -251,8 +256,7 @@ export class AnalyticsService {
 
   /** Dependencies, after this process's pending events are written (read-your-writes). */
   private async fresh(): Promise<AnalyticsDeps> {
-    const deps = await this.deps;
-    await this.cache;
+    const deps = this.deps;
     await deps.analytics.flush().catch((err) => deps.logger.warn({ err }, "analytics flush before read failed"));
     return deps;
   }

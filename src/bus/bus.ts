@@ -3,10 +3,20 @@
  * instance receives it. In-process by default; Redis pub/sub when REDIS_URL is
  * set. The database is the truth; the bus only carries "this happened".
  */
+import type { Redis } from "ioredis";
+
 export type BusHandler = (message: string) => void;
+
+/** A Redis connection other components may share (presence, cache, rate-limit counters), with the key prefix to use. */
+export interface SharedRedis {
+  readonly client: Redis;
+  readonly prefix: string;
+}
 
 export interface Bus {
   readonly kind: "memory" | "redis";
+  /** Set when the bus runs over Redis: what shares its connection uses this, never a type test. */
+  readonly redis?: SharedRedis;
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is active; the returned function ends it. */
   subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;

@@ -1,4 +1,4 @@
-export type { Bus, BusHandler } from "./bus.js";
+export type { Bus, BusHandler, SharedRedis } from "./bus.js";
 export { MemoryBus } from "./memory-bus.js";
 export { RedisBus } from "./redis-bus.js";
 export { createPresence } from "./presence.js";

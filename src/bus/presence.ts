@@ -15,8 +15,7 @@
  * Reads are synchronous (the guide's `getConnectedProviders()` is), served
  * from that view.
  */
-import type { Bus } from "./bus.js";
-import { RedisBus } from "./redis-bus.js";
+import type { Bus, SharedRedis } from "./bus.js";
 
 export interface Presence {
   /** A local connection of `userId` opened. */
@@ -47,7 +46,7 @@ export interface PresenceOptions {
 }
 
 export function createPresence(bus: Bus, instanceId: string, options: PresenceOptions = {}): Presence {
-  if (bus instanceof RedisBus) return new RedisPresence(bus, instanceId, options);
+  if (bus.redis) return new RedisPresence(bus, bus.redis, instanceId, options);
   return new MemoryPresence(sharedTable(bus), instanceId);
 }
 
@@ -134,20 +133,21 @@ class RedisPresence implements Presence {
   private flushScheduled = false;
 
   constructor(
-    private readonly bus: RedisBus,
+    private readonly bus: Bus,
+    private readonly redis: SharedRedis,
     private readonly instanceId: string,
     options: PresenceOptions,
   ) {
     this.heartbeatMs = options.heartbeatMs ?? 10_000;
     this.ttlMs = this.heartbeatMs * 3;
-    this.instancesKey = `${bus.prefix}presence:instances`;
+    this.instancesKey = `${redis.prefix}presence:instances`;
     this.ownKey = this.keyOf(instanceId);
     this.onError = options.onError ?? (() => undefined);
     this.onInstanceLost = options.onInstanceLost;
   }
 
   private keyOf(instanceId: string): string {
-    return `${this.bus.prefix}presence:i:${instanceId}`;
+    return `${this.redis.prefix}presence:i:${instanceId}`;
   }
 
   add(userId: string): void {
@@ -171,7 +171,7 @@ class RedisPresence implements Presence {
     this.pending = new Map();
     if (changes.length === 0) return;
     // Same connection, so Redis applies the HINCRBYs before others see the deltas.
-    const tx = this.bus.client.multi();
+    const tx = this.redis.client.multi();
     for (const [user, d] of changes) tx.hincrby(this.ownKey, user, d);
     tx.pexpire(this.ownKey, this.ttlMs).exec().catch(this.onError);
     this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, c: changes })).catch(this.onError);
@@ -217,7 +217,7 @@ class RedisPresence implements Presence {
 
   /** Rewrites this instance's hash from memory (healing missed writes) and re-reads the others. */
   async heartbeat(): Promise<void> {
-    const redis = this.bus.client;
+    const redis = this.redis.client;
     const now = Date.now();
     const tx = redis.multi().del(this.ownKey);
     if (this.own.size > 0) tx.hset(this.ownKey, Object.fromEntries(this.own));
@@ -250,7 +250,7 @@ class RedisPresence implements Presence {
         this.onError(err);
         continue;
       }
-      await this.bus.client.zrem(this.instancesKey, id);
+      await this.redis.client.zrem(this.instancesKey, id);
     }
   }
 
@@ -263,7 +263,7 @@ class RedisPresence implements Presence {
     const gone = [...this.own].map(([user, n]) => [user, -n]);
     if (gone.length > 0) await this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, c: gone })).catch(this.onError);
     this.own.clear();
-    await this.bus.client
+    await this.redis.client
       .multi()
       .del(this.ownKey)
       .zrem(this.instancesKey, this.instanceId)

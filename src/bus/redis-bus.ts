@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import type { Bus, BusHandler } from "./bus.js";
+import type { Bus, BusHandler, SharedRedis } from "./bus.js";
 
 /**
  * Redis pub/sub bus: one connection publishes, one subscribes. Channels are
@@ -69,6 +69,10 @@ export class RedisBus implements Bus {
   /** The publishing connection, reused for presence and cache keys. */
   get client(): Redis {
     return this.pub;
+  }
+
+  get redis(): SharedRedis {
+    return { client: this.pub, prefix: this.prefix };
   }
 
   async close(): Promise<void> {

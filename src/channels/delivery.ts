@@ -5,7 +5,11 @@
  * provider) and the queue worker that drives them. The composition root starts and stops it.
  */
 import { type Mailer, createMailer, mailerOptions } from "../mail/index.js";
-import type { Runtime } from "../runtime.js";
+import type { AnalyticsIngest } from "../analytics/index.js";
+import type { Config } from "../config/index.js";
+import type { Database } from "../db/index.js";
+import type { Clock, Logger } from "../observability/index.js";
+import type { Registry } from "prom-client";
 import type { Channel, OutOfAppChannelName } from "./channel.js";
 import { EmailChannel } from "./email.js";
 import { PushChannel } from "./push.js";
@@ -14,7 +18,17 @@ import { loadVapidKeys } from "./vapid.js";
 import { loadWebhookSecret } from "./webhook-signing.js";
 import { DeliveryWorker, type DeliveryWorkerOptions } from "./worker.js";
 
-export type DeliveryDeps = Pick<Runtime, "config" | "database" | "clock" | "logger" | "metrics" | "instanceId" | "analytics" | "unsubscribeKey">;
+export interface DeliveryDeps {
+  config: Config;
+  database: Database;
+  clock: Clock;
+  logger: Logger;
+  metrics: Registry;
+  /** Names this process in queue claims. */
+  instanceId: string;
+  analytics: AnalyticsIngest;
+  unsubscribeKey: Buffer;
+}
 
 export interface DeliveryOverrides extends Partial<Omit<DeliveryWorkerOptions, "database" | "channels" | "clock" | "logger" | "metrics">> {
   /** The process's one mailer, shared with the digests; its owner closes it. Without it, one is built from config and closed by stop(). */

@@ -27,6 +27,8 @@ export { loadVapidKeys } from "./vapid.js";
 export { isPublicAddress, refusedPushEndpoint } from "./safe-destination.js";
 export type { VapidKeys } from "./vapid.js";
 export { bundleKey, enqueueOutOfApp, singleSendRows } from "./router.js";
+export { enqueueBroadcast } from "./broadcast-queue.js";
+export type { BroadcastSend } from "./broadcast-queue.js";
 export type { EnqueueOptions, EnqueueTarget, EnqueuedRow, OutOfAppDecision, QueuePayload } from "./router.js";
 export { backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 export type { BackoffPolicy } from "./backoff.js";

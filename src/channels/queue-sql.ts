@@ -7,8 +7,8 @@
  * out, or the user's current preferences no longer want the send).
  */
 import type { Queryable } from "../db/index.js";
-import { PREFERENCE_SELECT, rowToPreferences } from "../preferences/service.js";
-import type { PreferenceFields } from "../preferences/types.js";
+import { PREFERENCE_SELECT, rowToPreferences } from "../preferences/index.js";
+import type { PreferenceFields } from "../preferences/index.js";
 import type { ChannelNotification, OutOfAppChannelName } from "./channel.js";
 import type { QueuePayload } from "./router.js";
 

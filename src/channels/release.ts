@@ -7,9 +7,9 @@
  * quiet hours holding at release (their end moved later, or switched on since)
  * defer it to their end, unless critical (SPEC 6.3).
  */
-import { decideDelivery } from "../preferences/delivery-rules.js";
-import { nextLocalTime, parseHhmm, safeTimeZone } from "../preferences/quiet-hours.js";
-import type { PreferenceFields } from "../preferences/types.js";
+import { decideDelivery } from "../preferences/index.js";
+import { nextLocalTime, parseHhmm, safeTimeZone } from "../time/index.js";
+import type { PreferenceFields } from "../preferences/index.js";
 import type { OutOfAppChannelName } from "./channel.js";
 import type { NotificationContent } from "./queue-sql.js";
 

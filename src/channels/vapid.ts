@@ -6,7 +6,7 @@
 import path from "node:path";
 import webpush from "web-push";
 import type { Config } from "../config/index.js";
-import { readOrCreateSecretFile } from "../config/secret-file.js";
+import { readOrCreateSecretFile } from "../config/index.js";
 
 export interface VapidKeys {
   publicKey: string;

@@ -10,7 +10,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Config } from "../config/index.js";
-import { readOrCreateSecretFile } from "../config/secret-file.js";
+import { readOrCreateSecretFile } from "../config/index.js";
 
 export function webhookSignatureHeaders(secret: string, id: string, timestampSeconds: number, body: string): Record<string, string> {
   const key = Buffer.from(secret.startsWith("whsec_") ? secret.slice(6) : secret, "base64");

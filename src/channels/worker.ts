@@ -6,7 +6,7 @@
  * Delivery is at least once; a send is repeated only when a worker dies (or
  * its lease runs out) between the provider accepting it and the row update.
  */
-import type { AnalyticsSink } from "../analytics/events.js";
+import type { AnalyticsSink } from "../analytics/index.js";
 import type { Database } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { Registry } from "prom-client";

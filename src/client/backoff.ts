@@ -1,4 +1,6 @@
-/** Reconnect delays: exponential, capped, with full jitter so a restarted server is not hit by every client at once. */
+/** The SDK's reconnect delays: the shared formula (src/backoff) with the client's option names. */
+import { backoffDelay as delayOf } from "../backoff/index.js";
+
 export interface BackoffOptions {
   /** First delay ceiling (default 500 ms). */
   initialDelayMs?: number;
@@ -12,10 +14,6 @@ export interface BackoffOptions {
 
 /** Delay before reconnect attempt `attempt` (0-based): uniform in [ceiling/2, ceiling]. */
 export function backoffDelay(attempt: number, options: BackoffOptions = {}): number {
-  const initial = options.initialDelayMs ?? 500;
-  const max = options.maxDelayMs ?? 30_000;
-  const factor = options.factor ?? 2;
-  const ceiling = Math.min(max, initial * factor ** Math.min(attempt, 30));
-  const r = (options.random ?? Math.random)();
-  return Math.round(ceiling / 2 + r * (ceiling / 2));
+  const policy = { baseMs: options.initialDelayMs ?? 500, maxMs: options.maxDelayMs ?? 30_000, factor: options.factor ?? 2 };
+  return delayOf(attempt + 1, policy, options.random);
 }

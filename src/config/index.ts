@@ -330,3 +330,5 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
   });
 }
+
+export { readOrCreateSecretFile } from "./secret-file.js";

@@ -13,7 +13,7 @@
  *   occurrence of 08:00 (Monday 09:00), or the first instant after a gap that
  *   skipped it.
  */
-import { firstInstantOfWallTime, isValidTimeZone, lastLocalHour, localDayStart, nextLocalHour, safeTimeZone } from "../preferences/quiet-hours.js";
+import { firstInstantOfWallTime, isValidTimeZone, lastLocalHour, localDayStart, nextLocalHour, safeTimeZone } from "../time/index.js";
 
 export const DIGEST_FREQUENCIES = ["hourly", "daily", "weekly"] as const;
 export type DigestFrequency = (typeof DIGEST_FREQUENCIES)[number];

@@ -8,9 +8,10 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { HeraldError, notFound, validationError } from "../errors/index.js";
 import { type Mailer, type SmtpMailerOptions, createMailer, unsubscribeUrl, verifyUnsubscribeToken } from "../mail/index.js";
-import type { Clock } from "../observability/index.js";
-import type { Runtime } from "../runtime.js";
-import { defaultRuntime, resolveUnsubscribeKey } from "../runtime.js";
+import type { Config } from "../config/index.js";
+import type { Database } from "../db/index.js";
+import type { Clock, Logger } from "../observability/index.js";
+import type { Registry } from "prom-client";
 import { type DigestRow, claimDueDigests, digestAudience, leaseDueDigests } from "./claim.js";
 import { type DeliveryContext, type DigestMetrics, deliverDigests, digestMetrics } from "./delivery.js";
 import { type DigestCounts, type EmailDigest, digestCounts, digestRecipient, listDigestRows, toEmailDigest } from "./history.js";
@@ -21,13 +22,17 @@ import { DEFAULT_TUNING, type DigestTuning, digestTuning } from "./tuning.js";
 /** The guide's `smtpConfig`: the shared mailer's SMTP options. */
 export type SmtpConfig = SmtpMailerOptions;
 
-export type DigestDeps = Pick<Runtime, "database" | "clock" | "logger" | "config" | "metrics"> & {
-  instanceId?: string;
-  /** The runtime's unsubscribe key, shared with notification e-mails; without it, resolved from config and `jwtSecret`. */
-  unsubscribeKey?: Buffer;
-  /** The HS256 secret in use (the runtime's); unsubscribe links are signed with a key derived from it unless HERALD_UNSUBSCRIBE_SECRET is set. */
-  jwtSecret?: string | undefined;
-};
+export interface DigestDeps {
+  database: Database;
+  clock: Clock;
+  logger: Logger;
+  config: Config;
+  metrics: Registry;
+  /** Signs the one-click unsubscribe links; the same key as notification e-mails' (the runtime's). */
+  unsubscribeKey: Buffer;
+  /** The process's one mailer (createHerald shares it with notification e-mails; its owner closes it). Without it, one is built from `smtp` on first send and closed by stop(). */
+  mailer?: Mailer;
+}
 
 /** How long a send may take before another instance may take the digest over (default; see DigestTuning.leaseMs). */
 export const LEASE_MS = DEFAULT_TUNING.leaseMs;
@@ -52,21 +57,18 @@ export interface DigestStats extends DigestCounts {
 }
 
 export class EmailDigestService {
-  readonly deps: Promise<DigestDeps>;
   readonly tuning: DigestTuning;
   private readonly owner: string;
   private mailer: Mailer | undefined;
   private metrics: DigestMetrics | undefined;
   private scheduler: DigestScheduler | undefined;
-  private key: Buffer | undefined;
 
   /** `tuning` overrides the defaults (createHerald passes the HERALD_DIGEST_* configuration). */
   constructor(
     readonly smtp: SmtpConfig | undefined,
-    deps?: DigestDeps | Promise<DigestDeps>,
+    readonly deps: DigestDeps,
     tuning: Partial<DigestTuning> = {},
   ) {
-    this.deps = Promise.resolve(deps ?? defaultRuntime());
     this.tuning = digestTuning(tuning);
     // The pid says which process holds a lease (leased_by) when looking at the table.
     this.owner = `digests-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -75,12 +77,12 @@ export class EmailDigestService {
   /** Starts the scheduler loop (idempotent): a run at once, then at every minute boundary. */
   async initializeScheduledJobs(): Promise<void> {
     if (this.scheduler) return;
-    const deps = await this.deps;
+    const deps = this.deps;
     this.scheduler = new DigestScheduler({ run: () => this.runDue(), clock: deps.clock, logger: deps.logger, maxIntervalMs: this.tuning.pollMs });
     this.scheduler.start();
   }
 
-  /** Stops the loop (awaiting the run in flight) and closes the mail transport. */
+  /** Stops the loop (awaiting the run in flight) and closes the mail transport it built (not a given one). */
   async stop(): Promise<void> {
     await this.scheduler?.stop();
     await this.mailer?.close();
@@ -99,7 +101,7 @@ export class EmailDigestService {
    * holder's lease expired. With `now`, the whole pass runs at that instant.
    */
   async runDue(now?: Date): Promise<DigestRunSummary> {
-    const deps = await this.deps;
+    const deps = this.deps;
     const clock: Clock = now ? { now: () => now } : deps.clock;
     const at = clock.now();
     const db = deps.database;
@@ -109,7 +111,7 @@ export class EmailDigestService {
       return [{ timezone, frequency, windowStart: w.start, scheduledFor: w.end }];
     });
     const summary: DigestRunSummary = { claimed: await claimDueDigests(db, groups, at), sent: 0, skipped: 0, retrying: 0, failed: 0 };
-    const ctx = this.deliveryContext(deps, clock, await this.unsubscribeKey());
+    const ctx = this.deliveryContext(deps, clock, this.deps.unsubscribeKey);
     const loop = async () => {
       for (;;) {
         const t = clock.now();
@@ -133,7 +135,7 @@ export class EmailDigestService {
   /** Sends a digest of the last period now, outside the schedule (an `is_test` row, not a claim). */
   async sendTestDigest(userId: string, frequency: DigestFrequency = "daily"): Promise<EmailDigest> {
     if (!isDigestFrequency(frequency)) throw validationError("Invalid frequency", [{ field: "frequency", message: "must be hourly, daily or weekly" }]);
-    const deps = await this.deps;
+    const deps = this.deps;
     const user = await digestRecipient(deps.database, userId);
     if (!user) throw notFound("User");
     if (!user.email) throw new HeraldError("HERALD_CONFLICT", "This user has no e-mail address");
@@ -145,14 +147,14 @@ export class EmailDigestService {
        RETURNING *`,
       [userId, frequency, now.toISOString(), new Date(now.getTime() - NOMINAL_PERIOD_MS[frequency]).toISOString(), user.email, new Date(now.getTime() + this.tuning.leaseMs).toISOString(), this.owner],
     );
-    await deliverDigests(this.deliveryContext(deps, deps.clock, await this.unsubscribeKey()), [row!]);
+    await deliverDigests(this.deliveryContext(deps, deps.clock, this.deps.unsubscribeKey), [row!]);
     const [after] = await deps.database.query<DigestRow>("SELECT * FROM email_digests WHERE id = $1", [row!.id]);
     return toEmailDigest(after!);
   }
 
   /** Totals (the guide's `totalSent`, `totalFailed`, plus skipped, pending, last times) and the schedule. */
   async getDigestStats(userId: string): Promise<DigestStats> {
-    const deps = await this.deps;
+    const deps = this.deps;
     const [counts, user] = await Promise.all([digestCounts(deps.database, userId), digestRecipient(deps.database, userId)]);
     const frequency = user && isDigestFrequency(user.frequency) ? user.frequency : "daily";
     const timezone = resolveTimeZone(user?.timezone);
@@ -163,26 +165,18 @@ export class EmailDigestService {
 
   /** The user a one-click unsubscribe token was signed for, or undefined when it is not genuine. */
   async verifyUnsubscribe(token: unknown): Promise<string | undefined> {
-    return verifyUnsubscribeToken(await this.unsubscribeKey(), token);
+    return verifyUnsubscribeToken(this.deps.unsubscribeKey, token);
   }
 
   /** The signed unsubscribe link for `userId` (List-Unsubscribe and e-mail footers). */
   async unsubscribeUrl(userId: string): Promise<string> {
-    const deps = await this.deps;
-    return unsubscribeUrl(deps.config.appUrl, await this.unsubscribeKey(), userId);
-  }
-
-  /** The runtime's key (the one notification e-mails use), else resolved the same way (src/runtime.ts). */
-  private async unsubscribeKey(): Promise<Buffer> {
-    if (this.key) return this.key;
-    const deps = await this.deps;
-    this.key = deps.unsubscribeKey ?? resolveUnsubscribeKey(deps.config, deps.jwtSecret);
-    return this.key;
+    const deps = this.deps;
+    return unsubscribeUrl(deps.config.appUrl, this.deps.unsubscribeKey, userId);
   }
 
   /** The user's digest history, newest first. */
   async listDigests(userId: string, page: { limit?: number; offset?: number } = {}): Promise<{ digests: EmailDigest[]; total: number }> {
-    const deps = await this.deps;
+    const deps = this.deps;
     const limit = Math.min(Math.max(page.limit ?? 20, 1), 100);
     const offset = Math.max(page.offset ?? 0, 0);
     const { rows, total } = await listDigestRows(deps.database, userId, { limit, offset });
@@ -191,7 +185,7 @@ export class EmailDigestService {
 
   /** True when the user is in the directory (admin views answer 404 otherwise). */
   async hasUser(userId: string): Promise<boolean> {
-    const deps = await this.deps;
+    const deps = this.deps;
     return (await digestRecipient(deps.database, userId)) !== undefined;
   }
 
@@ -200,7 +194,7 @@ export class EmailDigestService {
     const from = this.smtp?.from || deps.config.email.from;
     return {
       db: deps.database,
-      mailer: () => (this.mailer ??= this.createMailer(deps, from)),
+      mailer: () => deps.mailer ?? (this.mailer ??= this.createMailer(deps, from)),
       clock,
       logger: deps.logger,
       metrics: this.metrics,

@@ -7,11 +7,11 @@
  * The caller fans the committed rows out.
  */
 import { randomUUID } from "node:crypto";
-import { enqueueBroadcast } from "../channels/broadcast-queue.js";
-import type { BroadcastSend } from "../channels/broadcast-queue.js";
+import { enqueueBroadcast } from "../channels/index.js";
+import type { BroadcastSend } from "../channels/index.js";
 import type { Database } from "../db/index.js";
 import { DEFAULT_PREFERENCES, type DeliveryDecision, type PreferenceFields, decideDelivery, isCritical, typeToggleOf } from "../preferences/index.js";
-import { PREFERENCE_COLUMNS } from "../preferences/types.js";
+import { PREFERENCE_COLUMNS } from "../preferences/index.js";
 import type { BroadcastBase, BroadcastRecipient } from "./publisher.js";
 import { type NotificationContent, contentParams } from "./input.js";
 import { broadcastPreferences, broadcastStatement } from "./sql.js";

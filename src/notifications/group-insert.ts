@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { type Database, GroupCommit, type Queryable } from "../db/index.js";
-import type { NotificationRow } from "../db/schema.js";
+import type { NotificationRow } from "../db/index.js";
 import { INSERT_NOTIFICATIONS } from "./sql.js";
 
 /** One notification's columns (in INSERT_NOTIFICATIONS order, without the id) and its single out-of-app sends. */

@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Queryable } from "../db/index.js";
-import type { NotificationRow } from "../db/schema.js";
+import type { NotificationRow } from "../db/index.js";
 import { HeraldError } from "../errors/index.js";
 import { SELECT_IDEMPOTENCY_KEY, SELECT_OWN } from "./sql.js";
 import { type NotificationDto, toNotificationDto } from "./types.js";

@@ -5,10 +5,10 @@
  * about it (`notification_updated`, `unread_count`) and the analytics sink
  * records `opened` / `archived` / `deleted`.
  */
-import type { NotificationRow } from "../db/schema.js";
+import type { NotificationRow } from "../db/index.js";
 import type { ServerMessage } from "../protocol/index.js";
 import type { RealtimePublisher } from "./publisher.js";
-import type { NotificationDeps } from "./service.js";
+import type { NotificationDeps } from "./deps.js";
 import { COUNT_NOTIFICATIONS, DELETE_OWN, LIST_NOTIFICATIONS, MARK_ALL_READ, SELECT_OWN, UNREAD_COUNT, UPDATE_STATE } from "./sql.js";
 import { type NotificationDto, toNotificationDto } from "./types.js";
 
@@ -37,12 +37,12 @@ const READ_ALL_PUSH_LIMIT = 500;
 
 export class Inbox {
   constructor(
-    private readonly deps: Promise<NotificationDeps>,
+    private readonly deps: NotificationDeps,
     private readonly realtime: RealtimePublisher,
   ) {}
 
   async list(userId: string, options: GetNotificationsOptions = {}): Promise<NotificationPage> {
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const limit = Math.min(Math.max(Math.trunc(options.limit ?? 20), 1), MAX_PAGE);
     const offset = Math.max(Math.trunc(options.offset ?? 0), 0);
     const filters = [userId, options.read ?? null, options.archived ?? null, options.type ?? null];
@@ -54,13 +54,13 @@ export class Inbox {
   }
 
   async get(userId: string, id: string): Promise<NotificationDto | null> {
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const rows = await database.query<NotificationRow>(SELECT_OWN, [id, userId]);
     return rows[0] ? toNotificationDto(rows[0]) : null;
   }
 
   async unreadCount(userId: string): Promise<number> {
-    const { database } = await this.deps;
+    const { database } = this.deps;
     return Number((await database.query<{ count: number }>(UNREAD_COUNT, [userId]))[0]?.count ?? 0);
   }
 
@@ -69,7 +69,7 @@ export class Inbox {
    * or null when the id is not one of the user's (nothing changed).
    */
   async update(userId: string, id: string, change: StateChange): Promise<{ read: boolean; archived: boolean } | null> {
-    const { database, analytics } = await this.deps;
+    const { database, analytics } = this.deps;
     const rows = await database.query<{ wasRead: boolean; wasArchived: boolean; read: boolean; archived: boolean }>(UPDATE_STATE, [
       id,
       userId,
@@ -88,7 +88,7 @@ export class Inbox {
 
   /** Marks every unread notification of the user read; returns how many changed. */
   async markAllRead(userId: string): Promise<number> {
-    const { database, analytics } = await this.deps;
+    const { database, analytics } = this.deps;
     const rows = await database.query<{ id: string; archived: boolean }>(MARK_ALL_READ, [userId]);
     for (const r of rows) analytics.record({ notificationId: r.id, userId, eventType: "opened" });
     if (rows.length > 0) {
@@ -102,7 +102,7 @@ export class Inbox {
 
   /** Deletes one of the user's notifications; false when it is not theirs. */
   async delete(userId: string, id: string): Promise<boolean> {
-    const { database, analytics } = await this.deps;
+    const { database, analytics } = this.deps;
     const [gone] = await database.query<{ read: boolean; archived: boolean }>(DELETE_OWN, [id, userId]);
     if (!gone) return false;
     analytics.record({ notificationId: id, userId, eventType: "deleted" });
@@ -112,7 +112,7 @@ export class Inbox {
 
   /** Sends the changes and the fresh unread count to every live connection of the user. */
   private async tell(userId: string, messages: ServerMessage[]): Promise<void> {
-    const { logger } = await this.deps;
+    const { logger } = this.deps;
     try {
       for (const m of messages) await this.realtime.publishToUser(userId, m);
       await this.realtime.publishToUser(userId, { type: "unread_count", count: await this.unreadCount(userId) });

@@ -1,5 +1,6 @@
 export { NotificationService } from "./service.js";
-export type { BroadcastResult, FromTemplateOptions, NotificationDeps } from "./service.js";
+export type { BroadcastResult, FromTemplateOptions } from "./service.js";
+export type { NotificationDeps } from "./deps.js";
 export type { BroadcastBase, BroadcastRecipient, InboxActions, RealtimePublisher } from "./publisher.js";
 export type { GetNotificationsOptions, NotificationPage, StateChange } from "./inbox.js";
 export { MAX_PAGE } from "./inbox.js";
@@ -16,3 +17,5 @@ export type { BroadcastInput, CreateNotificationInput, NotificationContent, Temp
 export { NotificationTemplates, renderTemplate, templateCreateSchema, templateKeySchema, templateUpdateSchema } from "./templates.js";
 export type { NotificationTemplate } from "./templates.js";
 export * from "./types.js";
+export { NOTIFICATION_COLUMNS } from "./sql.js";
+export type { NotificationRow } from "../db/index.js";

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { validationError } from "../errors/index.js";
-import { userIdSchema } from "../users/directory.js";
+import { userIdSchema } from "../users/index.js";
 import { PRIORITIES } from "./types.js";
 
 export const TITLE_MAX = 200;

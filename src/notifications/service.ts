@@ -19,10 +19,9 @@ import { enqueueOutOfApp, singleSendRows } from "../channels/index.js";
 import { HeraldError } from "../errors/index.js";
 import { PreferencesService, decideDelivery } from "../preferences/index.js";
 import type { InboxActions, RealtimePublisher } from "./publisher.js";
-import type { Runtime } from "../runtime.js";
-import { defaultRuntime } from "../runtime.js";
 import { timezoneCacheKey } from "../users/index.js";
 import { writeBroadcast } from "./broadcast.js";
+import type { NotificationDeps } from "./deps.js";
 import { NotificationInsertBatcher, insertNotifications } from "./group-insert.js";
 import { type CreateOutcome, IDEMPOTENCY_RETENTION_MS, replay, requestHash } from "./idempotency.js";
 import { type GetNotificationsOptions, Inbox, type NotificationPage, type StateChange } from "./inbox.js";
@@ -39,7 +38,7 @@ import { PURGE_IDEMPOTENCY_KEYS, SELECT_TIMEZONE } from "./sql.js";
 import { NotificationTemplates } from "./templates.js";
 import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
 
-export type NotificationDeps = Pick<Runtime, "database" | "bus" | "cache" | "clock" | "logger" | "analytics">;
+
 
 export interface BroadcastResult {
   count: number;
@@ -58,7 +57,7 @@ const MAX_SEND_ATTEMPTS = 5;
 const PURGE_EVERY_MS = 3600_000;
 
 export class NotificationService implements InboxActions {
-  readonly deps: Promise<NotificationDeps>;
+  readonly deps: NotificationDeps;
   readonly preferences: PreferencesService;
   readonly templates: NotificationTemplates;
   private readonly inbox: Inbox;
@@ -67,9 +66,9 @@ export class NotificationService implements InboxActions {
 
   constructor(
     readonly realtime: RealtimePublisher,
-    deps?: NotificationDeps | Promise<NotificationDeps>,
+    deps: NotificationDeps,
   ) {
-    this.deps = Promise.resolve(deps ?? defaultRuntime());
+    this.deps = deps;
     this.preferences = new PreferencesService(this.deps);
     this.templates = new NotificationTemplates(this.deps);
     this.inbox = new Inbox(this.deps, realtime);
@@ -94,7 +93,7 @@ export class NotificationService implements InboxActions {
   /** Like createAndSendNotification, with what happened: created, replayed, deleted (a replay) or type_disabled. */
   async create(input: CreateNotificationInput): Promise<CreateOutcome> {
     const n = parseOrThrow(createNotificationSchema, input, "notification");
-    const { database, clock, logger } = await this.deps;
+    const { database, clock, logger } = this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
     const [prefs, timezone] = await Promise.all([this.preferences.get(n.userId), this.timezoneOf(n.userId)]);
     const now = clock.now();
@@ -173,7 +172,7 @@ export class NotificationService implements InboxActions {
    */
   async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
     const n = parseOrThrow(notificationContentSchema, input, "broadcast");
-    const { database, clock, logger } = await this.deps;
+    const { database, clock, logger } = this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
     const { broadcastId, count, base, recipients } = await writeBroadcast(database, n, priority, clock.now(), MAX_SEND_ATTEMPTS);
     if (!base) return { count, broadcastId };
@@ -228,14 +227,13 @@ export class NotificationService implements InboxActions {
   private purgeExpiredKeys(cutoff: Date): void {
     if (this.lastPurge !== undefined && cutoff.getTime() - this.lastPurge < PURGE_EVERY_MS) return;
     this.lastPurge = cutoff.getTime();
-    void this.deps.then(({ database, logger }) =>
-      database.query(PURGE_IDEMPOTENCY_KEYS, [cutoff]).catch((err: unknown) => logger.warn({ err }, "could not purge expired idempotency keys")),
-    );
+    const { database, logger } = this.deps;
+    void database.query(PURGE_IDEMPOTENCY_KEYS, [cutoff]).catch((err: unknown) => logger.warn({ err }, "could not purge expired idempotency keys"));
   }
 
   /** The user's IANA zone from the directory (UTC when unknown), cached like preferences. */
   private async timezoneOf(userId: string): Promise<string> {
-    const { database, cache } = await this.deps;
+    const { database, cache } = this.deps;
     const cached = await cache.get<string>(timezoneCacheKey(userId));
     if (cached) return cached;
     const tz = (await database.query<{ timezone: string }>(SELECT_TIMEZONE, [userId]))[0]?.timezone ?? "UTC";

@@ -5,11 +5,13 @@
  */
 import { z } from "zod";
 import { HeraldError, notFound } from "../errors/index.js";
-import type { Runtime } from "../runtime.js";
+import type { Database } from "../db/index.js";
 import { type NotificationContent, notificationContentSchema, notificationTypeSchema, parseOrThrow, type TemplateVariables } from "./input.js";
 import { PRIORITIES } from "./types.js";
 
-export type TemplatesDeps = Pick<Runtime, "database">;
+export interface TemplatesDeps {
+  database: Database;
+}
 
 export const templateKeySchema = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,99}$/, "must be a lower-case key such as booking.reminder");
 
@@ -106,11 +108,11 @@ export function renderTemplate(t: Pick<NotificationTemplate, keyof z.infer<typeo
 }
 
 export class NotificationTemplates {
-  constructor(private readonly deps: TemplatesDeps | Promise<TemplatesDeps>) {}
+  constructor(private readonly deps: TemplatesDeps) {}
 
   async create(input: unknown): Promise<NotificationTemplate> {
     const t = parseOrThrow(templateCreateSchema, input, "template");
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const fields = Object.keys(COLUMNS) as (keyof typeof COLUMNS)[];
     const rows = await database.query<Row>(
       `INSERT INTO notification_templates (key, ${fields.map((f) => COLUMNS[f]).join(", ")})
@@ -124,19 +126,19 @@ export class NotificationTemplates {
   }
 
   async get(key: string): Promise<NotificationTemplate | null> {
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const rows = await database.query<Row>(`SELECT ${SELECT} FROM notification_templates WHERE key = $1`, [key]);
     return rows[0] ? toTemplate(rows[0]) : null;
   }
 
   async list(): Promise<NotificationTemplate[]> {
-    const { database } = await this.deps;
+    const { database } = this.deps;
     return (await database.query<Row>(`SELECT ${SELECT} FROM notification_templates ORDER BY key`)).map(toTemplate);
   }
 
   async update(key: string, patch: unknown): Promise<NotificationTemplate> {
     const p = parseOrThrow(templateUpdateSchema, patch, "template");
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const fields = (Object.keys(COLUMNS) as (keyof typeof COLUMNS)[]).filter((f) => p[f] !== undefined);
     const rows = await database.query<Row>(
       `UPDATE notification_templates SET ${fields.map((f, i) => `${COLUMNS[f]} = $${i + 2}, `).join("")}updated_at = now()
@@ -148,7 +150,7 @@ export class NotificationTemplates {
   }
 
   async delete(key: string): Promise<boolean> {
-    const { database } = await this.deps;
+    const { database } = this.deps;
     return (await database.query(`DELETE FROM notification_templates WHERE key = $1 RETURNING id`, [key])).length > 0;
   }
 

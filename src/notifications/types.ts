@@ -3,7 +3,7 @@
  * this module maps database rows to it and holds the guide's default
  * priorities.
  */
-import type { NotificationRow } from "../db/schema.js";
+import type { NotificationRow } from "../db/index.js";
 import type { DeliveryStatus, KnownNotificationType, NotificationDto, Priority } from "../protocol/index.js";
 
 export { DELIVERY_STATUSES, NOTIFICATION_TYPES, PRIORITIES } from "../protocol/index.js";

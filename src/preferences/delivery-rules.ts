@@ -15,7 +15,7 @@
  *   hourly / digest batching and goes out at once.
  */
 import type { Presentation } from "../protocol/index.js";
-import { inWindow, localMinuteOfDay, nextLocalHour, nextLocalTime, parseHhmm, safeTimeZone } from "./quiet-hours.js";
+import { inWindow, localMinuteOfDay, nextLocalHour, nextLocalTime, parseHhmm, safeTimeZone } from "../time/index.js";
 import { type PreferenceFields, typeToggleOf } from "./types.js";
 
 export type ChannelPlan =

@@ -1,9 +1,10 @@
 /** Preferences of the guide and the delivery rules of SPEC.md section 6. */
-export { PreferencesService, PREFERENCES_TTL_SECONDS } from "./service.js";
+export { PREFERENCE_SELECT, PreferencesService, PREFERENCES_TTL_SECONDS, rowToPreferences } from "./service.js";
 export type { PreferencesDeps } from "./service.js";
 export {
   DEFAULT_PREFERENCES,
   DIGEST_FREQUENCIES,
+  PREFERENCE_COLUMNS,
   FREQUENCIES,
   TYPE_TOGGLES,
   defaultPreferences,
@@ -14,4 +15,3 @@ export {
 export type { DigestFrequency, Frequency, NotificationPreferences, PreferenceFields, PreferencesUpdate } from "./types.js";
 export { OUT_OF_APP_CHANNELS, decideDelivery, inQuietHours, isCritical } from "./delivery-rules.js";
 export type { ChannelPlan, DeliveryDecision, DeliveryInput, OutOfAppChannel } from "./delivery-rules.js";
-export { isValidTimeZone, safeTimeZone } from "./quiet-hours.js";

@@ -4,7 +4,8 @@
  * an update writes the row and deletes the cache entry in the same call.
  */
 import { validationError } from "../errors/index.js";
-import type { Runtime } from "../runtime.js";
+import type { Cache } from "../cache/index.js";
+import type { Database } from "../db/index.js";
 import {
   type NotificationPreferences,
   PREFERENCE_COLUMNS,
@@ -14,7 +15,10 @@ import {
   preferencesUpdateSchema,
 } from "./types.js";
 
-export type PreferencesDeps = Pick<Runtime, "database" | "cache">;
+export interface PreferencesDeps {
+  database: Database;
+  cache: Cache;
+}
 
 export const PREFERENCES_TTL_SECONDS = 3600;
 const cacheKey = (userId: string) => `prefs:${userId}`;
@@ -33,11 +37,11 @@ export function rowToPreferences(row: Row): NotificationPreferences {
 }
 
 export class PreferencesService {
-  constructor(private readonly deps: PreferencesDeps | Promise<PreferencesDeps>) {}
+  constructor(private readonly deps: PreferencesDeps) {}
 
   /** The user's preferences, or the defaults when the user never set any. */
   async get(userId: string): Promise<NotificationPreferences> {
-    const { database, cache } = await this.deps;
+    const { database, cache } = this.deps;
     const cached = await cache.get<NotificationPreferences>(cacheKey(userId));
     if (cached) return cached;
     const rows = await database.query<Row>(
@@ -64,7 +68,7 @@ export class PreferencesService {
       );
     }
     const update: PreferencesUpdate = parsed.data;
-    const { database, cache } = await this.deps;
+    const { database, cache } = this.deps;
     const fields = FIELDS.filter((f) => update[f] !== undefined);
     const columns = fields.map((f) => PREFERENCE_COLUMNS[f]);
     const values = fields.map((f) => update[f]);
@@ -87,7 +91,7 @@ export class PreferencesService {
    * without a row are absent from the map and take the defaults.
    */
   async getMany(userIds: readonly string[]): Promise<Map<string, NotificationPreferences>> {
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const out = new Map<string, NotificationPreferences>();
     if (userIds.length === 0) return out;
     const rows = await database.query<Row>(

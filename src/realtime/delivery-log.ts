@@ -11,7 +11,7 @@
  * with sent_at, and both analytics events are recorded, instead of two
  * UPDATEs of the same row.
  */
-import type { AnalyticsSink } from "../analytics/events.js";
+import type { AnalyticsSink } from "../analytics/index.js";
 import { type Queryable, writeIsolating } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import { storableText } from "./peer-text.js";

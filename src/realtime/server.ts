@@ -13,8 +13,12 @@ import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type Presence, createPresence } from "../bus/index.js";
 import { problem } from "../errors/index.js";
 import { AuthFailureLimit, DEFAULT_AUTH_FAILURES_PER_MINUTE, LocalCounter, trustFunction } from "../limits/index.js";
-import type { Runtime } from "../runtime.js";
-import { defaultRuntime } from "../runtime.js";
+import type { AnalyticsIngest } from "../analytics/index.js";
+import type { Authenticator } from "../auth/index.js";
+import type { Bus } from "../bus/index.js";
+import type { Database } from "../db/index.js";
+import type { Clock, Logger } from "../observability/index.js";
+import type { Registry } from "prom-client";
 import { TokenBucket, parseClientMessage } from "./client-messages.js";
 import { Connection, type ConnectionLimits, type ConnectionShared } from "./connection.js";
 import { DeliveryLog } from "./delivery-log.js";
@@ -28,7 +32,17 @@ import { CloseCodes, type NotificationDto, type Presentation, type ServerMessage
 import { ExpiryWheel } from "./expiry.js";
 import { SyncReader } from "./sync.js";
 
-export type RealtimeDeps = Pick<Runtime, "database" | "bus" | "auth" | "clock" | "logger" | "analytics" | "metrics" | "instanceId">;
+export interface RealtimeDeps {
+  database: Database;
+  bus: Bus;
+  auth: Authenticator;
+  clock: Clock;
+  logger: Logger;
+  analytics: AnalyticsIngest;
+  metrics: Registry;
+  /** Names this process in websocket_sessions and presence. */
+  instanceId: string;
+}
 
 /** Named limits with safe defaults; every forced disconnect has a code (protocol.ts CloseCodes). */
 export interface RealtimeOptions extends ConnectionLimits {
@@ -105,13 +119,12 @@ interface Started {
 }
 
 export class NotificationWebSocketServer implements RealtimePublisher {
-  readonly deps: Promise<RealtimeDeps>;
   readonly options: RealtimeOptions;
   private readonly wss: WebSocketServer;
   private readonly hub = new Hub();
   private readonly connectBuckets = new Map<string, TokenBucket>();
   private readonly syncBuckets = new Map<string, TokenBucket>();
-  private readonly ready: Promise<Started>;
+  private startup: Promise<Started> | undefined;
   private readonly authFailures: AuthFailureLimit;
   private started: Started | undefined;
   private inbox: InboxActions | undefined;
@@ -140,11 +153,10 @@ export class NotificationWebSocketServer implements RealtimePublisher {
 
   constructor(
     readonly httpServer: HttpServer,
-    deps?: RealtimeDeps | Promise<RealtimeDeps>,
+    readonly deps: RealtimeDeps,
     options: Partial<RealtimeOptions> = {},
     limits?: RealtimeLimits,
   ) {
-    this.deps = Promise.resolve(deps ?? defaultRuntime());
     this.authFailures = limits?.authFailures ?? new AuthFailureLimit(new LocalCounter(), DEFAULT_AUTH_FAILURES_PER_MINUTE, trustFunction(false));
     this.options = { ...DEFAULT_REALTIME_OPTIONS, ...options };
     this.wss = new WebSocketServer({
@@ -154,12 +166,28 @@ export class NotificationWebSocketServer implements RealtimePublisher {
       clientTracking: false,
       handleProtocols: chooseProtocol,
     });
-    httpServer.on("upgrade", this.onUpgrade);
-    this.ready = this.deps.then((d) => this.start(d));
-    this.ready.catch(() => undefined); // surfaced to callers of the public methods
   }
 
-  private async start(deps: RealtimeDeps): Promise<Started> {
+  /**
+   * Takes the http.Server's upgrades (at once, so none is missed while the
+   * rest starts), then starts the delivery log, presence, fan-out and the
+   * heartbeat. Idempotent.
+   */
+  async start(): Promise<void> {
+    if (!this.startup) {
+      this.httpServer.on("upgrade", this.onUpgrade);
+      this.startup = this.startParts(this.deps);
+      this.startup.catch(() => undefined); // surfaced to the caller below and to the public methods
+    }
+    await this.startup;
+  }
+
+  /** Resolves once start() finished; rejects when it failed or was never called. */
+  private get ready(): Promise<Started> {
+    return this.startup ?? Promise.reject(new Error("NotificationWebSocketServer.start() was not called"));
+  }
+
+  private async startParts(deps: RealtimeDeps): Promise<Started> {
     const logger = deps.logger;
     const metrics = realtimeMetrics(deps.metrics);
     const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs, maxDevicesPerUser: this.options.maxDevicesPerUser });

@@ -4,11 +4,17 @@
  */
 import { z } from "zod";
 import { validationError } from "../errors/index.js";
-import { isValidTimeZone } from "../preferences/quiet-hours.js";
-import type { Runtime } from "../runtime.js";
-import { defaultRuntime } from "../runtime.js";
+import { isValidTimeZone } from "../time/index.js";
+import type { Cache } from "../cache/index.js";
+import type { Database } from "../db/index.js";
+import type { Clock } from "../observability/index.js";
 
-export type UserDirectoryDeps = Pick<Runtime, "database" | "clock"> & Partial<Pick<Runtime, "cache">>;
+export interface UserDirectoryDeps {
+  database: Database;
+  clock: Clock;
+  /** Where time zones are cached by the notification service; dropped on change when given. */
+  cache?: Cache;
+}
 
 export interface User {
   id: string;
@@ -72,10 +78,7 @@ const toUser = (r: Row): User => ({
 const COLUMNS = `id, email, phone, name, timezone, locale, created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export class UserDirectory {
-  readonly deps: Promise<UserDirectoryDeps>;
-  constructor(deps?: UserDirectoryDeps | Promise<UserDirectoryDeps>) {
-    this.deps = Promise.resolve(deps ?? defaultRuntime());
-  }
+  constructor(readonly deps: UserDirectoryDeps) {}
 
   /**
    * Creates or updates a user. Fields left out keep their stored value (or
@@ -90,7 +93,7 @@ export class UserDirectory {
       );
     }
     const u = parsed.data;
-    const { database, cache } = await this.deps;
+    const { database, cache } = this.deps;
     const given = (["email", "phone", "name", "timezone", "locale"] as const).filter((k) => u[k] !== undefined);
     const rows = await database.query<Row>(
       `INSERT INTO users AS u (id${given.map((k) => `, ${k}`).join("")})
@@ -104,7 +107,7 @@ export class UserDirectory {
   }
 
   async get(id: string): Promise<User | null> {
-    const { database } = await this.deps;
+    const { database } = this.deps;
     const rows = await database.query<Row>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
     return rows[0] ? toUser(rows[0]) : null;
   }

@@ -12,7 +12,11 @@ import { afterAll } from "vitest";
 import { type Config, loadConfig } from "../../src/config/index.js";
 import type { Queryable } from "../../src/db/index.js";
 import type { DigestDeps } from "../../src/digests/index.js";
+import { unsubscribeKey } from "../../src/mail/index.js";
 import { type Clock, ManualClock, createMetricsRegistry, silentLogger } from "../../src/observability/index.js";
+
+/** Signs the digests' unsubscribe links in these tests (the runtime derives it from its secrets). */
+export const TEST_UNSUBSCRIBE_SECRET = "digest-tests-unsubscribe-secret-0123456789";
 
 export interface Refusal {
   /** Where to refuse: on connect (greeting), on RCPT TO, or after DATA. */
@@ -128,7 +132,7 @@ export function testConfig(dataDir = tempDataDir()): Config {
 }
 
 export function digestDeps(database: DigestDeps["database"], clock: Clock = new ManualClock(), config = testConfig()): DigestDeps {
-  return { database, clock, logger: silentLogger, config, metrics: createMetricsRegistry(false) };
+  return { database, clock, logger: silentLogger, config, metrics: createMetricsRegistry(false), unsubscribeKey: unsubscribeKey(TEST_UNSUBSCRIBE_SECRET) };
 }
 
 export function smtpFor(sink: SmtpSink) {

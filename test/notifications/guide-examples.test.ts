@@ -35,6 +35,7 @@ beforeAll(async () => {
     loadConfig({ NODE_ENV: "test", DATA_DIR: dataDir, JWT_SECRET: "guide-example-secret-0123456789-abcdefghij", LOG_LEVEL: "silent" }),
     { database: testDb },
   );
+  runtime.start();
   setDefaultRuntime(runtime);
 
   // The guide's "Initialize Services", for the parts these examples use.

@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PREFERENCES, decideDelivery } from "../../src/preferences/index.js";
-import { nextLocalHour, nextLocalTime } from "../../src/preferences/quiet-hours.js";
+import { nextLocalHour, nextLocalTime } from "../../src/time/index.js";
 
 export const ZONES = [
   "Asia/Kolkata",

@@ -4,8 +4,7 @@
  */
 import { WebSocket } from "ws";
 import type { Database } from "../../src/db/index.js";
-import { notifications } from "../../src/db/schema.js";
-import { type NotificationDto, toNotificationDto } from "../../src/notifications/index.js";
+import { NOTIFICATION_COLUMNS, type NotificationDto, type NotificationRow, toNotificationDto } from "../../src/notifications/index.js";
 import type { Presentation, ServerMessage } from "../../src/protocol/index.js";
 
 export const LOUD: Presentation = { sound: true, volume: 70, desktop: true, silent: false };
@@ -13,19 +12,21 @@ export const LOUD: Presentation = { sound: true, volume: 70, desktop: true, sile
 let counter = 0;
 
 export async function insertNotification(database: Database, userId: string, title = `n${++counter}`): Promise<NotificationDto> {
-  const [row] = await database.db
-    .insert(notifications)
-    .values({ userId, type: "new_message", priority: "high", title, message: `${title} body` })
-    .returning();
+  const [row] = await database.query<NotificationRow>(
+    `INSERT INTO notifications (user_id, type, priority, title, message) VALUES ($1, 'new_message', 'high', $2, $3) RETURNING ${NOTIFICATION_COLUMNS}`,
+    [userId, title, `${title} body`],
+  );
   return toNotificationDto(row!);
 }
 
 /** Inserts `count` rows for one user in one statement; returns them oldest first. */
 export async function insertMany(database: Database, userId: string, count: number): Promise<NotificationDto[]> {
-  const rows = await database.db
-    .insert(notifications)
-    .values(Array.from({ length: count }, (_, i) => ({ userId, type: "new_message", priority: "normal", title: `bulk ${i}`, message: "m" })))
-    .returning();
+  const rows = await database.query<NotificationRow>(
+    `INSERT INTO notifications (user_id, type, priority, title, message)
+     SELECT $1, 'new_message', 'normal', 'bulk ' || (i - 1), 'm' FROM generate_series(1, $2::int) i
+     RETURNING ${NOTIFICATION_COLUMNS}`,
+    [userId, count],
+  );
   return rows.map(toNotificationDto).sort((a, b) => a.seq - b.seq);
 }
 

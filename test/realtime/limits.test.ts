@@ -25,6 +25,7 @@ async function bare(options: ConstructorParameters<typeof NotificationWebSocketS
   const http: Server = createServer((_req, res) => res.end("plain http still works"));
   const bus = new MemoryBus();
   const server = new NotificationWebSocketServer(http, { ...h.herald.runtime, bus, instanceId: `bare-${randomUUID()}` }, options);
+  await server.start();
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   stops.push(async () => {
     await server.close();

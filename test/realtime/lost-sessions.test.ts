@@ -69,6 +69,7 @@ describe("sessions of a lost instance", () => {
 
     const http = createServer();
     const survivor = new NotificationWebSocketServer(http, { ...h.herald.runtime, bus, instanceId: `survivor-${randomUUID()}` }, { presenceHeartbeatMs: heartbeatMs });
+    await survivor.start();
     cleanups.push(() => survivor.close());
     const row = await eventually(() => sessionRow(h.database, deadSession), (r) => r?.disconnected_at != null);
     expect(row).toMatchObject({ disconnect_code: 1006, disconnect_reason: "instance_lost" });

@@ -24,6 +24,7 @@ async function bare(options: Partial<RealtimeOptions>) {
   const http: Server = createServer();
   const bus = new MemoryBus();
   const server = new NotificationWebSocketServer(http, { ...h.herald.runtime, bus, instanceId: `limits-${randomUUID()}` }, options);
+  await server.start();
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   stops.push(async () => {
     await server.close();

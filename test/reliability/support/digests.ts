@@ -10,6 +10,7 @@ import path from "node:path";
 import { loadConfig } from "../../../src/config/index.js";
 import type { Database } from "../../../src/db/index.js";
 import { type DigestTuning, EmailDigestService, dueWindow } from "../../../src/digests/index.js";
+import { unsubscribeKey } from "../../../src/mail/index.js";
 import { createMetricsRegistry, silentLogger, systemClock } from "../../../src/observability/index.js";
 
 interface Queryable {
@@ -30,7 +31,7 @@ export async function startDigestService(
   const config = loadConfig({ NODE_ENV: "test", APP_URL: "https://app.example.test", DATA_DIR: dataDir, LOG_LEVEL: "silent" });
   const service = new EmailDigestService(
     { host: "127.0.0.1", port: smtpPort, secure: false, from: "Herald <noreply@example.test>" },
-    { database, clock: systemClock, logger: silentLogger, config, metrics: createMetricsRegistry(false) },
+    { database, clock: systemClock, logger: silentLogger, config, metrics: createMetricsRegistry(false), unsubscribeKey: unsubscribeKey("reliability-unsubscribe-secret-0123456789") },
     tuning,
   );
   await service.initializeScheduledJobs();

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { createAuthenticator } from "../src/auth/index.js";
-import { openDatabase } from "../src/db/index.js";
+import { createAuthenticator } from "../../src/auth/index.js";
+import { openDatabase } from "../../src/db/index.js";
 
 const run = promisify(execFile);
 const dirs: string[] = [];

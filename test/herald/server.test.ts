@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestHerald, startTestHerald } from "./support/herald.js";
+import { type TestHerald, startTestHerald } from "../support/herald.js";
 
 describe("server process", () => {
   let h: TestHerald;

@@ -1,7 +1,8 @@
 /**
- * Wall-clock arithmetic in a user's IANA time zone, with Intl only: where
- * "now" falls in the local day, whether that is inside a quiet-hours window
- * (which may cross midnight), and the instant the window ends.
+ * Wall-clock arithmetic in a user's IANA time zone, with Intl only: zone
+ * validation, where "now" falls in the local day, whether that is inside a
+ * window that may cross midnight (quiet hours), the instant a window ends,
+ * and local hour and day boundaries across DST (digest windows).
  */
 const formatters = new Map<string, Intl.DateTimeFormat>();
 

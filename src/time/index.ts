@@ -1,0 +1,15 @@
+export {
+  firstInstantOfWallTime,
+  inWindow,
+  isValidTimeZone,
+  lastLocalHour,
+  localDayStart,
+  localMinuteOfDay,
+  nextLocalHour,
+  nextLocalTime,
+  offsetAt,
+  offsetMinutes,
+  parseHhmm,
+  safeTimeZone,
+  wallTimeInstants,
+} from "./zones.js";
