@@ -13,6 +13,7 @@
  * the stall between the server's acceptance and our mark (RFC 1047): the next
  * holder sends that digest again, with the same Message-ID.
  */
+import { backoffDelay } from "../backoff/index.js";
 import { Counter, type Registry } from "prom-client";
 import type { Queryable } from "../db/index.js";
 import { type Mailer, MailFencedError, classifyMailError } from "../mail/index.js";
@@ -40,12 +41,15 @@ export const TYPES_PER_DIGEST = 20;
 /** Messages in flight at once; the pooled transport queues beyond its connections. */
 const SEND_CONCURRENCY = 16;
 
-/** 1 min, 2, 4, 8... capped at 1 h (by default), plus up to 20% spread (stable per digest) so a backlog does not retry in one burst. */
+/**
+ * 1 min, 2, 4, 8... capped at 1 h (by default), plus up to 20% spread so a backlog does not retry in
+ * one burst. Never sooner than nominal, and stable per digest (the spread comes from its id), so a
+ * recomputed retry time does not move.
+ */
 export function backoffMs(attempt: number, id = "", tuning: Pick<DigestTuning, "retryBaseMs" | "retryCapMs"> = DEFAULT_TUNING): number {
-  const base = Math.min(tuning.retryBaseMs * 2 ** Math.max(0, attempt - 1), tuning.retryCapMs);
   let h = 0;
   for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) >>> 0;
-  return base + Math.floor((base * 0.2 * (h % 1000)) / 1000);
+  return backoffDelay(attempt, { baseMs: tuning.retryBaseMs, maxMs: tuning.retryCapMs, jitter: [1, 1.2] }, () => (h % 1000) / 1000);
 }
 
 export interface DigestMetrics {
