@@ -1,5 +1,5 @@
 /**
- * SPEC section 8, as pure functions: counts of distinct notifications per
+ * The analytics counts of docs/delivery.md, as pure functions: counts of distinct notifications per
  * event type and the three rates derived from them.
  */
 import { EVENT_TYPES, type EventType } from "./events.js";

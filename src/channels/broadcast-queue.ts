@@ -1,5 +1,5 @@
 /**
- * The out-of-app sends of a broadcast (SPEC 6 applies to each recipient,
+ * The out-of-app sends of a broadcast (the delivery rules apply to each recipient,
  * issue 16.3), written set-based in the broadcast's transaction: the same
  * rows `enqueueOutOfApp` (router.ts) writes for one notification, but one
  * INSERT ... SELECT FROM unnest for all single sends and three statements for

@@ -62,7 +62,7 @@ export async function bundleMembers(db: Queryable, bundle: ClaimedRow): Promise<
  * Records a success in one statement: the row (only while this worker still
  * holds it), the members of a bundle, and the notifications: pending (nothing
  * delivered them yet, e.g. the user was offline) or marked failed by an
- * earlier give-up move to `sent` (SPEC 6.5).
+ * earlier give-up move to `sent` (delivery rule 5).
  */
 export async function markSent(
   db: Queryable,

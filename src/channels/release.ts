@@ -2,10 +2,10 @@
  * The check a send passes when the worker releases it (issue 16.5): nothing
  * goes out about a notification the user already read or archived (a deleted
  * one is not loaded at all), and the user's current preferences decide again
- * (SPEC 6 applied at release): a channel or type switched off since the send
+ * (the delivery rules applied at release): a channel or type switched off since the send
  * was queued, or e-mail moved to the digest, cancels it; the user's current
  * quiet hours holding at release (their end moved later, or switched on since)
- * defer it to their end, unless critical (SPEC 6.3).
+ * defer it to their end, unless critical (delivery rule 3).
  */
 import { decideDelivery } from "../preferences/index.js";
 import { nextLocalTime, parseHhmm, safeTimeZone } from "../time/index.js";

@@ -1,5 +1,5 @@
 /**
- * The routing of SPEC.md section 6 into queue rows. The delivery rules
+ * The routing of the delivery rules (docs/delivery.md) into queue rows. The delivery rules
  * (src/preferences/delivery-rules.ts) decide per channel; this writes what
  * they decided, in the caller's transaction, so a notification and its sends
  * commit or vanish together:

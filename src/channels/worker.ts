@@ -23,7 +23,7 @@ export interface DeliveryWorkerOptions {
   clock: Clock;
   logger: Logger;
   metrics?: Registry;
-  /** Where each successful send records its `sent` event (SPEC 6.5). */
+  /** Where each successful send records its `sent` event (delivery rule 5). */
   analytics?: AnalyticsSink;
   /** Names this worker in locked_by. */
   workerId: string;

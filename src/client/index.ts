@@ -6,7 +6,7 @@
  * resumes from its cursor, acknowledges every notification it receives, and
  * emits each notification once (deduplicated by id, live or replayed).
  *
- * Per device (SPEC 6.4): the client names its device with a stable random id
+ * Per device (delivery rule 4): the client names its device with a stable random id
  * (`?device=`), kept in `storage` (localStorage in browsers, memory
  * otherwise), and reconnects with its cursor (the last seq received). The
  * server keeps each device's acknowledged cursor, so a page reload or a new

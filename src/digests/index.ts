@@ -1,5 +1,5 @@
 /**
- * E-mail digests (SPEC.md section 7): `EmailDigestService` with the guide's
+ * E-mail digests (docs/delivery.md, Digests): `EmailDigestService` with the guide's
  * `initializeScheduledJobs`, `sendTestDigest`, `getDigestStats`, plus
  * `runDue`/`tick` for a driven clock and `listDigests` for the history.
  */

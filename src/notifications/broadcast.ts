@@ -1,7 +1,7 @@
 /**
  * A broadcast's write, in one transaction: one set-based INSERT ... SELECT
  * over the user directory (a row per user who accepts the type, sharing one
- * broadcast_id, each with its in_app decision), then each recipient's SPEC 6
+ * broadcast_id, each with its in_app decision), then each recipient's delivery rules
  * decision from their saved preferences (decided once per distinct setting),
  * and their out-of-app sends, set-based too (src/channels broadcast-queue.ts).
  * The caller fans the committed rows out.

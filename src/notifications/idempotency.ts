@@ -23,7 +23,7 @@ export type CreateOutcome =
   | { status: "created" | "replayed"; notification: NotificationDto }
   /** A replay whose notification the user has since deleted: `id` is the original. */
   | { status: "deleted"; id: string }
-  /** The user switched this type off: nothing stored (SPEC 6 rule 1). */
+  /** The user switched this type off: nothing stored (delivery rule 1). */
   | { status: "type_disabled" };
 
 /** Fingerprint of what a creation asks for; object keys sorted, so `{a,b}` and `{b,a}` are the same request. */

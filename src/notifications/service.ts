@@ -1,6 +1,6 @@
 /**
  * NotificationService: the guide's API. Creation decides delivery with the
- * SPEC section 6 rules (src/preferences/delivery-rules.ts), writes the row
+ * delivery rules (docs/delivery.md; src/preferences/delivery-rules.ts), writes the row
  * (and its out-of-app queue rows) in one statement, then hands the committed
  * notification to the WebSocket server. Inbox operations live in inbox.ts,
  * templates in templates.ts, SQL in sql.ts.
@@ -79,7 +79,7 @@ export class NotificationService implements InboxActions {
   /**
    * Creates one notification for `input.userId` and pushes it to the user's
    * live connections. Returns null when the user switched this type off
-   * (SPEC section 6 rule 1: nothing is stored or delivered), except for
+   * (delivery rule 1: nothing is stored or delivered), except for
    * `security_alert` and `critical`, which cannot be switched off. With an
    * `idempotencyKey` already used for this user, returns the first
    * notification and writes nothing (null if the user deleted it since; other

@@ -1,4 +1,4 @@
-/** Preferences of the guide and the delivery rules of SPEC.md section 6. */
+/** Preferences of the guide and the delivery rules (docs/delivery.md). */
 export { PREFERENCE_SELECT, PreferencesService, PREFERENCES_TTL_SECONDS, rowToPreferences } from "./service.js";
 export type { PreferencesDeps } from "./service.js";
 export {

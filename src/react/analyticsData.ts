@@ -1,6 +1,6 @@
 /**
  * What the dashboard reads from the admin analytics API, normalised into the
- * shapes its widgets draw. The rates are the server's (SPEC §8: percentages
+ * shapes its widgets draw. The rates are the server's (docs/delivery.md, Analytics: percentages
  * with two decimals, 0 when the denominator is 0); nothing is recomputed here.
  */
 import type { HeraldApi } from "./api.js";

@@ -1,3 +1,3 @@
-/** The user directory (SPEC.md section 2): `upsert` and `get`. */
+/** The user directory (the guide's library API): `upsert` and `get`. */
 export { UserDirectory, timezoneCacheKey, userFieldsSchema, userIdSchema, userInputSchema } from "./directory.js";
 export type { User, UserDirectoryDeps, UserInput } from "./directory.js";

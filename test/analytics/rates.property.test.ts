@@ -1,5 +1,5 @@
 /**
- * Issue #16.12 and SPEC 8: every rate is a share of what it divides by, at
+ * Issue #16.12 and docs/delivery.md, Analytics: every rate is a share of what it divides by, at
  * most 100%, and every figure matches a hand count from analytics_events.
  * An open or a click proves a delivery, and any of them proves a send
  * (see IMPLIED in src/analytics/sql.ts and README "Analytics figures").

@@ -1,6 +1,6 @@
 /**
  * Per-notification, per-user and by-type metrics against hand-computed
- * expectations on a fixed data set (SPEC section 8).
+ * expectations on a fixed data set (docs/delivery.md, Analytics).
  *
  * NOW = 2024-03-15T12:00:00Z. Alice's notifications:
  *   N1 new_message       sent, delivered, opened, opened again (duplicate), clicked   (-1 d)

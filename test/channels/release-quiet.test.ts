@@ -1,5 +1,5 @@
 /**
- * SPEC 6.3 applied at release (issue 16.5's "held sends re-checked against
+ * delivery rule 3 applied at release (issue 16.5's "held sends re-checked against
  * preferences"): a held send whose release time comes while the user's
  * CURRENT quiet hours still hold (the user moved their end later) waits for
  * them to end instead of going out inside them; the wait is not an attempt.

@@ -1,5 +1,5 @@
 /**
- * SPEC 6 applies to each recipient of a broadcast (issue 16.3): out-of-app
+ * The delivery rules apply to each recipient of a broadcast (issue 16.3): out-of-app
  * sends are queued per user by their own channel toggles, frequency, quiet
  * hours and zone, exactly as for a single creation, in the broadcast's
  * transaction.

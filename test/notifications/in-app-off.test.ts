@@ -1,5 +1,5 @@
 /**
- * SPEC 6.4: with inAppEnabled off, a notification is kept only for the
+ * delivery rule 4: with inAppEnabled off, a notification is kept only for the
  * channels that need it (digest, out-of-app): not listed, counted, pushed or
  * synced, on the REST and the WebSocket paths alike. Critical ones still are.
  * And the unread badge contract: the server counts on connect and after every

@@ -101,7 +101,7 @@ describe("createAndSendNotification", () => {
       // Messages on one socket arrive in order: the critical one is the first notification pushed.
       expect((await ws.next((x) => x.type === "notification")).notification.title).toBe("loud");
       expect(ws.messages.some((x) => x.type === "notification" && x.notification.id === quiet!.id)).toBe(false);
-      // Kept for the digest and out-of-app channels, but not in the inbox (SPEC 6.4).
+      // Kept for the digest and out-of-app channels, but not in the inbox (delivery rule 4).
       expect((await service.getNotifications("svc-noinapp")).notifications.map((x) => x.title)).toEqual(["loud"]);
     } finally {
       await ws.close();

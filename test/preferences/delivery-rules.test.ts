@@ -1,5 +1,5 @@
 /**
- * SPEC.md section 6, rule by rule, as tables over the pure decision
+ * The delivery rules (docs/delivery.md), rule by rule, as tables over the pure decision
  * `decideDelivery(notification, preferences, timeZone, now)`.
  */
 import { describe, expect, it } from "vitest";

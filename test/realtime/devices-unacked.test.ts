@@ -3,7 +3,7 @@
  * died before the ack was flushed, an instance was killed, a client that does
  * not ack): the device is still not a brand-new one. A notification that
  * another device acknowledged while it was away must reach it on a restart
- * without a cursor (SPEC 6.4: an ack from the laptop never hides a
+ * without a cursor (delivery rule 4: an ack from the laptop never hides a
  * notification from the phone).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

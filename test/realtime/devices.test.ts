@@ -1,5 +1,5 @@
 /**
- * Per-device sync (SPEC 6.4, issue #16.1): each device resumes from its own
+ * Per-device sync (delivery rule 4, issue #16.1): each device resumes from its own
  * cursor, so an ack from one device never hides a notification from another
  * that was offline, with or without a cursor on reconnect.
  */

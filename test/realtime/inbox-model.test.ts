@@ -123,7 +123,7 @@ class Create implements Cmd {
   toString = () => "create";
 }
 
-/** In-app off when created (SPEC 6.4): no device ever receives it, live or on any resume, and it is never counted, even after in-app is back on. */
+/** In-app off when created (delivery rule 4): no device ever receives it, live or on any resume, and it is never counted, even after in-app is back on. */
 class CreateHidden implements Cmd {
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {

@@ -76,7 +76,7 @@ describe("sync", () => {
     );
     probe.send({ type: "sync", cursor: d!.seq });
     const page = await probe.next("sync", (m) => m.cursor === f!.seq);
-    // e was acknowledged, but a cursor resumes per device (SPEC 6.4): acks never hide what follows it.
+    // e was acknowledged, but a cursor resumes per device (delivery rule 4): acks never hide what follows it.
     expect(page.notifications.map((n) => n.id)).toEqual([e!.id, f!.id]);
     probe.send({ type: "sync", cursor: 0 });
     const again = await probe.next("sync", (m) => probe.of("sync").indexOf(m) === 2);

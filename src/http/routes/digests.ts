@@ -1,5 +1,5 @@
 /**
- * SPEC.md section 4, digests. Providers trigger a test digest and read their
+ * The digest routes of the REST API. Providers trigger a test digest and read their
  * own stats and history (scoped by the token's user); admins read any user's
  * (404 for a user not in the directory).
  */

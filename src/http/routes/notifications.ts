@@ -1,5 +1,5 @@
 /**
- * SPEC.md section 4, notifications. Providers see and change only their own
+ * The notification routes of the REST API. Providers see and change only their own
  * (every query is scoped by the token's user, so another user's id is a 404
  * and nothing changes); creation and broadcast need an admin credential and
  * are rate limited per credential.
