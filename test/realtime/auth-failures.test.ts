@@ -53,7 +53,7 @@ describe("failed WebSocket authentications, socket address (TRUST_PROXY off)", (
     const last = answers[99]!;
     expect(Number(last.headers["retry-after"])).toBeGreaterThan(0);
     expect(Number(last.headers["retry-after"])).toBeLessThanOrEqual(60);
-    expect(last.headers["content-type"]).toBe("application/problem+json");
+    expect(last.headers["content-type"]).toBe("application/problem+json; charset=utf-8");
     expect(JSON.parse(last.body)).toMatchObject({ type: "https://herald.dev/problems/herald-rate-limited", title: "Too many requests", status: 429, code: "HERALD_RATE_LIMITED" });
     // One budget: the address's HTTP failures are refused as well.
     const rest = await fetch(`${h.baseUrl}/api/notifications`, { headers: { authorization: `Bearer garbage-${randomUUID()}` } });
