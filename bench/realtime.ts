@@ -5,9 +5,15 @@
  * authenticated clients (~300 B notification), Herald's `publishBroadcast`
  * (per-recipient id/seq/userId spliced into a once-serialized body, sent-mark
  * batched to the database) against a bare `ws` server sending one
- * pre-serialized buffer to every client, in the same run. Clients live in
- * worker threads and only count frames. Also the server heap per idle
- * connection (Herald: authenticated, synced; bare: just open).
+ * pre-serialized buffer to every client, in the same run. Deliveries are
+ * counted on the server side: the timed window ends when `ws` reports the
+ * last notification frame written to its socket (the `send` callback), with
+ * the clients paused (not reading) meanwhile, so the load generator takes no
+ * CPU from the server and cannot set the pace. A send that finds the kernel's
+ * buffers full (the clients would be the limit) marks the row invalid. Then
+ * the clients resume and must each count every frame (worker threads that
+ * only match a prefix). Also the server heap per idle connection (Herald:
+ * authenticated, synced; bare: just open).
  * Database: PostgreSQL when DATABASE_URL is set (own schema), else in-memory
  * PGlite; prints a table and
  * appends it to bench/RESULTS.md.
@@ -23,7 +29,7 @@ import { parseArgs } from "node:util";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { Worker } from "node:worker_threads";
-import { WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import { mintToken } from "../src/auth/index.js";
 import { MemoryBus } from "../src/bus/index.js";
 import { loadConfig } from "../src/config/index.js";
@@ -66,7 +72,7 @@ class Thread {
       this.worker.postMessage(message);
     });
   }
-  /** Arms the count and returns a promise of the time the last expected frame arrived. */
+  /** Arms the count and returns a promise of the time the last expected frame arrived (its utilisation: from arming to then). */
   async expect(count: number): Promise<{ done: Promise<{ at: number; utilization: number }> }> {
     const done = new Promise<{ at: number; utilization: number }>((resolve) => (this.done = resolve));
     await this.call({ cmd: "expect", count });
@@ -97,14 +103,89 @@ async function closeAll(): Promise<void> {
   await runtime.analytics.flush();
 }
 
-/** Runs `publish` and resolves with deliveries/s once every client counted `perClient` notifications. */
-async function measure(n: number, perClient: number, publish: () => Promise<void>): Promise<{ rate: number; utilization: number }> {
+/**
+ * Server-side count of a timed window: every `ws` send of a notification
+ * frame in this process (Herald's and the bare server's alike) gets a
+ * callback, called once `ws` has written the frame to the socket; the window
+ * ends at the `target`-th. `backpressured` counts sends after which the
+ * socket still held unwritten bytes: the kernel's buffers were full, so the
+ * clients' reading, not the server, set the pace from there.
+ */
+interface SendWindow {
+  target: number;
+  sent: number;
+  written: number;
+  backpressured: number;
+  done: (at: number) => void;
+}
+let sendWindow: SendWindow | undefined;
+const NOTIFICATION = '{"type":"notification"';
+const NOTIFICATION_BYTES = Buffer.from(NOTIFICATION);
+const isNotification = (data: unknown) =>
+  typeof data === "string"
+    ? data.startsWith(NOTIFICATION)
+    : Buffer.isBuffer(data) && data.length >= NOTIFICATION_BYTES.length && data.compare(NOTIFICATION_BYTES, 0, NOTIFICATION_BYTES.length, 0, NOTIFICATION_BYTES.length) === 0;
+type Send = (this: WebSocket, data: unknown, options?: unknown, cb?: (err?: Error) => void) => void;
+const wsProto = WebSocket.prototype as unknown as { send: Send };
+const originalSend = wsProto.send;
+wsProto.send = function (data, options, cb) {
+  const w = sendWindow;
+  if (w === undefined || !isNotification(data)) return originalSend.call(this, data, options, cb);
+  if (typeof options === "function") {
+    cb = options as (err?: Error) => void;
+    options = undefined;
+  }
+  w.sent++;
+  originalSend.call(this, data, options, (err) => {
+    if (!err && ++w.written === w.target) w.done(now());
+    cb?.(err);
+  });
+  if (this.bufferedAmount > 0) w.backpressured++;
+};
+
+interface Measured {
+  /** Deliveries/s on the server side: frames written to the sockets / window. */
+  rate: number;
+  /** Highest generator-thread event-loop utilisation while the window ran (clients paused: should be ~0). */
+  windowUtilization: number;
+  /** Highest generator-thread utilisation from arming to the last frame counted (the paused window and the drain after it). */
+  drainUtilization: number;
+  backpressured: number;
+}
+
+/**
+ * Runs `publish` with the clients paused and resolves with the server-side
+ * deliveries/s, once every client (resumed) counted `perClient` notifications.
+ */
+async function measure(n: number, perClient: number, publish: () => Promise<void>): Promise<Measured> {
+  const target = n * perClient;
   const dones = await Promise.all(threads.map((t, i) => t.expect(share(Array.from({ length: n }), i).length * perClient)));
+  await Promise.all(threads.map((t) => t.call({ cmd: "pause" })));
+  let timer: NodeJS.Timeout | undefined;
+  const written = new Promise<number>((resolve, reject) => {
+    sendWindow = { target, sent: 0, written: 0, backpressured: 0, done: resolve };
+    timer = setTimeout(() => reject(new Error(`server wrote ${sendWindow?.written} of ${target} frames in 60 s`)), 60_000);
+  });
+  const window = sendWindow!;
   const t0 = now();
-  await publish();
-  const results = await Promise.all(dones.map((d) => d.done));
-  const end = Math.max(...results.map((r) => r.at));
-  return { rate: (n * perClient) / ((end - t0) / 1000), utilization: Math.max(...results.map((r) => r.utilization)) };
+  try {
+    await publish();
+    const end = await written;
+    const paused = await Promise.all(threads.map((t) => t.call<{ utilization: number }>({ cmd: "resume" })));
+    const received = await Promise.race([
+      Promise.all(dones.map((d) => d.done)),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`clients did not count all ${target} frames within 60 s`)), 60_000).unref()),
+    ]);
+    return {
+      rate: target / ((end - t0) / 1000),
+      windowUtilization: Math.max(...paused.map((p) => p.utilization)),
+      drainUtilization: Math.max(...received.map((r) => r.utilization)),
+      backpressured: window.backpressured,
+    };
+  } finally {
+    clearTimeout(timer);
+    sendWindow = undefined;
+  }
 }
 
 function listen(server: Server): Promise<number> {
@@ -169,6 +250,12 @@ const IDLE_MS = 1_500;
 }
 
 const rows: string[] = [];
+/** Keeps the worst of each figure over a size's rounds. */
+const note = (acc: { window: number; drain: number; backpressured: number }, m: Measured) => {
+  acc.window = Math.max(acc.window, m.windowUtilization);
+  acc.drain = Math.max(acc.drain, m.drainUtilization);
+  acc.backpressured += m.backpressured;
+};
 const notes: string[] = [];
 let frameBytes = 0;
 for (const n of sizes) {
@@ -186,15 +273,15 @@ for (const n of sizes) {
   await new Promise((r) => setTimeout(r, IDLE_MS));
   const heraldPerConn = (heap() - h0) / n;
   const heraldRates: number[] = [];
-  let heraldUtil = 0;
+  const heraldLoad = { window: 0, drain: 0, backpressured: 0 };
   for (let r = 0; r < rounds; r++) {
     const batches: BroadcastRecipient[][] = Array.from({ length: burst }, () => users.map((userId, i) => ({ userId, id: randomUUID(), seq: i + 1, presentation })));
     frameBytes = Buffer.byteLength(new BroadcastTemplate(base).frameFor(batches[0]![0]!).text);
-    const { rate, utilization } = await measure(n, burst, async () => {
+    const m = await measure(n, burst, async () => {
       for (const recipients of batches) await herald.publishBroadcast(base, recipients);
     });
-    heraldRates.push(rate);
-    heraldUtil = Math.max(heraldUtil, utilization);
+    heraldRates.push(m.rate);
+    note(heraldLoad, m);
   }
   await closeAll();
   await runtime.analytics.flush();
@@ -205,14 +292,14 @@ for (const n of sizes) {
   await new Promise((r) => setTimeout(r, IDLE_MS));
   const barePerConn = (heap() - b0) / n;
   const bareRates: number[] = [];
-  let bareUtil = 0;
+  const bareLoad = { window: 0, drain: 0, backpressured: 0 };
   const buffers = Array.from({ length: burst }, () => Buffer.from(new BroadcastTemplate(base).frameFor({ userId: users[0]!, id: randomUUID(), seq: 1, presentation }).text));
   for (let r = 0; r < rounds; r++) {
-    const { rate, utilization } = await measure(n, burst, async () => {
+    const m = await measure(n, burst, async () => {
       for (const buf of buffers) for (const client of bare.clients) client.send(buf);
     });
-    bareRates.push(rate);
-    bareUtil = Math.max(bareUtil, utilization);
+    bareRates.push(m.rate);
+    note(bareLoad, m);
   }
   await closeAll();
 
@@ -220,12 +307,16 @@ for (const n of sizes) {
   const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
   rows.push(`| broadcast deliveries/s, ${fmt(n)} clients x ${burst} messages | ${fmt(med(heraldRates))} (${heraldRates.map(fmt).join(", ")}) | ${fmt(med(bareRates))} (${bareRates.map(fmt).join(", ")}) | ${(med(heraldRates) / med(bareRates)).toFixed(2)} |`);
   rows.push(`| server heap + external per idle connection, ${fmt(n)} clients | ${(heraldPerConn / 1024).toFixed(1)} KiB | ${(barePerConn / 1024).toFixed(1)} KiB | ${(heraldPerConn / barePerConn).toFixed(2)} |`);
-  notes.push(`${fmt(n)} clients: load-generator event-loop utilisation max ${(heraldUtil * 100).toFixed(0)}% (Herald rounds), ${(bareUtil * 100).toFixed(0)}% (bare rounds)${Math.max(heraldUtil, bareUtil) > 0.9 ? " - the generator may have been the limit" : ""}.`);
+  const load = (l: typeof heraldLoad) =>
+    `${l.backpressured} sends backpressured, generator utilisation ${(l.window * 100).toFixed(0)}% in the timed window, ${(l.drain * 100).toFixed(0)}% up to the last frame counted`;
+  // Invalid when the clients could have set the pace: a send found the socket buffers full, or the (paused) generator was busy in the window.
+  const limited = heraldLoad.backpressured + bareLoad.backpressured > 0 || Math.max(heraldLoad.window, bareLoad.window) > 0.9;
+  notes.push(`${fmt(n)} clients: Herald rounds ${load(heraldLoad)}; bare rounds ${load(bareLoad)}${limited ? " - the generator may have been the limit" : ""}.`);
 }
 
 const table = ["| case | Herald | bare ws baseline | ratio (Herald / baseline) |", "| --- | --- | --- | --- |", ...rows].join("\n");
 notes.unshift(
-  `Frame: ${frameBytes} B per notification (the DTO's full field set; the content part is ~300 B). perMessageDeflate off on both sides; ${THREADS} load-generator worker threads in the same process; ${rounds} rounds each, median first.`,
+  `Frame: ${frameBytes} B per notification (the DTO's full field set; the content part is ~300 B). perMessageDeflate off on both sides; the server (Herald or bare) on the main thread, the clients in ${THREADS} worker threads of the same process, paused during each timed window (deliveries/s = frames written by the server's ws sockets / time from the first publish to the last send callback), then resumed, every frame counted on the client side; ${rounds} rounds each, median first.`,
   `Herald: publishBroadcast with a fresh id/seq per recipient (spliced into the once-serialized body), the connection's hold/in-flight bookkeeping, and the batched sent UPDATE over unnest() (to ${pgUrl ? "PostgreSQL" : "in-memory PGlite"}) (ids are fabricated, so it matches no rows). Bare: one Buffer sent to every ws client.`,
   `Memory: main-isolate heap + external after GC, divided by connections (kernel socket buffers not included), ${IDLE_MS / 1000} s after the last client connected; both servers first accepted and closed ${WARM_UP} clients, so one-time costs (compiled code, grown pools) are not counted per connection. Herald connections are authenticated (JWT verified at upgrade), registered in presence and websocket_sessions, synced, heartbeated and on the token-expiry wheel.`,
   describeMachine(),

@@ -39,10 +39,12 @@ for (const [name, run] of cases) {
   }
 }
 const table = renderTable(results);
-process.stdout.write(`\n${table}\n\n${options.quick ? "quick" : "full"} run, ${options.rounds} rounds per case, ${((Date.now() - started) / 1000).toFixed(0)} s\n${describeMachine()}\n`);
+// Each case's own note (what ran where, on how many threads), under the table.
+const notes = results.filter((r) => r.note).map((r) => `${r.name.trim()}: ${r.note}`);
+process.stdout.write(`\n${table}\n\n${notes.map((n) => `- ${n}\n`).join("")}${options.quick ? "quick" : "full"} run, ${options.rounds} rounds per case, ${((Date.now() - started) / 1000).toFixed(0)} s\n${describeMachine()}\n`);
 const errors = results.flatMap((r) => r.errors.map((e) => `${r.name}: ${e}`));
 for (const e of errors) process.stderr.write(`ERROR ${e}\n`);
 if (!values["no-write"] && !options.quick) {
-  appendResults("npm run bench", `DATABASE_URL=... REDIS_URL=... npm run bench${values.only ? ` -- --only ${values.only}` : ""}`, table, [describeMachine()]);
+  appendResults("npm run bench", `DATABASE_URL=... REDIS_URL=... npm run bench${values.only ? ` -- --only ${values.only}` : ""}`, table, [...notes, describeMachine()]);
 }
 process.exit(errors.length ? 1 : 0);

@@ -1,11 +1,19 @@
 /**
  * REST create to a connected user: throughput and p50/p99 create-to-deliver
- * latency with 1,000 users online, against a bare HTTP+ws relay (no
- * database) and a raw-`pg` relay (INSERT ... RETURNING then send).
+ * latency with 1,000 users online, on PostgreSQL and on the embedded default
+ * (PGlite in process), against relays measured in the same rounds: the
+ * durable relay (group commit: one multi-row INSERT per commit, 201 after it,
+ * then push; bench/lib/baselines.ts) on the same database, which the goals
+ * are set against; the bare HTTP+ws relay (no database); and on PostgreSQL
+ * the single-row INSERT ... RETURNING relay.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import { benchRelayTable, startBareServer } from "../lib/baselines.js";
-import { type BenchOptions, requirePostgres, seedUsers, startBenchHerald, wsUrlsFor } from "../lib/context.js";
+import { type BareServer, benchRelayTable, pgliteRelayDb, poolRelayDb, startBareServer } from "../lib/baselines.js";
+import { type BenchOptions, requirePostgres, seedUsers, startBenchHerald, startEmbeddedHerald, wsUrlsFor } from "../lib/context.js";
 import { httpLoad } from "../lib/http-load.js";
 import { LoadGenerator } from "../lib/loadgen.js";
 import type { CaseResult } from "../lib/report.js";
@@ -59,48 +67,83 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
   const userCount = 1000;
   const count = o.quick ? 2000 : 10_000;
   const h = await startBenchHerald();
+  const embedded = await startEmbeddedHerald();
   const pool = new pg.Pool({ connectionString: requirePostgres(), max: 10 });
-  const table = `bench_relay_${process.pid}_${Date.now().toString(36)}`;
-  await pool.query(benchRelayTable(table));
-  const relay = await startBareServer({ relay: true });
-  const pgRelay = await startBareServer({ relay: true, pool, table });
+  const tag = `${process.pid}_${Date.now().toString(36)}`;
+  const rowTable = `bench_relay_${tag}`;
+  const groupTable = `bench_relay_gc_${tag}`;
+  await pool.query(benchRelayTable(rowTable));
+  await pool.query(benchRelayTable(groupTable));
+  // The embedded baseline: its own PGlite, persisted in a directory like Herald's, in this process.
+  const liteDir = mkdtempSync(path.join(tmpdir(), "herald-bench-relay-"));
+  const lite = await PGlite.create(liteDir);
+  await lite.exec(benchRelayTable("bench_relay"));
+  const bare = await startBareServer({ relay: "bare" });
+  const rowRelay = await startBareServer({ relay: "insert-returning", db: poolRelayDb(pool), table: rowTable });
+  const durable = await startBareServer({ relay: "group-commit", db: poolRelayDb(pool), table: groupTable });
+  const durableLite = await startBareServer({ relay: "group-commit", db: pgliteRelayDb(lite), table: "bench_relay" });
   const users = await seedUsers(h, userCount, "c2d-");
-  const heraldGen = await LoadGenerator.start(2);
-  const relayGen = await LoadGenerator.start(1);
-  const pgGen = await LoadGenerator.start(1);
+  await seedUsers(embedded, userCount, "c2d-");
+  // One generator for every side (the same two threads receive for Herald and for each relay).
+  const gen = await LoadGenerator.start(2);
+  const relayUrls = (r: BareServer) => users.map((u) => `ws://${r.url}/?user=${u}`);
   try {
-    await heraldGen.connect(await wsUrlsFor(h, users));
-    await relayGen.connect(users.map((u) => `ws://${relay.url}/?user=${u}`), false);
-    await pgGen.connect(users.map((u) => `ws://${pgRelay.url}/?user=${u}`), false);
-    const herald: Round[] = [];
-    const bare: Round[] = [];
-    const raw: Round[] = [];
+    await gen.connect(await wsUrlsFor(h, users));
+    await gen.connect(await wsUrlsFor(embedded, users));
+    for (const r of [bare, rowRelay, durable, durableLite]) await gen.connect(relayUrls(r), false);
+    const heraldHeaders = { authorization: "Bearer test-api-key" };
+    const sides = {
+      herald: { url: `${h.baseUrl}/api/notifications`, headers: heraldHeaders, rounds: [] as Round[] },
+      durable: { url: `http://${durable.url}/`, headers: {}, rounds: [] as Round[] },
+      row: { url: `http://${rowRelay.url}/`, headers: {}, rounds: [] as Round[] },
+      bare: { url: `http://${bare.url}/`, headers: {}, rounds: [] as Round[] },
+      embedded: { url: `${embedded.baseUrl}/api/notifications`, headers: heraldHeaders, rounds: [] as Round[] },
+      durableLite: { url: `http://${durableLite.url}/`, headers: {}, rounds: [] as Round[] },
+    };
     for (let r = 0; r < o.rounds; r++) {
-      herald.push(await drive(`${h.baseUrl}/api/notifications`, { authorization: "Bearer test-api-key" }, heraldGen, users, count));
-      bare.push(await drive(`http://${relay.url}/`, {}, relayGen, users, count));
-      raw.push(await drive(`http://${pgRelay.url}/`, {}, pgGen, users, count));
+      for (const side of Object.values(sides)) side.rounds.push(await drive(side.url, side.headers, gen, users, count));
     }
-    const errors = herald.flatMap((r, i) => [
-      ...(r.errors ? [`round ${i}: ${r.errors} HTTP errors`] : []),
-      ...(r.lost ? [`round ${i}: ${r.lost} created but not delivered`] : []),
-    ]);
-    const saturated = [...herald, ...bare, ...raw].some((r) => r.saturated);
+    const errors = Object.entries(sides).flatMap(([name, side]) =>
+      side.rounds.flatMap((r, i) => [
+        ...(r.errors ? [`${name} round ${i}: ${r.errors} HTTP errors`] : []),
+        ...(r.lost ? [`${name} round ${i}: ${r.lost} created but not delivered`] : []),
+      ]),
+    );
+    const { herald, durable: gc, row, bare: relay, embedded: lh, durableLite: lgc } = Object.fromEntries(Object.entries(sides).map(([k, v]) => [k, v.rounds])) as Record<keyof typeof sides, Round[]>;
     const med = (xs: number[]) => percentile(xs, 50);
-    const tputRatio = med(herald.map((r, i) => r.throughput / bare[i]!.throughput));
+    const tput = (rs: Round[]) => rs.map((r) => r.throughput);
+    const ratio = (a: Round[], b: Round[]) => med(a.map((x, i) => x.throughput / b[i]!.throughput));
+    const pgSaturated = [...herald, ...gc, ...row, ...relay].some((r) => r.saturated);
+    const liteSaturated = [...lh, ...lgc, ...relay].some((r) => r.saturated);
     const p99 = med(herald.map((r) => r.p99));
-    const p99RawRatio = med(herald.map((r, i) => r.p99 / raw[i]!.p99));
+    const liteP99 = med(lh.map((r) => r.p99));
+    const perCommit = (b: BareServer) => (b.batches.count ? (b.batches.rows / b.batches.count).toFixed(1) : "-");
+    const note =
+      `${CONCURRENCY} requests in flight from 2 HTTP load threads (started per round), deliveries counted by one generator of 2 threads holding every side's ${userCount.toLocaleString("en-US")} clients; ` +
+      `each server runs on this process's main thread (PGlite too, in process; PostgreSQL in its own processes). ` +
+      `Herald on PostgreSQL uses the ${process.env.REDIS_URL ? "Redis bus (REDIS_URL is set: each creation is also published to Redis and its echo dropped)" : "in-memory bus"}; embedded Herald: PGlite in a directory, in-memory bus. ` +
+      `Durable relay rows per commit: ${perCommit(durable)} on PostgreSQL (largest ${durable.batches.largest}), ${perCommit(durableLite)} on PGlite (largest ${durableLite.batches.largest}). ` +
+      `Relay tables: id, user_id, title, message, data, created_at, primary key only.`;
+    const base = { unit: "req/s", higherIsBetter: true };
     return [
-      { name: "create-to-deliver throughput (1,000 users)", unit: "req/s", herald: herald.map((r) => r.throughput), baseline: bare.map((r) => r.throughput), baselineName: "bare HTTP+ws relay", higherIsBetter: true, goal: ">= 0.5", goalMet: tputRatio >= 0.5, saturated, errors },
-      { name: "create-to-deliver throughput vs raw pg relay", unit: "req/s", herald: herald.map((r) => r.throughput), baseline: raw.map((r) => r.throughput), baselineName: "pg INSERT..RETURNING relay", higherIsBetter: true, goal: "(reported)", saturated, errors: [] },
-      { name: "create-to-deliver p50 latency", unit: "ms", herald: herald.map((r) => r.p50), baseline: raw.map((r) => r.p50), baselineName: "pg INSERT..RETURNING relay", higherIsBetter: false, goal: "(reported)", saturated, errors: [] },
-      { name: "create-to-deliver p99 latency", unit: "ms", herald: herald.map((r) => r.p99), baseline: raw.map((r) => r.p99), baselineName: "pg INSERT..RETURNING relay", higherIsBetter: false, goal: "<= 2x and <= 50 ms", goalMet: p99RawRatio <= 2 && p99 <= 50, saturated, errors: [] },
+      { ...base, name: "create-to-deliver throughput, PostgreSQL (1,000 users)", herald: tput(herald), baseline: tput(gc), baselineName: "durable relay (group commit)", goal: ">= 0.8", goalMet: ratio(herald, gc) >= 0.8, saturated: pgSaturated, errors, note },
+      { name: "create-to-deliver p99 latency, PostgreSQL", unit: "ms", herald: herald.map((r) => r.p99), baseline: gc.map((r) => r.p99), baselineName: "durable relay (group commit)", higherIsBetter: false, goal: "p99 <= 50 ms", goalMet: p99 <= 50, saturated: pgSaturated, errors: [] },
+      { name: "  same, p50 latency", unit: "ms", herald: herald.map((r) => r.p50), baseline: gc.map((r) => r.p50), baselineName: "durable relay (group commit)", higherIsBetter: false, goal: "(reported)", saturated: pgSaturated, errors: [] },
+      { ...base, name: "  same throughput, against the bare relay", herald: tput(herald), baseline: tput(relay), baselineName: "bare HTTP+ws relay", goal: "(reported)", saturated: pgSaturated, errors: [] },
+      { ...base, name: "  same throughput, against single-row INSERT", herald: tput(herald), baseline: tput(row), baselineName: "pg INSERT..RETURNING relay", goal: "(reported)", saturated: pgSaturated, errors: [] },
+      { ...base, name: "  durable relay against the bare relay", herald: tput(gc), baseline: tput(relay), baselineName: "bare HTTP+ws relay", goal: "(reported)", saturated: pgSaturated, errors: [] },
+      { ...base, name: "create-to-deliver throughput, embedded PGlite", herald: tput(lh), baseline: tput(relay), baselineName: "bare HTTP+ws relay", goal: ">= 0.25", goalMet: ratio(lh, relay) >= 0.25, saturated: liteSaturated, errors: [] },
+      { name: "create-to-deliver p99 latency, embedded PGlite", unit: "ms", herald: lh.map((r) => r.p99), baseline: lgc.map((r) => r.p99), baselineName: "durable relay on PGlite", higherIsBetter: false, goal: "p99 <= 100 ms", goalMet: liteP99 <= 100, saturated: liteSaturated, errors: [] },
+      { ...base, name: "  same throughput, against a durable relay on PGlite", herald: tput(lh), baseline: tput(lgc), baselineName: "durable relay on PGlite", goal: "(reported)", saturated: liteSaturated, errors: [] },
     ];
   } finally {
-    await Promise.all([heraldGen.close(), relayGen.close(), pgGen.close()]);
-    await relay.close();
-    await pgRelay.close();
-    await pool.query(`DROP TABLE IF EXISTS ${table}`);
+    await gen.close();
+    for (const r of [bare, rowRelay, durable, durableLite]) await r.close();
+    await pool.query(`DROP TABLE IF EXISTS ${rowTable}, ${groupTable}`);
     await pool.end();
+    await lite.close();
+    rmSync(liteDir, { recursive: true, force: true });
+    await embedded.stop();
     await h.stop();
   }
 }

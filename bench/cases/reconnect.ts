@@ -33,7 +33,6 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
   await pool.query(`CREATE TABLE IF NOT EXISTS ${backlog} (LIKE "${schema}".notifications INCLUDING ALL)`);
   // Baseline: raw SELECT by user then one send of the rows, as a sync frame.
   const bare = await startBareServer({
-    pool,
     onConnect: (ws, userId) => {
       void pool
         .query(`SELECT id, user_id, type, priority, title, message, data, created_at FROM ${backlog} WHERE user_id = $1 ORDER BY seq`, [userId])
@@ -105,7 +104,7 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
     const drainRatio = median(drainBase.map((b, i) => b / drain[i]!)); // time ratio = inverse throughput ratio
     const stormRatio = median(storm.map((x, i) => x / stormBase[i]!));
     return [
-      { name: `offline backlog drain (${userCount} users x ${PER_USER})`, unit: "notif/s", herald: drain, baseline: drainBase, baselineName: "raw SELECT by user then send", higherIsBetter: true, goal: "time <= 1.5x", goalMet: drainRatio <= 1.5, saturated, errors },
+      { name: `offline backlog drain (${userCount} users x ${PER_USER})`, unit: "notif/s", herald: drain, baseline: drainBase, baselineName: "raw SELECT by user then send", higherIsBetter: true, goal: "time <= 1.5x (ratio >= 0.67)", goalMet: drainRatio <= 1.5, saturated, errors },
       { name: `reconnect storm (${userCount} clients)`, unit: "ms", herald: storm, baseline: stormBase, baselineName: "bare ws connects", higherIsBetter: false, goal: "<= 3x", goalMet: stormRatio <= 3, saturated, errors: [] },
     ];
   } finally {

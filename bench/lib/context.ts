@@ -1,4 +1,9 @@
-/** Shared set-up for benchmark cases: Herald on real PostgreSQL, users, tokens. */
+/** Shared set-up for benchmark cases: Herald on real PostgreSQL (or on embedded PGlite), users, tokens. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { MemoryBus } from "../../src/bus/index.js";
+import { migrate, openDatabase } from "../../src/db/index.js";
 import { startTestHerald, type StartOptions, type TestHerald } from "../../test/support/herald.js";
 
 export interface BenchOptions {
@@ -16,6 +21,32 @@ export function requirePostgres(): string {
 export async function startBenchHerald(options: StartOptions = {}): Promise<TestHerald> {
   requirePostgres();
   return startTestHerald({ ...options, env: { HERALD_RATE_LIMIT_PER_MINUTE: "100000000", ...options.env } });
+}
+
+/**
+ * Herald as the embedded default runs it: PGlite persisted in a directory of
+ * its own (in this process) and the in-memory bus, even when REDIS_URL is set.
+ */
+export async function startEmbeddedHerald(options: StartOptions = {}): Promise<TestHerald> {
+  const dir = mkdtempSync(path.join(tmpdir(), "herald-bench-pglite-"));
+  const database = await openDatabase({ dataDir: dir });
+  await migrate(database);
+  const bus = new MemoryBus();
+  const h = await startTestHerald({
+    ...options,
+    bus,
+    sharedDatabase: Object.assign(database, { label: "pglite", cleanup: () => database.close() }),
+    env: { HERALD_RATE_LIMIT_PER_MINUTE: "100000000", ...options.env },
+  });
+  return {
+    ...h,
+    async stop() {
+      await h.stop();
+      await bus.close();
+      await database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Creates `count` users `${prefix}${i}` in the directory with one statement. */

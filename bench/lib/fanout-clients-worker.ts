@@ -3,6 +3,9 @@
  * (perMessageDeflate off) and only counts notification frames by their
  * prefix, without parsing, so the clients cost as little as possible and the
  * server is what gets measured. Reports when an expected count is reached.
+ * `pause` stops every client reading (the frames wait in the kernel's socket
+ * buffers) while the server's timed window runs; `resume` lets them read and
+ * answers with this thread's event-loop utilisation over the paused window.
  */
 import { performance } from "node:perf_hooks";
 import { parentPort } from "node:worker_threads";
@@ -11,6 +14,8 @@ import WebSocket from "ws";
 type Command =
   | { cmd: "connect"; urls: string[]; protocols?: string[][] }
   | { cmd: "expect"; count: number }
+  | { cmd: "pause" }
+  | { cmd: "resume" }
   | { cmd: "close" };
 
 const PREFIX = Buffer.from('{"type":"notification"');
@@ -19,6 +24,7 @@ let received = 0;
 let target = Number.POSITIVE_INFINITY;
 let ready = 0;
 let elu = performance.eventLoopUtilization();
+let pausedElu = performance.eventLoopUtilization();
 
 function onMessage(raw: WebSocket.RawData): void {
   const buf = raw as Buffer;
@@ -57,6 +63,14 @@ parentPort!.on("message", async (m: Command) => {
       target = m.count;
       elu = performance.eventLoopUtilization();
       parentPort!.postMessage({ ok: true, ready });
+    } else if (m.cmd === "pause") {
+      for (const s of sockets) s.pause();
+      pausedElu = performance.eventLoopUtilization();
+      parentPort!.postMessage({ ok: true });
+    } else if (m.cmd === "resume") {
+      const u = performance.eventLoopUtilization(pausedElu);
+      for (const s of sockets) s.resume();
+      parentPort!.postMessage({ ok: true, utilization: u.utilization });
     } else if (m.cmd === "close") {
       await Promise.all(sockets.map((s) => new Promise((r) => (s.readyState === WebSocket.CLOSED ? r(null) : (s.once("close", r), s.close())))));
       sockets.length = 0;

@@ -18,16 +18,17 @@ type Command =
 
 const sockets: WebSocket[] = [];
 let urls: string[] = [];
+let lastAck = false;
 let received = 0;
 let latencies: number[] = [];
 let ids = new Map<string, number>();
 let duplicates = 0;
 let syncs = 0;
 let elu = performance.eventLoopUtilization();
-let ackEnabled = false;
 const now = () => performance.timeOrigin + performance.now();
 
-function onMessage(ws: WebSocket, raw: WebSocket.RawData) {
+/** `ack`: this client acks what it receives (Herald's clients); relays' clients do not. */
+function onMessage(ws: WebSocket, ack: boolean, raw: WebSocket.RawData) {
   const text = raw.toString();
   if (!text.startsWith('{"type":"notification"') && !text.startsWith('{"type":"sync"')) return;
   const msg = JSON.parse(text) as { type: string; notification?: { id: string; data?: { t?: number } }; notifications?: { id: string; data?: { t?: number } }[] };
@@ -41,16 +42,16 @@ function onMessage(ws: WebSocket, raw: WebSocket.RawData) {
     ids.set(n.id, seen + 1);
     if (n.data?.t) latencies.push(t - n.data.t);
   }
-  if (!ackEnabled || list.length === 0) return;
+  if (!ack || list.length === 0) return;
   // As the SDK does: a sync page acked in one message, a live push at once.
   if (msg.type === "sync") ws.send(JSON.stringify({ type: "ack", ids: list.map((n) => n.id) }));
   else ws.send(`{"type":"ack","id":"${list[0]!.id}"}`);
 }
 
-function connect(url: string, protocols?: string[]): Promise<WebSocket> {
+function connect(url: string, ack: boolean, protocols?: string[]): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
-    ws.on("message", (raw) => onMessage(ws, raw));
+    ws.on("message", (raw) => onMessage(ws, ack, raw));
     ws.once("open", () => resolve(ws));
     ws.once("error", reject);
   });
@@ -59,10 +60,11 @@ function connect(url: string, protocols?: string[]): Promise<WebSocket> {
 parentPort!.on("message", async (m: Command) => {
   try {
     if (m.cmd === "connect") {
-      ackEnabled = m.ack;
+      // reconnect() reopens the last set connected, with its ack setting.
       urls = m.urls;
+      lastAck = m.ack;
       for (let i = 0; i < m.urls.length; i += 100) {
-        const batch = await Promise.all(m.urls.slice(i, i + 100).map((u) => connect(u, m.protocols)));
+        const batch = await Promise.all(m.urls.slice(i, i + 100).map((u) => connect(u, m.ack, m.protocols)));
         sockets.push(...batch);
       }
       parentPort!.postMessage({ ok: true, connected: sockets.length });
@@ -83,7 +85,7 @@ parentPort!.on("message", async (m: Command) => {
       parentPort!.postMessage({ ok: true });
     } else if (m.cmd === "reconnect") {
       // Everyone at once, as after a load balancer restart.
-      sockets.push(...(await Promise.all(urls.map((u) => connect(u)))));
+      sockets.push(...(await Promise.all(urls.map((u) => connect(u, lastAck)))));
       parentPort!.postMessage({ ok: true, connected: sockets.length });
     } else if (m.cmd === "close") {
       await Promise.all(sockets.map((s) => new Promise<void>((r) => (s.readyState === WebSocket.CLOSED ? r() : (s.once("close", () => r()), s.close())))));
