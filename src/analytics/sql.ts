@@ -5,6 +5,8 @@
  * and the backfill in 0005_analytics_rollups.sql.
  */
 
+import { EVENT_TYPES } from "./events.js";
+
 /** `date_bin` origin for the 15-minute rollup buckets. */
 export const EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
 export const BUCKET_SECONDS = 900;
@@ -25,11 +27,17 @@ const IMPLIED = (source: string, ts: string, extra?: string) => {
     UNION ALL SELECT ${cols}, 'sent' FROM ${source} WHERE event_type IN ('delivered', 'opened', 'clicked')`;
 };
 
+/** Both rollup tables keep one count column per event type, named after it. */
+const COUNT_COLUMNS = EVENT_TYPES.join(", ");
+
+/** One count per event type, in COUNT_COLUMNS order, of the rows whose `column` names it. */
+const countsBy = (column: string) => EVENT_TYPES.map((t) => `count(*) FILTER (WHERE ${column} = '${t}')`).join(", ");
+
+/** An upsert's SET list that adds the incoming counts (`excluded`) to `table`'s. */
+const addCounts = (table: string, columns: readonly string[]) => columns.map((c) => `${c} = ${table}.${c} + excluded.${c}`).join(",\n    ");
+
 /** Folds (bucket, notification_type, kind) rows into the rollup's columns; kind 'event' is a raw event. */
-const ROLLUP_COUNTS = `count(*) FILTER (WHERE kind = 'sent'), count(*) FILTER (WHERE kind = 'delivered'),
-         count(*) FILTER (WHERE kind = 'opened'), count(*) FILTER (WHERE kind = 'clicked'),
-         count(*) FILTER (WHERE kind = 'archived'), count(*) FILTER (WHERE kind = 'deleted'),
-         count(*) FILTER (WHERE kind = 'event')`;
+const ROLLUP_COUNTS = `${countsBy("kind")}, count(*) FILTER (WHERE kind = 'event')`;
 
 /**
  * $1 notification ids, $2 user ids, $3 event types, $4 timestamps, $5 metadata.
@@ -79,7 +87,7 @@ firsts AS (
   RETURNING notification_id, event_type, notification_type, group_id, first_at
 ),
 rollup AS (
-  INSERT INTO analytics_rollup (bucket, notification_type, sent, delivered, opened, clicked, archived, deleted, events)
+  INSERT INTO analytics_rollup (bucket, notification_type, ${COUNT_COLUMNS}, events)
   SELECT bucket, notification_type, ${ROLLUP_COUNTS}
   FROM (
     SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type AS kind FROM firsts
@@ -90,32 +98,18 @@ rollup AS (
   GROUP BY 1, 2
   ORDER BY 1, 2
   ON CONFLICT (bucket, notification_type) DO UPDATE SET
-    sent = analytics_rollup.sent + excluded.sent,
-    delivered = analytics_rollup.delivered + excluded.delivered,
-    opened = analytics_rollup.opened + excluded.opened,
-    clicked = analytics_rollup.clicked + excluded.clicked,
-    archived = analytics_rollup.archived + excluded.archived,
-    deleted = analytics_rollup.deleted + excluded.deleted,
-    events = analytics_rollup.events + excluded.events
+    ${addCounts("analytics_rollup", [...EVENT_TYPES, "events"])}
 ),
 groups AS (
-  INSERT INTO analytics_group_stats (group_id, notification_type, title, broadcast, sent, delivered, opened, clicked, archived, deleted)
-  SELECT f.group_id, min(f.notification_type), min(k.title), bool_or(f.group_id <> f.notification_id),
-         count(*) FILTER (WHERE f.event_type = 'sent'), count(*) FILTER (WHERE f.event_type = 'delivered'),
-         count(*) FILTER (WHERE f.event_type = 'opened'), count(*) FILTER (WHERE f.event_type = 'clicked'),
-         count(*) FILTER (WHERE f.event_type = 'archived'), count(*) FILTER (WHERE f.event_type = 'deleted')
+  INSERT INTO analytics_group_stats (group_id, notification_type, title, broadcast, ${COUNT_COLUMNS})
+  SELECT f.group_id, min(f.notification_type), min(k.title), bool_or(f.group_id <> f.notification_id), ${countsBy("f.event_type")}
   FROM firsts f JOIN known k USING (notification_id)
   GROUP BY f.group_id
   ORDER BY f.group_id
   ON CONFLICT (group_id) DO UPDATE SET
     title = COALESCE(analytics_group_stats.title, excluded.title),
     broadcast = analytics_group_stats.broadcast OR excluded.broadcast,
-    sent = analytics_group_stats.sent + excluded.sent,
-    delivered = analytics_group_stats.delivered + excluded.delivered,
-    opened = analytics_group_stats.opened + excluded.opened,
-    clicked = analytics_group_stats.clicked + excluded.clicked,
-    archived = analytics_group_stats.archived + excluded.archived,
-    deleted = analytics_group_stats.deleted + excluded.deleted
+    ${addCounts("analytics_group_stats", EVENT_TYPES)}
 )
 SELECT count(*)::int AS firsts FROM firsts`;
 
@@ -136,7 +130,7 @@ export const REBUILD_ROLLUPS = [
    LEFT JOIN notifications n ON n.id = e.notification_id
    LEFT JOIN analytics_deleted_notifications d ON d.notification_id = e.notification_id
    ORDER BY e.notification_id, e.event_type, e.timestamp, e.id`,
-  `INSERT INTO analytics_rollup (bucket, notification_type, sent, delivered, opened, clicked, archived, deleted, events)
+  `INSERT INTO analytics_rollup (bucket, notification_type, ${COUNT_COLUMNS}, events)
    SELECT bucket, notification_type, ${ROLLUP_COUNTS}
    FROM (
      SELECT date_bin('15 minutes', first_at, ${EPOCH}) AS bucket, notification_type, event_type AS kind
@@ -149,11 +143,8 @@ export const REBUILD_ROLLUPS = [
    ) d
    GROUP BY 1, 2
    ORDER BY 1, 2`,
-  `INSERT INTO analytics_group_stats (group_id, notification_type, title, broadcast, sent, delivered, opened, clicked, archived, deleted)
-   SELECT f.group_id, min(f.notification_type), min(COALESCE(n.title, d.title)), bool_or(f.group_id <> f.notification_id),
-          count(*) FILTER (WHERE f.event_type = 'sent'), count(*) FILTER (WHERE f.event_type = 'delivered'),
-          count(*) FILTER (WHERE f.event_type = 'opened'), count(*) FILTER (WHERE f.event_type = 'clicked'),
-          count(*) FILTER (WHERE f.event_type = 'archived'), count(*) FILTER (WHERE f.event_type = 'deleted')
+  `INSERT INTO analytics_group_stats (group_id, notification_type, title, broadcast, ${COUNT_COLUMNS})
+   SELECT f.group_id, min(f.notification_type), min(COALESCE(n.title, d.title)), bool_or(f.group_id <> f.notification_id), ${countsBy("f.event_type")}
    FROM analytics_firsts f
    LEFT JOIN notifications n ON n.id = f.notification_id
    LEFT JOIN analytics_deleted_notifications d ON d.notification_id = f.notification_id

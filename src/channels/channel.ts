@@ -5,12 +5,14 @@
  * `ChannelError` saying whether trying again can help. The queue worker owns
  * retries; channels never retry by themselves.
  */
+import type { NotificationRow } from "../db/index.js";
+import { OUT_OF_APP_CHANNELS, type OutOfAppChannel } from "../preferences/index.js";
 
-/** The four channels of the guide's preferences; only the last three go through the queue. */
-export const CHANNEL_NAMES = ["in_app", "email", "push", "sms"] as const;
+/** The four channels of the guide's preferences; only the out-of-app ones (the delivery rules' list) go through the queue. */
+export const CHANNEL_NAMES = ["in_app", ...OUT_OF_APP_CHANNELS] as const;
 export type ChannelName = (typeof CHANNEL_NAMES)[number];
-export type OutOfAppChannelName = Exclude<ChannelName, "in_app">;
-export const QUEUED_CHANNELS: readonly OutOfAppChannelName[] = ["email", "push", "sms"];
+export type OutOfAppChannelName = OutOfAppChannel;
+export const QUEUED_CHANNELS: readonly OutOfAppChannelName[] = OUT_OF_APP_CHANNELS;
 
 /**
  * The in-app channel is the WebSocket path of the notification service
@@ -20,18 +22,10 @@ export const QUEUED_CHANNELS: readonly OutOfAppChannelName[] = ["email", "push",
 export const IN_APP_CHANNEL = Object.freeze({ name: "in_app" as const, queued: false });
 
 /** What a channel needs to know about a notification (a subset of the row). */
-export interface ChannelNotification {
-  id: string;
-  type: string;
-  priority: string;
-  title: string;
-  message: string;
-  description: string | null;
-  icon: string | null;
-  actionUrl: string | null;
-  actionLabel: string | null;
-  createdAt: Date;
-}
+export type ChannelNotification = Pick<
+  NotificationRow,
+  "id" | "type" | "priority" | "title" | "message" | "description" | "icon" | "actionUrl" | "actionLabel" | "createdAt"
+>;
 
 export interface ChannelRecipient {
   userId: string;

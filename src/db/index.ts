@@ -7,4 +7,4 @@ export type { MigrateOptions, Migration } from "./migrate.js";
 export { GroupCommit } from "./group-commit.js";
 export type { GroupCommitOptions } from "./group-commit.js";
 export { isRefusedData, writeIsolating } from "./isolate.js";
-export type { NotificationRow } from "./schema.js";
+export { NOTIFICATION_COLUMNS, type NotificationRow } from "./schema.js";

@@ -13,12 +13,14 @@
  *   occurrence of 08:00 (Monday 09:00), or the first instant after a gap that
  *   skipped it.
  */
-import { firstInstantOfWallTime, isValidTimeZone, lastLocalHour, localDayStart, nextLocalHour, safeTimeZone } from "../time/index.js";
+import { DIGEST_FREQUENCIES, type DigestFrequency } from "../preferences/index.js";
+import { firstInstantOfWallTime, isValidTimeZone, lastLocalHour, localDayStart, nextLocalHour, offsetMinutes, safeTimeZone } from "../time/index.js";
 
-export const DIGEST_FREQUENCIES = ["hourly", "daily", "weekly"] as const;
-export type DigestFrequency = (typeof DIGEST_FREQUENCIES)[number];
+/** The frequencies a user may choose for their digest (the preference's values). */
+export { DIGEST_FREQUENCIES, type DigestFrequency };
 
 const DAY = 86_400_000;
+const MINUTE = 60_000;
 /** Local time of the daily and weekly digests, in minutes since midnight. */
 const DAILY_MINUTE = 8 * 60;
 const WEEKLY_MINUTE = 9 * 60;
@@ -28,23 +30,9 @@ export { isValidTimeZone };
 /** The zone to compute in: the user's when valid, else UTC (the spec's default). */
 export const resolveTimeZone = safeTimeZone;
 
-const labelFormats = new Map<string, Intl.DateTimeFormat>();
-/** The local wall-clock reading of `t` in `timeZone`, to the minute: "2025-11-02 01:00". */
+/** The local wall-clock reading of `t` in `timeZone`, to the minute: "2025-11-02 01:00" (Intl's offset, through time/'s formatters). */
 export function wallClock(t: Date, timeZone: string): string {
-  let f = labelFormats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-CA", {
-      timeZone,
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      hourCycle: "h23",
-    });
-    labelFormats.set(timeZone, f);
-  }
-  return f.format(t).replace(",", "");
+  return new Date(t.getTime() + offsetMinutes(t, timeZone) * MINUTE).toISOString().slice(0, 16).replace("T", " ");
 }
 
 /** The day's (or the week's Monday's) digest instant for the local day starting at `dayMs` (local midnight as if UTC). */

@@ -17,5 +17,4 @@ export type { BroadcastInput, CreateNotificationInput, NotificationContent, Temp
 export { NotificationTemplates, renderTemplate, templateCreateSchema, templateKeySchema, templateUpdateSchema } from "./templates.js";
 export type { NotificationTemplate } from "./templates.js";
 export * from "./types.js";
-export { NOTIFICATION_COLUMNS } from "./sql.js";
-export type { NotificationRow } from "../db/index.js";
+export { NOTIFICATION_COLUMNS, type NotificationRow } from "../db/index.js";

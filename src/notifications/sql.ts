@@ -1,12 +1,10 @@
 /**
  * Every statement the notification domain runs, in one place (pg-boss's
- * plans.ts habit). Rows come back with the Drizzle row's camelCase names so
+ * plans.ts habit). Whole notifications come back as NOTIFICATION_COLUMNS
+ * selects them (src/db/schema.ts, beside the row type), so
  * `toNotificationDto` maps them.
  */
-export const NOTIFICATION_COLUMNS = `id, seq, user_id AS "userId", type, priority, title, message, description, icon,
-  action_url AS "actionUrl", action_label AS "actionLabel", read, archived, delivery_status AS "deliveryStatus",
-  sent_at AS "sentAt", delivered_at AS "deliveredAt", read_at AS "readAt", related_id AS "relatedId", data,
-  idempotency_key AS "idempotencyKey", broadcast_id AS "broadcastId", created_at AS "createdAt", updated_at AS "updatedAt"`;
+import { NOTIFICATION_COLUMNS } from "../db/index.js";
 
 /**
  * Creates notifications (one, or many in one statement: group commit,

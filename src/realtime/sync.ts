@@ -27,64 +27,9 @@
  * not two per socket.
  */
 import { GroupCommit, type Queryable } from "../db/index.js";
+import { NOTIFICATION_COLUMNS, type NotificationDto, type NotificationRow, toNotificationDto } from "../notifications/index.js";
 import { type Clock, systemClock } from "../observability/index.js";
 import { pruneDevices } from "./delivery-log.js";
-import type { DeliveryStatus, NotificationDto, Priority } from "../protocol/index.js";
-
-interface Row {
-  id: string;
-  seq: string | number | bigint;
-  user_id: string;
-  type: string;
-  priority: string;
-  title: string;
-  message: string;
-  description: string | null;
-  icon: string | null;
-  action_url: string | null;
-  action_label: string | null;
-  read: boolean;
-  archived: boolean;
-  delivery_status: string;
-  sent_at: Date | string | null;
-  delivered_at: Date | string | null;
-  read_at: Date | string | null;
-  related_id: string | null;
-  data: Record<string, unknown> | string | null;
-  created_at: Date | string;
-  updated_at: Date | string;
-}
-
-const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
-
-function toDto(r: Row): NotificationDto {
-  return {
-    id: r.id,
-    seq: Number(r.seq),
-    userId: r.user_id,
-    type: r.type,
-    priority: r.priority as Priority,
-    title: r.title,
-    message: r.message,
-    description: r.description,
-    icon: r.icon,
-    actionUrl: r.action_url,
-    actionLabel: r.action_label,
-    read: r.read,
-    archived: r.archived,
-    deliveryStatus: r.delivery_status as DeliveryStatus,
-    sentAt: iso(r.sent_at),
-    deliveredAt: iso(r.delivered_at),
-    readAt: iso(r.read_at),
-    relatedId: r.related_id,
-    data: typeof r.data === "string" ? (JSON.parse(r.data) as Record<string, unknown>) : r.data,
-    createdAt: iso(r.created_at)!,
-    updatedAt: iso(r.updated_at)!,
-  };
-}
-
-const COLUMNS = `id, seq, user_id, type, priority, title, message, description, icon, action_url, action_label,
-       read, archived, delivery_status, sent_at, delivered_at, read_at, related_id, data, created_at, updated_at`;
 
 // Which of a request's notifications a connection may be synced (both branches below use it):
 // never what in-app off kept out of the app (in_app false, SPEC 6.4; migration 0009).
@@ -122,11 +67,11 @@ WITH r AS (
     CROSS JOIN (SELECT max(seq) AS top FROM notifications) t
     LEFT JOIN LATERAL (
       SELECT * FROM (
-        (SELECT ${COLUMNS} FROM notifications
+        (SELECT ${NOTIFICATION_COLUMNS} FROM notifications
           WHERE ${SYNCABLE} AND cur.after >= 0 AND seq > cur.after
           ORDER BY seq LIMIT $6)
         UNION ALL
-        (SELECT ${COLUMNS} FROM notifications
+        (SELECT ${NOTIFICATION_COLUMNS} FROM notifications
           WHERE ${SYNCABLE} AND r.resume AND delivery_status IN ('pending', 'sent') AND (cur.after < 0 OR seq <= cur.after)
           ORDER BY seq LIMIT $6)
       ) u
@@ -214,7 +159,7 @@ export class SyncReader {
   }
 
   private async run(batch: SyncRequest[]): Promise<PromiseSettledResult<SyncResult>[]> {
-    const rows = await this.db.query<Row & { k: string | number; unread: number | null; top: string | number | null; grown: string[] | null }>(SYNC_BATCH, [
+    const rows = await this.db.query<NotificationRow & { k: string | number; unread: number | null; top: string | number | null; grown: string[] | null }>(SYNC_BATCH, [
       batch.map((r) => r.userId),
       batch.map((r) => r.cursor),
       batch.map((r) => r.withCount),
@@ -226,7 +171,7 @@ export class SyncReader {
     // Devices seen for the first time: their users' least recent devices beyond the cap are forgotten.
     const grown = rows[0]?.grown;
     if (grown && grown.length > 0) await pruneDevices(this.db, grown, this.maxDevicesPerUser);
-    const pages: Row[][] = batch.map(() => []);
+    const pages: NotificationRow[][] = batch.map(() => []);
     const counts: number[] = batch.map(() => 0);
     const tops: number[] = batch.map(() => 0);
     for (const row of rows) {
@@ -239,9 +184,9 @@ export class SyncReader {
   }
 }
 
-function toPage(rows: Row[], cursor: number, top: number, limit: number): SyncPage {
+function toPage(rows: NotificationRow[], cursor: number, top: number, limit: number): SyncPage {
   const truncated = rows.length > limit;
-  const notifications = (truncated ? rows.slice(0, limit) : rows).map(toDto);
+  const notifications = (truncated ? rows.slice(0, limit) : rows).map(toNotificationDto);
   const last = notifications[notifications.length - 1];
   // A truncated page resumes after its last row; a complete one after everything the user has.
   return { notifications, cursor: truncated ? last!.seq : Math.max(last?.seq ?? 0, top, cursor), truncated };

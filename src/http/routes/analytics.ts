@@ -11,25 +11,17 @@ import { z } from "zod";
 import { EVENT_TYPES, EXPORT_FORMATS, EXPORT_KINDS, TOP_BY, TREND_INTERVALS } from "../../analytics/index.js";
 import { callerOf, providerId } from "../auth.js";
 
-const rates = {
+/** One count per event type (EventCounts), then the rates derived from them (Metrics). */
+const counts = {
   sent: z.number(),
   delivered: z.number(),
   opened: z.number(),
   clicked: z.number(),
   archived: z.number(),
   deleted: z.number(),
-  deliveryRate: z.number(),
-  openRate: z.number(),
-  clickRate: z.number(),
 };
-const countsSchema = z.object({
-  sent: z.number(),
-  delivered: z.number(),
-  opened: z.number(),
-  clicked: z.number(),
-  archived: z.number(),
-  deleted: z.number(),
-});
+const rates = { ...counts, deliveryRate: z.number(), openRate: z.number(), clickRate: z.number() };
+const countsSchema = z.object(counts);
 const userMetricsSchema = z.object({ userId: z.string(), days: z.number(), since: z.string(), until: z.string(), ...rates });
 const typeMetricsSchema = z.array(z.object({ type: z.string(), ...rates }));
 const notificationMetricsSchema = z.object({ notificationId: z.string(), ...rates, events: countsSchema });
