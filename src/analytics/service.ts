@@ -10,14 +10,13 @@ import type { Database } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { AnalyticsIngest } from "./ingest.js";
 import { notFound, validationError } from "../errors/index.js";
-import { isEventType, CLIENT_EVENT_TYPES, EVENT_TYPES, type EventType } from "./events.js";
-import { metadataProblem, textProblem } from "./validate.js";
-import { type ExportFormat, type ExportKind, EXPORT_FORMATS, EXPORT_KINDS, exportChunks } from "./export.js";
-import { type Metrics, type TopBy, type TrendInterval, TOP_BY, TREND_INTERVALS, withRates, zeroCounts, type EventCounts } from "./metrics.js";
+import { isEventType, EVENT_TYPES } from "./events.js";
+import { check } from "./validate.js";
+import { exportChunks } from "./export.js";
+import { type Metrics, type TrendInterval, withRates, zeroCounts, type EventCounts } from "./metrics.js";
 import { notificationCounts, platformCountsByType, topGroups, trendRows, trendStart, userCountsByType } from "./queries.js";
 import { AnalyticsCache } from "./cache.js";
 import { NOTIFICATION_TYPES } from "../protocol/index.js";
-import { isValidTimeZone } from "../time/index.js";
 
 export interface AnalyticsDeps {
   database: Database;
@@ -70,7 +69,6 @@ export interface Overview extends Metrics {
   byType: TypeMetrics[];
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 86_400_000;
 
 export class AnalyticsService {
@@ -82,19 +80,12 @@ export class AnalyticsService {
 
   /** Records an event (batched; written within the ingest interval). Throws HERALD_VALIDATION on bad input. */
   async trackEvent(notificationId: string, userId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
-    assertUuid(notificationId, "notificationId");
-    if (typeof userId !== "string" || userId.length === 0 || userId.length > 255) {
-      throw validationError("userId must be a non-empty string", [{ field: "userId", message: "required" }]);
-    }
-    const userProblem = textProblem(userId);
-    if (userProblem) throw validationError(`userId ${userProblem}`, [{ field: "userId", message: userProblem }]);
-    if (!isEventType(eventType)) {
-      throw validationError(`eventType must be one of ${EVENT_TYPES.join(", ")}`, [{ field: "eventType", message: `unknown event type ${String(eventType)}` }]);
-    }
-    const problem = metadataProblem(metadata);
-    if (problem) throw validationError(`metadata ${problem}`, [{ field: "metadata", message: problem }]);
+    check.uuid(notificationId, "notificationId");
+    check.eventUserId(userId);
+    const type = check.eventType(eventType);
+    check.metadata(metadata);
     const { analytics, clock } = this.deps;
-    analytics.record({ notificationId, userId, eventType: eventType as EventType, metadata: metadata ?? null, timestamp: clock.now() });
+    analytics.record({ notificationId, userId, eventType: type, metadata: metadata ?? null, timestamp: clock.now() });
   }
 
   /**
@@ -104,21 +95,17 @@ export class AnalyticsService {
    */
   async trackOwnEvent(userId: string, notificationId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
     if (!isEventType(eventType)) return this.trackEvent(notificationId, userId, eventType, metadata);
-    assertUuid(notificationId, "notificationId");
+    check.uuid(notificationId, "notificationId");
     const { database } = this.deps;
     const owned = await database.query("SELECT 1 FROM notifications WHERE id = $1 AND user_id = $2", [notificationId, userId]);
     if (owned.length === 0) throw notFound("Notification");
-    if (!(CLIENT_EVENT_TYPES as readonly string[]).includes(eventType)) {
-      throw validationError(`A provider may track only ${CLIENT_EVENT_TYPES.join(", ")}; Herald records ${eventType} itself`, [
-        { field: "eventType", message: `must be one of ${CLIENT_EVENT_TYPES.join(", ")}` },
-      ]);
-    }
+    check.clientEventType(eventType);
     await this.trackEvent(notificationId, userId, eventType, metadata);
   }
 
   /** An admin's tracking: any event type, recorded for the notification's owner; an unknown notification is 404. */
   async trackEventForOwner(notificationId: string, eventType: string, metadata?: Record<string, unknown> | null): Promise<void> {
-    assertUuid(notificationId, "notificationId");
+    check.uuid(notificationId, "notificationId");
     const { database } = this.deps;
     const [owner] = await database.query<{ user_id: string }>("SELECT user_id FROM notifications WHERE id = $1", [notificationId]);
     if (!owner) throw notFound("Notification");
@@ -127,7 +114,7 @@ export class AnalyticsService {
 
   /** Distinct counts and rates of one notification. `requireExisting` makes an unknown id a 404. */
   async getNotificationMetrics(notificationId: string, options: { requireExisting?: boolean } = {}): Promise<NotificationMetrics> {
-    assertUuid(notificationId, "notificationId");
+    check.uuid(notificationId, "notificationId");
     const { database } = await this.fresh();
     const cache = this.cache;
     const result = await cache.remember(cache.notificationKey(notificationId), 300, async () => {
@@ -140,7 +127,7 @@ export class AnalyticsService {
 
   /** One user's distinct counts and rates over the last `days` days (default 30). */
   async getUserMetrics(userId: string, days = 30): Promise<UserMetrics> {
-    const d = checkDays(days);
+    const d = check.days(days);
     const { database, clock } = await this.fresh();
     const cache = this.cache;
     return cache.remember(await cache.userKey(userId, `metrics:${d}`), 300, async () => {
@@ -154,7 +141,7 @@ export class AnalyticsService {
 
   /** One user's metrics per notification type over the last `days` days; every known type listed. */
   async getMetricsByType(userId: string, days = 30): Promise<TypeMetrics[]> {
-    const d = checkDays(days);
+    const d = check.days(days);
     const { database, clock } = await this.fresh();
     const cache = this.cache;
     return cache.remember(await cache.userKey(userId, `by-type:${d}`), 300, async () => {
@@ -166,13 +153,9 @@ export class AnalyticsService {
 
   /** Distinct counts per day, week (ISO, Monday) or month of local time in `timeZone`, over the last `days` days. */
   async getTrends(options: { interval?: string; days?: number; timeZone?: string; userId?: string } = {}): Promise<Trends> {
-    const interval = (options.interval ?? "day") as TrendInterval;
-    if (!TREND_INTERVALS.includes(interval)) {
-      throw validationError(`interval must be one of ${TREND_INTERVALS.join(", ")}`, [{ field: "interval", message: "invalid" }]);
-    }
-    const days = checkDays(options.days ?? 30);
-    const timeZone = options.timeZone ?? "UTC";
-    if (!isValidTimeZone(timeZone)) throw validationError(`Unknown time zone ${timeZone}`, [{ field: "tz", message: "not an IANA time zone" }]);
+    const interval = check.interval(options.interval ?? "day");
+    const days = check.days(options.days ?? 30);
+    const timeZone = check.timeZone(options.timeZone ?? "UTC");
     const { database, clock } = await this.fresh();
     const cache = this.cache;
     const what = `trends:${interval}:${days}:${timeZone}`;
@@ -196,10 +179,9 @@ export class AnalyticsService {
    * rate among those delivered at least `minDelivered` times (default 10).
    */
   async getTopNotifications(options: { by?: string; limit?: number; minDelivered?: number } = {}): Promise<TopNotification[]> {
-    const by = (options.by ?? "open") as TopBy;
-    if (!TOP_BY.includes(by)) throw validationError(`by must be one of ${TOP_BY.join(", ")}`, [{ field: "by", message: "invalid" }]);
-    const limit = checkInt(options.limit ?? 10, "limit", 1, 100);
-    const minDelivered = checkInt(options.minDelivered ?? 10, "minDelivered", 1, 1_000_000_000);
+    const by = check.topBy(options.by ?? "open");
+    const limit = check.limit(options.limit ?? 10);
+    const minDelivered = check.minDelivered(options.minDelivered ?? 10);
     const { database } = await this.fresh();
     const cache = this.cache;
     return cache.remember(await cache.platformKey(`top:${by}:${limit}:${minDelivered}`), 3600, async () =>
@@ -215,7 +197,7 @@ export class AnalyticsService {
 
   /** Platform-wide totals (all time, or the last `days` days) with a per-type breakdown. */
   async getOverview(options: { days?: number } = {}): Promise<Overview> {
-    const days = options.days === undefined ? null : checkDays(options.days);
+    const days = options.days === undefined ? null : check.days(options.days);
     const { database, clock } = await this.fresh();
     const cache = this.cache;
     return cache.remember(await cache.platformKey(`overview:${days ?? "all"}`), 300, async () => {
@@ -240,11 +222,9 @@ export class AnalyticsService {
    * pages of 5,000 rows. Options are validated here, before any chunk.
    */
   exportData(options: { format?: string; kind?: string; days?: number; userId?: string; chunkSize?: number }): AsyncGenerator<string> {
-    const format = (options.format ?? "csv") as ExportFormat;
-    const kind = (options.kind ?? "events") as ExportKind;
-    if (!EXPORT_FORMATS.includes(format)) throw validationError(`format must be one of ${EXPORT_FORMATS.join(", ")}`, [{ field: "format", message: "invalid" }]);
-    if (!EXPORT_KINDS.includes(kind)) throw validationError(`kind must be one of ${EXPORT_KINDS.join(", ")}`, [{ field: "kind", message: "invalid" }]);
-    const days = options.days === undefined ? undefined : checkDays(options.days);
+    const format = check.exportFormat(options.format ?? "csv");
+    const kind = check.exportKind(options.kind ?? "events");
+    const days = options.days === undefined ? undefined : check.days(options.days);
     const self = this;
     return (async function* () {
       const { database, clock } = await self.fresh();
@@ -274,20 +254,6 @@ function byTypeWithAllTypes(rows: { type: string; counts: EventCounts }[]): Type
 
 const KNOWN_TYPES: readonly string[] = NOTIFICATION_TYPES;
 
-function assertUuid(value: string, field: string): void {
-  if (typeof value !== "string" || !UUID.test(value)) throw validationError(`${field} must be a UUID`, [{ field, message: "must be a UUID" }]);
-}
-
-function checkDays(days: number): number {
-  return checkInt(days, "days", 1, 3650);
-}
-
-function checkInt(value: number, field: string, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw validationError(`${field} must be an integer from ${min} to ${max}`, [{ field, message: "out of range" }]);
-  }
-  return value;
-}
 
 /** PostgreSQL and ICU may disagree on a zone name: the database's refusal is still a 400. */
 function rethrowZone(tz: string) {

@@ -4,6 +4,8 @@ export type { DataDirLock } from "./data-dir.js";
 export type { Connection, Database, OpenDatabaseOptions, Queryable, Session } from "./database.js";
 export { MigrationError, RENAMED_MIGRATIONS, listMigrations, migrate } from "./migrate.js";
 export type { MigrateOptions, Migration } from "./migrate.js";
+export { BatchWriter } from "./batch-writer.js";
+export type { BatchWriterOptions } from "./batch-writer.js";
 export { GroupCommit } from "./group-commit.js";
 export type { GroupCommitOptions } from "./group-commit.js";
 export { isRefusedData, writeIsolating } from "./isolate.js";
