@@ -10,7 +10,7 @@
  * bad event never blocks the others and is never retried forever. Only an
  * unavailable database keeps events for the next flush.
  */
-import type { Queryable } from "../db/index.js";
+import { BatchWriter, type Queryable } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import { silentLogger, systemClock } from "../observability/index.js";
 import { type AnalyticsEventInput, type AnalyticsSink, isEventType } from "./events.js";
@@ -32,30 +32,26 @@ export type FlushListener = (events: readonly AnalyticsEventInput[]) => void | P
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CHUNK = 5000;
+/** Events kept for the next flush while the database is unavailable (the oldest beyond it are dropped). */
+const MAX_KEPT = 1_000_000;
 
 export class AnalyticsIngest implements AnalyticsSink {
-  private buffer: AnalyticsEventInput[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
-  private readonly intervalMs: number;
-  private readonly batchSize: number;
+  private readonly writer: BatchWriter<AnalyticsEventInput>;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly listeners = new Set<FlushListener>();
   state: "created" | "active" | "stopping" | "stopped" = "created";
 
   constructor(private readonly options: AnalyticsIngestOptions) {
-    this.intervalMs = options.intervalMs ?? 200;
-    this.batchSize = options.batchSize ?? 1000;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
+    this.writer = new BatchWriter((batch) => this.write(batch), { intervalMs: options.intervalMs ?? 200, flushAt: options.batchSize ?? 1000 });
   }
 
   start(): void {
     if (this.state !== "created") return;
     this.state = "active";
-    this.timer = setInterval(() => this.flush().catch(() => undefined), this.intervalMs);
-    this.timer.unref();
+    this.writer.start();
   }
 
   record(event: AnalyticsEventInput): void {
@@ -68,8 +64,7 @@ export class AnalyticsIngest implements AnalyticsSink {
       this.logger.warn({ notificationId: event.notificationId }, "analytics event recorded after stop; dropped");
       return;
     }
-    this.buffer.push(event.timestamp ? event : { ...event, timestamp: this.clock.now() });
-    if (this.buffer.length >= this.batchSize) this.flush().catch(() => undefined);
+    this.writer.add(event.timestamp ? event : { ...event, timestamp: this.clock.now() });
   }
 
   /** Adds a listener awaited after each successful flush; returns its removal. */
@@ -80,19 +75,12 @@ export class AnalyticsIngest implements AnalyticsSink {
 
   /** Number of events accepted but not yet written. */
   get pending(): number {
-    return this.buffer.length;
+    return this.writer.queued;
   }
 
-  /** Writes everything buffered so far; resolves when it is in the database. */
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer;
-    this.buffer = [];
-    this.flushing = this.write(batch).finally(() => {
-      this.flushing = undefined;
-    });
-    await this.flushing;
+  /** Writes everything recorded before the call; resolves when it is in the database, rejects when the database is unavailable. */
+  flush(): Promise<void> {
+    return this.writer.flush();
   }
 
   private async write(batch: AnalyticsEventInput[]): Promise<void> {
@@ -121,7 +109,8 @@ export class AnalyticsIngest implements AnalyticsSink {
       // (bounded, oldest dropped first); what was committed is not re-queued.
       const rest = todo.reverse().flat();
       this.logger.warn({ err, events: rest.length }, "analytics flush failed; will retry");
-      this.buffer = rest.concat(this.buffer).slice(-1_000_000);
+      this.writer.requeue(rest);
+      if (this.writer.queued > MAX_KEPT) this.writer.discard(this.writer.queued - MAX_KEPT);
       this.reportSetAside(setAside);
       if (written.length > 0) await this.notify(written);
       throw err;
@@ -165,15 +154,16 @@ export class AnalyticsIngest implements AnalyticsSink {
   async stop(): Promise<void> {
     if (this.state === "stopped") return;
     this.state = "stopping";
-    if (this.timer) clearInterval(this.timer);
-    for (let attempt = 0; (this.buffer.length > 0 || this.flushing) && attempt < 3; ) {
+    let failures = 0;
+    for (let flushed = this.writer.stop(); ; flushed = this.writer.flush()) {
       try {
-        await this.flush();
+        await flushed;
       } catch {
-        attempt++;
+        failures++;
       }
+      if (this.writer.idle || failures === 3) break;
     }
-    if (this.buffer.length > 0) this.logger.error({ events: this.buffer.length }, "analytics events lost at stop: database unavailable");
+    if (this.writer.queued > 0) this.logger.error({ events: this.writer.queued }, "analytics events lost at stop: database unavailable");
     this.state = "stopped";
   }
 }

@@ -4,12 +4,15 @@
  * statement per batch instead of one per item, and under light load an item
  * goes at once. With `collectTurn`, a batch also waits for the end of the
  * current event-loop turn, so requests made together (a connect storm) share
- * the first statement too.
+ * the first statement too. The batching is BatchWriter's; this adds an answer
+ * per caller.
  *
  * `run` answers each item of a batch in order, as Promise.allSettled would,
  * so one item's failure can stay its own; if `run` throws, every item of the
  * batch is rejected with that error.
  */
+import { BatchWriter } from "./batch-writer.js";
+
 export interface GroupCommitOptions {
   /** Batches running at once (default 1). */
   maxInFlight?: number;
@@ -25,39 +28,26 @@ interface Waiting<T, R> {
 }
 
 export class GroupCommit<T, R> {
-  private queue: Waiting<T, R>[] = [];
-  private inFlight = 0;
-  private scheduled = false;
+  private readonly writer: BatchWriter<Waiting<T, R>>;
 
   constructor(
     private readonly run: (items: T[]) => Promise<PromiseSettledResult<R>[]>,
-    private readonly options: GroupCommitOptions = {},
-  ) {}
-
-  submit(item: T): Promise<R> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (!this.options.collectTurn) return this.pump();
-      if (this.scheduled) return;
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.pump();
-      });
+    options: GroupCommitOptions = {},
+  ) {
+    this.writer = new BatchWriter((batch) => this.settle(batch), {
+      maxInFlight: options.maxInFlight ?? 1,
+      maxBatch: options.maxBatch ?? 500,
+      collectTurn: options.collectTurn,
     });
   }
 
-  private pump(): void {
-    const maxInFlight = this.options.maxInFlight ?? 1;
-    const maxBatch = this.options.maxBatch ?? 500;
-    while (this.queue.length > 0 && this.inFlight < maxInFlight) {
-      const batch = this.queue.splice(0, maxBatch);
-      this.inFlight++;
-      void this.settle(batch).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
-    }
+  submit(item: T): Promise<R> {
+    return new Promise((resolve, reject) => this.writer.add({ item, resolve, reject }));
+  }
+
+  /** Resolves once every item submitted before the call is answered. */
+  flush(): Promise<void> {
+    return this.writer.flush();
   }
 
   private async settle(batch: Waiting<T, R>[]): Promise<void> {

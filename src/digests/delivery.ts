@@ -15,7 +15,7 @@
  */
 import { backoffDelay } from "../backoff/index.js";
 import { Counter, type Registry } from "prom-client";
-import type { Queryable } from "../db/index.js";
+import { BatchWriter, type Queryable } from "../db/index.js";
 import { type Mailer, MailFencedError, classifyMailError } from "../mail/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import {
@@ -182,50 +182,44 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
   try {
     await Promise.all(Array.from({ length: Math.min(SEND_CONCURRENCY, toSend.length) }, worker));
   } finally {
-    await marks.drain();
+    await marks.flush();
   }
   outcome.sent += marks.count;
   return outcome;
 }
 
 /**
- * Marks accepted digests sent as they are accepted, in group commits: one
- * UPDATE in flight at a time, carrying every id accepted while the previous
- * one ran. The gap between acceptance and mark stays one round trip.
+ * Marks accepted digests sent as they are accepted, in group commits
+ * (src/db BatchWriter): one UPDATE in flight at a time, carrying every id
+ * accepted while the previous one ran. The gap between acceptance and mark
+ * stays one round trip.
  */
 class SentMarks {
   count = 0;
-  private pending: string[] = [];
-  private flushing: Promise<void> | undefined;
   private error: unknown;
+  private readonly marks: BatchWriter<string>;
 
-  constructor(private readonly ctx: DeliveryContext) {}
+  constructor(ctx: DeliveryContext) {
+    this.marks = new BatchWriter(async (ids) => {
+      try {
+        await markSent(ctx.db, ids, ctx.clock.now());
+      } catch (err) {
+        // These and the ids accepted meanwhile stay 'pending' under our lease: the next holder sends them again (same Message-ID).
+        this.error ??= err;
+        this.marks.discard();
+      }
+    });
+  }
 
   add(id: string): void {
-    this.pending.push(id);
     this.count++;
-    this.flushing ??= this.flush();
+    this.marks.add(id);
   }
 
   /** Resolves when every id added so far is marked; rethrows a failed mark. */
-  async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+  async flush(): Promise<void> {
+    await this.marks.flush();
     if (this.error) throw this.error;
-  }
-
-  private async flush(): Promise<void> {
-    try {
-      while (this.pending.length > 0) {
-        const ids = this.pending.splice(0);
-        await markSent(this.ctx.db, ids, this.ctx.clock.now());
-      }
-    } catch (err) {
-      // Left 'pending' under our lease: the next holder sends them again (same Message-ID).
-      this.error ??= err;
-      this.pending = [];
-    } finally {
-      this.flushing = undefined;
-    }
   }
 }
 

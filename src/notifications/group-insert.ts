@@ -59,6 +59,11 @@ export class NotificationInsertBatcher {
     return this.commits.submit(item);
   }
 
+  /** Resolves once every creation submitted before the call is committed (or failed) and answered. */
+  flush(): Promise<void> {
+    return this.commits.flush();
+  }
+
   private async write(batch: PendingInsert[]): Promise<PromiseSettledResult<NotificationRow | undefined>[]> {
     if (batch.length > 1) {
       try {

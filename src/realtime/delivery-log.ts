@@ -1,9 +1,9 @@
 /**
  * Everything the socket hot path writes to the database, batched: `sent`
  * (pushed), `delivered` (client ack) and websocket_sessions rows. Calls only
- * append to buffers; a flush every `intervalMs` (~50 ms) writes each buffer
- * with one statement over unnest() arrays, so no socket message costs a
- * database round trip. Within a flush, opens go before closes and `sent`
+ * append to a buffer (src/db BatchWriter); a flush every `intervalMs` (~50 ms)
+ * writes each kind with one statement over unnest() arrays, so no socket
+ * message costs a database round trip. Within a flush, opens go before closes and `sent`
  * before `delivered`, so the rows move pending -> sent -> delivered.
  *
  * An ack usually arrives before its `sent` mark is flushed (the client acks
@@ -12,7 +12,7 @@
  * UPDATEs of the same row.
  */
 import type { AnalyticsSink } from "../analytics/index.js";
-import { type Queryable, writeIsolating } from "../db/index.js";
+import { BatchWriter, type Queryable, writeIsolating } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import { storableText } from "./peer-text.js";
 
@@ -107,47 +107,41 @@ export interface DeliveryLogOptions {
   maxDevicesPerUser?: number;
 }
 
+/** One buffered call, in arrival order; `cursor` is a device's ack put back after a failed flush (its `delivered` already written). */
+type Entry =
+  | { kind: "open"; open: SessionOpen }
+  | { kind: "close"; close: SessionClose }
+  | { kind: "sent" | "ack" | "cursor"; id: string; userId: string; deviceId?: string };
+
 export class DeliveryLog {
-  /** Notification id -> the user whose socket carried it. */
-  private sent = new Map<string, string>();
-  private acks = new Map<string, string>(); // notification id -> user id
-  /** Acks from connections that named their device: [notification id, user id, device id]. */
-  private deviceAcks: Array<[string, string, string]> = [];
-  private opens: SessionOpen[] = [];
-  private closes: SessionClose[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private readonly writer: BatchWriter<Entry>;
   state: "created" | "active" | "stopped" = "created";
 
-  constructor(private readonly options: DeliveryLogOptions) {}
+  constructor(private readonly options: DeliveryLogOptions) {
+    this.writer = new BatchWriter((entries) => this.write(entries), { intervalMs: options.intervalMs ?? 50 });
+  }
 
   start(): void {
     if (this.state !== "created") return;
     this.state = "active";
-    this.timer = setInterval(() => void this.flush(), this.options.intervalMs ?? 50);
-    this.timer.unref();
+    this.writer.start();
   }
 
   markSent(id: string, userId: string): void {
-    // Already acked by that user (another of their sockets got it meanwhile): the ack's write covers it.
-    if (this.acks.get(id) === userId) return;
-    this.sent.set(id, userId);
+    this.writer.add({ kind: "sent", id, userId });
   }
 
   /** The first ack makes a notification `delivered` (once, for analytics); each device's ack also moves its own cursor. */
   markDelivered(id: string, userId: string, deviceId?: string): void {
-    // Acked by the user it was sent to before the sent mark was written: one write does both.
-    if (this.sent.get(id) === userId) this.sent.delete(id);
-    this.acks.set(id, userId);
-    if (deviceId !== undefined) this.deviceAcks.push([id, userId, deviceId]);
+    this.writer.add({ kind: "ack", id, userId, deviceId });
   }
 
   sessionOpened(open: SessionOpen): void {
-    this.opens.push({ ...open, userAgent: storableText(open.userAgent, MAX_USER_AGENT) });
+    this.writer.add({ kind: "open", open: { ...open, userAgent: storableText(open.userAgent, MAX_USER_AGENT) } });
   }
 
   sessionClosed(close: SessionClose): void {
-    this.closes.push({ ...close, reason: storableText(close.reason, MAX_CLOSE_REASON) });
+    this.writer.add({ kind: "close", close: { ...close, reason: storableText(close.reason, MAX_CLOSE_REASON) } });
   }
 
   /** A row the database refused for its content: logged once and dropped, so it never blocks the rows after it. */
@@ -155,32 +149,38 @@ export class DeliveryLog {
     return (row, err) => this.options.logger.warn({ err, row }, `realtime delivery log: ${what} row refused by the database; set aside`);
   }
 
+  /** Calls buffered for the next flush. */
   get pending(): number {
-    return this.sent.size + this.acks.size + this.deviceAcks.length + this.opens.length + this.closes.length;
+    return this.writer.queued;
   }
 
-  /** Writes everything buffered so far; never rejects (failures are logged and retried next time). */
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.pending === 0) return;
-    this.flushing = this.write().finally(() => {
-      this.flushing = undefined;
-    });
-    await this.flushing;
+  /** Writes everything buffered before the call; never rejects (failures are logged and retried on the next flush). */
+  flush(): Promise<void> {
+    return this.writer.flush();
   }
 
-  private async write(): Promise<void> {
+  private async write(entries: Entry[]): Promise<void> {
     const { database, analytics, clock, logger } = this.options;
-    const opens = this.opens;
-    const sent = [...this.sent];
-    const acks = [...this.acks];
-    const deviceAcks = this.deviceAcks;
-    const closes = this.closes;
-    this.opens = [];
-    this.sent = new Map();
-    this.acks = new Map();
-    this.deviceAcks = [];
-    this.closes = [];
+    const opens: SessionOpen[] = [];
+    const sent = new Map<string, string>(); // notification id -> the user whose socket carried it
+    const acks = new Map<string, string>(); // notification id -> the acking user
+    const deviceAcks: Array<[string, string, string]> = []; // [notification id, user id, device id]
+    const closes: SessionClose[] = [];
+    for (const e of entries) {
+      if (e.kind === "open") opens.push(e.open);
+      else if (e.kind === "close") closes.push(e.close);
+      // Already acked by that user (another of their sockets got it meanwhile): the ack's write covers it.
+      else if (e.kind === "sent") {
+        if (acks.get(e.id) !== e.userId) sent.set(e.id, e.userId);
+      } else {
+        if (e.kind === "ack") {
+          // Acked by the user it was sent to before the sent mark was written: one write does both.
+          if (sent.get(e.id) === e.userId) sent.delete(e.id);
+          acks.set(e.id, e.userId);
+        }
+        if (e.deviceId !== undefined) deviceAcks.push([e.id, e.userId, e.deviceId]);
+      }
+    }
     const now = clock.now();
     try {
       // Each statement is isolated: a refused row is set aside, the others are written (src/db/isolate.ts).
@@ -200,16 +200,16 @@ export class DeliveryLog {
       );
       opens.length = 0;
       await writeIsolating(
-        sent,
+        [...sent],
         async (batch) => {
           const rows = await database.query<{ id: string; user_id: string }>(MARK_SENT, [batch.map(([id]) => id), now.toISOString()]);
           for (const r of rows) analytics.record({ notificationId: r.id, userId: r.user_id, eventType: "sent", metadata: { channel: "websocket" }, timestamp: now });
         },
         this.setAside("sent mark"),
       );
-      sent.length = 0;
+      sent.clear();
       await writeIsolating(
-        acks,
+        [...acks],
         async (batch) => {
           const rows = await database.query<{ id: string; user_id: string; was_pending: boolean }>(MARK_DELIVERED, [
             batch.map(([id]) => id),
@@ -223,7 +223,7 @@ export class DeliveryLog {
         },
         this.setAside("delivered mark"),
       );
-      acks.length = 0;
+      acks.clear();
       await writeIsolating(deviceAcks, (batch) => this.writeDeviceAcks(batch, now), this.setAside("device cursor"));
       deviceAcks.length = 0;
       await writeIsolating(
@@ -235,13 +235,15 @@ export class DeliveryLog {
       );
       closes.length = 0;
     } catch (err) {
-      // Put back what was not written, ahead of anything newer, and try again next tick.
+      // Put back what was not written, ahead of anything newer, for the next flush.
       logger.warn({ err }, "realtime delivery log flush failed; will retry");
-      this.opens = opens.concat(this.opens);
-      for (const [id, user] of sent) this.sent.set(id, user);
-      for (const [id, user] of acks) if (!this.acks.has(id)) this.acks.set(id, user);
-      this.deviceAcks = deviceAcks.concat(this.deviceAcks);
-      this.closes = closes.concat(this.closes);
+      this.writer.requeue([
+        ...opens.map((open): Entry => ({ kind: "open", open })),
+        ...[...sent].map(([id, userId]): Entry => ({ kind: "sent", id, userId })),
+        ...[...acks].map(([id, userId]): Entry => ({ kind: "ack", id, userId })),
+        ...deviceAcks.map(([id, userId, deviceId]): Entry => ({ kind: "cursor", id, userId, deviceId })),
+        ...closes.map((close): Entry => ({ kind: "close", close })),
+      ]);
     }
   }
 
@@ -257,10 +259,9 @@ export class DeliveryLog {
     if (grown.length > 0) await pruneDevices(database, grown, this.options.maxDevicesPerUser ?? 20);
   }
 
+  /** Ends the timer and writes what is buffered. */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+    await this.writer.stop();
     this.state = "stopped";
   }
 }

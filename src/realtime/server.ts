@@ -593,6 +593,14 @@ export class NotificationWebSocketServer implements RealtimePublisher {
     return total;
   }
 
+  /**
+   * Resolves once the sent and delivered marks, device cursors and session rows buffered before
+   * the call are written (they are otherwise written every `flushIntervalMs`).
+   */
+  async flushDeliveryLog(): Promise<void> {
+    await (await this.ready).log.flush();
+  }
+
   /** Closes every socket with 1001 and flushes pending writes. */
   close(): Promise<void> {
     this.closing ??= (async () => {

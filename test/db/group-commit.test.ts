@@ -37,3 +37,16 @@ describe("GroupCommit", () => {
     expect(calls).toBe(3);
   });
 });
+
+describe("GroupCommit.flush", () => {
+  it("resolves once every item submitted before the call is answered", async () => {
+    const answered: number[] = [];
+    const commits = new GroupCommit<number, number>(async (items) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return items.map((n) => ({ status: "fulfilled", value: n }));
+    });
+    for (const n of [1, 2, 3]) void commits.submit(n).then((v) => answered.push(v));
+    await commits.flush();
+    expect(answered).toEqual([1, 2, 3]);
+  });
+});

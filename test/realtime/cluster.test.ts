@@ -47,10 +47,8 @@ for (const mode of modes) {
       const got = await onB.next("notification", (m) => m.notification.id === n.id);
       expect(got.notification.title).toBe("from A");
       // B pushed it, so B marks it sent.
-      await eventually(
-        () => a.database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [n.id]),
-        (r) => r[0]?.s === "sent",
-      );
+      await b.herald.realtime.flushDeliveryLog();
+      expect((await a.database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [n.id]))[0]?.s).toBe("sent");
       await onB.close();
     });
 
@@ -111,19 +109,25 @@ for (const mode of modes) {
         await p.next("notification", (m) => m.notification.id === x0.id);
         p.send({ type: "ack", id: x0.id });
       }
-      await eventually(() => a.database.query<{ n: number }>("SELECT count(*)::int AS n FROM device_cursors WHERE user_id = $1", [u]), (r) => r[0]!.n === 3);
+      await Promise.all([phone, laptop, tablet].map((p) => p.roundTrip()));
+      await Promise.all([a, b].map((h) => h.herald.realtime.flushDeliveryLog()));
+      expect((await a.database.query<{ n: number }>("SELECT count(*)::int AS n FROM device_cursors WHERE user_id = $1", [u]))[0]!.n).toBe(3);
       await Promise.all([phone.close(), tablet.close()]);
       // The laptop on B acks x1; the phone will ack x2 after it comes back on B.
       const x1 = await create("x1");
       await laptop.next("notification", (m) => m.notification.id === x1.id);
       laptop.send({ type: "ack", id: x1.id });
       const x2 = await create("x2");
-      await eventually(() => status(x1.id), (s) => s === "delivered");
+      await laptop.roundTrip();
+      await b.herald.realtime.flushDeliveryLog();
+      expect(await status(x1.id)).toBe("delivered");
 
       const phone2 = await at(b, "phone", x0.seq);
       expect((await phone2.next("sync")).notifications.map((n) => n.id)).toEqual([x1.id, x2.id]);
       phone2.send({ type: "ack", id: x2.id });
-      await eventually(() => status(x2.id), (s) => s === "delivered");
+      await phone2.roundTrip();
+      await b.herald.realtime.flushDeliveryLog();
+      expect(await status(x2.id)).toBe("delivered");
       // The tablet returns to A without a cursor: its own acknowledged cursor (x0, written on A) stands in.
       const tablet2 = await at(a, "tablet");
       expect((await tablet2.next("sync")).notifications.map((n) => n.id)).toEqual([x1.id, x2.id]);

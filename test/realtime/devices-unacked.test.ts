@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NotificationDto } from "../../src/protocol/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { Probe, eventually } from "./helpers.js";
+import { Probe, closedOnServer } from "./helpers.js";
 
 let h: TestHerald;
 beforeAll(async () => {
@@ -42,14 +42,17 @@ describe("a device whose acks never arrived", () => {
     expect((await phone.next("sync")).notifications.map((n) => n.id)).toEqual([w.id]);
     await phone.close();
     // Everything the phone's connection wrote (its session close comes after its marks) is stored.
-    await eventually(() => sessionsClosed(u), (n) => n === 1);
+    await closedOnServer(h.herald.realtime, u);
+    expect(await sessionsClosed(u)).toBe(1);
 
     const x = await create(u, "x");
     const laptop = await open(u, "laptop");
     const page = await laptop.next("sync");
     expect(page.notifications.map((n) => n.id)).toEqual([w.id, x.id]);
     laptop.send({ type: "ack", ids: [w.id, x.id] });
-    await eventually(() => Promise.all([status(w.id), status(x.id)]), (s) => s.every((v) => v === "delivered"));
+    await laptop.roundTrip();
+    await h.herald.realtime.flushDeliveryLog();
+    expect([await status(w.id), await status(x.id)]).toEqual(["delivered", "delivered"]);
 
     // The phone restarts (no cursor, same device id): w and x were never acknowledged by it.
     const back = await open(u, "phone");
@@ -69,7 +72,9 @@ describe("a device whose acks never arrived", () => {
     await laptop.next("notification", (m) => m.notification.id === x.id);
     await silent.close();
     laptop.send({ type: "ack", ids: [w.id, x.id] });
-    await eventually(() => Promise.all([status(w.id), status(x.id)]), (s) => s.every((v) => v === "delivered"));
+    await laptop.roundTrip();
+    await h.herald.realtime.flushDeliveryLog();
+    expect([await status(w.id), await status(x.id)]).toEqual(["delivered", "delivered"]);
     const back = await open(u, "silent");
     expect((await back.next("sync")).notifications.map((n) => n.id)).toEqual([w.id, x.id]);
     await Promise.all([back.close(), laptop.close()]);
@@ -125,6 +130,7 @@ describe("a device whose position the delivery log has not written yet", () => {
       const cursors = held.hold("INSERT INTO device_cursors");
       const laptop = await open2(undefined);
       await laptop.next("sync");
+      const underWay = h2.herald.realtime.flushDeliveryLog(); // (or the timer's, if it came first)
       await opens.reached;
       const phone = await open2("phone");
       expect((await phone.next("sync")).notifications).toEqual([]);
@@ -135,11 +141,10 @@ describe("a device whose position the delivery log has not written yet", () => {
       laptop.send({ type: "ping" });
       await laptop.next("pong"); // the ack is buffered
       opens.release();
+      await underWay;
       // x is delivered (the laptop's ack is written); a device cursor written by the delivery log is not yet.
-      await eventually(
-        () => database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [x.id]),
-        (rows) => rows[0]?.s === "delivered",
-      );
+      await h2.herald.realtime.flushDeliveryLog();
+      expect((await database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [x.id]))[0]?.s).toBe("delivered");
 
       // The phone restarts (same device, no cursor): x came after everything its first sync showed it.
       const back = await open2("phone");

@@ -46,7 +46,9 @@ describe("per-device sync", () => {
       await p.next("notification", (m) => m.notification.id === x0.id);
       p.send({ type: "ack", id: x0.id });
     }
-    for (const d of ["phone", "laptop", "tablet"]) await eventually(() => deviceCursor(u, d), (s) => Number(s) === x0.seq);
+    await Promise.all([phone, laptop, tablet].map((p) => p.roundTrip()));
+    await h.herald.realtime.flushDeliveryLog();
+    for (const d of ["phone", "laptop", "tablet"]) expect(Number(await deviceCursor(u, d))).toBe(x0.seq);
 
     await Promise.all([phone.close(), tablet.close()]);
     const x1 = await create(u, "x1");
@@ -54,13 +56,17 @@ describe("per-device sync", () => {
     laptop.send({ type: "ack", id: x1.id });
     const x2 = await create(u, "x2");
     await laptop.next("notification", (m) => m.notification.id === x2.id);
-    await eventually(() => status(x1.id), (s) => s === "delivered");
+    await laptop.roundTrip();
+    await h.herald.realtime.flushDeliveryLog();
+    expect(await status(x1.id)).toBe("delivered");
 
     // The phone comes back with its cursor: x1 (acked by the laptop) is still its to receive.
     const phone2 = await open(u, "phone", x0.seq);
     expect((await phone2.next("sync")).notifications.map((n) => n.id)).toEqual([x1.id, x2.id]);
     phone2.send({ type: "ack", id: x2.id });
-    await eventually(() => status(x2.id), (s) => s === "delivered");
+    await phone2.roundTrip();
+    await h.herald.realtime.flushDeliveryLog();
+    expect(await status(x2.id)).toBe("delivered");
 
     // The tablet comes back without a cursor: its own acknowledged cursor (x0) stands in.
     const tablet2 = await open(u, "tablet");
@@ -109,12 +115,15 @@ describe("per-device sync", () => {
     const u = "u-empty-inbox";
     const [phone, laptop] = await Promise.all([open(u, "phone"), open(u, "laptop")]);
     await Promise.all([phone.next("sync"), laptop.next("sync")]);
-    await eventually(() => deviceCursor(u, "phone"), (s) => s !== undefined);
+    // Stored by the sync itself, before the (empty) page is sent.
+    expect(await deviceCursor(u, "phone")).toBeDefined();
     await phone.close();
     const x = await create(u, "x");
     await laptop.next("notification", (m) => m.notification.id === x.id);
     laptop.send({ type: "ack", id: x.id });
-    await eventually(() => status(x.id), (s) => s === "delivered");
+    await laptop.roundTrip();
+    await h.herald.realtime.flushDeliveryLog();
+    expect(await status(x.id)).toBe("delivered");
     const back = await open(u, "phone");
     expect((await back.next("sync")).notifications.map((n) => n.id)).toEqual([x.id]);
     await Promise.all([back.close(), laptop.close()]);

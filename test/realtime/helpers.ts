@@ -6,6 +6,7 @@ import { WebSocket } from "ws";
 import type { Database } from "../../src/db/index.js";
 import { NOTIFICATION_COLUMNS, type NotificationDto, type NotificationRow, toNotificationDto } from "../../src/notifications/index.js";
 import type { Presentation, ServerMessage } from "../../src/protocol/index.js";
+import type { NotificationWebSocketServer } from "../../src/realtime/index.js";
 
 export const LOUD: Presentation = { sound: true, volume: 70, desktop: true, silent: false };
 
@@ -78,6 +79,13 @@ export class Probe {
     this.ws.send(typeof value === "string" ? value : JSON.stringify(value));
   }
 
+  /** Resolves once the server has handled every message sent before (they are handled in order; this waits for a fresh pong). */
+  async roundTrip(): Promise<void> {
+    const pongs = this.of("pong").length;
+    this.send({ type: "ping" });
+    await this.next("pong", () => this.of("pong").length > pongs);
+  }
+
   async close(): Promise<void> {
     if (this.ws.readyState === WebSocket.CLOSED) return;
     this.ws.close();
@@ -101,6 +109,15 @@ export function upgradeStatus(url: string, protocols?: string[]): Promise<number
       if (!/Unexpected server response/.test(err.message)) reject(err);
     });
   });
+}
+
+/**
+ * Resolves once `server` has handled the close of every connection `userId` had on it (its own
+ * socket close event, which may come after the peer's) and the session rows are written.
+ */
+export async function closedOnServer(server: NotificationWebSocketServer, userId: string): Promise<void> {
+  await eventually(() => server.getConnectedProviders(), (users) => !users.includes(userId));
+  await server.flushDeliveryLog();
 }
 
 /** Polls `read` until `done` accepts its result (for state written asynchronously), or fails at the deadline. */

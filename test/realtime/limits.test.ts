@@ -14,7 +14,7 @@ import type { NotificationDto } from "../../src/protocol/index.js";
 import { CloseCodes } from "../../src/protocol/index.js";
 import { NotificationWebSocketServer } from "../../src/realtime/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { LOUD, Probe, eventually } from "./helpers.js";
+import { LOUD, Probe, closedOnServer, eventually } from "./helpers.js";
 
 const LIMIT = 256 * 1024;
 let h: TestHerald;
@@ -88,10 +88,9 @@ describe("limits", () => {
     expect(maxBuffered).toBeLessThanOrEqual(LIMIT + 61 * 1024);
     const metrics = await h.herald.runtime.metrics.getSingleMetricAsString("herald_ws_errors_total");
     expect(metrics).toMatch(/reason="slow_consumer"} [1-9]/);
-    const [row] = await eventually(
-      () => h.database.query<{ disconnect_code: number | null }>("SELECT disconnect_code FROM websocket_sessions WHERE user_id = 'u-slow'"),
-      (rows) => rows[0]?.disconnect_code != null,
-    );
+    // Closed on the server already (no local connection left): its session row is written by the next flush.
+    await server.flushDeliveryLog();
+    const [row] = await h.database.query<{ disconnect_code: number | null }>("SELECT disconnect_code FROM websocket_sessions WHERE user_id = 'u-slow'");
     expect(row!.disconnect_code).toBe(CloseCodes.slowConsumer);
     socket.destroy();
   });
@@ -101,10 +100,8 @@ describe("limits", () => {
     const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
     await new Promise((resolve) => ws.once("open", resolve));
     expect(await closed).toBe(1006);
-    const [row] = await eventually(
-      () => h.database.query<{ disconnect_reason: string | null }>("SELECT disconnect_reason FROM websocket_sessions WHERE user_id = 'u-silent'"),
-      (rows) => rows[0]?.disconnect_reason != null,
-    );
+    await closedOnServer(beating.server, "u-silent");
+    const [row] = await h.database.query<{ disconnect_reason: string | null }>("SELECT disconnect_reason FROM websocket_sessions WHERE user_id = 'u-silent'");
     expect(row!.disconnect_reason).toBe("heartbeat timeout");
   });
 

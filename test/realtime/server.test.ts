@@ -4,7 +4,7 @@ import { mintToken } from "../../src/auth/index.js";
 import { CloseCodes } from "../../src/protocol/index.js";
 import { TEST_SECRET, type TestHerald, startTestHerald } from "../support/herald.js";
 import { rawUpgrade } from "../reliability/support/raw-ws.js";
-import { LOUD, Probe, eventually, insertNotification, upgradeStatus } from "./helpers.js";
+import { LOUD, Probe, closedOnServer, eventually, insertNotification, upgradeStatus } from "./helpers.js";
 
 let h: TestHerald;
 
@@ -40,10 +40,10 @@ describe("WebSocket server", () => {
     expect(m1.notification.id).toBe(n.id);
     expect(m2.notification.title).toBe(n.title);
     expect(m1.presentation).toEqual(LOUD);
-    const [row] = await eventually(
-      () => h.database.query<{ delivery_status: string; sent_at: Date | null }>("SELECT delivery_status, sent_at FROM notifications WHERE id = $1", [n.id]),
-      (rows) => rows[0]?.delivery_status === "sent",
-    );
+    // Marked sent as the frames went out: written by the next delivery-log flush.
+    await h.herald.realtime.flushDeliveryLog();
+    const [row] = await h.database.query<{ delivery_status: string; sent_at: Date | null }>("SELECT delivery_status, sent_at FROM notifications WHERE id = $1", [n.id]);
+    expect(row!.delivery_status).toBe("sent");
     expect(row!.sent_at).not.toBeNull();
     await h.herald.runtime.analytics.flush();
     const events = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM analytics_events WHERE notification_id = $1 AND event_type = 'sent'", [n.id]);
@@ -58,15 +58,14 @@ describe("WebSocket server", () => {
     await probe.next("sync");
     probe.send({ type: "ack", id: mine.id });
     probe.send({ type: "ack", id: theirs.id });
-    await eventually(
-      () => h.database.query<{ delivery_status: string }>("SELECT delivery_status FROM notifications WHERE id = $1", [mine.id]),
-      (rows) => rows[0]?.delivery_status === "delivered",
-    );
+    await probe.roundTrip();
+    await h.herald.realtime.flushDeliveryLog();
     const rows = await h.database.query<{ id: string; delivery_status: string; delivered_at: Date | null }>(
       "SELECT id, delivery_status, delivered_at FROM notifications WHERE id = ANY($1::uuid[])",
       [[mine.id, theirs.id]],
     );
     const byId = new Map(rows.map((r) => [r.id, r]));
+    expect(byId.get(mine.id)!.delivery_status).toBe("delivered");
     expect(byId.get(mine.id)!.delivered_at).not.toBeNull();
     expect(byId.get(theirs.id)!.delivery_status).toBe("pending");
     await h.herald.runtime.analytics.flush();
@@ -171,18 +170,15 @@ describe("WebSocket server", () => {
   it("writes a websocket_sessions row on connect and completes it with code and reason on disconnect", async () => {
     const probe = await Probe.open(h.wsUrl, await h.tokenFor("u-session"));
     await probe.next("sync");
-    await eventually(
-      () => h.database.query("SELECT 1 FROM websocket_sessions WHERE user_id = 'u-session'"),
-      (rows) => rows.length === 1,
-    );
+    await h.herald.realtime.flushDeliveryLog();
+    expect(await h.database.query("SELECT 1 FROM websocket_sessions WHERE user_id = 'u-session'")).toHaveLength(1);
     probe.ws.close(4100, "bye");
     await probe.closed;
-    const [row] = await eventually(
-      () => h.database.query<{ disconnected_at: Date | null; disconnect_code: number; disconnect_reason: string; instance_id: string }>(
-        "SELECT disconnected_at, disconnect_code, disconnect_reason, instance_id FROM websocket_sessions WHERE user_id = 'u-session'",
-      ),
-      (rows) => rows[0]?.disconnected_at != null,
+    await closedOnServer(h.herald.realtime, "u-session");
+    const [row] = await h.database.query<{ disconnected_at: Date | null; disconnect_code: number; disconnect_reason: string; instance_id: string }>(
+      "SELECT disconnected_at, disconnect_code, disconnect_reason, instance_id FROM websocket_sessions WHERE user_id = 'u-session'",
     );
+    expect(row!.disconnected_at).not.toBeNull();
     expect(row!.disconnect_code).toBe(4100);
     expect(row!.disconnect_reason).toBe("bye");
     expect(row!.instance_id).toBe(h.herald.runtime.instanceId);

@@ -12,7 +12,7 @@ import { DeliveryLog } from "../../src/realtime/delivery-log.js";
 import { storableText } from "../../src/realtime/peer-text.js";
 import { systemClock } from "../../src/observability/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { eventually, insertNotification } from "./helpers.js";
+import { closedOnServer, insertNotification } from "./helpers.js";
 
 let h: TestHerald;
 beforeAll(async () => {
@@ -33,7 +33,9 @@ describe("websocket_sessions rows", () => {
     const closed = new Promise((resolve) => evil.once("close", resolve));
     evil.close(4000, "bye\u0000now");
     await closed;
-    const [row] = await eventually(() => sessionsOf("u-nul-close"), (rows) => rows[0]?.disconnected_at != null);
+    await closedOnServer(h.herald.realtime, "u-nul-close");
+    const [row] = await sessionsOf("u-nul-close");
+    expect(row!.disconnected_at).not.toBeNull();
     expect(row!.disconnect_reason).toBe("byenow");
     expect(row!.user_agent!.startsWith("agentxxx")).toBe(true);
     expect(row!.user_agent!.length).toBeLessThanOrEqual(500);
@@ -41,7 +43,9 @@ describe("websocket_sessions rows", () => {
     const later = new WebSocket(`${h.wsUrl}/ws?token=${await h.tokenFor("u-after-nul")}`);
     await new Promise((resolve) => later.once("open", resolve));
     later.close(1000, "done");
-    const [after] = await eventually(() => sessionsOf("u-after-nul"), (rows) => rows[0]?.disconnected_at != null);
+    await closedOnServer(h.herald.realtime, "u-after-nul");
+    const [after] = await sessionsOf("u-after-nul");
+    expect(after!.disconnected_at).not.toBeNull();
     expect(after!.disconnect_reason).toBe("done");
   });
 

@@ -70,10 +70,9 @@ describe("sync", () => {
     // Rows whose live push this socket never got (written without publishing).
     const [d, e, f] = await insertMany(h.database, "u-cursor", 3);
     probe.send({ type: "ack", id: e!.id });
-    await eventually(
-      () => h.database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [e!.id]),
-      (r) => r[0]?.s === "delivered",
-    );
+    await probe.roundTrip();
+    await h.herald.realtime.flushDeliveryLog();
+    expect((await h.database.query<{ s: string }>("SELECT delivery_status AS s FROM notifications WHERE id = $1", [e!.id]))[0]?.s).toBe("delivered");
     probe.send({ type: "sync", cursor: d!.seq });
     const page = await probe.next("sync", (m) => m.cursor === f!.seq);
     // e was acknowledged, but a cursor resumes per device (delivery rule 4): acks never hide what follows it.
