@@ -4,6 +4,7 @@
  * else in process.
  */
 import type { Redis } from "ioredis";
+import { LRUCache } from "lru-cache";
 
 export interface Cache {
   get<T>(key: string): Promise<T | undefined>;
@@ -17,23 +18,27 @@ export interface Cache {
   deletePrefix(prefix: string): Promise<void>;
 }
 
+/** Entries a MemoryCache keeps at most; beyond it the least recently used goes. */
+export const MEMORY_CACHE_MAX_ENTRIES = 50_000;
+
+/** In process (lru-cache): entries expire after their TTL, and at most `maxEntries` are kept. */
 export class MemoryCache implements Cache {
-  private readonly entries = new Map<string, { value: unknown; expiresAt: number }>();
-  constructor(private readonly now: () => number = Date.now) {}
+  // Boxed: lru-cache takes `undefined` as "delete", and a cached value may be anything.
+  private readonly entries: LRUCache<string, { value: unknown }>;
+
+  constructor(now: () => number = Date.now, maxEntries = MEMORY_CACHE_MAX_ENTRIES) {
+    // ttlResolution 0: read the clock at every check (an injected clock may jump).
+    this.entries = new LRUCache({ max: maxEntries, perf: { now }, ttlResolution: 0 });
+  }
 
   async get<T>(key: string): Promise<T | undefined> {
-    const e = this.entries.get(key);
-    if (!e) return undefined;
-    if (e.expiresAt <= this.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return e.value as T;
+    return this.entries.get(key)?.value as T | undefined;
   }
   async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
-    // Bounded: drop the oldest entry rather than grow without limit.
-    if (this.entries.size >= 50_000) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
+    // lru-cache keeps an entry while its age is <= ttl (0: forever); here it expires when its age reaches the TTL.
+    const ttl = Math.ceil(ttlSeconds * 1000) - 1;
+    if (ttl > 0) this.entries.set(key, { value }, { ttl });
+    else this.entries.delete(key);
   }
   async delete(key: string): Promise<void> {
     this.entries.delete(key);
@@ -45,7 +50,7 @@ export class MemoryCache implements Cache {
     for (const key of keys) this.entries.delete(key);
   }
   async deletePrefix(prefix: string): Promise<void> {
-    for (const k of this.entries.keys()) if (k.startsWith(prefix)) this.entries.delete(k);
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
   }
 }
 

@@ -14,6 +14,7 @@
  * CORS preflights are answered by @fastify/cors in onRequest, unauthenticated.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { LRUCache } from "lru-cache";
 import { type Authenticator, type Principal, tokenFromHeaders } from "../auth/index.js";
 import { forbidden } from "../errors/index.js";
 
@@ -41,7 +42,7 @@ export interface Credentials {
   verify(req: FastifyRequest): Promise<Principal>;
 }
 
-/** Verified tokens kept at most (oldest dropped first). */
+/** Verified tokens kept at most (the least recently used dropped first). */
 const VERIFIED_MAX = 10_000;
 
 /**
@@ -51,17 +52,18 @@ const VERIFIED_MAX = 10_000;
  * Failures are not kept (garbage would fill it).
  */
 export function createCredentials(auth: Authenticator, now: () => number = Date.now): Credentials {
-  const verified = new Map<string, Principal>();
+  const verified = new LRUCache<string, Principal>({ max: VERIFIED_MAX, perf: { now }, ttlResolution: 0 });
   // One verification per request, shared by the limiter and the guard (a failure included).
   const perRequest = new WeakMap<FastifyRequest, Promise<Principal>>();
 
   async function authenticate(token: string | undefined): Promise<Principal> {
     const known = token === undefined ? undefined : verified.get(token);
-    if (known && (known.expiresAt === undefined || known.expiresAt > now())) return known;
+    if (known) return known;
     const principal = await auth.authenticate(token);
     if (token !== undefined) {
-      if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
-      verified.set(token, principal);
+      // Kept while now < expiresAt (lru-cache keeps an entry while its age <= ttl); an API key does not expire.
+      const ttl = principal.expiresAt === undefined ? 0 : principal.expiresAt - now() - 1;
+      if (principal.expiresAt === undefined || ttl > 0) verified.set(token, principal, { ttl });
     }
     return principal;
   }
