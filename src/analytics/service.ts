@@ -1,6 +1,6 @@
 /**
  * The guide's AnalyticsService: tracking through the batched ingest, and the
- * metrics of SPEC section 8 read from the rollups (queries.ts), cached
+ * metrics of docs/delivery.md (Analytics) read from the rollups (queries.ts), cached
  * (metrics 5 min, top notifications 1 h) and invalidated when the ingest
  * flushes new events (cache.ts). Reads first flush this process's pending
  * events, so a read right after `trackEvent` sees it.

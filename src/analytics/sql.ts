@@ -12,7 +12,7 @@ export const EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
 export const BUCKET_SECONDS = 900;
 
 /**
- * SPEC 8 counts each notification once per event type; an event also counts
+ * Analytics (docs/delivery.md) counts each notification once per event type; an event also counts
  * what it proves happened before it, so no rate can pass 100%: an open or a
  * click proves a delivery (a notification read in the list after it was
  * created offline has no delivery event), and a delivery, open or click

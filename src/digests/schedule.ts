@@ -1,5 +1,5 @@
 /**
- * Pure window math for digests (SPEC.md section 7): hourly at :00, daily at
+ * Pure window math for digests (docs/delivery.md, Digests): hourly at :00, daily at
  * 08:00, weekly on Monday at 09:00, in the user's IANA time zone. A window is
  * identified by the instant it closes (`scheduled_for`) and runs from the
  * previous window's end (exclusive), so windows neither overlap nor leave gaps.

@@ -94,7 +94,7 @@ export const SELECT_TIMEZONE = `SELECT timezone FROM users WHERE id = $1`;
 
 /**
  * The inbox page: filters are optional ($2 read, $3 archived, $4 type; NULL =
- * any). Every inbox read keeps to `in_app` rows (SPEC 6.4: what in-app off
+ * any). Every inbox read keeps to `in_app` rows (delivery rule 4: what in-app off
  * kept out of the app is not listed, counted, pushed or synced).
  */
 export const LIST_NOTIFICATIONS = `

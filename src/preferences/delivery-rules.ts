@@ -1,10 +1,10 @@
 /**
- * SPEC.md section 6 as one pure decision: given a notification's type and
+ * The delivery rules (docs/delivery.md) as one pure decision: given a notification's type and
  * priority, the recipient's preferences and time zone, and the current
  * instant, what happens on each channel. No I/O; table-tested in
  * test/preferences/delivery-rules.test.ts.
  *
- * Choices where the SPEC leaves room:
+ * Choices where the rules leave room:
  * - A type switched off stores nothing (no inbox row, no channel), so the
  *   notification does not exist for that user; `critical` priority and
  *   `security_alert` cannot be switched off.

@@ -2,8 +2,8 @@
  * Herald's wire protocol: what leaves the server over REST and WebSocket, as
  * types and constants shared by the server, the client SDK (src/client) and
  * the React package (src/react). A leaf: it imports nothing, so the browser
- * bundle never pulls server code. SPEC.md section 5 describes the messages;
- * docs in the README list them with the close codes.
+ * bundle never pulls server code. docs/websocket.md describes the messages
+ * and close codes (docs/asyncapi.yaml, checked against this file by a test).
  */
 
 export const NOTIFICATION_TYPES = [

@@ -44,7 +44,7 @@ UPDATE notifications n
  WHERE n.id = old.id
 RETURNING n.id, n.user_id, old.delivery_status = 'pending' AS was_pending`;
 
-// Per-device acknowledged cursor (SPEC 6.4): the highest acked seq of each
+// Per-device acknowledged cursor (delivery rule 4): the highest acked seq of each
 // (user, device), from acked ids (their seq); `inserted` (xmax = 0) says a device
 // row was added, so its user's oldest devices beyond the cap are pruned. Sorted so
 // two instances (and the sync statement, which stores where a sync left a device:

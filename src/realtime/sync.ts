@@ -2,7 +2,7 @@
  * The two reads a connection makes: its unread badge and what this device
  * has not received, oldest first.
  *
- * Per device (SPEC 6.4): a connection resumes from its own cursor (the last
+ * Per device (delivery rule 4): a connection resumes from its own cursor (the last
  * seq it received), so another device's ack never hides anything from it.
  * The cursor is the client's (`?cursor=`, `sync {cursor}`), else the highest
  * seq this device acknowledged (device_cursors, migration 0008), else none.
@@ -32,7 +32,7 @@ import { type Clock, systemClock } from "../observability/index.js";
 import { pruneDevices } from "./delivery-log.js";
 
 // Which of a request's notifications a connection may be synced (both branches below use it):
-// never what in-app off kept out of the app (in_app false, SPEC 6.4; migration 0009).
+// never what in-app off kept out of the app (in_app false, delivery rule 4; migration 0009).
 const SYNCABLE = `user_id = r.user_id AND in_app`;
 
 // One row per notification of each request's page (one row more than the page,

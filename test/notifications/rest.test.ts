@@ -1,6 +1,6 @@
 /**
- * Every notification, preference, user and template route of SPEC.md
- * section 4 through real HTTP, with each kind of bad input answering a 400
+ * Every notification, preference, user and template route of the REST API
+ * through real HTTP, with each kind of bad input answering a 400
  * problem and writing nothing, and cross-user access answering 404.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

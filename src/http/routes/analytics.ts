@@ -1,5 +1,5 @@
 /**
- * SPEC.md section 4, analytics. Providers track what their client observed
+ * The analytics routes of the REST API. Providers track what their client observed
  * (opened, clicked) on their own notifications (another's is a 404, nothing
  * recorded); an admin credential tracks any type. Providers read their own
  * metrics; everything platform-wide, per user or per notification needs an
