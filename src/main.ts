@@ -4,13 +4,13 @@
  * generated into DATA_DIR) or when HERALD_DEMO_TOKENS=true; never in production.
  */
 import { mintToken } from "./auth/index.js";
-import { ConfigError, loadConfig } from "./config/index.js";
+import { type Config, ConfigError, loadConfig } from "./config/index.js";
 import { secureDataDir } from "./db/index.js";
 import { createHerald } from "./herald.js";
 import { ensureWebBuild } from "./http/index.js";
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {

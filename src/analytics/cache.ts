@@ -20,7 +20,10 @@ const instances = new WeakMap<AnalyticsIngest, WeakMap<Cache, AnalyticsCache>>()
 export class AnalyticsCache {
   static for(cache: Cache, ingest: AnalyticsIngest, logger: Logger): AnalyticsCache {
     let byCache = instances.get(ingest);
-    if (!byCache) instances.set(ingest, (byCache = new WeakMap()));
+    if (!byCache) {
+      byCache = new WeakMap();
+      instances.set(ingest, byCache);
+    }
     let instance = byCache.get(cache);
     if (!instance) {
       instance = new AnalyticsCache(cache, logger);

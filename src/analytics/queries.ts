@@ -200,7 +200,10 @@ function foldByType(rows: { notification_type: string; event_type: string; n: nu
   const byType = new Map<string, EventCounts>();
   for (const r of rows) {
     let counts = byType.get(r.notification_type);
-    if (!counts) byType.set(r.notification_type, (counts = zeroCounts()));
+    if (!counts) {
+      counts = zeroCounts();
+      byType.set(r.notification_type, counts);
+    }
     countsFrom([r], counts);
   }
   return [...byType].map(([type, counts]) => ({ type, counts })).sort((a, b) => a.type.localeCompare(b.type));

@@ -5,6 +5,7 @@
  * this one bad event fails the whole flush statement it is batched into.
  */
 import { z } from "zod";
+import { isStorableText } from "../db/text.js";
 import { validationError } from "../errors/index.js";
 import { isValidTimeZone } from "../time/index.js";
 import { CLIENT_EVENT_TYPES, EVENT_TYPES, type EventType } from "./events.js";
@@ -16,14 +17,11 @@ export const MAX_METADATA_BYTES = 8 * 1024;
 export const MAX_METADATA_DEPTH = 8;
 export const MAX_METADATA_KEYS = 100;
 
-// A NUL, a high surrogate not followed by a low one, or a low one not preceded by a high one.
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 const UNSTORABLE_TEXT = "contains a NUL character or an unpaired UTF-16 surrogate";
 
 /** Why `s` cannot be stored as PostgreSQL text or a jsonb string, or undefined. */
 export function textProblem(s: string): string | undefined {
-  return UNSTORABLE.test(s) ? UNSTORABLE_TEXT : undefined;
+  return isStorableText(s) ? undefined : UNSTORABLE_TEXT;
 }
 
 /**
@@ -87,7 +85,7 @@ const eventUserIdSchema = z
   .string({ error: "required" })
   .min(1, "required")
   .max(255, "required")
-  .refine((s) => !UNSTORABLE.test(s), UNSTORABLE_TEXT);
+  .refine(isStorableText, UNSTORABLE_TEXT);
 
 const eventTypeSchema = z.enum(EVENT_TYPES, { error: (issue) => `unknown event type ${String(issue.input)}` });
 const clientEventTypeSchema = z.enum(CLIENT_EVENT_TYPES, { error: `must be one of ${CLIENT_EVENT_TYPES.join(", ")}` });

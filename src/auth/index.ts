@@ -8,6 +8,7 @@ import { createHash, randomBytes, timingSafeEqual, webcrypto } from "node:crypto
 import path from "node:path";
 import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { readOrCreateSecretFile } from "../config/index.js";
+import { isStorableText } from "../db/text.js";
 import { HeraldError, unauthenticated } from "../errors/index.js";
 
 export type Principal =
@@ -91,7 +92,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         throw unauthenticated("Token has no subject");
       }
       // A lone surrogate reaches PostgreSQL as U+FFFD, so "x\udc00" would read the inbox of "x\ufffd"; a NUL cannot be stored.
-      if (!storableSubject(payload.sub)) throw unauthenticated("Token subject is not storable text");
+      if (!isStorableText(payload.sub)) throw unauthenticated("Token subject is not storable text");
       return { kind: "provider", userId: payload.sub, expiresAt: exp * 1000 };
     },
   };
@@ -104,13 +105,6 @@ function hasClaim(payload: Record<string, unknown>, { claim, value }: { claim: s
     found = claim.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), payload);
   }
   return Array.isArray(found) ? found.includes(value) : found === value;
-}
-
-// A NUL, a high surrogate not followed by a low one, or a low one not preceded by a high one.
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function storableSubject(sub: string): boolean {
-  return !UNSTORABLE.test(sub);
 }
 
 function headerAlg(token: string): string | undefined {

@@ -13,7 +13,10 @@ export class MemoryBus implements Bus {
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
     let set = this.handlers.get(channel);
-    if (!set) this.handlers.set(channel, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+    }
     set.add(handler);
     return async () => {
       set.delete(handler);

@@ -76,7 +76,10 @@ const tablesByBus = new WeakMap<Bus, Map<string, Counts>>();
 
 function sharedTable(bus: Bus): Map<string, Counts> {
   let t = tablesByBus.get(bus);
-  if (!t) tablesByBus.set(bus, (t = new Map()));
+  if (!t) {
+    t = new Map();
+    tablesByBus.set(bus, t);
+  }
   return t;
 }
 
@@ -207,7 +210,10 @@ class RedisPresence implements Presence {
         if (!Array.isArray(change)) continue;
         const [user, delta] = change as unknown[];
         if (typeof user !== "string" || typeof delta !== "number") continue;
-        if (!t) this.remote.set(i, (t = new Map()));
+        if (!t) {
+          t = new Map();
+          this.remote.set(i, t);
+        }
         bump(t, user, delta);
       }
     } catch (err) {

@@ -49,7 +49,8 @@ export class RedisBus implements Bus {
     const full = this.prefix + channel;
     let set = this.handlers.get(full);
     if (!set) {
-      this.handlers.set(full, (set = new Set()));
+      set = new Set();
+      this.handlers.set(full, set);
       await this.sub.subscribe(full);
     }
     set.add(handler);

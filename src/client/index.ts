@@ -250,8 +250,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.detach(socket);
     this.clearTimers();
     this.emit("disconnect", { code, reason });
-    if (FATAL_CODES.has(code)) return this.setState("closed");
-    this.scheduleReconnect();
+    if (FATAL_CODES.has(code)) this.setState("closed");
+    else this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
@@ -325,9 +325,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
    */
   private queueAck(id: string): void {
     this.pendingAcks.push(id);
-    if (this.pendingAcks.length >= MAX_ACK_BATCH) return this.flushAcks();
-    if (this.ackTimer) return;
-    this.ackTimer = setTimeout(() => this.flushAcks(), this.options.ackDelayMs ?? 50);
+    if (this.pendingAcks.length >= MAX_ACK_BATCH) this.flushAcks();
+    else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.flushAcks(), this.options.ackDelayMs ?? 50);
   }
 
   private flushAcks(): void {

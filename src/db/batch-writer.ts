@@ -74,7 +74,10 @@ export class BatchWriter<T> {
       return;
     }
     this.due = this.taken + this.queue.length;
-    if (!collectTurn) return this.pump();
+    if (!collectTurn) {
+      this.pump();
+      return;
+    }
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {

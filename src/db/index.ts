@@ -10,3 +10,4 @@ export { GroupCommit } from "./group-commit.js";
 export type { GroupCommitOptions } from "./group-commit.js";
 export { isRefusedData, writeIsolating } from "./isolate.js";
 export { NOTIFICATION_COLUMNS, type NotificationRow } from "./schema.js";
+export { isStorableText, withoutUnstorable } from "./text.js";

@@ -249,13 +249,19 @@ async function renderMissing(ctx: DeliveryContext, rows: DigestRow[]): Promise<{
   const byDigest = new Map<string, ContentRow[]>();
   for (const c of content.items) {
     let list = byDigest.get(c.digest_id);
-    if (!list) byDigest.set(c.digest_id, (list = []));
+    if (!list) {
+      list = [];
+      byDigest.set(c.digest_id, list);
+    }
     list.push(c);
   }
   const countsByDigest = new Map<string, Map<string, number>>();
   for (const c of content.counts) {
     let m = countsByDigest.get(c.digest_id);
-    if (!m) countsByDigest.set(c.digest_id, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      countsByDigest.set(c.digest_id, m);
+    }
     m.set(c.type, Number(c.count));
   }
   const zones = await ctx.timeZones([...new Set(fresh.map((r) => r.user_id))]);

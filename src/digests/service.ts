@@ -194,7 +194,7 @@ export class EmailDigestService {
     const from = this.smtp?.from || deps.config.email.from;
     return {
       db: deps.database,
-      mailer: () => deps.mailer ?? (this.mailer ??= this.createMailer(deps, from)),
+      mailer: () => deps.mailer ?? this.ownMailer(deps, from),
       clock,
       logger: deps.logger,
       metrics: this.metrics,
@@ -208,6 +208,12 @@ export class EmailDigestService {
         return new Map(rows.map((r) => [r.id, r.timezone]));
       },
     };
+  }
+
+  /** The mailer this service built (on first send, from `smtp`, or the outbox without it); stop() closes it. */
+  private ownMailer(deps: DigestDeps, from: string): Mailer {
+    if (!this.mailer) this.mailer = this.createMailer(deps, from);
+    return this.mailer;
   }
 
   private createMailer(deps: DigestDeps, from: string): Mailer {

@@ -10,13 +10,11 @@
  */
 import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { isStorableText } from "../db/text.js";
 import { type FieldIssue, validationError } from "../errors/index.js";
 
 /** Deepest array/object nesting a body may have (the body itself is level 1). */
 export const MAX_JSON_DEPTH = 32;
-
-// A NUL, a high surrogate not followed by a low one, or a low one not preceded by a high one.
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** True when `text` opens more than `max` arrays/objects at once (brackets inside strings do not count). */
 export function nestedDeeperThan(text: string, max: number): boolean {
@@ -37,7 +35,7 @@ export function nestedDeeperThan(text: string, max: number): boolean {
 
 /** The first string or key PostgreSQL cannot store, by its dotted path ("body.metadata.a"); depth already bounded. */
 export function findUnstorableText(value: unknown, path = "body"): FieldIssue | undefined {
-  if (typeof value === "string") return UNSTORABLE.test(value) ? { field: path, message: "contains a NUL character or an unpaired UTF-16 surrogate" } : undefined;
+  if (typeof value === "string") return isStorableText(value) ? undefined : { field: path, message: "contains a NUL character or an unpaired UTF-16 surrogate" };
   if (value === null || typeof value !== "object") return undefined;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
@@ -47,7 +45,7 @@ export function findUnstorableText(value: unknown, path = "body"): FieldIssue | 
     return undefined;
   }
   for (const [key, v] of Object.entries(value)) {
-    if (UNSTORABLE.test(key)) return { field: path, message: "has a key with a NUL character or an unpaired UTF-16 surrogate" };
+    if (!isStorableText(key)) return { field: path, message: "has a key with a NUL character or an unpaired UTF-16 surrogate" };
     const issue = findUnstorableText(v, `${path}.${key}`);
     if (issue) return issue;
   }

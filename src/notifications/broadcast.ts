@@ -71,7 +71,7 @@ export async function writeBroadcast(
       const p = saved.get(r.userId);
       let d = defaults;
       if (p) {
-        const key = DECISION_FIELDS.map((f) => p[f]).join("|") + `|${p.timezone}`;
+        const key = `${DECISION_FIELDS.map((f) => p[f]).join("|")}|${p.timezone}`;
         d = memo.get(key) ?? decideDelivery(notification, { ...DEFAULT_PREFERENCES, ...p }, p.timezone, now);
         memo.set(key, d);
       }

@@ -73,6 +73,7 @@ export class NotificationService implements InboxActions {
     this.templates = new NotificationTemplates(this.deps);
     this.inbox = new Inbox(this.deps, realtime);
     // A `read` sent over a socket takes the same path as PATCH /api/notifications/:id.
+    // biome-ignore lint/correctness/useHookAtTopLevel: not a React hook; `useInbox` is the public RealtimePublisher method (NotificationWebSocketServer implements it)
     realtime.useInbox(this);
   }
 
@@ -220,7 +221,8 @@ export class NotificationService implements InboxActions {
   }
 
   private insertBatcher(database: NotificationDeps["database"]): NotificationInsertBatcher {
-    return (this.batcher ??= new NotificationInsertBatcher(database, { maxAttempts: MAX_SEND_ATTEMPTS }));
+    if (!this.batcher) this.batcher = new NotificationInsertBatcher(database, { maxAttempts: MAX_SEND_ATTEMPTS });
+    return this.batcher;
   }
 
   /** At most once an hour per service: bounds the key table (an expired key is also taken afresh on use). */

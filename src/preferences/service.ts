@@ -74,7 +74,7 @@ export class PreferencesService {
     const values = fields.map((f) => update[f]);
     // One upsert: insert with the given fields (defaults for the rest) or
     // update only those fields; never a read-modify-write race.
-    const set = columns.length > 0 ? columns.map((c) => `${c} = EXCLUDED.${c}`).join(", ") + ", updated_at = now()" : "updated_at = now()";
+    const set = [...columns.map((c) => `${c} = EXCLUDED.${c}`), "updated_at = now()"].join(", ");
     const rows = await database.query<Row>(
       `INSERT INTO notification_preferences AS p (user_id${columns.map((c) => `, ${c}`).join("")})
        VALUES ($1${columns.map((_, i) => `, $${i + 2}`).join("")})

@@ -53,7 +53,7 @@ export function NotificationItem({ notification: n, now, onRead, onArchive, onRe
           </button>
         </div>
       </div>
-      {!n.read && <span className="herald-unread-dot" aria-label="unread" />}
+      {!n.read && <span className="herald-unread-dot" role="img" aria-label="unread" />}
     </li>
   );
 }

@@ -101,12 +101,13 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   // Ids that arrived live since the current first-page request began: a reload keeps them.
   const arrivedIds = useRef(new Set<string>());
 
-  const load = useCallback(async () => {
+  // The first page for `listFilter`; a later load (or filter) supersedes it.
+  const loadFirstPage = useCallback(async (listFilter: ListFilter) => {
     const generation = ++loadGeneration.current;
     arrivedIds.current = new Set();
     setLoading(true);
     try {
-      const page = await api.listNotifications(filterRef.current, pageSize, 0);
+      const page = await api.listNotifications(listFilter, pageSize, 0);
       if (generation !== loadGeneration.current) return;
       for (const n of page.notifications) knownIds.current.add(n.id);
       // Live arrivals during the request are kept; rows the page no longer holds are dropped.
@@ -122,12 +123,15 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
       if (generation === loadGeneration.current) setLoading(false);
     }
   }, [api, pageSize, setError]);
+  // Reloads (reconnects, resets, refresh()) list the current filter.
+  const load = useCallback(() => loadFirstPage(filterRef.current), [loadFirstPage]);
 
+  // A new filter (or API) starts the list afresh.
   useEffect(() => {
     knownIds.current.clear();
     setNotifications([]);
-    void load();
-  }, [load, filter]);
+    void loadFirstPage(filter);
+  }, [loadFirstPage, filter]);
 
   useEffect(() => {
     const client = new HeraldClient({ url: wsUrl, token });
@@ -182,14 +186,14 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
       }
       await run(setError, () => api.update(id, { read: true }));
     },
-    [api, notifications, patchLocal],
+    [api, notifications, patchLocal, setError],
   );
 
   const markAllRead = useCallback(async () => {
     setNotifications((list) => (filterRef.current === "unread" ? [] : list.map((n) => ({ ...n, read: true }))));
     setUnreadCount(0);
     await run(setError, () => api.readAll());
-  }, [api]);
+  }, [api, setError]);
 
   const archive = useCallback(
     async (id: string) => {
@@ -198,7 +202,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
       if (target && !target.read) setUnreadCount((c) => Math.max(0, c - 1));
       await run(setError, () => api.update(id, { archived: true }));
     },
-    [api, notifications],
+    [api, notifications, setError],
   );
 
   const remove = useCallback(
@@ -209,7 +213,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
       if (target && !target.read && !target.archived) setUnreadCount((c) => Math.max(0, c - 1));
       await run(setError, () => api.remove(id));
     },
-    [api, notifications],
+    [api, notifications, setError],
   );
 
   const trackClick = useCallback(
@@ -227,7 +231,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
       setNotifications((list) => mergeNotifications(list, page.notifications));
       setTotal(page.total);
     });
-  }, [api, pageSize, notifications.length]);
+  }, [api, pageSize, notifications.length, setError]);
 
   const addNotification = useCallback((n: NotificationDto) => {
     if (!matchesFilter(n, filterRef.current)) return;

@@ -37,14 +37,14 @@ export function parseClientMessage(raw: string): ParseResult {
     case "ping":
       return { ok: true, message: { type: "ping" } };
     case "ack":
-      if (Array.isArray(m.ids) && m.id === undefined) {
+    case "read":
+      // An ack carries one id or (batched) `ids`; a read carries one id.
+      if (m.type === "ack" && Array.isArray(m.ids) && m.id === undefined) {
         if (m.ids.length === 0 || m.ids.length > MAX_ACK_IDS || !m.ids.every(isNotificationId)) {
           return { ok: false, code: "invalid_message", message: `"ack" ids must be 1 to ${MAX_ACK_IDS} notification ids` };
         }
         return { ok: true, message: { type: "ack", ids: m.ids.map((id) => id.toLowerCase()) } };
       }
-    // falls through: a single id
-    case "read":
       if (!isNotificationId(m.id)) return { ok: false, code: "invalid_message", message: `"${m.type}" needs a notification id` };
       return { ok: true, message: { type: m.type, id: m.id.toLowerCase() } as ClientMessage };
     case "sync": {

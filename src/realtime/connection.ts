@@ -100,10 +100,13 @@ export class Connection {
   push(frame: Frame): void {
     if (this.state === "closed") return;
     if (this.state === "syncing") {
-      const sync = (this.syncing ??= { depth: 0, held: undefined, synced: undefined });
-      const held = (sync.held ??= []);
-      if (held.length >= this.shared.limits.maxHeldFrames) return this.slowConsumer();
-      held.push(frame);
+      const sync = this.syncState();
+      if (!sync.held) sync.held = [];
+      if (sync.held.length >= this.shared.limits.maxHeldFrames) {
+        this.slowConsumer();
+        return;
+      }
+      sync.held.push(frame);
       return;
     }
     this.write(frame);
@@ -122,7 +125,10 @@ export class Connection {
     // A frame always goes out on an empty buffer (a large sync page must not
     // close the socket forever); beyond that the bound cuts slow consumers off.
     const bytes = frame.bytes;
-    if (buffered > 0 && buffered + (bytes ? bytes.length : frame.text.length) > this.shared.limits.maxBufferedBytes) return this.slowConsumer();
+    if (buffered > 0 && buffered + (bytes ? bytes.length : frame.text.length) > this.shared.limits.maxBufferedBytes) {
+      this.slowConsumer();
+      return;
+    }
     if (bytes) socket.send(bytes, TEXT);
     else socket.send(frame.text);
     const hooks = this.shared.hooks;
@@ -134,7 +140,8 @@ export class Connection {
   }
 
   private remember(id: string): void {
-    const set = (this.inFlight ??= new Set());
+    if (!this.inFlight) this.inFlight = new Set();
+    const set = this.inFlight;
     set.add(id);
     if (set.size > this.shared.limits.maxRememberedIds) set.delete(set.values().next().value!);
   }
@@ -146,9 +153,14 @@ export class Connection {
 
   beginSync(): void {
     if (this.state === "closed") return;
-    const sync = (this.syncing ??= { depth: 0, held: undefined, synced: undefined });
-    sync.depth += 1;
+    this.syncState().depth += 1;
     this.state = "syncing";
+  }
+
+  /** The sync state, created by the first sync or held frame. */
+  private syncState(): SyncState {
+    if (!this.syncing) this.syncing = { depth: 0, held: undefined, synced: undefined };
+    return this.syncing;
   }
 
   /** Sends the sync page (already serialized) and releases held frames not in it. */
@@ -157,7 +169,8 @@ export class Connection {
     if (this.state === "closed" || sync === undefined) return;
     this.write(page);
     for (const id of ids) {
-      (sync.synced ??= new Set()).add(id);
+      if (!sync.synced) sync.synced = new Set();
+      sync.synced.add(id);
       this.remember(id);
     }
     sync.depth -= 1;
@@ -181,7 +194,8 @@ export class Connection {
   /** True when the message may be processed; false means it was refused (and maybe the socket closed). */
   admit(now: number): boolean {
     const { limits } = this.shared;
-    const rate = (this.rate ??= { bucket: new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now), strikes: 0 });
+    if (!this.rate) this.rate = { bucket: new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now), strikes: 0 };
+    const rate = this.rate;
     if (rate.bucket.take(now)) {
       rate.strikes = 0;
       return true;

@@ -87,10 +87,10 @@ const CODE_OF_STATUS = {
 /**
  * Writes a complete HTTP error response on the raw socket and ends it: the REST API's problem body for
  * `status` (code HERALD_UNAUTHENTICATED for 401...) with `detail`, plus WWW-Authenticate on a 401 and
- * Retry-After on a 429 or 503. `reason` ("unauthenticated", "invalid_device", "shutting_down"...) names
+ * Retry-After on a 429 or 503. `_reason` ("unauthenticated", "invalid_device", "shutting_down"...) names
  * the refusal at the call site only: the body carries the catalogue's code, as REST's does.
  */
-export function refuseUpgrade(socket: Duplex, status: RefusalStatus, reason: string, detail: string): void {
+export function refuseUpgrade(socket: Duplex, status: RefusalStatus, _reason: string, detail: string): void {
   writeRefusal(socket, problem(CODE_OF_STATUS[status], detail), [
     ...(status === 429 ? ["Retry-After: 1"] : []),
     ...(status === 503 ? ["Retry-After: 2"] : []),
@@ -100,7 +100,14 @@ export function refuseUpgrade(socket: Duplex, status: RefusalStatus, reason: str
 
 /** A detail as a quoted-string's content: no quote, backslash or control character (CR/LF would split the header). */
 function headerText(detail: string): string {
-  return detail.replace(/["\\]/g, "'").replace(/[\x00-\x1f\x7f]/g, " ");
+  let text = "";
+  for (let i = 0; i < detail.length; i++) {
+    const c = detail.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c) text += "'";
+    else if (c < 0x20 || c === 0x7f) text += " ";
+    else text += detail[i];
+  }
+  return text;
 }
 
 /** Refuses with the REST API's problem body (src/errors), e.g. the address's spent failed-authentication budget. */

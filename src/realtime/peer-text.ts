@@ -4,13 +4,13 @@
  * form, so both are removed; the rest is cut to a bound so one peer cannot
  * store kilobytes per row.
  */
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+import { withoutUnstorable } from "../db/text.js";
 
 export function storableText(value: string, max: number): string;
 export function storableText(value: string | null | undefined, max: number): string | null;
 export function storableText(value: string | null | undefined, max: number): string | null {
   if (value === null || value === undefined) return null;
-  let text = value.replace(UNSTORABLE, "");
+  let text = withoutUnstorable(value);
   if (text.length > max) {
     text = text.slice(0, max);
     // Never end on the first half of a pair that the cut split.

@@ -14,7 +14,7 @@ import { type Presence, createPresence } from "../bus/index.js";
 import { problem } from "../errors/index.js";
 import { AuthFailureLimit, DEFAULT_AUTH_FAILURES_PER_MINUTE, LocalCounter, trustFunction } from "../limits/index.js";
 import type { AnalyticsIngest } from "../analytics/index.js";
-import type { Authenticator } from "../auth/index.js";
+import type { Authenticator, Principal } from "../auth/index.js";
 import type { Bus } from "../bus/index.js";
 import type { Database } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
@@ -244,7 +244,7 @@ export class NotificationWebSocketServer implements RealtimePublisher {
     // first (HS256 in microseconds, JWKS keys cached): a valid one connects whatever strangers behind the same
     // NAT or proxy address failed; only failures are counted and, past the budget, answered 429.
     const address = this.authFailures.addressOf(req);
-    let principal;
+    let principal: Principal;
     try {
       principal = await s.deps.auth.authenticate(token);
     } catch (err) {
@@ -291,17 +291,19 @@ export class NotificationWebSocketServer implements RealtimePublisher {
 
   private onOpen(s: Started, ws: WebSocket, req: IncomingMessage, userId: string, expiresAt: number, cursor: number, device: string | undefined): void {
     // Limits and hooks are one object for every connection (they need no per-connection state): less memory per idle socket.
-    const shared = (this.shared ??= {
-      limits: this.options,
-      hooks: {
-        onPushed: (id, userId) => s.log.markSent(id, userId),
-        onSent: () => {
-          this.unsentMetric += 1;
+    if (!this.shared) {
+      this.shared = {
+        limits: this.options,
+        hooks: {
+          onPushed: (id, userId) => s.log.markSent(id, userId),
+          onSent: () => {
+            this.unsentMetric += 1;
+          },
+          onSlowConsumer: () => s.metrics.errors.inc({ reason: "slow_consumer" }),
         },
-        onSlowConsumer: () => s.metrics.errors.inc({ reason: "slow_consumer" }),
-      },
-    });
-    const conn = new Connection(ws, userId, this.sessions++, shared);
+      };
+    }
+    const conn = new Connection(ws, userId, this.sessions++, this.shared);
     conn.deviceId = device;
     // Registered (and so holding live frames) before the sync query runs.
     this.hub.add(conn);
@@ -418,7 +420,8 @@ export class NotificationWebSocketServer implements RealtimePublisher {
         this.requestSync(s, conn, () => this.sync(s, conn, m.cursor ?? 0, false, !m.cursor));
         return;
       case "read":
-        return this.read(s, conn, m.id);
+        this.read(s, conn, m.id);
+        return;
     }
   }
 
@@ -445,7 +448,10 @@ export class NotificationWebSocketServer implements RealtimePublisher {
   }
 
   private paidSync(s: Started, conn: Connection, run: () => void): void {
-    if (this.take(this.syncBuckets, conn.userId, this.options.syncsPerSecond, this.options.syncBurst)) return run();
+    if (this.take(this.syncBuckets, conn.userId, this.options.syncsPerSecond, this.options.syncBurst)) {
+      run();
+      return;
+    }
     s.metrics.errors.inc({ reason: "sync_rate_limited" });
     conn.send({ type: "error", code: "sync_rate_limited", message: "Too many sync requests; retry in a few seconds" });
   }
