@@ -312,7 +312,8 @@ export class NotificationWebSocketServer implements RealtimePublisher {
     s.metrics.connections.inc();
     const socket = req.socket;
     const ip = socket.remoteAddress ?? null;
-    // Node caches the peer address object on the socket for its lifetime; the row has it now.
+    // Node caches the peer address object on the socket for its lifetime; the row has it now. A private
+    // field: test/realtime/peername.test.ts pins the behaviour this relies on.
     (socket as { _peername?: unknown })._peername = undefined;
     // ws has its own error handling on the socket from here on.
     socket.off("error", destroyOnError);
