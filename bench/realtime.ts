@@ -52,23 +52,26 @@ v8.setFlagsFromString("--expose-gc");
 const gc = (globalThis as { gc?: () => void }).gc ?? (vm.runInNewContext("gc") as () => void);
 const now = () => performance.timeOrigin + performance.now();
 
+/** A reply from fanout-clients-worker; `at` marks the frame that completes an armed count. */
+type Reply = { ok: boolean; at?: number; utilization?: number; error?: string };
+
 class Thread {
   // Workers do not inherit the tsx loader on Node 20: register it in the thread, then load the TypeScript worker.
   private readonly worker = new Worker(
     `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(new URL("./lib/fanout-clients-worker.ts", import.meta.url).href)}); });`,
     { eval: true },
   );
-  private replies: ((m: any) => void)[] = [];
-  private done: ((m: any) => void) | undefined;
+  private replies: ((m: Reply) => void)[] = [];
+  private done: ((m: { at: number; utilization: number }) => void) | undefined;
   constructor() {
-    this.worker.on("message", (m: { ok: boolean; at?: number; error?: string }) => {
-      if (m.at !== undefined) return this.done?.(m);
+    this.worker.on("message", (m: Reply) => {
+      if (m.at !== undefined) return this.done?.(m as { at: number; utilization: number });
       this.replies.shift()?.(m);
     });
   }
-  call<T = any>(message: unknown): Promise<T> {
+  call<T = unknown>(message: unknown): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.replies.push((m) => (m.ok ? resolve(m) : reject(new Error(m.error))));
+      this.replies.push((m) => (m.ok ? resolve(m as T) : reject(new Error(m.error))));
       this.worker.postMessage(message);
     });
   }

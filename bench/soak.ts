@@ -295,7 +295,7 @@ async function loadRole(): Promise<void> {
     }
   };
 
-  function request(method: string, p: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  function request(method: string, p: string, token: string, body?: unknown): Promise<{ status: number; body: { notifications?: Note[] } | undefined }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve) => {
       const req = http.request(
@@ -319,7 +319,7 @@ async function loadRole(): Promise<void> {
             } catch {
               parsed = undefined;
             }
-            resolve({ status, body: parsed });
+            resolve({ status, body: parsed as { notifications?: Note[] } | undefined });
           });
         },
       );
@@ -397,7 +397,7 @@ async function loadRole(): Promise<void> {
       const i = Math.floor(Math.random() * online.length);
       void request("GET", "/api/notifications?limit=20", tokens[i]!).then(async (r) => {
         win.reads++;
-        const unread = (r.body?.notifications as Note[] | undefined)?.find((x) => !x.read);
+        const unread = r.body?.notifications?.find((x) => !x.read);
         if (unread) await request("PATCH", `/api/notifications/${unread.id}`, tokens[i]!, { read: true });
       });
     }, 500),
@@ -432,7 +432,16 @@ async function loadRole(): Promise<void> {
       stopping = true;
       timers.forEach(clearInterval);
       await Promise.all(
-        clients.map((c) => new Promise<void>((r) => (!c.ws || c.ws.readyState === WebSocket.CLOSED ? r() : (c.ws.once("close", () => r()), c.ws.close())))),
+        clients.map(
+          (c) =>
+            new Promise<void>((r) => {
+              if (!c.ws || c.ws.readyState === WebSocket.CLOSED) r();
+              else {
+                c.ws.once("close", () => r());
+                c.ws.close();
+              }
+            }),
+        ),
       );
       agent.destroy();
       process.send!(totals, () => process.exit(0));

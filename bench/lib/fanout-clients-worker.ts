@@ -72,7 +72,18 @@ parentPort!.on("message", async (m: Command) => {
       for (const s of sockets) s.resume();
       parentPort!.postMessage({ ok: true, utilization: u.utilization });
     } else if (m.cmd === "close") {
-      await Promise.all(sockets.map((s) => new Promise((r) => (s.readyState === WebSocket.CLOSED ? r(null) : (s.once("close", r), s.close())))));
+      await Promise.all(
+        sockets.map(
+          (s) =>
+            new Promise((r) => {
+              if (s.readyState === WebSocket.CLOSED) r(null);
+              else {
+                s.once("close", r);
+                s.close();
+              }
+            }),
+        ),
+      );
       sockets.length = 0;
       ready = 0;
       parentPort!.postMessage({ ok: true });

@@ -88,7 +88,18 @@ parentPort!.on("message", async (m: Command) => {
       sockets.push(...(await Promise.all(urls.map((u) => connect(u, lastAck)))));
       parentPort!.postMessage({ ok: true, connected: sockets.length });
     } else if (m.cmd === "close") {
-      await Promise.all(sockets.map((s) => new Promise<void>((r) => (s.readyState === WebSocket.CLOSED ? r() : (s.once("close", () => r()), s.close())))));
+      await Promise.all(
+        sockets.map(
+          (s) =>
+            new Promise<void>((r) => {
+              if (s.readyState === WebSocket.CLOSED) r();
+              else {
+                s.once("close", () => r());
+                s.close();
+              }
+            }),
+        ),
+      );
       sockets.length = 0;
       parentPort!.postMessage({ ok: true });
     }

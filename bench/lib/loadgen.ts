@@ -15,14 +15,14 @@ export interface LoadStats {
 
 class Thread {
   private readonly worker: Worker;
-  private queue: ((v: any) => void)[] = [];
+  private queue: ((m: { ok: boolean; error?: string }) => void)[] = [];
   constructor() {
     this.worker = tsWorker(new URL("./loadgen-worker.ts", import.meta.url));
     this.worker.on("message", (m) => this.queue.shift()?.(m));
   }
   call<T>(message: unknown): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.queue.push((m: { ok: boolean; error?: string }) => (m.ok ? resolve(m as T) : reject(new Error(m.error))));
+      this.queue.push((m) => (m.ok ? resolve(m as T) : reject(new Error(m.error))));
       this.worker.postMessage(message);
     });
   }

@@ -95,7 +95,10 @@ describe("analytics rates (property)", () => {
             await h.ingest.flush();
           } else if (live.length > 0) {
             const x = live[op.target % live.length]!;
-            if (op.op === "deliver") (emit(x, "sent"), emit(x, "delivered"));
+            if (op.op === "deliver") {
+              emit(x, "sent");
+              emit(x, "delivered");
+            }
             if (op.op === "read") emit(x, "opened");
             if (op.op === "click") emit(x, "clicked");
             if (op.op === "archive") emit(x, "archived");

@@ -3,7 +3,7 @@ import { Registry } from "prom-client";
 import type { AnalyticsSink } from "../../src/analytics/events.js";
 import type { Database } from "../../src/db/index.js";
 import { type Channel, DeliveryWorker, type OutOfAppChannelName, type OutOfAppDecision, enqueueOutOfApp } from "../../src/channels/index.js";
-import { ManualClock, silentLogger } from "../../src/observability/index.js";
+import { type ManualClock, silentLogger } from "../../src/observability/index.js";
 
 export function makeWorker(
   database: Database,

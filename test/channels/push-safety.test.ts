@@ -46,11 +46,19 @@ async function server(handler: (req: IncomingMessage, res: ServerResponse) => bo
   };
 }
 
+/** A `server` handler that answers every request with `status`, `headers` and `body`. */
+const answer =
+  (status: number, headers: Record<string, string> = {}, body?: string) =>
+  (_req: IncomingMessage, res: ServerResponse): boolean => {
+    res.writeHead(status, headers).end(body);
+    return true;
+  };
+
 const keysOf = (svc: Awaited<ReturnType<typeof startPushService>>, name: string) => svc.subscribe(name).keys;
 
 describe(`push sends (${process.env.DATABASE_URL ? "postgres" : "pglite"})`, () => {
   it("a loopback endpoint already in the table is refused at send time without a request (no allowPrivate)", async () => {
-    const target = await server((_q, res) => (res.writeHead(201).end(), true));
+    const target = await server(answer(201));
     const svc = await startPushService(() => vapid.publicKey);
     try {
       await seedUser(db, { id: "u-ssrf" });
@@ -71,7 +79,7 @@ describe(`push sends (${process.env.DATABASE_URL ? "postgres" : "pglite"})`, () 
   });
 
   it("a host name that resolves to loopback is refused inside the connection's lookup at send time, without a request", async () => {
-    const target = await server((_q, res) => (res.writeHead(201).end(), true));
+    const target = await server(answer(201));
     const svc = await startPushService(() => vapid.publicKey);
     try {
       await seedUser(db, { id: "u-ssrf-name" });
@@ -96,8 +104,8 @@ describe(`push sends (${process.env.DATABASE_URL ? "postgres" : "pglite"})`, () 
   });
 
   it("a 302 from a push endpoint is not followed", async () => {
-    const internal = await server((_q, res) => (res.writeHead(200).end("secret"), true));
-    const redirector = await server((_q, res) => (res.writeHead(302, { location: `${internal.origin}/admin` }).end(), true));
+    const internal = await server(answer(200, {}, "secret"));
+    const redirector = await server(answer(302, { location: `${internal.origin}/admin` }));
     const svc = await startPushService(() => vapid.publicKey);
     try {
       await seedUser(db, { id: "u-redirect" });

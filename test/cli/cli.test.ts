@@ -9,7 +9,9 @@ import { openDatabase } from "../../src/db/index.js";
 
 const run = promisify(execFile);
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 const tempDir = () => {
   const d = mkdtempSync(path.join(tmpdir(), "herald-cli-"));
   dirs.push(d);

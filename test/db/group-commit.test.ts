@@ -17,7 +17,10 @@ describe("GroupCommit", () => {
   it("with collectTurn, items submitted in one turn share the first batch", async () => {
     const batches: number[][] = [];
     const commits = new GroupCommit<number, number>(
-      async (items) => (batches.push(items), items.map((n) => ({ status: "fulfilled", value: n }))),
+      async (items) => {
+        batches.push(items);
+        return items.map((n) => ({ status: "fulfilled", value: n }));
+      },
       { collectTurn: true },
     );
     await Promise.all([1, 2, 3].map((n) => commits.submit(n)));

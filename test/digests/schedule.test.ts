@@ -9,23 +9,7 @@ import {
   windowEndsBetween,
 } from "../../src/digests/index.js";
 import { wallClock } from "../../src/digests/schedule.js";
-
-/** The zones of issue #16: odd offsets, half-hour and two-hour DST, both hemispheres, +14 and -11. */
-const ZONES = [
-  "Asia/Kolkata",
-  "America/St_Johns",
-  "Pacific/Chatham",
-  "America/New_York",
-  "Europe/Berlin",
-  "Australia/Lord_Howe",
-  "Antarctica/Troll",
-  "UTC",
-  "America/Sao_Paulo",
-  "Asia/Kathmandu",
-  "Pacific/Kiritimati",
-  "Pacific/Pago_Pago",
-  "Australia/Adelaide",
-];
+import { ZONES, localHHMM } from "../support/zones.js";
 
 const iso = (d: Date) => d.toISOString();
 
@@ -100,13 +84,6 @@ describe("digest schedule (pure window math)", () => {
 
   const zones = ZONES;
 
-  const oracles = new Map<string, Intl.DateTimeFormat>();
-  /** "HH:mm" local, by Intl alone (independent of the code under test). */
-  const hhmm = (t: number, zone: string) => {
-    let f = oracles.get(zone);
-    if (!f) oracles.set(zone, (f = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" })));
-    return f.format(t);
-  };
   const minutes = (label: string) => Number(label.slice(0, 2)) * 60 + Number(label.slice(3, 5));
   const QUARTER = 15 * 60_000;
   const FROM = Date.UTC(2025, 0, 1);
@@ -116,8 +93,8 @@ describe("digest schedule (pure window math)", () => {
     // Every UTC offset in use is a multiple of 15 minutes, so every local :00 falls on a UTC quarter hour.
     const expected: number[] = [];
     for (let t = FROM; t < TO; t += QUARTER) {
-      const m = minutes(hhmm(t, zone));
-      const prev = minutes(hhmm(t - 60_000, zone));
+      const m = minutes(localHHMM(t, zone));
+      const prev = minutes(localHHMM(t - 60_000, zone));
       const forward = (m - prev + 1440) % 1440;
       // A top of the hour: reads :00, or a jump forward (DST) skipped one.
       if (m % 60 === 0 || (forward > 1 && forward <= 121 && Math.floor((prev + forward) / 60) !== Math.floor(prev / 60))) expected.push(t);

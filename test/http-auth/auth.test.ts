@@ -7,6 +7,7 @@
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/auth/index.js";
+import type { Listed, Problem } from "../support/bodies.js";
 import { TEST_SECRET, type TestHerald, startTestHerald } from "../support/herald.js";
 import { api, expectProblem, rowCounts } from "../notifications/api.js";
 
@@ -103,7 +104,7 @@ describe("bad credentials are refused with 401 on every route", () => {
   });
 
   it("says an expired token is expired", async () => {
-    const res = await call("GET", "/api/notifications", { token: await mintToken(TEST_SECRET, { sub: "u1", expiresIn: -60 }) });
+    const res = await call<Problem>("GET", "/api/notifications", { token: await mintToken(TEST_SECRET, { sub: "u1", expiresIn: -60 }) });
     expect(res.body.detail).toMatch(/expired/i);
   });
 
@@ -134,7 +135,7 @@ describe("good credentials", () => {
   it("an admin JWT creates, and the provider's token reads it", async () => {
     const res = await call("POST", "/api/notifications", { token: h.adminToken, body: { userId: "auth-ok", type: "new_message", title: "t", message: "m" } });
     expect(res.status).toBe(201);
-    const list = await call("GET", "/api/notifications", { token: await h.tokenFor("auth-ok") });
+    const list = await call<Listed>("GET", "/api/notifications", { token: await h.tokenFor("auth-ok") });
     expect(list.body.total).toBe(1);
   });
 });

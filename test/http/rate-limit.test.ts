@@ -15,7 +15,9 @@ import { usingRedis } from "../support/database.js";
 import { TEST_SECRET, type TestHerald, startTestHerald } from "../support/herald.js";
 
 const clients: Redis[] = [];
-afterAll(() => clients.forEach((c) => c.disconnect()));
+afterAll(() => {
+  for (const c of clients) c.disconnect();
+});
 
 describe("fixed-window counters", () => {
   it("count within the window and start again after it (injected clock)", async () => {

@@ -1,7 +1,8 @@
 /** A tiny fetch wrapper for REST tests against a running test Herald. */
+import type { Problem } from "../support/bodies.js";
 import type { TestHerald } from "../support/herald.js";
 
-export interface ApiResponse<T = any> {
+export interface ApiResponse<T = unknown> {
   status: number;
   headers: Headers;
   body: T;
@@ -16,7 +17,7 @@ export interface CallOptions {
 }
 
 export function api(h: TestHerald) {
-  return async <T = any>(method: string, path: string, options: CallOptions = {}): Promise<ApiResponse<T>> => {
+  return async <T = unknown>(method: string, path: string, options: CallOptions = {}): Promise<ApiResponse<T>> => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     let body: string | undefined;
@@ -42,8 +43,9 @@ export async function rowCounts(h: TestHerald): Promise<Record<string, number>> 
 }
 
 export function expectProblem(res: ApiResponse, status: number, code: string): void {
-  if (res.status !== status || res.body?.code !== code || res.headers.get("content-type")?.includes("application/problem+json") !== true) {
+  const body = res.body as Partial<Problem> | undefined;
+  if (res.status !== status || body?.code !== code || res.headers.get("content-type")?.includes("application/problem+json") !== true) {
     throw new Error(`expected ${status} ${code} problem, got ${res.status} ${res.headers.get("content-type")} ${JSON.stringify(res.body)}`);
   }
-  for (const k of ["type", "title", "status", "detail"]) if (!(k in res.body)) throw new Error(`problem body lacks ${k}`);
+  for (const k of ["type", "title", "status", "detail"]) if (!(k in body)) throw new Error(`problem body lacks ${k}`);
 }

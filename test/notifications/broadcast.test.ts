@@ -43,10 +43,10 @@ describe(`broadcast to ${USERS} users`, () => {
       ]);
       expect(optedOut).toHaveLength(0);
 
-      const m1 = await one.next((m) => m.type === "notification");
+      const m1 = await one.next("notification");
       expect(m1.notification).toMatchObject({ userId: "bu-1", priority: "low", title: "New feature: Advanced Analytics" });
       expect(m1.presentation.silent).toBe(false);
-      const m2 = await two.next((m) => m.type === "notification");
+      const m2 = await two.next("notification");
       expect(m2.notification.userId).toBe("bu-2");
       expect(m2.notification.id).not.toBe(m1.notification.id);
       expect(m2.presentation).toMatchObject({ silent: true, sound: false });
@@ -54,7 +54,7 @@ describe(`broadcast to ${USERS} users`, () => {
       // bu-10 opted out: a critical broadcast after it still reaches them, and is the first notification they see.
       const alert = await h.herald.notifications.broadcast({ type: "security_alert", title: "Password policy", message: "Rotate your password" });
       expect(alert.count).toBe(USERS);
-      const m10 = await ten.next((m) => m.type === "notification");
+      const m10 = await ten.next("notification");
       expect(m10.notification).toMatchObject({ userId: "bu-10", type: "security_alert", priority: "critical" });
     } finally {
       await Promise.all([one.close(), two.close(), ten.close()]);

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NotificationPreferences } from "../support/bodies.js";
 import { type TestDatabase, openTestDatabase, usingRedis } from "../support/database.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { api } from "./api.js";
@@ -27,8 +28,8 @@ describe.skipIf(!usingRedis)("preferences across two instances (Redis)", () => {
 
   it("an update through instance A is what instance B serves next, though B had cached the old value", async () => {
     const token = await a.tokenFor("cluster-pref");
-    expect((await api(b)("GET", "/api/preferences", { token })).body.soundVolume).toBe(70);
+    expect((await api(b)<NotificationPreferences>("GET", "/api/preferences", { token })).body.soundVolume).toBe(70);
     expect((await api(a)("PATCH", "/api/preferences", { token, body: { soundVolume: 20 } })).status).toBe(200);
-    expect((await api(b)("GET", "/api/preferences", { token })).body.soundVolume).toBe(20);
+    expect((await api(b)<NotificationPreferences>("GET", "/api/preferences", { token })).body.soundVolume).toBe(20);
   });
 });

@@ -15,7 +15,13 @@ let batcher: NotificationInsertBatcher;
 beforeAll(async () => {
   db = await openTestDatabase();
   // The real database, with the statements counted.
-  const counted = { ...db, query: <T>(text: string, params?: unknown[]) => (statements++, db.query<T>(text, params)) };
+  const counted = {
+    ...db,
+    query: <T>(text: string, params?: unknown[]) => {
+      statements++;
+      return db.query<T>(text, params);
+    },
+  };
   batcher = new NotificationInsertBatcher(counted, { maxAttempts: 5, maxInFlight: 1 });
 });
 afterAll(() => db?.cleanup());

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IDEMPOTENCY_RETENTION_MS } from "../../src/notifications/idempotency.js";
 import { ManualClock } from "../../src/observability/index.js";
+import type { Created, Listed, Problem } from "../support/bodies.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { api, expectProblem, rowCounts } from "./api.js";
 import { connect } from "./ws-client.js";
@@ -29,7 +30,7 @@ const body = (userId: string, key: string, over: Record<string, unknown> = {}) =
   idempotencyKey: key,
   ...over,
 });
-const create = (b: unknown) => call("POST", "/api/notifications", { token: h.adminToken, body: b });
+const create = <T = Created>(b: unknown) => call<T>("POST", "/api/notifications", { token: h.adminToken, body: b });
 
 describe("idempotencyKey", () => {
   it("a replay after the user deleted the notification answers its id as deleted, creates and pushes nothing", async () => {
@@ -42,18 +43,18 @@ describe("idempotencyKey", () => {
 
     const ws = await connect(h.wsUrl, token);
     try {
-      await ws.next((m) => m.type === "sync");
+      await ws.next("sync");
       const replayed = await create(body(user, "k1"));
       expect(replayed.status).toBe(200);
       expect(replayed.body).toEqual({ notification: null, reason: "deleted", id });
       expect(replayed.headers.get("idempotent-replayed")).toBe("true");
       ws.send({ type: "ping" });
-      await ws.next((m) => m.type === "pong");
+      await ws.next("pong");
       expect(ws.messages.filter((m) => m.type === "notification")).toEqual([]);
     } finally {
       await ws.close();
     }
-    expect((await call("GET", "/api/notifications", { token })).body.total).toBe(0);
+    expect((await call<Listed>("GET", "/api/notifications", { token })).body.total).toBe(0);
     expect(await h.database.query("SELECT 1 FROM notifications WHERE user_id = $1", [user])).toHaveLength(0);
     // The library API says the same: nothing to return.
     expect(await h.herald.notifications.createAndSendNotification(body(user, "k1"))).toBeNull();
@@ -72,9 +73,9 @@ describe("idempotencyKey", () => {
     expect((await create(body("idem-reuse", "k3"))).status).toBe(201);
     const before = await rowCounts(h);
     for (const over of [{ title: "Paid twice" }, { data: { orderId: "o-2", amount: 40 } }, { priority: "low" }]) {
-      const res = await create(body("idem-reuse", "k3", over));
+      const res = await create<Problem>(body("idem-reuse", "k3", over));
       expectProblem(res, 409, "HERALD_CONFLICT");
-      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(["idempotencyKey"]);
+      expect(res.body.errors!.map((e) => e.field)).toEqual(["idempotencyKey"]);
     }
     expect(await rowCounts(h)).toEqual(before);
   });

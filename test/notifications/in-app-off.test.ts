@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/observability/index.js";
+import type { Listed } from "../support/bodies.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { api } from "./api.js";
 import { connect } from "./ws-client.js";
@@ -31,32 +32,32 @@ describe("inAppEnabled: false", () => {
     const token = await h.tokenFor(user);
     const live = await connect(h.wsUrl, token);
     try {
-      expect(await live.next((m) => m.type === "unread_count")).toMatchObject({ count: 0 });
+      expect(await live.next("unread_count")).toMatchObject({ count: 0 });
       const hidden = (await service().createAndSendNotification({ userId: user, type: "booking_request", title: "hidden", message: "m" }))!;
       const alert = (await service().createAndSendNotification({ userId: user, type: "security_alert", title: "alert", message: "m" }))!;
       // One socket delivers in order: once the critical one is here, the hidden one would have been too.
-      expect((await live.next((m) => m.type === "notification")).notification.id).toBe(alert.id);
+      expect((await live.next("notification")).notification.id).toBe(alert.id);
       expect(live.messages.some((m) => m.type === "notification" && m.notification.id === hidden.id)).toBe(false);
 
-      const page = await call("GET", "/api/notifications", { token });
+      const page = await call<Listed>("GET", "/api/notifications", { token });
       expect(page.body.notifications.map((n: { id: string }) => n.id)).toEqual([alert.id]);
       expect([page.body.total, page.body.unreadCount]).toEqual([1, 1]);
-      expect((await call("GET", "/api/notifications/unread-count", { token })).body.count).toBe(1);
+      expect((await call<{ count: number }>("GET", "/api/notifications/unread-count", { token })).body.count).toBe(1);
       expect((await service().getNotifications(user)).total).toBe(1);
       expect(await service().getUnreadCount(user)).toBe(1);
 
       // A reconnect's sync (no cursor: everything not acknowledged) carries only the critical one.
       const again = await connect(h.wsUrl, token);
       try {
-        expect(await again.next((m) => m.type === "unread_count")).toMatchObject({ count: 1 });
-        const sync = await again.next((m) => m.type === "sync");
+        expect(await again.next("unread_count")).toMatchObject({ count: 1 });
+        const sync = await again.next("sync");
         expect(sync.notifications.map((n: { id: string }) => n.id)).toEqual([alert.id]);
       } finally {
         await again.close();
       }
 
       // Read-all reads what the user could see; the hidden one stays unread for the digest.
-      expect((await call("POST", "/api/notifications/read-all", { token })).body.updated).toBe(1);
+      expect((await call<{ updated: number }>("POST", "/api/notifications/read-all", { token })).body.updated).toBe(1);
       const [row] = await h.database.query<{ read: boolean }>("SELECT read FROM notifications WHERE id = $1", [hidden.id]);
       expect(row!.read).toBe(false);
       const queued = await h.database.query<{ channel: string }>("SELECT channel FROM notification_queue WHERE notification_id = $1", [hidden.id]);
@@ -84,16 +85,16 @@ describe("the unread badge after creations", () => {
     await service().preferences.update(user, { inAppEnabled: false });
     const ws = await connect(h.wsUrl, await h.tokenFor(user));
     try {
-      const start = (await ws.next((m) => m.type === "unread_count")).count as number;
+      const start = (await ws.next("unread_count")).count;
       await service().createAndSendNotification({ userId: user, type: "new_message", title: "hidden", message: "m" });
       await service().preferences.update(user, { inAppEnabled: true });
       await service().createAndSendNotification({ userId: user, type: "new_message", title: "one", message: "m" });
       await service().createAndSendNotification({ userId: user, type: "payment_received", title: "two", message: "m" });
-      const got = [await ws.next((m) => m.type === "notification"), await ws.next((m) => m.type === "notification")];
+      const got = [await ws.next("notification"), await ws.next("notification")];
       expect(got.map((m) => m.notification.title)).toEqual(["one", "two"]);
       // A pong answers after everything sent before it: nothing else was pushed by the creations.
       ws.send({ type: "ping" });
-      await ws.next((m) => m.type === "pong");
+      await ws.next("pong");
       expect(ws.messages.filter((m) => m.type === "unread_count" || m.type === "notification")).toEqual([]);
       const live = got.filter((m) => !m.notification.read).length;
       expect(start + live).toBe(await service().getUnreadCount(user));

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { mintToken } from "../../src/auth/index.js";
+import type { BroadcastResult, Created, Listed, NotificationDto, NotificationPreferences, Problem } from "../support/bodies.js";
 import { TEST_SECRET, type TestHerald, startTestHerald } from "../support/herald.js";
 import { api, expectProblem, rowCounts } from "./api.js";
 
@@ -27,9 +28,9 @@ const guideNotification = {
 };
 
 async function create(userId: string, over: Record<string, unknown> = {}) {
-  const res = await call("POST", "/api/notifications", { token: admin, body: { ...guideNotification, userId, ...over } });
+  const res = await call<Created>("POST", "/api/notifications", { token: admin, body: { ...guideNotification, userId, ...over } });
   expect(res.status).toBe(201);
-  return res.body.notification as { id: string; userId: string; read: boolean; archived: boolean };
+  return res.body.notification;
 }
 
 beforeAll(async () => {
@@ -45,7 +46,7 @@ describe("POST /api/notifications (admin)", () => {
     const n = await create("rest-alice");
     expect(n).toMatchObject({ userId: "rest-alice", type: "new_message", priority: "high", read: false, deliveryStatus: "pending" });
     const token = await h.tokenFor("rest-alice");
-    const list = await call("GET", "/api/notifications", { token });
+    const list = await call<Listed>("GET", "/api/notifications", { token });
     expect(list.status).toBe(200);
     expect(list.body).toMatchObject({ total: 1, unreadCount: 1 });
     expect(list.body.notifications[0]).toMatchObject({ id: n.id, data: guideNotification.data, actionUrl: "/messages/msg-456" });
@@ -60,8 +61,8 @@ describe("POST /api/notifications (admin)", () => {
 
   it("with the same idempotencyKey twice answers the same notification and stores one row", async () => {
     const body = { ...guideNotification, userId: "rest-idem", idempotencyKey: "order-42-paid" };
-    const first = await call("POST", "/api/notifications", { token: admin, body });
-    const second = await call("POST", "/api/notifications", { token: admin, body });
+    const first = await call<Created>("POST", "/api/notifications", { token: admin, body });
+    const second = await call<Created>("POST", "/api/notifications", { token: admin, body });
     expect([first.status, second.status]).toEqual([201, 201]);
     expect(second.body.notification.id).toBe(first.body.notification.id);
     const rows = await h.database.query(`SELECT id FROM notifications WHERE user_id = 'rest-idem'`);
@@ -80,7 +81,7 @@ describe("POST /api/notifications (admin)", () => {
       },
     });
     expect(t.status).toBe(201);
-    const ok = await call("POST", "/api/notifications", {
+    const ok = await call<Created>("POST", "/api/notifications", {
       token: admin,
       body: { userId: "rest-tpl", templateKey: "booking.reminder", variables: { client: "Sam", date: "Friday", time: "10:00", bookingId: "b/1?x" } },
     });
@@ -92,12 +93,12 @@ describe("POST /api/notifications (admin)", () => {
       priority: "normal",
     });
     const before = await rowCounts(h);
-    const missing = await call("POST", "/api/notifications", {
+    const missing = await call<Problem>("POST", "/api/notifications", {
       token: admin,
       body: { userId: "rest-tpl", templateKey: "booking.reminder", variables: { client: "Sam" } },
     });
     expectProblem(missing, 400, "HERALD_TEMPLATE_VARIABLES");
-    expect(missing.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(["variables.bookingId", "variables.date", "variables.time"]);
+    expect(missing.body.errors!.map((e) => e.field).sort()).toEqual(["variables.bookingId", "variables.date", "variables.time"]);
     const unknown = await call("POST", "/api/notifications", { token: admin, body: { userId: "rest-tpl", templateKey: "no.such" } });
     expectProblem(unknown, 404, "HERALD_NOT_FOUND");
     expect(await rowCounts(h)).toEqual(before);
@@ -109,14 +110,14 @@ describe("POST /api/notifications (admin)", () => {
     const off = await call("POST", "/api/notifications", { token: admin, body: { ...guideNotification, userId: "rest-quiet" } });
     expect(off.status).toBe(200);
     expect(off.body).toEqual({ notification: null, reason: "type_disabled" });
-    const alert = await call("POST", "/api/notifications", {
+    const alert = await call<Created>("POST", "/api/notifications", {
       token: admin,
       body: { userId: "rest-quiet", type: "security_alert", title: "New sign-in", message: "From a new device" },
     });
     expect(alert.status).toBe(201);
     expect(alert.body.notification.priority).toBe("critical");
-    const list = await call("GET", "/api/notifications", { token });
-    expect(list.body.notifications.map((n: { type: string }) => n.type)).toEqual(["security_alert"]);
+    const list = await call<Listed>("GET", "/api/notifications", { token });
+    expect(list.body.notifications.map((n) => n.type)).toEqual(["security_alert"]);
   });
 
   const long = (n: number) => "x".repeat(n);
@@ -156,7 +157,7 @@ describe("POST /api/notifications/broadcast (admin)", () => {
   it("stores one row per user in the directory and answers the count", async () => {
     for (const id of ["bc-1", "bc-2", "bc-3"]) expect((await call("PUT", `/api/users/${id}`, { token: admin, body: {} })).status).toBe(200);
     const users = (await h.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM users`))[0]!.n;
-    const res = await call("POST", "/api/notifications/broadcast", {
+    const res = await call<BroadcastResult>("POST", "/api/notifications/broadcast", {
       token: admin,
       body: { type: "platform_update", priority: "normal", title: "New feature: Advanced Analytics", message: "Check out our new analytics dashboard" },
     });
@@ -182,7 +183,7 @@ describe("provider inbox routes", () => {
     const c = await create("rest-filter", { type: "booking_request" });
     expect((await call("PATCH", `/api/notifications/${a.id}`, { token, body: { read: true } })).status).toBe(200);
     expect((await call("PATCH", `/api/notifications/${b.id}`, { token, body: { archived: true } })).status).toBe(200);
-    const ids = async (q: string) => (await call("GET", `/api/notifications?${q}`, { token })).body.notifications.map((n: { id: string }) => n.id);
+    const ids = async (q: string) => (await call<Listed>("GET", `/api/notifications?${q}`, { token })).body.notifications.map((n) => n.id);
     expect(await ids("read=false")).toEqual([c.id, b.id]);
     expect(await ids("read=true")).toEqual([a.id]);
     expect(await ids("archived=true")).toEqual([b.id]);
@@ -210,7 +211,7 @@ describe("provider inbox routes", () => {
     await h.database.query(
       `INSERT INTO notifications (user_id, type, priority, title, message) SELECT 'rest-many', 'new_message', 'high', 't' || g, 'm' FROM generate_series(1, 120) g`,
     );
-    const res = await call("GET", "/api/notifications?limit=500", { token: await h.tokenFor("rest-many") });
+    const res = await call<Listed>("GET", "/api/notifications?limit=500", { token: await h.tokenFor("rest-many") });
     expect(res.body.notifications).toHaveLength(100);
     expect(res.body.total).toBe(120);
   });
@@ -219,7 +220,7 @@ describe("provider inbox routes", () => {
     const token = await h.tokenFor("rest-bob");
     const a = await create("rest-bob");
     const b = await create("rest-bob");
-    const read = await call("PATCH", `/api/notifications/${a.id}`, { token, body: { read: true } });
+    const read = await call<NotificationDto>("PATCH", `/api/notifications/${a.id}`, { token, body: { read: true } });
     expect(read.body).toMatchObject({ id: a.id, read: true });
     expect(read.body.readAt).not.toBeNull();
     const unread = await call("PATCH", `/api/notifications/${a.id}`, { token, body: { read: false, archived: true } });
@@ -250,7 +251,7 @@ describe("provider inbox routes", () => {
     const n = await create("rest-carol");
     const res = await call("PATCH", `/api/notifications/${n.id}`, { token, raw: "{read:true}" });
     expect(res.status).toBe(400);
-    expect((await call("GET", `/api/notifications/${n.id}`, { token })).body.read).toBe(false);
+    expect((await call<NotificationDto>("GET", `/api/notifications/${n.id}`, { token })).body.read).toBe(false);
   });
 
   it.each([["GET"], ["PATCH"], ["DELETE"]])("%s with a bad UUID in :id is a 400", async (method) => {
@@ -279,8 +280,8 @@ describe("object-level authorization: another user's notification is a 404 and n
     const eve = await h.tokenFor("xu-eve");
     await create("xu-eve");
     expect((await call("POST", "/api/notifications/read-all", { token: eve })).body).toEqual({ updated: 1 });
-    const list = await call("GET", "/api/notifications", { token: eve });
-    expect(list.body.notifications.every((x: { userId: string }) => x.userId === "xu-eve")).toBe(true);
+    const list = await call<Listed>("GET", "/api/notifications", { token: eve });
+    expect(list.body.notifications.every((x) => x.userId === "xu-eve")).toBe(true);
     expect((await h.database.query<{ read: boolean }>(`SELECT read FROM notifications WHERE id = $1`, [n.id]))[0]!.read).toBe(false);
   });
 });
@@ -313,7 +314,7 @@ describe("GET|PATCH /api/preferences", () => {
     const res = await call("PATCH", "/api/preferences", { token, body });
     expectProblem(res, 400, "HERALD_VALIDATION");
     expect((await h.database.query(`SELECT 1 FROM notification_preferences WHERE user_id = 'pref-bea'`)).length).toBe(0);
-    expect((await call("GET", "/api/preferences", { token })).body.soundVolume).toBe(70);
+    expect((await call<NotificationPreferences>("GET", "/api/preferences", { token })).body.soundVolume).toBe(70);
   });
 
   it("refuses malformed JSON with a 400", async () => {
@@ -356,8 +357,8 @@ describe("templates CRUD (admin)", () => {
     expect((await call("POST", "/api/templates", { token: admin, body })).status).toBe(201);
     expectProblem(await call("POST", "/api/templates", { token: admin, body }), 409, "HERALD_CONFLICT");
     expect((await call("GET", "/api/templates/pay.received", { token: admin })).body).toMatchObject({ key: "pay.received", priority: null });
-    const list = await call("GET", "/api/templates", { token: admin });
-    expect(list.body.templates.map((t: { key: string }) => t.key)).toContain("pay.received");
+    const list = await call<{ templates: { key: string }[] }>("GET", "/api/templates", { token: admin });
+    expect(list.body.templates.map((t) => t.key)).toContain("pay.received");
     const upd = await call("PUT", "/api/templates/pay.received", { token: admin, body: { priority: "critical", messageTemplate: "Paid by {{client}}" } });
     expect(upd.body).toMatchObject({ priority: "critical", messageTemplate: "Paid by {{client}}", titleTemplate: "You received {{amount}}" });
     expect((await call("DELETE", "/api/templates/pay.received", { token: admin })).status).toBe(204);

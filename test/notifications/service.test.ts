@@ -38,7 +38,7 @@ describe("createAndSendNotification", () => {
     try {
       const n = await service.createAndSendNotification({ userId: "svc-live", type: "booking_request", title: "Booking", message: "Tomorrow 10:00" });
       for (const ws of [phone, laptop]) {
-        const m = await ws.next((x) => x.type === "notification");
+        const m = await ws.next("notification");
         expect(m.notification).toMatchObject({ id: n!.id, priority: "high", title: "Booking" });
         expect(m.presentation).toEqual({ sound: true, volume: 35, desktop: true, silent: false });
       }
@@ -54,9 +54,9 @@ describe("createAndSendNotification", () => {
     const ws = await connect(h.wsUrl, await h.tokenFor("svc-tokyo"));
     try {
       await service.createAndSendNotification({ userId: "svc-tokyo", type: "new_message", title: "Hi", message: "m" });
-      expect((await ws.next((x) => x.type === "notification")).presentation).toMatchObject({ silent: true, sound: false });
+      expect((await ws.next("notification")).presentation).toMatchObject({ silent: true, sound: false });
       await service.createAndSendNotification({ userId: "svc-tokyo", type: "security_alert", title: "Sign-in", message: "m" });
-      const alert = await ws.next((x) => x.type === "notification");
+      const alert = await ws.next("notification");
       expect(alert.notification.priority).toBe("critical");
       expect(alert.presentation).toMatchObject({ silent: false, sound: true });
       // The e-mail of the first is held until 07:00 Tokyo (22:00 UTC); the alert's goes now.
@@ -99,7 +99,7 @@ describe("createAndSendNotification", () => {
       const quiet = await service.createAndSendNotification({ userId: "svc-noinapp", type: "new_message", title: "quiet", message: "m" });
       await service.createAndSendNotification({ userId: "svc-noinapp", type: "security_alert", title: "loud", message: "m" });
       // Messages on one socket arrive in order: the critical one is the first notification pushed.
-      expect((await ws.next((x) => x.type === "notification")).notification.title).toBe("loud");
+      expect((await ws.next("notification")).notification.title).toBe("loud");
       expect(ws.messages.some((x) => x.type === "notification" && x.notification.id === quiet!.id)).toBe(false);
       // Kept for the digest and out-of-app channels, but not in the inbox (delivery rule 4).
       expect((await service.getNotifications("svc-noinapp")).notifications.map((x) => x.title)).toEqual(["loud"]);
@@ -149,8 +149,8 @@ describe("inbox changes", () => {
     const [a, b] = await Promise.all([connect(h.wsUrl, await h.tokenFor("svc-sync")), connect(h.wsUrl, await h.tokenFor("svc-sync"))]);
     try {
       a.send({ type: "read", id: n.id });
-      expect(await b.next((x) => x.type === "notification_updated" && x.id === n.id)).toMatchObject({ read: true, deleted: false });
-      expect(await b.next((x) => x.type === "unread_count" && x.count === 0)).toBeTruthy();
+      expect(await b.next("notification_updated", (x) => x.id === n.id)).toMatchObject({ read: true, deleted: false });
+      expect(await b.next("unread_count", (x) => x.count === 0)).toBeTruthy();
       expect((await service.getNotification("svc-sync", n.id))!.read).toBe(true);
       expect(await events(n.id)).toEqual(["opened"]);
     } finally {
@@ -164,11 +164,11 @@ describe("inbox changes", () => {
     const ws = await connect(h.wsUrl, await h.tokenFor("svc-ops"));
     try {
       expect(await service.archive("svc-ops", one.id)).toBe(true);
-      expect(await ws.next((x) => x.type === "notification_updated" && x.id === one.id)).toMatchObject({ archived: true });
+      expect(await ws.next("notification_updated", (x) => x.id === one.id)).toMatchObject({ archived: true });
       expect(await service.markAllRead("svc-ops")).toBe(2);
       expect(await service.getUnreadCount("svc-ops")).toBe(0);
       expect(await service.deleteNotification("svc-ops", two.id)).toBe(true);
-      expect(await ws.next((x) => x.type === "notification_updated" && x.id === two.id && x.deleted)).toBeTruthy();
+      expect(await ws.next("notification_updated", (x) => x.id === two.id && x.deleted)).toBeTruthy();
       expect(await events(one.id)).toEqual(["archived", "opened"]);
       expect(await events(two.id)).toEqual(["opened", "deleted"]);
       // Another user cannot touch them, and nothing is recorded for the attempt.
@@ -187,7 +187,7 @@ describe("inbox changes", () => {
     const ws = await connect(h.wsUrl, await h.tokenFor("svc-del-state"));
     try {
       expect(await service.deleteNotification("svc-del-state", n.id)).toBe(true);
-      const m = await ws.next((x) => x.type === "notification_updated" && x.id === n.id);
+      const m = await ws.next("notification_updated", (x) => x.id === n.id);
       expect(m).toEqual({ type: "notification_updated", id: n.id, read: false, archived: true, deleted: true });
     } finally {
       await ws.close();
@@ -210,11 +210,11 @@ describe("user directory", () => {
     try {
       // 12:00 UTC: not quiet in UTC...
       await service.createAndSendNotification({ userId: "svc-move", type: "new_message", title: "utc", message: "m" });
-      expect((await ws.next((x) => x.type === "notification")).presentation.silent).toBe(false);
+      expect((await ws.next("notification")).presentation.silent).toBe(false);
       // ...but 21:00 in Tokyo, once the user moved there.
       expect((await h.herald.users.upsert({ id: "svc-move", timezone: "Asia/Tokyo" })).timezone).toBe("Asia/Tokyo");
       await service.createAndSendNotification({ userId: "svc-move", type: "new_message", title: "tokyo", message: "m" });
-      expect((await ws.next((x) => x.type === "notification")).presentation.silent).toBe(true);
+      expect((await ws.next("notification")).presentation.silent).toBe(true);
     } finally {
       await ws.close();
     }

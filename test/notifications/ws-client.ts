@@ -1,20 +1,23 @@
 /** A real `ws` client that records every message and lets a test await one. */
 import WebSocket from "ws";
+import type { ServerMessage } from "../../src/protocol/index.js";
+
+type Of<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 
 export interface TestSocket {
-  messages: any[];
-  /** Resolves with the first message (already received or to come) matching `match`. */
-  next(match: (m: any) => boolean, timeoutMs?: number): Promise<any>;
+  messages: ServerMessage[];
+  /** Resolves with the first message of `type` (already received or to come) matching `where`, and removes it from `messages`. */
+  next<T extends ServerMessage["type"]>(type: T, where?: (m: Of<T>) => boolean, timeoutMs?: number): Promise<Of<T>>;
   send(m: unknown): void;
   close(): Promise<void>;
 }
 
 export async function connect(wsUrl: string, token: string): Promise<TestSocket> {
   const ws = new WebSocket(`${wsUrl}/ws?token=${encodeURIComponent(token)}`);
-  const messages: any[] = [];
-  const waiters: { match: (m: any) => boolean; resolve: (m: any) => void; from: number }[] = [];
+  const messages: ServerMessage[] = [];
+  const waiters: { match: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void; from: number }[] = [];
   ws.on("message", (raw) => {
-    const m = JSON.parse(raw.toString());
+    const m = JSON.parse(raw.toString()) as ServerMessage;
     messages.push(m);
     for (const w of [...waiters]) {
       if (w.match(m)) {
@@ -29,11 +32,12 @@ export async function connect(wsUrl: string, token: string): Promise<TestSocket>
   });
   return {
     messages,
-    next(match, timeoutMs = 10_000) {
+    next<T extends ServerMessage["type"]>(type: T, where: (m: Of<T>) => boolean = () => true, timeoutMs = 10_000): Promise<Of<T>> {
+      const match = (m: ServerMessage) => m.type === type && where(m as Of<T>);
       const found = messages.find(match);
       if (found) {
         messages.splice(messages.indexOf(found), 1);
-        return Promise.resolve(found);
+        return Promise.resolve(found as Of<T>);
       }
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no matching message in ${timeoutMs} ms; got ${JSON.stringify(messages)}`)), timeoutMs);
@@ -43,7 +47,7 @@ export async function connect(wsUrl: string, token: string): Promise<TestSocket>
           resolve: (m) => {
             clearTimeout(timer);
             messages.splice(messages.indexOf(m), 1);
-            resolve(m);
+            resolve(m as Of<T>);
           },
         });
       });

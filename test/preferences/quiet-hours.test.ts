@@ -8,30 +8,12 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PREFERENCES, decideDelivery } from "../../src/preferences/index.js";
 import { nextLocalHour, nextLocalTime } from "../../src/time/index.js";
-
-export const ZONES = [
-  "Asia/Kolkata",
-  "America/St_Johns",
-  "Pacific/Chatham",
-  "America/New_York",
-  "Europe/Berlin",
-  "Australia/Lord_Howe",
-  "Antarctica/Troll",
-  "UTC",
-  "America/Sao_Paulo",
-  "Asia/Kathmandu",
-  "Pacific/Kiritimati",
-  "Pacific/Pago_Pago",
-  "Australia/Adelaide",
-];
+import { ZONES, localHHMM } from "../support/zones.js";
 
 const MIN = 60_000;
-const oracles = new Map<string, Intl.DateTimeFormat>();
 /** Local minute of day by Intl alone (independent of the code under test). */
 function wallMinute(t: number, zone: string): number {
-  let f = oracles.get(zone);
-  if (!f) oracles.set(zone, (f = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" })));
-  const [h, m] = f.format(t).split(":").map(Number);
+  const [h, m] = localHHMM(t, zone).split(":").map(Number);
   return h! * 60 + m!;
 }
 

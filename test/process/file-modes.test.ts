@@ -17,7 +17,7 @@ afterAll(async () => {
   // A failed assertion must not leave the server running.
   if (running && running.child.exitCode === null && running.child.signalCode === null) running.child.kill("SIGKILL");
   await running?.exited;
-  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 const tempDir = () => {
   const d = mkdtempSync(path.join(tmpdir(), "herald-modes-"));

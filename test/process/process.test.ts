@@ -5,7 +5,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { freePort, spawnHerald } from "../support/process.js";
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 const tempDir = () => {
   const d = mkdtempSync(path.join(tmpdir(), "herald-proc-"));
   dirs.push(d);

@@ -106,7 +106,15 @@ class HeldStatements {
     let release!: () => void;
     const reached = new Promise<void>((r) => (arrive = r));
     const released = new Promise<void>((r) => (release = r));
-    const gate = { reached, arrive, released, release: () => (this.held.delete(prefix), release()) };
+    const gate = {
+      reached,
+      arrive,
+      released,
+      release: () => {
+        this.held.delete(prefix);
+        release();
+      },
+    };
     this.held.set(prefix, gate);
     return gate;
   }

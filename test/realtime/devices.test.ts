@@ -150,8 +150,12 @@ describe("per-device sync", () => {
     }
     // The phone's reconnect waits on `gate`, so the laptop's ack surely lands while it is offline.
     let gate: Promise<void> | undefined;
-    let openGate = () => undefined as void;
-    const phone = new HeraldClient({ url: h.wsUrl, getToken: async () => (await gate, token), WebSocket: Tracking as unknown as WebSocketConstructor, storage, initialDelayMs: 1, maxDelayMs: 5 });
+    let openGate: () => void = () => undefined;
+    const getToken = async () => {
+      await gate;
+      return token;
+    };
+    const phone = new HeraldClient({ url: h.wsUrl, getToken, WebSocket: Tracking as unknown as WebSocketConstructor, storage, initialDelayMs: 1, maxDelayMs: 5 });
     const laptop = new HeraldClient({ url: h.wsUrl, token, WebSocket: WebSocket as unknown as WebSocketConstructor, deviceId: "laptop" });
     const seen: string[] = [];
     phone.on("notification", (n) => seen.push(n.id));

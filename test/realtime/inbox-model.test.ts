@@ -55,7 +55,10 @@ class Device {
     }
     const client = new HeraldClient({
       url: h.wsUrl,
-      getToken: async () => (await this.gate?.promise, this.token),
+      getToken: async () => {
+        await this.gate?.promise;
+        return this.token;
+      },
       WebSocket: Tracking as unknown as WebSocketConstructor,
       deviceId: this.id,
       initialDelayMs: 1,
@@ -107,7 +110,7 @@ const live = (m: Model) => m.notes.filter((n) => !n.deleted);
 const pick = (m: Model, k: number) => live(m)[k % live(m).length]!;
 
 async function verify(m: Model, r: Real): Promise<void> {
-  r.devices.forEach((d, i) => expect(d.received, `device ${i}`).toEqual(m.devices[i]!.expected));
+  for (const [i, d] of r.devices.entries()) expect(d.received, `device ${i}`).toEqual(m.devices[i]!.expected);
   expect(await h.herald.notifications.getUnreadCount(r.userId)).toBe(live(m).filter((n) => !n.read && !n.archived).length);
 }
 
@@ -117,7 +120,13 @@ class Create implements Cmd {
     const n = (await h.herald.notifications.createAndSendNotification({ userId: r.userId, type: "new_message", title: "t", message: "m" })) as NotificationDto;
     r.seqs.set(n.id, n.seq);
     m.notes.push({ id: n.id, seq: n.seq, read: false, archived: false, deleted: false });
-    await Promise.all(m.devices.map((d, i) => (d.connected ? (d.expected.push(n.id), r.devices[i]!.got(n.id)) : undefined)));
+    await Promise.all(
+      m.devices.map((d, i) => {
+        if (!d.connected) return undefined;
+        d.expected.push(n.id);
+        return r.devices[i]!.got(n.id);
+      }),
+    );
     await verify(m, r);
   }
   toString = () => "create";

@@ -88,7 +88,12 @@ describe("sync", () => {
     const many = await insertMany(h.database, "u-batch-a", 5);
     const one = await insertMany(h.database, "u-batch-b", 1);
     const statements: string[] = [];
-    const counting = { query: <T,>(text: string, params?: unknown[]) => (statements.push(text), h.database.query<T>(text, params)) };
+    const counting = {
+      query: <T,>(text: string, params?: unknown[]) => {
+        statements.push(text);
+        return h.database.query<T>(text, params);
+      },
+    };
     const reader = new SyncReader(counting, 3);
     const [a, aAfter, b, empty] = await Promise.all([
       reader.read("u-batch-a", 0, true),

@@ -8,6 +8,7 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../../src/db/index.js";
+import type { BroadcastResult, Created, Listed } from "../support/bodies.js";
 import { fault, record } from "./support/figures.js";
 import { type HeraldNode, adminToken, eventually, kill9, providerToken, scratchDatabase, startNode, stopNode, tempDir } from "./support/processes.js";
 import { allIds, call } from "./support/rest.js";
@@ -47,7 +48,9 @@ describe.each(storages)("kill -9 during a burst of creations on %s", (storage) =
     for (const u of USERS) tokens.set(u, await providerToken(u));
 
     const clients: TrackedUser[] = ONLINE.map((u) => trackUser(node!.wsUrl, u, tokens.get(u)!));
-    cleanups.push(() => clients.forEach((c) => c.client.close()));
+    cleanups.push(() => {
+      for (const c of clients) c.client.close();
+    });
     await eventually(() => clients.every((c) => c.client.state === "open"), 20_000, "clients open");
 
     // The burst: creations in flight from several concurrent senders; the server dies under them.
@@ -61,7 +64,7 @@ describe.each(storages)("kill -9 during a burst of creations on %s", (storage) =
         const i = next++;
         const userId = USERS[i % USERS.length]!;
         try {
-          const a = await call(node!.baseUrl, "POST", "/api/notifications", {
+          const a = await call<Created>(node!.baseUrl, "POST", "/api/notifications", {
             token: admin,
             body: { userId, type: "new_message", title: `burst ${i}`, message: `message ${i}` },
           });
@@ -99,7 +102,7 @@ describe.each(storages)("kill -9 during a burst of creations on %s", (storage) =
     await eventually(() => missing().length === 0, 30_000, "clients to catch up").catch(() => undefined);
     // A notification created after the restart still arrives live.
     for (const c of clients) {
-      const a = await call(live.baseUrl, "POST", "/api/notifications", {
+      const a = await call<Created>(live.baseUrl, "POST", "/api/notifications", {
         token: admin,
         body: { userId: c.userId, type: "new_message", title: "after restart", message: "m" },
       });
@@ -134,7 +137,9 @@ describe.each(storages)("kill -9 during a burst of creations on %s", (storage) =
     );
     const tokens = new Map(await Promise.all(directory.slice(0, 4).map(async (u) => [u, await providerToken(u)] as const)));
     const clients = [...tokens].map(([u, t]) => trackUser(node!.wsUrl, u, t));
-    cleanups.push(() => clients.forEach((c) => c.client.close()));
+    cleanups.push(() => {
+      for (const c of clients) c.client.close();
+    });
     await eventually(() => clients.every((c) => c.client.state === "open"), 20_000, "clients open");
 
     // Broadcasts one after another; the third is cut by kill -9 while in flight.
@@ -142,7 +147,7 @@ describe.each(storages)("kill -9 during a burst of creations on %s", (storage) =
     for (let b = 0; b < 3; b++) {
       const title = `broadcast ${b}`;
       // Rejections are handled at once: the one cut by the kill fails while we are still killing.
-      const pending = call(node!.baseUrl, "POST", "/api/notifications/broadcast", { token: admin, body: { type: "platform_update", title, message: "m" } }).then(
+      const pending = call<BroadcastResult>(node!.baseUrl, "POST", "/api/notifications/broadcast", { token: admin, body: { type: "platform_update", title, message: "m" } }).then(
         (a) => a,
         (err: Error) => err,
       );
@@ -165,8 +170,8 @@ describe.each(storages)("kill -9 during a burst of creations on %s", (storage) =
     // Each online user shows each answered broadcast exactly once (by title: one row per user per broadcast).
     const titlesOf = (c: TrackedUser) => [...c.shown.keys()];
     const byTitle = async (c: TrackedUser) => {
-      const a = await call(node!.baseUrl, "GET", "/api/notifications?limit=100&type=platform_update", { token: tokens.get(c.userId)! });
-      return new Map((a.body.notifications as { id: string; title: string }[]).map((n) => [n.id, n.title]));
+      const a = await call<Listed>(node!.baseUrl, "GET", "/api/notifications?limit=100&type=platform_update", { token: tokens.get(c.userId)! });
+      return new Map(a.body.notifications.map((n) => [n.id, n.title]));
     };
     const stored = new Map(await Promise.all(clients.map(async (c) => [c.userId, await byTitle(c)] as const)));
     await eventually(() => clients.every((c) => [...stored.get(c.userId)!.keys()].every((id) => c.shown.has(id))), 30_000, "broadcasts shown").catch(() => undefined);

@@ -109,7 +109,13 @@ describe.skipIf(!process.env.DATABASE_URL)("digest claim holder SIGSTOPped past 
     const repeats = smtp.received.length - byRecipient.size;
     const userDuplicates = [...byRecipient.values()].reduce((n, e) => n + e.messageIds.size - 1, 0);
     const firstIds = new Set<string>();
-    const repeatedIds = smtp.received.filter((m) => (firstIds.has(m.messageId) ? true : (firstIds.add(m.messageId), false))).map((m) => m.messageId);
+    const repeatedIds = smtp.received
+      .filter((m) => {
+        if (firstIds.has(m.messageId)) return true;
+        firstIds.add(m.messageId);
+        return false;
+      })
+      .map((m) => m.messageId);
     record({ checked: USERS * fixture.users[0]!.titles.length, lost: USERS - byRecipient.size, userDuplicates, wireDuplicates: repeats });
     process.stdout.write(
       `digest sigstop: holder pid ${pid} stopped ${stoppedMs} ms (lease ${LEASE_MS} ms) with ${onTheWire.length} messages on the wire; ` +

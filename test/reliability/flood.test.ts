@@ -173,7 +173,9 @@ async function startOthers(): Promise<Others> {
       return c;
     }),
   );
-  cleanups.push(() => clients.forEach((c) => c.close()));
+  cleanups.push(() => {
+    for (const c of clients) c.close();
+  });
   await eventually(() => clients.every((c) => c.state === "open"), 30_000, "clients open");
 
   /** Every creator sends at its fixed rate for `ms`; returns the phase's latencies once all were delivered. */

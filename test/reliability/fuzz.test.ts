@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/auth/index.js";
 import { TEST_SECRET, type TestHerald, startTestHerald } from "../support/herald.js";
+import type { Created, Problem } from "../support/bodies.js";
 import { badInput } from "./support/figures.js";
 import { type Answer, call, isProblem } from "./support/rest.js";
 
@@ -15,7 +16,7 @@ const RUNS = 60;
 let h: TestHerald;
 let alice: string;
 let aliceId: string;
-let outcomes: Record<string, number> = {};
+const outcomes: Record<string, number> = {};
 
 const counts = async () =>
   JSON.stringify(
@@ -39,7 +40,7 @@ beforeAll(async () => {
   h = await startTestHerald();
   alice = await h.tokenFor("alice");
   await call(h.baseUrl, "PUT", "/api/users/alice", { token: h.adminToken, body: { email: "alice@example.com", name: "Alice" } });
-  const n = await call(h.baseUrl, "POST", "/api/notifications", {
+  const n = await call<Created>(h.baseUrl, "POST", "/api/notifications", {
     token: h.adminToken,
     body: { userId: "alice", type: "new_message", title: "t", message: "m" },
   });
@@ -162,7 +163,7 @@ describe("fuzzed bodies", () => {
 
   it("a user id of 255 characters works in the path; longer ones get a problem body", async () => {
     const id = `u${"x".repeat(254)}`;
-    const ok = await call(h.baseUrl, "PUT", `/api/users/${id}`, { token: h.adminToken, body: { name: "Long" } });
+    const ok = await call<{ id: string }>(h.baseUrl, "PUT", `/api/users/${id}`, { token: h.adminToken, body: { name: "Long" } });
     expect(ok.status).toBe(200);
     expect(ok.body.id).toBe(id);
     for (const len of [256, 600, 5000]) {
@@ -192,7 +193,7 @@ describe("fuzzed bodies", () => {
       const bodies = [
         JSON.stringify({ ...valid, [key]: "x\u0000y" }),
         JSON.stringify({ ...valid, extra: { nested: ["ok", "\u0000"] } }),
-        JSON.stringify({ ...valid, ["k\u0000"]: 1 }),
+        JSON.stringify({ ...valid, "k\u0000": 1 }),
         JSON.stringify({ ...valid, [key]: "x\ud800" }),
         `{"${key}":${deep(10_000)}}`,
         `{"${key}":${deep(40)}}`,
@@ -201,7 +202,7 @@ describe("fuzzed bodies", () => {
       for (const raw of bodies) {
         tried += 1;
         const [c0, t0] = [await counts(), await targets()];
-        const a = await call(h.baseUrl, route.method, route.path(), { token: await route.token(), raw });
+        const a = await call<Problem>(h.baseUrl, route.method, route.path(), { token: await route.token(), raw });
         expect(a.status, `${route.name} ${raw.slice(0, 60)}`).toBe(400);
         expect(isProblem(a, 400)).toBe(true);
         expect(a.body.code).toBe("HERALD_VALIDATION");

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
+import type { Created, NotificationDto } from "../support/bodies.js";
 import { record } from "./support/figures.js";
 import { call } from "./support/rest.js";
 
@@ -17,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => h?.stop());
 
 const CONTENT = ["id", "seq", "userId", "type", "priority", "title", "message", "description", "icon", "actionUrl", "actionLabel", "relatedId", "data", "createdAt"] as const;
-const content = (n: Record<string, unknown>) => Object.fromEntries(CONTENT.map((k) => [k, n[k]]));
+const content = (n: NotificationDto) => Object.fromEntries(CONTENT.map((k) => [k, n[k]]));
 
 describe("idempotent creation under concurrency", () => {
   it("10 parallel POSTs with the same key make one row and identical answers, in 5 rounds", async () => {
@@ -26,7 +27,7 @@ describe("idempotent creation under concurrency", () => {
       const key = `order-${round}-${Date.now()}`;
       const answers = await Promise.all(
         Array.from({ length: 10 }, () =>
-          call(h.baseUrl, "POST", "/api/notifications", {
+          call<Created>(h.baseUrl, "POST", "/api/notifications", {
             token: h.adminToken,
             body: { userId: "idem-user", type: "payment_received", title: "Paid", message: "You were paid", data: { i: 1, n: 2 }, idempotencyKey: key },
           }),
@@ -51,7 +52,7 @@ describe("idempotent creation under concurrency", () => {
     const key = `race-${Date.now()}`;
     const answers = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        call(h.baseUrl, "POST", "/api/notifications", {
+        call<Created>(h.baseUrl, "POST", "/api/notifications", {
           token: h.adminToken,
           body: { userId: "idem-race", type: "new_message", title: `Version ${i}`, message: "m", idempotencyKey: key },
         }),
@@ -66,11 +67,11 @@ describe("idempotent creation under concurrency", () => {
 
   it("10 parallel replays after the user deleted it all answer deleted with the original id, and nothing comes back", async () => {
     const body = { userId: "idem-gone", type: "booking_request", title: "Booking", message: "m", idempotencyKey: "gone-1" };
-    const first = await call(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body });
+    const first = await call<Created>(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body });
     const id = first.body.notification.id as string;
     const del = await call(h.baseUrl, "DELETE", `/api/notifications/${id}`, { token: await h.tokenFor("idem-gone") });
     expect(del.status).toBe(204);
-    const answers = await Promise.all(Array.from({ length: 10 }, () => call(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body })));
+    const answers = await Promise.all(Array.from({ length: 10 }, () => call<Created>(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body })));
     for (const a of answers) expect([a.status, a.body]).toEqual([200, { notification: null, reason: "deleted", id }]);
     expect(await h.database.query("SELECT 1 FROM notifications WHERE user_id = 'idem-gone'")).toHaveLength(0);
     record({ checked: 1, lost: 0, userDuplicates: 0 });
@@ -79,8 +80,8 @@ describe("idempotent creation under concurrency", () => {
   it("the same key for two users makes two notifications", async () => {
     const body = (userId: string) => ({ userId, type: "new_message", title: "t", message: "m", idempotencyKey: "shared-key" });
     const [a, b] = await Promise.all([
-      call(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body: body("idem-a") }),
-      call(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body: body("idem-b") }),
+      call<Created>(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body: body("idem-a") }),
+      call<Created>(h.baseUrl, "POST", "/api/notifications", { token: h.adminToken, body: body("idem-b") }),
     ]);
     expect(a.status).toBe(201);
     expect(b.status).toBe(201);

@@ -9,6 +9,7 @@
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import type { Created } from "../support/bodies.js";
 import { fault, record } from "./support/figures.js";
 import { type HeraldNode, adminToken, eventually, kill9, providerToken, scratchDatabase, startNode, stopNode, tempDir } from "./support/processes.js";
 import { startPrivateRedis } from "./support/private-servers.js";
@@ -47,14 +48,16 @@ describe("one of two instances killed", () => {
     // Everybody starts on A.
     let route = a.wsUrl;
     const clients: TrackedUser[] = await Promise.all(USERS.map(async (u) => trackUser(() => route, u, await providerToken(u))));
-    cleanups.push(() => clients.forEach((c) => c.client.close()));
+    cleanups.push(() => {
+      for (const c of clients) c.client.close();
+    });
     await eventually(() => clients.every((c) => c.client.state === "open"), 20_000, "clients open on A");
     await eventually(async () => (await connectionsOnB()).connectedClients === USERS.length, 20_000, "B to see A's connections");
 
     const accepted = new Map<string, string>(); // id -> user
     const create = async (phase: string) => {
       for (const u of USERS) {
-        const r = await call(b.baseUrl, "POST", "/api/notifications", { token: admin, body: { userId: u, type: "new_message", title: phase, message: "m" } });
+        const r = await call<Created>(b.baseUrl, "POST", "/api/notifications", { token: admin, body: { userId: u, type: "new_message", title: phase, message: "m" } });
         expect(r.status).toBe(201);
         accepted.set(r.body.notification.id, u);
       }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { TestHerald } from "../support/herald.js";
 import { startTestHerald } from "../support/herald.js";
+import type { Created, Listed } from "../support/bodies.js";
 import { badInput } from "./support/figures.js";
 import { eventually } from "./support/processes.js";
 import { call, isProblem } from "./support/rest.js";
@@ -45,7 +46,7 @@ beforeAll(async () => {
   for (const u of ["alice", "mallory"]) {
     expect((await call(h.baseUrl, "PUT", `/api/users/${u}`, { token: admin, body: { email: `${u}@example.com`, name: u } })).status).toBe(200);
   }
-  const created = await call(h.baseUrl, "POST", "/api/notifications", {
+  const created = await call<Created>(h.baseUrl, "POST", "/api/notifications", {
     token: admin,
     body: { userId: "alice", type: "payment_received", title: "Paid", message: "You were paid" },
   });
@@ -76,8 +77,8 @@ describe("another provider's ids", () => {
       expect(isProblem(a, 404)).toBe(true);
       expect(a.text).not.toContain("Paid");
     }
-    const list = await call(h.baseUrl, "GET", "/api/notifications?limit=100", { token: mallory });
-    expect(list.body.notifications.map((n: { id: string }) => n.id)).not.toContain(aliceId);
+    const list = await call<Listed>(h.baseUrl, "GET", "/api/notifications?limit=100", { token: mallory });
+    expect(list.body.notifications.map((n) => n.id)).not.toContain(aliceId);
     expect(await snapshot("notifications", "id = $1", [aliceId])).toBe(before);
     badInput("cross_user", attempts.length);
   });
@@ -105,7 +106,7 @@ describe("another provider's ids", () => {
 
   it("read and ack of another user's id over the WebSocket change nothing", async () => {
     const before = await snapshot("notifications", "id = $1", [aliceId]);
-    const own = await call(h.baseUrl, "POST", "/api/notifications", {
+    const own = await call<Created>(h.baseUrl, "POST", "/api/notifications", {
       token: admin,
       body: { userId: "mallory", type: "new_message", title: "own", message: "m" },
     });
@@ -178,7 +179,7 @@ describe("paging limits", () => {
     const rows = Array.from({ length: 120 }, (_, i) => `('pager', 'new_message', 'normal', 'n${i}', 'm')`).join(",");
     await h.database.query(`INSERT INTO notifications (user_id, type, priority, title, message) VALUES ${rows}`);
     const pager = await h.tokenFor("pager");
-    const big = await call(h.baseUrl, "GET", "/api/notifications?limit=1000000", { token: pager });
+    const big = await call<Listed>(h.baseUrl, "GET", "/api/notifications?limit=1000000", { token: pager });
     expect(big.status).toBe(200);
     expect(big.body.total).toBe(120);
     expect(big.body.notifications.length).toBeLessThanOrEqual(100);

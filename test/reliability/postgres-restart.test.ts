@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { loadConfig } from "../../src/config/index.js";
 import { type Herald, createHerald } from "../../src/herald.js";
+import type { Created } from "../support/bodies.js";
 import { fault, record } from "./support/figures.js";
 import { API_KEY, SECRET, eventually, tempDir } from "./support/processes.js";
 import { type PrivatePostgres, startPrivatePostgres } from "./support/private-servers.js";
@@ -44,7 +45,7 @@ describe("PostgreSQL restarted under load (private cluster)", () => {
     let i = 0;
     const creator = async () => {
       while (!stop) {
-        const a = await call(base, "POST", "/api/notifications", {
+        const a = await call<Created>(base, "POST", "/api/notifications", {
           token: API_KEY,
           body: { userId: `pg-user-${i % 5}`, type: "new_message", title: `n${i++}`, message: "m" },
         });

@@ -67,7 +67,7 @@ describe.skipIf(!usingPostgres)("the delivery queue under contention (PostgreSQL
       },
     });
     const workers = ["w0", "w1", "w2", "w3"].map((id) => worker(id, channelOf(id)));
-    workers.forEach((w) => w.start());
+    for (const w of workers) w.start();
     await eventually(async () => (await statusCount(ids, "sent")) === ROWS, 120_000, "all rows sent");
     await Promise.all(workers.map((w) => w.stop()));
     const twice = [...sends.values()].filter((c) => c > 1).length;

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisBus } from "../../src/bus/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
+import type { Created } from "../support/bodies.js";
 import { fault, record } from "./support/figures.js";
 import { eventually } from "./support/processes.js";
 import { type PrivateRedis, startPrivateRedis } from "./support/private-servers.js";
@@ -43,7 +44,7 @@ beforeAll(async () => {
   b = await startTestHerald({ sharedDatabase: db, bus: buses[1] });
 });
 afterAll(async () => {
-  clients.forEach((c) => c.client.close());
+  for (const c of clients) c.client.close();
   await a?.stop();
   await b?.stop();
   for (const bus of buses) await bus.close();
@@ -71,8 +72,8 @@ describe("Redis killed under two instances (private Redis)", () => {
       while (!stop) {
         const userId = USERS[n++ % USERS.length]!;
         const t0 = Date.now();
-        const res = await call(a.baseUrl, "POST", "/api/notifications", { token: a.adminToken, body: { userId, type: "new_message", title: `r${n}`, message: "m" } }).catch(
-          () => ({ status: 0, body: undefined as any, text: "" }),
+        const res = await call<Created>(a.baseUrl, "POST", "/api/notifications", { token: a.adminToken, body: { userId, type: "new_message", title: `r${n}`, message: "m" } }).catch(
+          () => ({ status: 0 as const, text: "" }),
         );
         if (outage) slowest = Math.max(slowest, Date.now() - t0);
         statuses[res.status] = (statuses[res.status] ?? 0) + 1;
@@ -115,7 +116,7 @@ describe("Redis killed under two instances (private Redis)", () => {
           if (probe && onB.shown.has(probe)) return true;
           // A probe published before the subscription came back is never delivered live: after 2 s, try another.
           if (!probe || Date.now() - probedAt > 2_000) {
-            const res = await call(a.baseUrl, "POST", "/api/notifications", { token: a.adminToken, body: { userId: onB.userId, type: "new_message", title: "probe", message: "m" } });
+            const res = await call<Created>(a.baseUrl, "POST", "/api/notifications", { token: a.adminToken, body: { userId: onB.userId, type: "new_message", title: "probe", message: "m" } });
             if (res.status !== 201) return false;
             probe = res.body.notification.id;
             probedAt = Date.now();
@@ -134,7 +135,7 @@ describe("Redis killed under two instances (private Redis)", () => {
     // Whatever was created after the outage reaches everyone live.
     const after = new Map<string, string>();
     for (const c of clients) {
-      const res = await call(a.baseUrl, "POST", "/api/notifications", { token: a.adminToken, body: { userId: c.userId, type: "new_message", title: "after", message: "m" } });
+      const res = await call<Created>(a.baseUrl, "POST", "/api/notifications", { token: a.adminToken, body: { userId: c.userId, type: "new_message", title: "after", message: "m" } });
       expect(res.status).toBe(201);
       after.set(res.body.notification.id, c.userId);
       accepted.set(res.body.notification.id, c.userId);

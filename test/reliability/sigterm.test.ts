@@ -8,6 +8,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type Database, openDatabase } from "../../src/db/index.js";
+import type { Created } from "../support/bodies.js";
 import { fault, record } from "./support/figures.js";
 import { API_KEY, type HeraldNode, adminToken, providerToken, scratchDatabase, startNode, stopNode, tempDir } from "./support/processes.js";
 import { call } from "./support/rest.js";
@@ -72,7 +73,9 @@ describe("SIGTERM under load", () => {
       expect((await call(node.baseUrl, "PUT", `/api/users/${u}`, { token: API_KEY, body: { email: `${u}@example.com` } })).status).toBe(200);
     }
     const clients = ONLINE.map((u) => acker(node.wsUrl, tokens.get(u)!));
-    cleanups.push(() => clients.forEach((c) => c.close()));
+    cleanups.push(() => {
+      for (const c of clients) c.close();
+    });
     await Promise.all(clients.map((c) => c.opened));
 
     const created = new Map<string, string>(); // id -> user
@@ -82,7 +85,7 @@ describe("SIGTERM under load", () => {
     const creator = async () => {
       while (!stop) {
         const userId = USERS[n++ % USERS.length]!;
-        const a = await call(node.baseUrl, "POST", "/api/notifications", { token: admin, body: { userId, type: "booking_request", title: `b${n}`, message: "m" } }).catch(() => undefined);
+        const a = await call<Created>(node.baseUrl, "POST", "/api/notifications", { token: admin, body: { userId, type: "booking_request", title: `b${n}`, message: "m" } }).catch(() => undefined);
         if (a?.status === 201) created.set(a.body.notification.id, userId);
         else if (a && a.status >= 500 && a.status !== 503) throw new Error(`creation answered ${a.status}`);
       }

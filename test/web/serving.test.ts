@@ -7,7 +7,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { webRoutes } from "../../src/http/routes/web.js";
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 async function appWith(dist: string) {
   const app = Fastify();

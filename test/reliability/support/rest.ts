@@ -1,12 +1,12 @@
 /** Small fetch helpers for the battery (a JSON body, the status, and the problem when there is one). */
-export interface Answer<T = any> {
+export interface Answer<T = unknown> {
   status: number;
   headers: Headers;
   body: T;
   text: string;
 }
 
-export async function call<T = any>(
+export async function call<T = unknown>(
   baseUrl: string,
   method: string,
   path: string,

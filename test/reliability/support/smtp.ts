@@ -168,7 +168,10 @@ export function copiesByRecipient(received: ReceivedMail[]): Map<string, { copie
   const out = new Map<string, { copies: number; messageIds: Set<string> }>();
   for (const m of received) {
     let e = out.get(m.to);
-    if (!e) out.set(m.to, (e = { copies: 0, messageIds: new Set() }));
+    if (!e) {
+      e = { copies: 0, messageIds: new Set() };
+      out.set(m.to, e);
+    }
     e.copies++;
     e.messageIds.add(m.messageId);
   }
