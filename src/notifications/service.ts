@@ -73,7 +73,6 @@ export class NotificationService implements InboxActions {
     this.templates = new NotificationTemplates(this.deps);
     this.inbox = new Inbox(this.deps, realtime);
     // A `read` sent over a socket takes the same path as PATCH /api/notifications/:id.
-    // biome-ignore lint/correctness/useHookAtTopLevel: not a React hook; `useInbox` is the public RealtimePublisher method (NotificationWebSocketServer implements it)
     realtime.useInbox(this);
   }
 
