@@ -17,6 +17,6 @@ export function describeMachine(): string {
   return (
     `Machine: ${availableParallelism()} cores (${model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ` +
     `1-minute load average ${min.toFixed(1)}-${max.toFixed(1)} over the run (${loadSamples.length} samples)` +
-    `${max > availableParallelism() ? ": above the core count, so other work competed with this run" : ""}.`
+    `${max > availableParallelism() ? " (above the core count: the run's own load generators count in it, and any other work)" : ""}.`
   );
 }

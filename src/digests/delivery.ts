@@ -13,6 +13,7 @@
  * the stall between the server's acceptance and our mark (RFC 1047): the next
  * holder sends that digest again, with the same Message-ID.
  */
+import pMap from "p-map";
 import { backoffDelay } from "../backoff/index.js";
 import { Counter, type Registry } from "prom-client";
 import { BatchWriter, type Queryable } from "../db/index.js";
@@ -127,60 +128,57 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
 
   const toSend = ours.filter(hasContent);
   const marks = new SentMarks(ctx);
-  let next = 0;
-  const worker = async () => {
-    while (next < toSend.length) {
-      const row = toSend[next++]!;
-      const m = messages.get(row.id)!;
-      // The claim check: still ours (not taken over after a stall, not done)?
-      // It also renews the lease, so a long batch does not run out of it.
-      const renewedAt = ctx.clock.now();
-      const leaseUntil = await renewLease(ctx.db, { id: row.id, owner: ctx.owner, now: renewedAt, leaseUntil: new Date(renewedAt.getTime() + leaseMs) });
-      if (!leaseUntil) {
+  // One digest at a time per slot, SEND_CONCURRENCY slots: the pooled transport queues beyond its connections.
+  const sendOne = async (row: DigestRow): Promise<void> => {
+    const m = messages.get(row.id)!;
+    // The claim check: still ours (not taken over after a stall, not done)?
+    // It also renews the lease, so a long batch does not run out of it.
+    const renewedAt = ctx.clock.now();
+    const leaseUntil = await renewLease(ctx.db, { id: row.id, owner: ctx.owner, now: renewedAt, leaseUntil: new Date(renewedAt.getTime() + leaseMs) });
+    if (!leaseUntil) {
+      outcome.abandoned++;
+      return;
+    }
+    // Checked again when a connection starts the transaction: past this
+    // instant the digest may pass to another instance before we finish.
+    const startBy = leaseUntil.getTime() - leaseSafetyMs;
+    try {
+      await (typeof ctx.mailer === "function" ? ctx.mailer() : ctx.mailer).send({
+        to: row.email_address,
+        subject: m.subject,
+        html: m.html,
+        text: m.text,
+        headers: digestHeaders(ctx.unsubscribeUrl(row.user_id), ctx.from, row.id),
+        messageId: m.messageId,
+        mayStart: () => ctx.clock.now().getTime() <= startBy,
+      });
+      marks.add(row.id);
+      ctx.metrics.sent.inc({ frequency: row.frequency });
+    } catch (err) {
+      if (err instanceof MailFencedError) {
+        // Nothing was sent and the lease is (nearly) gone: leave the digest to its next holder.
         outcome.abandoned++;
-        continue;
+        return;
       }
-      // Checked again when a connection starts the transaction: past this
-      // instant the digest may pass to another instance before we finish.
-      const startBy = leaseUntil.getTime() - leaseSafetyMs;
-      try {
-        await (typeof ctx.mailer === "function" ? ctx.mailer() : ctx.mailer).send({
-          to: row.email_address,
-          subject: m.subject,
-          html: m.html,
-          text: m.text,
-          headers: digestHeaders(ctx.unsubscribeUrl(row.user_id), ctx.from, row.id),
-          messageId: m.messageId,
-          mayStart: () => ctx.clock.now().getTime() <= startBy,
-        });
-        marks.add(row.id);
-        ctx.metrics.sent.inc({ frequency: row.frequency });
-      } catch (err) {
-        if (err instanceof MailFencedError) {
-          // Nothing was sent and the lease is (nearly) gone: leave the digest to its next holder.
-          outcome.abandoned++;
-          continue;
-        }
-        const failure = classifyMailError(err);
-        // A test digest is one attempt, reported to the caller at once. An
-        // outage (the server never reached) is no attempt: it is waited out.
-        const final = !failure.retryable || (failure.reachedServer && row.attempts >= maxAttempts) || row.is_test;
-        const now = ctx.clock.now();
-        const retryAt = final ? undefined : new Date(now.getTime() + backoffMs(row.attempts + Number(row.unreached ?? 0), row.id, ctx.tuning));
-        await markAttemptFailed(ctx.db, { id: row.id, owner: ctx.owner, now, error: failure.message, retryAt, reached: failure.reachedServer || row.is_test });
-        ctx.logger.warn({ digestId: row.id, attempt: row.attempts, error: failure.message, final }, "digest send failed");
-        if (final) {
-          ctx.metrics.failed.inc({ frequency: row.frequency, reason: failure.retryable ? "exhausted" : "permanent" });
-          outcome.failed++;
-        } else {
-          ctx.metrics.retried.inc({ frequency: row.frequency });
-          outcome.retrying++;
-        }
+      const failure = classifyMailError(err);
+      // A test digest is one attempt, reported to the caller at once. An
+      // outage (the server never reached) is no attempt: it is waited out.
+      const final = !failure.retryable || (failure.reachedServer && row.attempts >= maxAttempts) || row.is_test;
+      const now = ctx.clock.now();
+      const retryAt = final ? undefined : new Date(now.getTime() + backoffMs(row.attempts + Number(row.unreached ?? 0), row.id, ctx.tuning));
+      await markAttemptFailed(ctx.db, { id: row.id, owner: ctx.owner, now, error: failure.message, retryAt, reached: failure.reachedServer || row.is_test });
+      ctx.logger.warn({ digestId: row.id, attempt: row.attempts, error: failure.message, final }, "digest send failed");
+      if (final) {
+        ctx.metrics.failed.inc({ frequency: row.frequency, reason: failure.retryable ? "exhausted" : "permanent" });
+        outcome.failed++;
+      } else {
+        ctx.metrics.retried.inc({ frequency: row.frequency });
+        outcome.retrying++;
       }
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(SEND_CONCURRENCY, toSend.length) }, worker));
+    await pMap(toSend, sendOne, { concurrency: SEND_CONCURRENCY });
   } finally {
     await marks.flush();
   }
