@@ -128,7 +128,13 @@ async function assemble(config: Config, options: HeraldOptions, lifecycle: Lifec
       // A reconnect storm (every client of a restarted instance at once)
       // overflows Node's default accept queue of 511: dropped SYNs come back
       // 1, 3, 7 s later. The kernel caps this at net.core.somaxconn.
-      await app.listen({ port, host, backlog: LISTEN_BACKLOG });
+      try {
+        await app.listen({ port, host, backlog: LISTEN_BACKLOG });
+      } catch (err) {
+        listening = false; // e.g. EADDRINUSE: another port may be tried
+        throw err;
+      }
+      // A job that fails to start stops the whole Herald (the Lifecycle undoes), and listen() rejects.
       if (options.jobs !== false) {
         // Stopped by the "digests" component above.
         await lifecycle.start({ name: "digest scheduler", start: () => digests.initializeScheduledJobs() });

@@ -25,6 +25,11 @@ export class Lifecycle {
       await this.stop().catch(() => undefined);
       throw new Error(`${component.name} failed to start: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
+    if (this.stopping) {
+      // stop() ran while this one was starting and could not see it: stop it here.
+      await component.stop?.();
+      throw new Error(`${component.name} started after stop()`);
+    }
     this.running.push(component);
   }
 

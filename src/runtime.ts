@@ -55,7 +55,12 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const logger = overrides.logger ?? createLogger(config.logLevel);
   if (overrides.database) return assembleRuntime(config, overrides.database, false, { ...overrides, logger });
   const database = await openMigrated(config, logger);
-  return assembleRuntime(config, database, true, { ...overrides, logger });
+  try {
+    return assembleRuntime(config, database, true, { ...overrides, logger });
+  } catch (err) {
+    await database.close().catch(() => undefined);
+    throw err;
+  }
 }
 
 async function openMigrated(config: Config, logger: Logger): Promise<Database> {
@@ -64,7 +69,12 @@ async function openMigrated(config: Config, logger: Logger): Promise<Database> {
     dataDir: config.dataDir,
     onPoolError: (err) => logger.warn({ err }, "database connection lost"),
   });
-  await migrate(database);
+  try {
+    await migrate(database);
+  } catch (err) {
+    await database.close().catch(() => undefined);
+    throw err;
+  }
   return database;
 }
 
@@ -72,15 +82,6 @@ async function openMigrated(config: Config, logger: Logger): Promise<Database> {
 function assembleRuntime(config: Config, database: Database, ownsDatabase: boolean, overrides: RuntimeOverrides): Runtime {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
-  const ownsBus = !overrides.bus;
-  const bus: Bus =
-    overrides.bus ??
-    (config.redisUrl
-      ? new RedisBus(config.redisUrl, "herald:", (err) => logger.warn({ err: err.message }, "redis error"))
-      : new MemoryBus());
-  const redis = bus.redis;
-  const cache = overrides.cache ?? (redis ? new RedisCache(redis.client, `${redis.prefix}cache:`) : new MemoryCache(() => clock.now().getTime()));
-
   let jwtSecret = config.jwtSecret;
   if (!jwtSecret && !config.jwksUrl) {
     if (config.nodeEnv === "production") throw new Error("JWT_SECRET is required in production");
@@ -95,6 +96,16 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
     maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
     adminClaim: config.jwtAdminClaim,
   });
+  const unsubscribeKey = resolveUnsubscribeKey(config, jwtSecret);
+  // Last: everything above may throw, and a Redis bus connects as soon as it exists.
+  const ownsBus = !overrides.bus;
+  const bus: Bus =
+    overrides.bus ??
+    (config.redisUrl
+      ? new RedisBus(config.redisUrl, "herald:", (err) => logger.warn({ err: err.message }, "redis error"))
+      : new MemoryBus());
+  const redis = bus.redis;
+  const cache = overrides.cache ?? (redis ? new RedisCache(redis.client, `${redis.prefix}cache:`) : new MemoryCache(() => clock.now().getTime()));
   const analytics = new AnalyticsIngest({ database, clock, logger });
 
   return {
@@ -109,7 +120,7 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
     analytics,
     auth,
     jwtSecret,
-    unsubscribeKey: resolveUnsubscribeKey(config, jwtSecret),
+    unsubscribeKey,
     instanceId: overrides.instanceId ?? `${process.pid}-${randomUUID().slice(0, 8)}`,
     start() {
       analytics.start();

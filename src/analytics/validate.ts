@@ -5,7 +5,7 @@
  * this one bad event fails the whole flush statement it is batched into.
  */
 import { z } from "zod";
-import { isStorableText } from "../db/text.js";
+import { isStorableText } from "../db/index.js";
 import { validationError } from "../errors/index.js";
 import { isValidTimeZone } from "../time/index.js";
 import { CLIENT_EVENT_TYPES, EVENT_TYPES, type EventType } from "./events.js";

@@ -8,7 +8,7 @@ import { createHash, randomBytes, timingSafeEqual, webcrypto } from "node:crypto
 import path from "node:path";
 import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { readOrCreateSecretFile } from "../config/index.js";
-import { isStorableText } from "../db/text.js";
+import { isStorableText } from "../db/index.js";
 import { HeraldError, unauthenticated } from "../errors/index.js";
 
 export type Principal =

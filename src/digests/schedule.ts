@@ -27,7 +27,7 @@ const WEEKLY_MINUTE = 9 * 60;
 
 export { isValidTimeZone };
 
-/** The zone to compute in: the user's when valid, else UTC (the spec's default). */
+/** The zone to compute in: the user's when valid, else UTC (the default zone). */
 export const resolveTimeZone = safeTimeZone;
 
 /** The local wall-clock reading of `t` in `timeZone`, to the minute: "2025-11-02 01:00" (Intl's offset, through time/'s formatters). */

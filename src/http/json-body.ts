@@ -10,7 +10,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { isStorableText } from "../db/text.js";
+import { isStorableText } from "../db/index.js";
 import { type FieldIssue, validationError } from "../errors/index.js";
 
 /** Deepest array/object nesting a body may have (the body itself is level 1). */

@@ -4,7 +4,7 @@
  * form, so both are removed; the rest is cut to a bound so one peer cannot
  * store kilobytes per row.
  */
-import { withoutUnstorable } from "../db/text.js";
+import { withoutUnstorable } from "../db/index.js";
 
 export function storableText(value: string, max: number): string;
 export function storableText(value: string | null | undefined, max: number): string | null;

@@ -44,7 +44,7 @@ export interface RealtimeDeps {
   instanceId: string;
 }
 
-/** Named limits with safe defaults; every forced disconnect has a code (protocol.ts CloseCodes). */
+/** Named limits with safe defaults; every forced disconnect has a code (CloseCodes, src/protocol). */
 export interface RealtimeOptions extends ConnectionLimits {
   /** Server ping period; a peer that has not answered the previous ping is dropped. */
   heartbeatMs: number;
@@ -191,7 +191,19 @@ export class NotificationWebSocketServer implements RealtimePublisher {
     const logger = deps.logger;
     const metrics = realtimeMetrics(deps.metrics);
     const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs, maxDevicesPerUser: this.options.maxDevicesPerUser });
-    log.start();
+    // A start that fails part-way stops what it started and gives the upgrades back.
+    const undo: (() => Promise<void>)[] = [async () => void this.httpServer.off("upgrade", this.onUpgrade)];
+    try {
+      log.start();
+      undo.push(() => log.stop());
+      return await this.startRest(deps, logger, metrics, log, undo);
+    } catch (err) {
+      for (const step of undo.reverse()) await step().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async startRest(deps: RealtimeDeps, logger: Logger, metrics: RealtimeMetrics, log: DeliveryLog, undo: (() => Promise<void>)[]): Promise<Started> {
     const reader = new SyncReader(deps.database, this.options.syncLimit, { clock: deps.clock, maxDevicesPerUser: this.options.maxDevicesPerUser });
     const presence = createPresence(deps.bus, deps.instanceId, {
       heartbeatMs: this.options.presenceHeartbeatMs,
@@ -203,8 +215,10 @@ export class NotificationWebSocketServer implements RealtimePublisher {
     });
     if (this.options.closeEarlierSessions) await closeSessionsOfEarlierRuns(deps.database, deps.instanceId, deps.clock.now());
     await presence.start();
+    undo.push(() => presence.stop());
     const fanout = new Fanout(deps.bus, deps.instanceId, this.hub, logger);
     await fanout.start();
+    undo.push(() => fanout.stop());
     // Frames published while the bus was down are gone: every local connection
     // catches up from the database (the per-socket sent-set drops repeats).
     deps.bus.onReconnect(() => {

@@ -50,6 +50,20 @@ describe("Lifecycle", () => {
     await expect(lifecycle.start(component("late"))).rejects.toThrow("late started after stop()");
   });
 
+  it("a component still starting when stop() runs is stopped too", async () => {
+    const { events, component } = recorder();
+    const lifecycle = new Lifecycle();
+    await lifecycle.start(component("db"));
+    let release!: () => void;
+    const slow = { name: "jobs", start: () => new Promise<void>((resolve) => { release = resolve; }), stop: async () => void events.push("stop jobs") };
+    const starting = lifecycle.start(slow);
+    const stopped = lifecycle.stop();
+    release();
+    await expect(starting).rejects.toThrow("jobs started after stop()");
+    await stopped;
+    expect(events).toEqual(["start db", "stop db", "stop jobs"]);
+  });
+
   it("a failed stop does not keep the others running, and is reported", async () => {
     const { events, component } = recorder();
     const lifecycle = new Lifecycle();
