@@ -4,38 +4,12 @@
  * body before its token is verified. The address is the socket's unless TRUST_PROXY names the proxy; an
  * admin credential offered for a socket is answered exactly like a wrong one (no oracle for key guesses).
  */
-import http from "node:http";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
+import { type UpgradeAnswer as Refusal, upgrade } from "./helpers.js";
 
 const BUDGET = 5;
-
-interface Refusal {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One upgrade request; resolves with the HTTP answer (101 when the server accepted it). */
-function upgrade(baseUrl: string, query: string, headers: Record<string, string> = {}): Promise<Refusal> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}/ws${query}`, {
-      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": randomBytes(16).toString("base64"), ...headers },
-    });
-    req.on("upgrade", (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: "" });
-    });
-    req.on("response", (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 const garbage = () => `?token=garbage-${randomUUID()}`;
 

@@ -5,8 +5,7 @@
  * API's problem body with REST's Content-Type and code, a 401 keeping WWW-Authenticate;
  * the SDK still connects through both of its transports.
  */
-import http from "node:http";
-import { randomBytes } from "node:crypto";
+import type http from "node:http";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -14,33 +13,7 @@ import { HeraldClient, type WebSocketConstructor } from "../../src/client/index.
 import type { NotificationDto } from "../../src/protocol/index.js";
 import { readHandshake, refuseUpgrade } from "../../src/realtime/handshake.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { Probe } from "./helpers.js";
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One raw upgrade request to /ws; resolves with the HTTP answer (101 when accepted). */
-function upgrade(baseUrl: string, query: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}/ws${query}`, {
-      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": randomBytes(16).toString("base64"), ...headers },
-    });
-    req.on("upgrade", (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: "" });
-    });
-    req.on("response", (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { type UpgradeAnswer as Answer, Probe, upgrade } from "./helpers.js";
 
 /** What REST answers on a provider route for the same credential. */
 async function restAnswer(baseUrl: string, authorization?: string): Promise<Answer> {

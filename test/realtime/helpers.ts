@@ -2,6 +2,8 @@
  * Realtime test helpers: notification rows written straight to the database,
  * and a raw `ws` probe that records every message and awaits the next match.
  */
+import { randomBytes } from "node:crypto";
+import http from "node:http";
 import { WebSocket } from "ws";
 import type { Database } from "../../src/db/index.js";
 import { NOTIFICATION_COLUMNS, type NotificationDto, type NotificationRow, toNotificationDto } from "../../src/notifications/index.js";
@@ -129,4 +131,30 @@ export async function eventually<T>(read: () => Promise<T> | T, done: (value: T)
     if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+export interface UpgradeAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One raw upgrade request to /ws; resolves with the HTTP answer (101 when accepted). */
+export function upgrade(baseUrl: string, query: string, headers: Record<string, string> = {}): Promise<UpgradeAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${baseUrl}/ws${query}`, {
+      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": randomBytes(16).toString("base64"), ...headers },
+    });
+    req.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: "" });
+    });
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
