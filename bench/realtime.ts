@@ -6,11 +6,13 @@
  * (per-recipient id/seq/userId spliced into a once-serialized body, sent-mark
  * batched to the database) against a bare `ws` server sending one
  * pre-serialized buffer to every client, in the same run. Deliveries are
- * counted on the server side: the timed window ends when `ws` reports the
- * last notification frame written to its socket (the `send` callback), with
- * the clients paused (not reading) meanwhile, so the load generator takes no
- * CPU from the server and cannot set the pace. A send that finds the kernel's
- * buffers full (the clients would be the limit) marks the row invalid. Then
+ * counted on the server side: the timed window ends when the server's TCP
+ * sockets have handed the kernel every byte of the round (checked to the byte
+ * against the frames expected, whatever path the server takes to its
+ * sockets), with the clients paused and their sockets not reading meanwhile,
+ * so the load generator takes no CPU from the server and cannot set the pace.
+ * A socket still holding bytes when the publish returns (the kernel's buffers
+ * were full: the clients would be the limit) marks the row invalid. Then
  * the clients resume and must each count every frame (worker threads that
  * only match a prefix). Also the server heap per idle connection (Herald:
  * authenticated, synced; bare: just open).
@@ -21,7 +23,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { type Server, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -29,7 +31,7 @@ import { parseArgs } from "node:util";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { Worker } from "node:worker_threads";
-import { WebSocket, WebSocketServer } from "ws";
+import { WebSocketServer } from "ws";
 import { mintToken } from "../src/auth/index.js";
 import { MemoryBus } from "../src/bus/index.js";
 import { loadConfig } from "../src/config/index.js";
@@ -107,88 +109,78 @@ async function closeAll(): Promise<void> {
 }
 
 /**
- * Server-side count of a timed window: every `ws` send of a notification
- * frame in this process (Herald's and the bare server's alike) gets a
- * callback, called once `ws` has written the frame to the socket; the window
- * ends at the `target`-th. `backpressured` counts sends after which the
- * socket still held unwritten bytes: the kernel's buffers were full, so the
- * clients' reading, not the server, set the pace from there.
+ * The server side of every socket (Herald's and the bare server's): the
+ * timed window ends when the servers handed the kernel every byte of the
+ * round (no socket holds unwritten bytes), and the bytes they wrote in it are
+ * checked against the frames expected, so the count is the server's, whatever
+ * path (ws.send or a prebuilt frame) a server takes to its sockets.
  */
-interface SendWindow {
-  target: number;
-  sent: number;
-  written: number;
-  backpressured: number;
-  done: (at: number) => void;
-}
-let sendWindow: SendWindow | undefined;
-const NOTIFICATION = '{"type":"notification"';
-const NOTIFICATION_BYTES = Buffer.from(NOTIFICATION);
-const isNotification = (data: unknown) =>
-  typeof data === "string"
-    ? data.startsWith(NOTIFICATION)
-    : Buffer.isBuffer(data) && data.length >= NOTIFICATION_BYTES.length && data.compare(NOTIFICATION_BYTES, 0, NOTIFICATION_BYTES.length, 0, NOTIFICATION_BYTES.length) === 0;
-type Send = (this: WebSocket, data: unknown, options?: unknown, cb?: (err?: Error) => void) => void;
-const wsProto = WebSocket.prototype as unknown as { send: Send };
-const originalSend = wsProto.send;
-wsProto.send = function (data, options, cb) {
-  const w = sendWindow;
-  if (w === undefined || !isNotification(data)) return originalSend.call(this, data, options, cb);
-  if (typeof options === "function") {
-    cb = options as (err?: Error) => void;
-    options = undefined;
-  }
-  w.sent++;
-  originalSend.call(this, data, options, (err) => {
-    if (!err && ++w.written === w.target) w.done(now());
-    cb?.(err);
+const serverSockets = new Set<Socket>();
+/** Header bytes of an unmasked frame carrying `length` bytes (RFC 6455 5.2), what any server puts before the JSON. */
+const frameHeaderLength = (length: number) => (length < 126 ? 2 : length < 65_536 ? 4 : 10);
+function track(server: Server): void {
+  server.on("connection", (socket: Socket) => {
+    serverSockets.add(socket);
+    socket.once("close", () => serverSockets.delete(socket));
   });
-  if (this.bufferedAmount > 0) w.backpressured++;
+}
+/** Bytes the kernel accepted from the servers' sockets so far (`bytesWritten` counts what is still queued too: subtract it). */
+const kernelBytes = () => {
+  let sum = 0;
+  for (const s of serverSockets) sum += s.bytesWritten - s.writableLength;
+  return sum;
 };
 
 interface Measured {
-  /** Deliveries/s on the server side: frames written to the sockets / window. */
+  /** Deliveries/s on the server side: frames handed to the kernel / window. */
   rate: number;
   /** Highest generator-thread event-loop utilisation while the window ran (clients paused: should be ~0). */
   windowUtilization: number;
   /** Highest generator-thread utilisation from arming to the last frame counted (the paused window and the drain after it). */
   drainUtilization: number;
+  /** Sockets still holding unwritten bytes when the publish returned (the kernel's buffers were full: the clients could set the pace). */
   backpressured: number;
+  /** How long `afterWindow` took (Herald: writing the round's sent marks, which the window does not include). */
+  afterMs: number;
 }
 
 /**
  * Runs `publish` with the clients paused and resolves with the server-side
- * deliveries/s, once every client (resumed) counted `perClient` notifications.
+ * deliveries/s (`frameBytes`: the bytes of the round's frames, headers
+ * included, which the servers' sockets must hand the kernel exactly), once
+ * every client (resumed) counted `perClient` notifications.
  */
-async function measure(n: number, perClient: number, publish: () => Promise<void>): Promise<Measured> {
+async function measure(n: number, perClient: number, frameBytes: number, publish: () => Promise<void>, afterWindow?: () => Promise<void>): Promise<Measured> {
   const target = n * perClient;
   const dones = await Promise.all(threads.map((t, i) => t.expect(share(Array.from({ length: n }), i).length * perClient)));
   await Promise.all(threads.map((t) => t.call({ cmd: "pause" })));
-  let timer: NodeJS.Timeout | undefined;
-  const written = new Promise<number>((resolve, reject) => {
-    sendWindow = { target, sent: 0, written: 0, backpressured: 0, done: resolve };
-    timer = setTimeout(() => reject(new Error(`server wrote ${sendWindow?.written} of ${target} frames in 60 s`)), 60_000);
-  });
-  const window = sendWindow!;
+  const bytes0 = kernelBytes();
   const t0 = now();
-  try {
-    await publish();
-    const end = await written;
-    const paused = await Promise.all(threads.map((t) => t.call<{ utilization: number }>({ cmd: "resume" })));
-    const received = await Promise.race([
-      Promise.all(dones.map((d) => d.done)),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`clients did not count all ${target} frames within 60 s`)), 60_000).unref()),
-    ]);
-    return {
-      rate: target / ((end - t0) / 1000),
-      windowUtilization: Math.max(...paused.map((p) => p.utilization)),
-      drainUtilization: Math.max(...received.map((r) => r.utilization)),
-      backpressured: window.backpressured,
-    };
-  } finally {
-    clearTimeout(timer);
-    sendWindow = undefined;
+  await publish();
+  const held = [...serverSockets].filter((s) => s.writableLength > 0);
+  const deadline = Date.now() + 60_000;
+  while (held.some((s) => s.writableLength > 0 && !s.destroyed)) {
+    if (Date.now() > deadline) throw new Error(`server sockets still held ${held.reduce((a, s) => a + s.writableLength, 0)} bytes after 60 s`);
+    await new Promise((r) => setImmediate(r));
   }
+  const end = now();
+  const written = kernelBytes() - bytes0;
+  if (written !== frameBytes) throw new Error(`the server wrote ${written} bytes in the window, expected ${frameBytes} (${target} frames)`);
+  const a0 = now();
+  await afterWindow?.();
+  const afterMs = now() - a0;
+  const paused = await Promise.all(threads.map((t) => t.call<{ utilization: number }>({ cmd: "resume" })));
+  const received = await Promise.race([
+    Promise.all(dones.map((d) => d.done)),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`clients did not count all ${target} frames within 60 s`)), 60_000).unref()),
+  ]);
+  return {
+    rate: target / ((end - t0) / 1000),
+    windowUtilization: Math.max(...paused.map((p) => p.utilization)),
+    drainUtilization: Math.max(...received.map((r) => r.utilization)),
+    backpressured: held.length,
+    afterMs,
+  };
 }
 
 function listen(server: Server): Promise<number> {
@@ -218,11 +210,13 @@ await migrate(database);
 const bus = new MemoryBus();
 const runtime = await createRuntime(loadConfig({ NODE_ENV: "test", JWT_SECRET: SECRET, DATA_DIR: dataDir, LOG_LEVEL: "silent" }), { database, bus });
 const heraldHttp = createServer();
+track(heraldHttp);
 runtime.start();
 const herald = new NotificationWebSocketServer(heraldHttp, runtime, { heartbeatMs: 3_600_000 });
 await herald.start();
 const heraldPort = await listen(heraldHttp);
 const bareHttp = createServer();
+track(bareHttp);
 const bare = new WebSocketServer({ server: bareHttp, perMessageDeflate: false });
 const barePort = await listen(bareHttp);
 
@@ -261,6 +255,7 @@ const note = (acc: { window: number; drain: number; backpressured: number }, m: 
 };
 const notes: string[] = [];
 let frameBytes = 0;
+let bareFrameBytes = 0;
 for (const n of sizes) {
   const burst = n >= 5000 ? 10 : 30;
   const users = Array.from({ length: n }, (_, i) => `bench-${n}-${i}`);
@@ -277,13 +272,26 @@ for (const n of sizes) {
   const heraldPerConn = (heap() - h0) / n;
   const heraldRates: number[] = [];
   const heraldLoad = { window: 0, drain: 0, backpressured: 0 };
-  for (let r = 0; r < rounds; r++) {
+  const sentMarksMs: number[] = [];
+  // Round -1 warms up (compiles the send path) and is not counted, on both servers.
+  for (let r = -1; r < rounds; r++) {
     const batches: BroadcastRecipient[][] = Array.from({ length: burst }, () => users.map((userId, i) => ({ userId, id: randomUUID(), seq: i + 1, presentation })));
-    frameBytes = Buffer.byteLength(new BroadcastTemplate(base).frameFor(batches[0]![0]!).text);
-    const m = await measure(n, burst, async () => {
-      for (const recipients of batches) await herald.publishBroadcast(base, recipients);
-    });
+    // The bytes the round must put on the sockets: each recipient's frame (header + JSON), as a WebSocket server frames it.
+    const template = new BroadcastTemplate(base);
+    const payloads = batches.flat().map((rec) => Buffer.byteLength(template.frameFor(rec).text));
+    frameBytes = payloads.reduce((a, b) => a + b, 0) / payloads.length;
+    const m = await measure(
+      n,
+      burst,
+      payloads.reduce((a, b) => a + b + frameHeaderLength(b), 0),
+      async () => {
+        for (const recipients of batches) await herald.publishBroadcast(base, recipients);
+      },
+      () => herald.flushDeliveryLog(),
+    );
+    if (r < 0) continue;
     heraldRates.push(m.rate);
+    sentMarksMs.push(m.afterMs);
     note(heraldLoad, m);
   }
   await closeAll();
@@ -296,11 +304,14 @@ for (const n of sizes) {
   const barePerConn = (heap() - b0) / n;
   const bareRates: number[] = [];
   const bareLoad = { window: 0, drain: 0, backpressured: 0 };
-  const buffers = Array.from({ length: burst }, () => Buffer.from(new BroadcastTemplate(base).frameFor({ userId: users[0]!, id: randomUUID(), seq: 1, presentation }).text));
-  for (let r = 0; r < rounds; r++) {
-    const m = await measure(n, burst, async () => {
+  // A mid-directory user and seq, so the frame is as long as Herald's on average.
+  const buffers = Array.from({ length: burst }, () => Buffer.from(new BroadcastTemplate(base).frameFor({ userId: users[n >> 1]!, id: randomUUID(), seq: n >> 1, presentation }).text));
+  bareFrameBytes = buffers[0]!.length;
+  for (let r = -1; r < rounds; r++) {
+    const m = await measure(n, burst, n * buffers.reduce((a, b) => a + b.length + frameHeaderLength(b.length), 0), async () => {
       for (const buf of buffers) for (const client of bare.clients) client.send(buf);
     });
+    if (r < 0) continue;
     bareRates.push(m.rate);
     note(bareLoad, m);
   }
@@ -311,16 +322,16 @@ for (const n of sizes) {
   rows.push(`| broadcast deliveries/s, ${fmt(n)} clients x ${burst} messages | ${fmt(med(heraldRates))} (${heraldRates.map(fmt).join(", ")}) | ${fmt(med(bareRates))} (${bareRates.map(fmt).join(", ")}) | ${(med(heraldRates) / med(bareRates)).toFixed(2)} |`);
   rows.push(`| server heap + external per idle connection, ${fmt(n)} clients | ${(heraldPerConn / 1024).toFixed(1)} KiB | ${(barePerConn / 1024).toFixed(1)} KiB | ${(heraldPerConn / barePerConn).toFixed(2)} |`);
   const load = (l: typeof heraldLoad) =>
-    `${l.backpressured} sends backpressured, generator utilisation ${(l.window * 100).toFixed(0)}% in the timed window, ${(l.drain * 100).toFixed(0)}% up to the last frame counted`;
+    `${l.backpressured} sockets backpressured, generator utilisation ${(l.window * 100).toFixed(0)}% in the timed window, ${(l.drain * 100).toFixed(0)}% up to the last frame counted`;
   // Invalid when the clients could have set the pace: a send found the socket buffers full, or the (paused) generator was busy in the window.
   const limited = heraldLoad.backpressured + bareLoad.backpressured > 0 || Math.max(heraldLoad.window, bareLoad.window) > 0.9;
-  notes.push(`${fmt(n)} clients: Herald rounds ${load(heraldLoad)}; bare rounds ${load(bareLoad)}${limited ? " - the generator may have been the limit" : ""}.`);
+  notes.push(`${fmt(n)} clients: Herald rounds ${load(heraldLoad)}; bare rounds ${load(bareLoad)}${limited ? " - the generator may have been the limit" : ""}; Herald's sent marks of a round (${fmt(n * burst)} ids, one batched UPDATE, after the window) written in ${sentMarksMs.map((x) => x.toFixed(0)).join(", ")} ms.`);
 }
 
 const table = ["| case | Herald | bare ws baseline | ratio (Herald / baseline) |", "| --- | --- | --- | --- |", ...rows].join("\n");
 notes.unshift(
-  `Frame: ${frameBytes} B per notification (the DTO's full field set; the content part is ~300 B). perMessageDeflate off on both sides; the server (Herald or bare) on the main thread, the clients in ${THREADS} worker threads of the same process, paused during each timed window (deliveries/s = frames written by the server's ws sockets / time from the first publish to the last send callback), then resumed, every frame counted on the client side; ${rounds} rounds each, median first.`,
-  `Herald: publishBroadcast with a fresh id/seq per recipient (spliced into the once-serialized body), the connection's hold/in-flight bookkeeping, and the batched sent UPDATE over unnest() (to ${pgUrl ? "PostgreSQL" : "in-memory PGlite"}) (ids are fabricated, so it matches no rows). Bare: one Buffer sent to every ws client.`,
+  `Frame: ${frameBytes.toFixed(0)} B of JSON per notification on average for Herald, ${bareFrameBytes} B for bare (the DTO's full field set; the content part is ~300 B), one text frame per recipient and message on both. perMessageDeflate off on both sides; the server (Herald or bare) on the main thread, the clients in ${THREADS} worker threads of the same process, paused during each timed window with their sockets' reading stopped (the frames wait in the kernel), so the generator neither reads nor sets the pace; deliveries/s = frames / time from the first publish until the server's sockets handed the kernel every byte of the round, checked to the byte against the frames expected; then the clients resume and must each count every frame; one warm-up round, then ${rounds} rounds each, median first.`,
+  `Herald: publishBroadcast with a fresh id/seq per recipient (each recipient's whole WebSocket frame built in one Buffer around the once-serialized body, written to the socket as one write), the connection's hold/in-flight bookkeeping and sent-mark queueing; the batched sent UPDATE over unnest() (to ${pgUrl ? "PostgreSQL" : "in-memory PGlite"}; ids are fabricated, so it matches no rows) runs after the window and is timed apart. Bare: one Buffer per message sent to every ws client with ws.send.`,
   `Memory: main-isolate heap + external after GC, divided by connections (kernel socket buffers not included), ${IDLE_MS / 1000} s after the last client connected; both servers first accepted and closed ${WARM_UP} clients, so one-time costs (compiled code, grown pools) are not counted per connection. Herald connections are authenticated (JWT verified at upgrade), registered in presence and websocket_sessions, synced, heartbeated and on the token-expiry wheel.`,
   describeMachine(),
 );

@@ -9,6 +9,9 @@ import { createToDeliver } from "./cases/create-to-deliver.js";
 import { persistOffline } from "./cases/persist-offline.js";
 import { reconnectCases } from "./cases/reconnect.js";
 import { cluster } from "./cases/cluster.js";
+import { cacheInvalidation } from "./cases/cache-invalidation.js";
+import { outOfAppLatency } from "./cases/out-of-app-latency.js";
+import { inboxSize } from "./cases/inbox-size.js";
 import { analyticsCases, directoryBroadcast, realtimeCases } from "./cases/standalone.js";
 import type { BenchOptions } from "./lib/context.js";
 import { type CaseResult, appendResults, renderTable } from "./lib/report.js";
@@ -23,8 +26,11 @@ const cases: [string, (o: BenchOptions) => Promise<CaseResult[]>][] = [
   ["persist-offline", persistOffline],
   ["reconnect", reconnectCases],
   ["cluster", cluster],
+  ["cache-invalidation", cacheInvalidation],
   ["broadcast-directory", directoryBroadcast],
   ["analytics", analyticsCases],
+  ["inbox-size", inboxSize],
+  ["out-of-app-latency", outOfAppLatency],
 ];
 
 const results: CaseResult[] = [];

@@ -4,7 +4,7 @@
  * generated into DATA_DIR) or when HERALD_DEMO_TOKENS=true; never in production.
  */
 import { mintToken } from "./auth/index.js";
-import { type Config, ConfigError, loadConfig } from "./config/index.js";
+import { type Config, ConfigError, loadConfig, requireSharedSecrets } from "./config/index.js";
 import { secureDataDir } from "./db/index.js";
 import { createHerald } from "./herald.js";
 import { ensureWebBuild } from "./http/index.js";
@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
+    requireSharedSecrets(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`herald: ${err.message}\n`);
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
   // The "running at" line always prints (scripts and tests wait for it); tokens only on the demo path.
   const publicUrl = config.appUrl;
   const lines = ["", `Herald is running at ${publicUrl}`];
+  const tryCurl = (token: string, userId: string) =>
+    `  Try: curl -X POST ${publicUrl}/api/notifications -H "authorization: Bearer ${token}" -H "content-type: application/json" -d '{"userId":"${userId}","type":"new_message","title":"Hello","message":"First notification"}'`;
   if (config.demoTokens && herald.runtime.jwtSecret) {
     const secret = herald.runtime.jwtSecret;
     const provider = await mintToken(secret, { sub: "demo-provider", expiresIn: "30d" });
@@ -42,7 +45,15 @@ async function main(): Promise<void> {
       `  Analytics dashboard: ${publicUrl}/analytics#token=${admin}`,
       `  Demo provider token (sub=demo-provider): ${provider}`,
       `  Admin token: ${admin}`,
-      `  Try: curl -X POST ${publicUrl}/api/notifications -H "authorization: Bearer ${admin}" -H "content-type: application/json" -d '{"userId":"demo-provider","type":"new_message","title":"Hello","message":"First notification"}'`,
+      tryCurl(admin, "demo-provider"),
+    );
+  } else {
+    // No token is printed outside the demo path: the line still pastes as is once the variable holds one.
+    lines.push(
+      herald.runtime.jwtSecret
+        ? "  First mint an admin token (same environment as this server): export HERALD_ADMIN_TOKEN=$(npm run --silent herald -- token --sub ops --admin)"
+        : "  First set HERALD_ADMIN_TOKEN to an admin token from your identity provider (JWT_ADMIN_CLAIM) or to one of HERALD_API_KEYS",
+      tryCurl("$HERALD_ADMIN_TOKEN", "provider-123"),
     );
   }
   process.stdout.write([...lines, ""].join("\n"));

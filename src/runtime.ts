@@ -10,7 +10,7 @@ import type { Registry } from "prom-client";
 import { AnalyticsIngest } from "./analytics/index.js";
 import { type Authenticator, createAuthenticator, ensureJwtSecret } from "./auth/index.js";
 import { type Bus, MemoryBus, RedisBus, type SharedRedis } from "./bus/index.js";
-import { type Cache, MemoryCache, RedisCache } from "./cache/index.js";
+import { type Cache, MemoryCache, NearCache, RedisCache } from "./cache/index.js";
 import { type Config, loadConfig } from "./config/index.js";
 import { type Database, migrate, openDatabase } from "./db/index.js";
 import { unsubscribeKey } from "./mail/index.js";
@@ -34,8 +34,12 @@ export interface Runtime {
   readonly unsubscribeKey: Buffer;
   /** Names this process in websocket_sessions, queue claims and presence. */
   readonly instanceId: string;
-  /** Starts the analytics ingest's flush timer. */
-  start(): void;
+  /**
+   * Starts the analytics ingest's flush timer and the cache's invalidation
+   * listener (with Redis); resolves once the cache listens (it serves no
+   * local copy before).
+   */
+  start(): Promise<void>;
   /** Flushes and stops the ingest, then closes the bus and database it opened (not those it was given). */
   close(): Promise<void>;
 }
@@ -105,7 +109,21 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
       ? new RedisBus(config.redisUrl, "herald:", (err) => logger.warn({ err: err.message }, "redis error"))
       : new MemoryBus());
   const redis = bus.redis;
-  const cache = overrides.cache ?? (redis ? new RedisCache(redis.client, `${redis.prefix}cache:`) : new MemoryCache(() => clock.now().getTime()));
+  const now = () => clock.now().getTime();
+  const instanceId = overrides.instanceId ?? `${process.pid}-${randomUUID().slice(0, 8)}`;
+  // With Redis, the per-user entries every creation reads also get a local copy, invalidated over the bus.
+  const nearCache =
+    !overrides.cache && redis
+      ? new NearCache({
+          shared: new RedisCache(redis.client, `${redis.prefix}cache:`),
+          bus,
+          sharedAvailable: () => redis.client.status === "ready",
+          origin: instanceId,
+          now,
+          onError: (err) => logger.warn({ err }, "cache invalidation failed"),
+        })
+      : undefined;
+  const cache = overrides.cache ?? nearCache ?? new MemoryCache(now);
   const analytics = new AnalyticsIngest({ database, clock, logger });
 
   return {
@@ -121,12 +139,14 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
     auth,
     jwtSecret,
     unsubscribeKey,
-    instanceId: overrides.instanceId ?? `${process.pid}-${randomUUID().slice(0, 8)}`,
-    start() {
+    instanceId,
+    async start() {
       analytics.start();
+      await nearCache?.start();
     },
     async close() {
       await analytics.stop();
+      await nearCache?.stop();
       if (ownsBus) await bus.close();
       if (ownsDatabase) await database.close();
     },
@@ -157,7 +177,8 @@ export function defaultRuntime(): Runtime {
     const logger = createLogger(config.logLevel);
     const database = deferredDatabase(config.databaseUrl ? "postgres" : "pglite", openMigrated(config, logger));
     shared = assembleRuntime(config, database, true, { logger });
-    shared.start();
+    // Until its cache listens, reads go to Redis: nothing waits on this.
+    shared.start().catch((err: unknown) => logger.warn({ err }, "runtime start failed"));
   }
   return shared;
 }
@@ -176,6 +197,7 @@ function deferredDatabase(kind: Database["kind"], opening: Promise<Database>): D
     transaction: async (fn) => (await opening).transaction(fn),
     exec: async (script) => (await opening).exec(script),
     connection: async (fn) => (await opening).connection(fn),
+    listen: async (channel, onNotify) => (await opening).listen(channel, onNotify),
     ping: async () => (await opening).ping(),
     close: async () => (await opening).close(),
   };

@@ -91,7 +91,7 @@ export async function realtimeCases(o: BenchOptions): Promise<CaseResult[]> {
           goalMet: ratio >= 0.8,
           saturated,
           errors: [],
-          note: `counted on the server side (ws send callbacks, clients paused in the window); server on the main thread, clients in 2 worker threads. ${sizeNote ?? ""}`.trim(),
+          note: `counted on the server side (bytes handed to the kernel by the server's sockets, checked against the frames expected; clients paused, not reading, in the window); server on the main thread, clients in 2 worker threads. ${sizeNote ?? ""}`.trim(),
         };
   });
 }

@@ -6,6 +6,11 @@
  * `pause` stops every client reading (the frames wait in the kernel's socket
  * buffers) while the server's timed window runs; `resume` lets them read and
  * answers with this thread's event-loop utilisation over the paused window.
+ *
+ * A paused Node stream still reads until its buffer reaches the high-water
+ * mark (16 KiB on Node 20: most of a round's frames), so `pause` also stops
+ * the socket's handle reading: otherwise the "paused" clients copy the frames
+ * out of the kernel during the timed window and take CPU from the server.
  */
 import { performance } from "node:perf_hooks";
 import { parentPort } from "node:worker_threads";
@@ -41,6 +46,24 @@ function onMessage(raw: WebSocket.RawData): void {
   }
 }
 
+/** The net.Socket's handle, whose reading `Readable.pause` leaves on until the stream's buffer is full. */
+type Handle = { reading: boolean; readStop(): number; readStart(): number };
+const handleOf = (ws: WebSocket) => (ws as unknown as { _socket?: { _handle?: Handle | null } })._socket?._handle ?? undefined;
+function stopReading(ws: WebSocket): void {
+  const handle = handleOf(ws);
+  if (handle?.reading) {
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+function startReading(ws: WebSocket): void {
+  const handle = handleOf(ws);
+  if (handle && !handle.reading) {
+    handle.reading = true;
+    handle.readStart();
+  }
+}
+
 function connect(url: string, protocols?: string[]): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
@@ -64,12 +87,18 @@ parentPort!.on("message", async (m: Command) => {
       elu = performance.eventLoopUtilization();
       parentPort!.postMessage({ ok: true, ready });
     } else if (m.cmd === "pause") {
-      for (const s of sockets) s.pause();
+      for (const s of sockets) {
+        s.pause();
+        stopReading(s);
+      }
       pausedElu = performance.eventLoopUtilization();
       parentPort!.postMessage({ ok: true });
     } else if (m.cmd === "resume") {
       const u = performance.eventLoopUtilization(pausedElu);
-      for (const s of sockets) s.resume();
+      for (const s of sockets) {
+        startReading(s);
+        s.resume();
+      }
       parentPort!.postMessage({ ok: true, utilization: u.utilization });
     } else if (m.cmd === "close") {
       await Promise.all(

@@ -1,9 +1,12 @@
 /**
  * Metric caching on the shared Cache (Redis when configured): metrics 5 min,
- * top notifications 1 h. Invalidation follows the ingest: after each flush,
- * the touched notifications' entries are deleted and the touched users' and
- * the platform's generations are replaced, which orphans every key built on
- * the old generation without a SCAN over the key space.
+ * top notifications 1 h. Invalidation follows the rollups (not the ingest:
+ * a raw row counts once it is rolled up): after each roll-up pass that folded
+ * rows in, the touched notifications' entries are deleted and the touched
+ * users' and the platform's generations are replaced, which orphans every key
+ * built on the old generation without a SCAN over the key space. The pass
+ * may be another instance's: with Redis the cache is shared, so whoever rolls
+ * up invalidates for all.
  */
 import { randomUUID } from "node:crypto";
 import type { Cache } from "../cache/index.js";
@@ -28,7 +31,7 @@ export class AnalyticsCache {
     if (!instance) {
       instance = new AnalyticsCache(cache, logger);
       byCache.set(cache, instance);
-      ingest.onFlushed((events) => instance!.invalidate(events));
+      ingest.rollups.onRolledUp((rolled) => instance!.invalidate(rolled.notifications, rolled.users));
     }
     return instance;
   }
@@ -61,10 +64,8 @@ export class AnalyticsCache {
     return value;
   }
 
-  async invalidate(events: readonly { notificationId: string; userId: string }[]): Promise<void> {
-    const notifications = new Set(events.map((e) => e.notificationId));
-    const users = new Set(events.map((e) => e.userId));
-    // Two commands per flush, however many notifications and users it touched.
+  async invalidate(notifications: readonly string[], users: readonly string[]): Promise<void> {
+    // Two commands per roll-up pass, however many notifications and users it touched.
     const generations: [string, string][] = [[`${PREFIX}pgen`, randomUUID()], ...[...users].map((u): [string, string] => [`${PREFIX}ugen:${u}`, randomUUID()])];
     const ops = [this.cache.setMany(generations, GENERATION_TTL), this.cache.deleteMany([...notifications].map((id) => this.notificationKey(id)))];
     const failed = (await Promise.allSettled(ops)).filter((r) => r.status === "rejected").length;

@@ -23,7 +23,7 @@ export interface ExportOptions {
 
 export type ExportRow = Record<string, string | number | null>;
 
-export const EVENT_COLUMNS = ["id", "notificationId", "userId", "eventType", "timestamp", "metadata"] as const;
+export const EVENT_COLUMNS = ["id", "notificationId", "userId", "eventType", "timestamp", "metadata", "channel"] as const;
 export const AGGREGATE_COLUMNS = [
   "notificationId",
   "userId",
@@ -41,10 +41,19 @@ export async function* eventRows(db: Queryable, o: ExportOptions): AsyncGenerato
   const size = o.chunkSize ?? 5000;
   let after: { ts: string; id: string } = { ts: "-infinity", id: "0" };
   for (;;) {
-    const rows = await db.query<{ id: string; notification_id: string; user_id: string; event_type: string; ts: string; iso: string; metadata: string | null }>(
+    const rows = await db.query<{
+      id: string;
+      notification_id: string;
+      user_id: string;
+      event_type: string;
+      ts: string;
+      iso: string;
+      metadata: string | null;
+      channel: string | null;
+    }>(
       // ORDER BY names the table's columns: a bare "id" would sort by the text alias.
       `SELECT e.id::text AS id, e.notification_id::text AS notification_id, e.user_id, e.event_type, e.timestamp::text AS ts,
-              to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso, e.metadata::text AS metadata
+              to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso, e.metadata::text AS metadata, e.channel
        FROM analytics_events e
        WHERE e.timestamp >= $1 AND e.timestamp <= $2 AND (e.timestamp, e.id) > ($3::timestamptz, $4::bigint)
          AND ($6::text IS NULL OR e.user_id = $6)
@@ -60,6 +69,7 @@ export async function* eventRows(db: Queryable, o: ExportOptions): AsyncGenerato
       eventType: r.event_type,
       timestamp: r.iso,
       metadata: r.metadata,
+      channel: r.channel,
     }));
     const last = rows[rows.length - 1]!;
     // The full-precision timestamp text is the cursor (the ISO column is rounded to ms).

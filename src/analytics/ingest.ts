@@ -1,30 +1,36 @@
 /**
  * Batches analytics events off the request path: `record()` appends to a
- * buffer; a flush writes the whole buffer with one statement per 5,000 events
- * (unnest arrays: the raw rows plus the rollups of migration 0005, see
- * sql.ts) every `intervalMs` or when `batchSize` events are waiting, and
- * `stop()` flushes what is left, so no accepted event is lost on SIGTERM.
+ * buffer; a flush writes the whole buffer with one INSERT per 5,000 events
+ * (unnest arrays, raw rows only: sql.ts INSERT_EVENTS) every `intervalMs` or
+ * when `batchSize` events are waiting, and `stop()` flushes what is left, so
+ * no accepted event is lost on SIGTERM. The rollups of migrations 0005 and
+ * 0014 are maintained apart from the ingest by its RollupWorker (`rollups`,
+ * roller.ts), started and stopped with it; `flush()` also catches them up,
+ * so a read after it is exact.
  * Malformed events are refused at `record()` (logged); a statement that the
  * database still refuses is split in halves until the rows it cannot store
  * stand alone, and those are set aside with one log line per flush, so one
  * bad event never blocks the others and is never retried forever. Only an
  * unavailable database keeps events for the next flush.
  */
-import { BatchWriter, type Queryable } from "../db/index.js";
+import { BatchWriter, type Database } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import { silentLogger, systemClock } from "../observability/index.js";
-import { type AnalyticsEventInput, type AnalyticsSink, isEventType } from "./events.js";
-import { FLUSH_EVENTS } from "./sql.js";
+import { type AnalyticsEventInput, type AnalyticsSink, channelOf, isAnalyticsChannel, isEventType } from "./events.js";
+import { INSERT_EVENTS } from "./sql.js";
+import { RollupWorker } from "./roller.js";
 import { metadataProblem, textProblem } from "./validate.js";
 import { isDatabaseUnavailable } from "../errors/index.js";
 
 export interface AnalyticsIngestOptions {
-  database: Queryable;
+  database: Pick<Database, "query" | "transaction">;
   clock?: Clock;
   logger?: Logger;
   intervalMs?: number;
   batchSize?: number;
-  /** Called after each successful flush (cache invalidation, live dashboard); awaited before flush() resolves. */
+  /** Between the roll-up worker's timer passes (default 1,000 ms). */
+  rollupIntervalMs?: number;
+  /** Called after each successful flush (observers; cache invalidation follows the rollups: RollupWorker.onRolledUp); awaited before flush() resolves. */
   onFlushed?: FlushListener;
 }
 
@@ -40,18 +46,22 @@ export class AnalyticsIngest implements AnalyticsSink {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly listeners = new Set<FlushListener>();
+  /** Keeps the rollups current from the raw events (timer and catchUp()). */
+  readonly rollups: RollupWorker;
   state: "created" | "active" | "stopping" | "stopped" = "created";
 
   constructor(private readonly options: AnalyticsIngestOptions) {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.writer = new BatchWriter((batch) => this.write(batch), { intervalMs: options.intervalMs ?? 200, flushAt: options.batchSize ?? 1000 });
+    this.rollups = new RollupWorker({ database: options.database, clock: this.clock, logger: this.logger, intervalMs: options.rollupIntervalMs });
   }
 
   start(): void {
     if (this.state !== "created") return;
     this.state = "active";
     this.writer.start();
+    this.rollups.start();
   }
 
   record(event: AnalyticsEventInput): void {
@@ -78,9 +88,19 @@ export class AnalyticsIngest implements AnalyticsSink {
     return this.writer.queued;
   }
 
-  /** Writes everything recorded before the call; resolves when it is in the database, rejects when the database is unavailable. */
-  flush(): Promise<void> {
-    return this.writer.flush();
+  /**
+   * Writes everything recorded before the call and catches the rollups up
+   * (not with `catchUp: false`); resolves when it is in the database and
+   * counted, rejects when the database is unavailable.
+   */
+  async flush(options: { catchUp?: boolean } = {}): Promise<void> {
+    await this.writer.flush();
+    if (options.catchUp !== false) await this.rollups.catchUp();
+  }
+
+  /** Folds every raw event committed so far into the rollups (see RollupWorker.catchUp). */
+  catchUp(): Promise<void> {
+    return this.rollups.catchUp();
   }
 
   private async write(batch: AnalyticsEventInput[]): Promise<void> {
@@ -120,12 +140,13 @@ export class AnalyticsIngest implements AnalyticsSink {
   }
 
   private insert(chunk: AnalyticsEventInput[]): Promise<unknown> {
-    return this.options.database.query(FLUSH_EVENTS, [
+    return this.options.database.query(INSERT_EVENTS, [
       chunk.map((e) => e.notificationId),
       chunk.map((e) => e.userId),
       chunk.map((e) => e.eventType),
       chunk.map((e) => (e.timestamp ?? this.clock.now()).toISOString()),
       chunk.map((e) => (e.metadata ? JSON.stringify(e.metadata) : null)),
+      chunk.map((e) => channelOf(e)),
     ]);
   }
 
@@ -150,7 +171,11 @@ export class AnalyticsIngest implements AnalyticsSink {
     for (const r of results) if (r.status === "rejected") this.logger.warn({ err: r.reason }, "analytics flush listener failed");
   }
 
-  /** Stops the timer and writes everything accepted so far, including events recorded while stopping. */
+  /**
+   * Stops the timers, writes everything accepted so far (including events
+   * recorded while stopping) and catches the rollups up. A roll-up that
+   * fails here loses nothing: the raw rows wait for any instance's next pass.
+   */
   async stop(): Promise<void> {
     if (this.state === "stopped") return;
     this.state = "stopping";
@@ -164,6 +189,8 @@ export class AnalyticsIngest implements AnalyticsSink {
       if (this.writer.idle || failures === 3) break;
     }
     if (this.writer.queued > 0) this.logger.error({ events: this.writer.queued }, "analytics events lost at stop: database unavailable");
+    await this.rollups.stop();
+    await this.rollups.catchUp().catch((err) => this.logger.warn({ err }, "analytics roll-up at stop failed; the next pass of any instance does it"));
     this.state = "stopped";
   }
 }
@@ -175,7 +202,9 @@ function malformed(e: AnalyticsEventInput): string | undefined {
   if (typeof e.userId !== "string" || e.userId.length === 0) return "userId is empty";
   const userProblem = textProblem(e.userId);
   if (userProblem) return `userId ${userProblem}`;
-  if (!isEventType(e.eventType)) return `unknown event type ${String(e.eventType)}`;
+  if (!isEventType(e.eventType) && e.eventType !== "failed") return `unknown event type ${String(e.eventType)}`;
+  if (e.channel !== undefined && !isAnalyticsChannel(e.channel)) return `unknown channel ${String(e.channel)}`;
+  if (e.eventType === "failed" && channelOf(e) === null) return "a failed event names no channel";
   if (e.timestamp !== undefined && !(e.timestamp instanceof Date && Number.isFinite(e.timestamp.getTime()))) return "timestamp is not a valid Date";
   const problem = metadataProblem(e.metadata);
   return problem ? `metadata ${problem}` : undefined;

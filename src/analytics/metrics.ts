@@ -2,7 +2,7 @@
  * The analytics counts of docs/delivery.md, as pure functions: counts of distinct notifications per
  * event type and the three rates derived from them.
  */
-import { EVENT_TYPES, type EventType } from "./events.js";
+import { ANALYTICS_CHANNELS, type AnalyticsChannel, CHANNEL_OUTCOMES, type ChannelOutcome, EVENT_TYPES, type EventType } from "./events.js";
 
 export type EventCounts = Record<EventType, number>;
 
@@ -41,6 +41,24 @@ export function withRates(counts: EventCounts): Metrics {
 export function countsFrom(rows: Iterable<{ event_type: string; n: number | string }>, into: EventCounts = zeroCounts()): EventCounts {
   for (const r of rows) {
     if ((EVENT_TYPES as readonly string[]).includes(r.event_type)) into[r.event_type as EventType] += Number(r.n);
+  }
+  return into;
+}
+
+/** One channel's counts: distinct notifications (digests, for the digest channel) per outcome. */
+export type ChannelCounts = Record<ChannelOutcome, number>;
+/** Every channel's counts (a trend filtered to one channel holds only that one). */
+export type ByChannel = Record<AnalyticsChannel, ChannelCounts>;
+
+export function zeroByChannel(channels: readonly AnalyticsChannel[] = ANALYTICS_CHANNELS): Partial<ByChannel> {
+  return Object.fromEntries(channels.map((c) => [c, { sent: 0, delivered: 0, failed: 0 }]));
+}
+
+/** Folds rows of (channel, outcome, count) into `into`; channels or outcomes it does not hold are ignored. */
+export function channelCountsFrom(rows: Iterable<{ channel: string; outcome: string; n: number | string }>, into: Partial<ByChannel>): Partial<ByChannel> {
+  for (const r of rows) {
+    const counts = into[r.channel as AnalyticsChannel];
+    if (counts && (CHANNEL_OUTCOMES as readonly string[]).includes(r.outcome)) counts[r.outcome as ChannelOutcome] += Number(r.n);
   }
   return into;
 }

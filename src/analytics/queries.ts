@@ -8,8 +8,14 @@
  * A platform window [since, until] reads whole buckets in [lo, hi) from the
  * rollup and the partial edges [since, lo) and [hi, until] from the firsts,
  * so results are exact for any window, not rounded to a bucket.
+ * The per-channel counts of migration 0014 are read the same way from
+ * analytics_channel_firsts and analytics_channel_rollup. Raw events added to
+ * rollup figures are only those already rolled up (sql.ts: rolledUp), so an
+ * answer is as of one roll-up even while newer events wait for the next.
  */
 import type { Queryable } from "../db/index.js";
+import type { AnalyticsChannel } from "./events.js";
+import { headlineEvent, rolledUp } from "./sql.js";
 import { type EventCounts, type TrendInterval, ceilQuarter, countsFrom, floorQuarter, zeroCounts } from "./metrics.js";
 
 export interface TypeCounts {
@@ -22,7 +28,7 @@ export async function notificationCounts(db: Queryable, id: string): Promise<{ c
   const [firsts, raw, exists] = await Promise.all([
     db.query<{ event_type: string; n: number }>("SELECT event_type, 1 AS n FROM analytics_firsts WHERE notification_id = $1", [id]),
     db.query<{ event_type: string; n: number }>(
-      "SELECT event_type, count(*)::int AS n FROM analytics_events WHERE notification_id = $1 GROUP BY event_type",
+      `SELECT event_type, count(*)::int AS n FROM analytics_events e WHERE notification_id = $1 AND ${rolledUp("e")} GROUP BY event_type`,
       [id],
     ),
     db.query("SELECT 1 FROM notifications WHERE id = $1", [id]),
@@ -78,9 +84,9 @@ export async function platformCountsByType(
        UNION ALL
        SELECT notification_type, ${FIRST_AS_COLUMNS}, 0 FROM analytics_firsts WHERE first_at >= $4 AND first_at <= $2
        UNION ALL
-       SELECT ${EVENT_TYPE_OF}, 0, 0, 0, 0, 0, 0, 1 FROM analytics_events e WHERE e.timestamp >= $1 AND e.timestamp < $3
+       SELECT ${EVENT_TYPE_OF}, 0, 0, 0, 0, 0, 0, 1 FROM analytics_events e WHERE e.timestamp >= $1 AND e.timestamp < $3 AND ${headlineEvent("e")} AND ${rolledUp("e")}
        UNION ALL
-       SELECT ${EVENT_TYPE_OF}, 0, 0, 0, 0, 0, 0, 1 FROM analytics_events e WHERE e.timestamp >= $4 AND e.timestamp <= $2
+       SELECT ${EVENT_TYPE_OF}, 0, 0, 0, 0, 0, 0, 1 FROM analytics_events e WHERE e.timestamp >= $4 AND e.timestamp <= $2 AND ${headlineEvent("e")} AND ${rolledUp("e")}
      ) w GROUP BY notification_type`,
     [since.toISOString(), until.toISOString(), lo.toISOString(), hi.toISOString()],
   );
@@ -147,6 +153,79 @@ export async function trendRows(
     params,
   );
   return rows.map((r) => ({ start: new Date(r.start), local: r.local, counts: countsOf(r) }));
+}
+
+/** A count per (channel, outcome). */
+export interface ChannelCountRow {
+  channel: string;
+  outcome: string;
+  n: number;
+}
+
+/** One notification's channel outcomes (each 0 or 1). */
+export function notificationChannelCounts(db: Queryable, id: string): Promise<ChannelCountRow[]> {
+  return db.query<ChannelCountRow>("SELECT channel, outcome, 1 AS n FROM analytics_channel_firsts WHERE notification_id = $1", [id]);
+}
+
+/** One user's counts per channel and outcome in [since, until]. */
+export function userChannelCounts(db: Queryable, userId: string, since: Date, until: Date): Promise<ChannelCountRow[]> {
+  return db.query<ChannelCountRow>(
+    `SELECT channel, outcome, count(*)::int AS n FROM analytics_channel_firsts
+     WHERE user_id = $1 AND first_at >= $2 AND first_at <= $3
+     GROUP BY channel, outcome`,
+    [userId, since.toISOString(), until.toISOString()],
+  );
+}
+
+/** The channel rollup's columns as (channel, outcome, n) rows. */
+const CHANNEL_ROWS = `SELECT channel, 'sent' AS outcome, sum(sent)::float8 AS n FROM w GROUP BY channel
+  UNION ALL SELECT channel, 'delivered', sum(delivered)::float8 FROM w GROUP BY channel
+  UNION ALL SELECT channel, 'failed', sum(failed)::float8 FROM w GROUP BY channel`;
+const FIRST_AS_CHANNEL_COLUMNS = "channel, (outcome = 'sent')::int, (outcome = 'delivered')::int, (outcome = 'failed')::int";
+
+/** Platform-wide counts per channel and outcome in [since, until]: whole buckets from the rollup, the edges from the firsts. */
+export function platformChannelCounts(db: Queryable, since: Date, until: Date): Promise<ChannelCountRow[]> {
+  const { lo, hi } = interior(since, until);
+  return db.query<ChannelCountRow>(
+    `WITH w(channel, sent, delivered, failed) AS (
+       SELECT channel, sent, delivered, failed FROM analytics_channel_rollup WHERE bucket >= $3 AND bucket < $4
+       UNION ALL
+       SELECT ${FIRST_AS_CHANNEL_COLUMNS} FROM analytics_channel_firsts WHERE first_at >= $1 AND first_at < $3
+       UNION ALL
+       SELECT ${FIRST_AS_CHANNEL_COLUMNS} FROM analytics_channel_firsts WHERE first_at >= $4 AND first_at <= $2
+     )
+     ${CHANNEL_ROWS}`,
+    [since.toISOString(), until.toISOString(), lo.toISOString(), hi.toISOString()],
+  );
+}
+
+/**
+ * Counts per channel and outcome per `interval` bucket of local time in `tz`
+ * (keyed by the bucket's local date, as trendRows), from `since` (a bucket
+ * start) to `until`; one user's with `userId`, one channel's with `channel`.
+ * Buckets without any are absent.
+ */
+export async function channelTrendRows(
+  db: Queryable,
+  opts: { interval: TrendInterval; tz: string; since: Date; until: Date; userId?: string | undefined; channel?: AnalyticsChannel | undefined },
+): Promise<(ChannelCountRow & { local: string })[]> {
+  const hi = new Date(Math.max(opts.since.getTime(), floorQuarter(opts.until.getTime())));
+  const source = opts.userId
+    ? `SELECT first_at, ${FIRST_AS_CHANNEL_COLUMNS} FROM analytics_channel_firsts WHERE user_id = $5 AND first_at >= $3 AND first_at <= $4`
+    : `SELECT bucket, channel, sent, delivered, failed FROM analytics_channel_rollup WHERE bucket >= $3 AND bucket < $5
+       UNION ALL
+       SELECT first_at, ${FIRST_AS_CHANNEL_COLUMNS} FROM analytics_channel_firsts WHERE first_at >= $5 AND first_at <= $4`;
+  return db.query<ChannelCountRow & { local: string }>(
+    `WITH s(at, channel, sent, delivered, failed) AS (${source}),
+     w(local, channel, sent, delivered, failed) AS (
+       SELECT to_char(date_trunc($1, at AT TIME ZONE $2), 'YYYY-MM-DD'), channel, sent, delivered, failed FROM s
+       WHERE $6::text IS NULL OR channel = $6
+     )
+     SELECT local, channel, 'sent' AS outcome, sum(sent)::float8 AS n FROM w GROUP BY local, channel
+     UNION ALL SELECT local, channel, 'delivered', sum(delivered)::float8 FROM w GROUP BY local, channel
+     UNION ALL SELECT local, channel, 'failed', sum(failed)::float8 FROM w GROUP BY local, channel`,
+    [opts.interval, opts.tz, opts.since.toISOString(), opts.until.toISOString(), opts.userId ?? hi.toISOString(), opts.channel ?? null],
+  );
 }
 
 export interface TopRow {

@@ -1,7 +1,13 @@
 /**
- * Recomputes the rollups of migration 0005 from analytics_events, in one
- * transaction: after a bulk load that bypassed the ingest (benchmarks,
- * imports) or to repair them. The ingest keeps them current otherwise.
+ * Recomputes the rollups of migrations 0005 and 0014 from analytics_events,
+ * in one transaction: after a bulk load that bypassed the ingest
+ * (benchmarks, imports) or to repair them. The roll-up worker (roller.ts)
+ * keeps them current otherwise.
+ *
+ * The transaction is REPEATABLE READ and takes the roll-up lock before its
+ * snapshot: every statement counts the same rows, no roll-up pass runs
+ * meanwhile, and the snapshot stored for the next pass is the one the
+ * rebuild counted (events committed during the rebuild are rolled up after).
  *
  * The secondary indexes of the rollup tables are dropped for the bulk
  * inserts and recreated from their own definitions afterwards: one sort per
@@ -10,7 +16,7 @@
  * commit, so no reader sees them without their indexes.
  */
 import { type Database, quoteIdent } from "../db/index.js";
-import { REBUILD_ROLLUPS, ROLLUP_SECONDARY_INDEXES } from "./sql.js";
+import { LOCK_ROLLUPS, REBUILD_ROLLUPS, ROLLUP_SECONDARY_INDEXES } from "./sql.js";
 
 export interface RebuildRollupsOptions {
   /**
@@ -23,6 +29,8 @@ export interface RebuildRollupsOptions {
 
 export async function rebuildRollups(database: Pick<Database, "transaction">, options: RebuildRollupsOptions = {}): Promise<void> {
   await database.transaction(async (tx) => {
+    await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    await tx.query(LOCK_ROLLUPS); // not a query: the snapshot is taken by the first statement after it
     if (options.memory) {
       await tx.query("SELECT set_config('work_mem', $1, true), set_config('maintenance_work_mem', $1, true)", [options.memory]);
     }

@@ -1,20 +1,43 @@
 /**
  * The guide's AnalyticsService: tracking through the batched ingest, and the
  * metrics of docs/delivery.md (Analytics) read from the rollups (queries.ts), cached
- * (metrics 5 min, top notifications 1 h) and invalidated when the ingest
- * flushes new events (cache.ts). Reads first flush this process's pending
- * events, so a read right after `trackEvent` sees it.
+ * (metrics 5 min, top notifications 1 h) and invalidated when a roll-up
+ * pass folds new events in (cache.ts). Reads first flush this process's
+ * pending events and catch the rollups up (roller.ts), so a read right after
+ * `trackEvent` sees it, and the overview and trends say as of when their
+ * figures are exact (`asOf`). Beside the headline,
+ * `byChannel` counts sent, delivered and failed per channel (migration 0014).
  */
 import type { Cache } from "../cache/index.js";
 import type { Database } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { AnalyticsIngest } from "./ingest.js";
 import { notFound, validationError } from "../errors/index.js";
-import { isEventType, EVENT_TYPES } from "./events.js";
+import { ANALYTICS_CHANNELS, type AnalyticsChannel, EVENT_TYPES, isEventType } from "./events.js";
 import { check } from "./validate.js";
 import { exportChunks } from "./export.js";
-import { type Metrics, type TrendInterval, withRates, zeroCounts, type EventCounts } from "./metrics.js";
-import { notificationCounts, platformCountsByType, topGroups, trendRows, trendStart, userCountsByType } from "./queries.js";
+import {
+  type ByChannel,
+  type EventCounts,
+  type Metrics,
+  type TrendInterval,
+  channelCountsFrom,
+  withRates,
+  zeroByChannel,
+  zeroCounts,
+} from "./metrics.js";
+import {
+  channelTrendRows,
+  notificationChannelCounts,
+  notificationCounts,
+  platformChannelCounts,
+  platformCountsByType,
+  topGroups,
+  trendRows,
+  trendStart,
+  userChannelCounts,
+  userCountsByType,
+} from "./queries.js";
 import { AnalyticsCache } from "./cache.js";
 import { NOTIFICATION_TYPES } from "../protocol/index.js";
 
@@ -30,12 +53,16 @@ export interface NotificationMetrics extends Metrics {
   notificationId: string;
   /** Raw events per type (repeat opens included), for context; the rates use the distinct counts. */
   events: EventCounts;
+  /** Which channels sent, delivered or failed it (0 or 1 each). */
+  byChannel: ByChannel;
 }
 export interface UserMetrics extends Metrics {
   userId: string;
   days: number;
   since: string;
   until: string;
+  /** Per channel: notifications sent, delivered (where the channel reports it) and failed; digests per e-mail. */
+  byChannel: ByChannel;
 }
 export interface TypeMetrics extends Metrics {
   type: string;
@@ -45,10 +72,16 @@ export interface TrendBucket extends Metrics {
   start: string;
   /** Local date of the bucket start in the requested zone, YYYY-MM-DD. */
   local: string;
+  /** Every channel's counts, or only the requested channel's. */
+  byChannel: Partial<ByChannel>;
 }
 export interface Trends {
   interval: TrendInterval;
+  /** Every event committed before this instant is counted (ISO; the rollups' catch-up before the figures were computed). */
+  asOf: string | null;
   timeZone: string;
+  /** The channel the buckets' `byChannel` is narrowed to, or null for all. */
+  channel: AnalyticsChannel | null;
   since: string;
   until: string;
   buckets: TrendBucket[];
@@ -61,12 +94,15 @@ export interface TopNotification extends Metrics {
   title: string | null;
 }
 export interface Overview extends Metrics {
+  /** Every event committed before this instant is counted (ISO; the rollups' catch-up before the figures were computed). */
+  asOf: string | null;
   days: number | null;
   since: string | null;
   until: string;
   /** Raw events recorded in the window. */
   events: number;
   byType: TypeMetrics[];
+  byChannel: ByChannel;
 }
 
 const DAY_MS = 86_400_000;
@@ -118,8 +154,12 @@ export class AnalyticsService {
     const { database } = await this.fresh();
     const cache = this.cache;
     const result = await cache.remember(cache.notificationKey(notificationId), 300, async () => {
-      const { counts, events, known } = await notificationCounts(database, notificationId);
-      return { known, metrics: { notificationId, ...withRates(counts), events } };
+      const [{ counts, events, known }, channels] = await Promise.all([
+        notificationCounts(database, notificationId),
+        notificationChannelCounts(database, notificationId),
+      ]);
+      const byChannel = channelCountsFrom(channels, zeroByChannel()) as ByChannel;
+      return { known, metrics: { notificationId, ...withRates(counts), events, byChannel } };
     });
     if (options.requireExisting && !result.known) throw notFound("Notification");
     return result.metrics;
@@ -134,8 +174,10 @@ export class AnalyticsService {
       const until = clock.now();
       const since = new Date(until.getTime() - d * DAY_MS);
       const total = zeroCounts();
-      for (const t of await userCountsByType(database, userId, since, until)) addCounts(total, t.counts);
-      return { userId, days: d, since: since.toISOString(), until: until.toISOString(), ...withRates(total) };
+      const [byType, channels] = await Promise.all([userCountsByType(database, userId, since, until), userChannelCounts(database, userId, since, until)]);
+      for (const t of byType) addCounts(total, t.counts);
+      const byChannel = channelCountsFrom(channels, zeroByChannel()) as ByChannel;
+      return { userId, days: d, since: since.toISOString(), until: until.toISOString(), ...withRates(total), byChannel };
     });
   }
 
@@ -151,27 +193,48 @@ export class AnalyticsService {
     });
   }
 
-  /** Distinct counts per day, week (ISO, Monday) or month of local time in `timeZone`, over the last `days` days. */
-  async getTrends(options: { interval?: string; days?: number; timeZone?: string; userId?: string } = {}): Promise<Trends> {
+  /**
+   * Distinct counts per day, week (ISO, Monday) or month of local time in
+   * `timeZone`, over the last `days` days, with each bucket's counts per
+   * channel (only `channel`'s when given).
+   */
+  async getTrends(options: { interval?: string; days?: number; timeZone?: string; userId?: string; channel?: string } = {}): Promise<Trends> {
     const interval = check.interval(options.interval ?? "day");
     const days = check.days(options.days ?? 30);
     const timeZone = check.timeZone(options.timeZone ?? "UTC");
-    const { database, clock } = await this.fresh();
+    const channel = options.channel === undefined ? null : check.channel(options.channel);
+    const { database, clock, asOf } = await this.fresh();
     const cache = this.cache;
-    const what = `trends:${interval}:${days}:${timeZone}`;
+    const what = `trends:${interval}:${days}:${timeZone}:${channel ?? "all"}`;
     const key = options.userId ? await cache.userKey(options.userId, what) : await cache.platformKey(what);
-    return cache.remember(key, 300, async () => {
+    // asOf is this read's catch-up, not the cached computation's: the cache is cleared whenever a pass folds rows in.
+    const trends = await cache.remember(key, 300, async (): Promise<Omit<Trends, "asOf">> => {
       const until = clock.now();
       const since = await trendStart(database, interval, days, timeZone, until).catch(rethrowZone(timeZone));
-      const rows = await trendRows(database, { interval, tz: timeZone, since, until, userId: options.userId });
+      const range = { interval, tz: timeZone, since, until, userId: options.userId };
+      const [rows, channelRows] = await Promise.all([trendRows(database, range), channelTrendRows(database, { ...range, channel: channel ?? undefined })]);
+      const byLocal = new Map<string, typeof channelRows>();
+      for (const r of channelRows) {
+        const list = byLocal.get(r.local);
+        if (list) list.push(r);
+        else byLocal.set(r.local, [r]);
+      }
+      const channels = channel ? [channel] : ANALYTICS_CHANNELS;
       return {
         interval,
         timeZone,
+        channel,
         since: since.toISOString(),
         until: until.toISOString(),
-        buckets: rows.map((r) => ({ start: r.start.toISOString(), local: r.local, ...withRates(r.counts) })),
+        buckets: rows.map((r) => ({
+          start: r.start.toISOString(),
+          local: r.local,
+          ...withRates(r.counts),
+          byChannel: channelCountsFrom(byLocal.get(r.local) ?? [], zeroByChannel(channels)),
+        })),
       };
     });
+    return { ...trends, asOf };
   }
 
   /**
@@ -198,12 +261,15 @@ export class AnalyticsService {
   /** Platform-wide totals (all time, or the last `days` days) with a per-type breakdown. */
   async getOverview(options: { days?: number } = {}): Promise<Overview> {
     const days = options.days === undefined ? null : check.days(options.days);
-    const { database, clock } = await this.fresh();
+    const { database, clock, asOf } = await this.fresh();
     const cache = this.cache;
-    return cache.remember(await cache.platformKey(`overview:${days ?? "all"}`), 300, async () => {
+    const overview = await cache.remember(await cache.platformKey(`overview:${days ?? "all"}`), 300, async (): Promise<Omit<Overview, "asOf">> => {
       const until = clock.now();
       const since = days === null ? null : new Date(until.getTime() - days * DAY_MS);
-      const { byType, events } = await platformCountsByType(database, since ?? new Date(0), until);
+      const [{ byType, events }, channels] = await Promise.all([
+        platformCountsByType(database, since ?? new Date(0), until),
+        platformChannelCounts(database, since ?? new Date(0), until),
+      ]);
       const total = zeroCounts();
       for (const t of byType) addCounts(total, t.counts);
       return {
@@ -213,8 +279,10 @@ export class AnalyticsService {
         ...withRates(total),
         events,
         byType: byTypeWithAllTypes(byType),
+        byChannel: channelCountsFrom(channels, zeroByChannel()) as ByChannel,
       };
     });
+    return { ...overview, asOf };
   }
 
   /**
@@ -234,11 +302,16 @@ export class AnalyticsService {
     })();
   }
 
-  /** Dependencies, after this process's pending events are written (read-your-writes). */
-  private async fresh(): Promise<AnalyticsDeps> {
+  /**
+   * Dependencies, after this process's pending events are written and the
+   * rollups caught up (read-your-writes, and every instance's committed
+   * events), with the instant the rollups are exact as of (null if no
+   * catch-up has completed in this process).
+   */
+  private async fresh(): Promise<AnalyticsDeps & { asOf: string | null }> {
     const deps = this.deps;
     await deps.analytics.flush().catch((err) => deps.logger.warn({ err }, "analytics flush before read failed"));
-    return deps;
+    return { ...deps, asOf: deps.analytics.rollups.asOf?.toISOString() ?? null };
   }
 }
 

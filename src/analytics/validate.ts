@@ -8,7 +8,7 @@ import { z } from "zod";
 import { isStorableText } from "../db/index.js";
 import { validationError } from "../errors/index.js";
 import { isValidTimeZone } from "../time/index.js";
-import { CLIENT_EVENT_TYPES, EVENT_TYPES, type EventType } from "./events.js";
+import { ANALYTICS_CHANNELS, CLIENT_EVENT_TYPES, EVENT_TYPES, type EventType } from "./events.js";
 import { EXPORT_FORMATS, EXPORT_KINDS } from "./export.js";
 import { TOP_BY, TREND_INTERVALS } from "./metrics.js";
 
@@ -130,6 +130,7 @@ export const check = {
   topBy: oneOf("by", TOP_BY),
   exportFormat: oneOf("format", EXPORT_FORMATS),
   exportKind: oneOf("kind", EXPORT_KINDS),
+  channel: oneOf("channel", ANALYTICS_CHANNELS),
   days: intBetween("days", 1, 3650),
   limit: intBetween("limit", 1, 100),
   minDelivered: intBetween("minDelivered", 1, 1_000_000_000),

@@ -21,8 +21,9 @@ export class RedisBus implements Bus {
     const options = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
     // Commands issued in the same tick (the publishes and cache reads of a
     // group-committed batch of creations) go out in one write.
-    this.pub = new Redis(url, { ...options, enableAutoPipelining: true });
-    this.sub = new Redis(url, options);
+    // Named, so CLIENT LIST tells an operator (or a test) which connection is whose.
+    this.pub = new Redis(url, { ...options, enableAutoPipelining: true, connectionName: `${prefix}pub` });
+    this.sub = new Redis(url, { ...options, connectionName: `${prefix}sub` });
     this.pub.on("error", onError);
     this.sub.on("error", onError);
     // ioredis re-subscribes by itself after a reconnect; tell listeners so

@@ -1,7 +1,8 @@
 /**
  * A small TTL cache for preferences, metrics and top lists. Redis when
  * configured (shared by every instance, so a delete invalidates everywhere),
- * else in process.
+ * with a short-lived local copy of the per-user entries every creation reads
+ * (NearCache, near-cache.ts); else in process.
  */
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
@@ -101,9 +102,25 @@ export class RedisCache implements Cache {
   async deletePrefix(prefix: string): Promise<void> {
     let cursor = "0";
     do {
-      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.prefix}${prefix}*`, "COUNT", 500);
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${escapeGlob(this.prefix + prefix)}*`, "COUNT", 500);
       cursor = next;
       if (keys.length > 0) await this.redis.del(...keys);
     } while (cursor !== "0");
   }
 }
+
+/** A prefix taken literally by SCAN MATCH: a user id such as "*" must not match every user's keys. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+export {
+  type Invalidation,
+  type InvalidationKind,
+  NEAR_CACHE_CHANNEL,
+  NEAR_CACHE_MAX_ENTRIES,
+  NEAR_CACHE_PREFIXES,
+  NEAR_CACHE_TTL_MS,
+  NearCache,
+  type NearCacheOptions,
+} from "./near-cache.js";

@@ -7,7 +7,7 @@
  */
 import type { Queryable } from "../db/index.js";
 import { QUEUED_CHANNELS } from "./channel.js";
-import { type EnqueueTarget, type OutOfAppDecision, type QueuePayload, bundleKey, enqueueOutOfApp } from "./router.js";
+import { type EnqueueTarget, type OutOfAppDecision, type QueuePayload, bundleKey, enqueueOutOfApp, singleRow } from "./router.js";
 
 export interface BroadcastSend extends EnqueueTarget {
   decision: OutOfAppDecision;
@@ -29,12 +29,20 @@ ON CONFLICT (notification_id, channel) DO NOTHING`;
 export async function enqueueBroadcast(tx: Queryable, sends: BroadcastSend[], options: { now: Date; maxAttempts: number }): Promise<number> {
   const rows = new Rows();
   const members: Member[] = [];
-  const singlePayload = { true: json({ mode: "single", inApp: true }), false: json({ mode: "single", inApp: false }) };
+  // A few payload variants for thousands of rows: each serialized once.
+  const payloads = new Map<string, string>();
+  const payloadText = (p: QueuePayload) => {
+    const key = `${p.mode === "single" && p.inApp}|${p.mode === "single" && p.unlessSeen}`;
+    const text = payloads.get(key) ?? json(p);
+    payloads.set(key, text);
+    return text;
+  };
   for (const s of sends) {
     for (const channel of QUEUED_CHANNELS) {
       const plan = s.decision.outOfApp[channel];
-      if (plan?.mode === "now" || plan?.mode === "hold_until") {
-        rows.add(s.id, s.userId, channel, "pending", plan.mode === "now" ? options.now : plan.until, singlePayload[`${s.decision.inApp}`]);
+      if (plan?.mode === "now" || plan?.mode === "hold_until" || plan?.mode === "unless_seen") {
+        const { dueAt, payload } = singleRow(plan, s.decision.inApp, options.now);
+        rows.add(s.id, s.userId, channel, "pending", dueAt, payloadText(payload));
       } else if (plan?.mode === "hourly") {
         members.push({ id: s.id, userId: s.userId, channel, at: plan.at, inApp: s.decision.inApp });
       }

@@ -3,6 +3,12 @@
  * three channels (e-mail through the process's one mailer, Web Push with
  * VAPID keys from config or DATA_DIR, SMS through the webhook or the log
  * provider) and the queue worker that drives them. The composition root starts and stops it.
+ *
+ * Waking: the migration's trigger on notification_queue sends NOTIFY
+ * herald_queue when a statement queues a send that is due now; every
+ * instance LISTENs (this process's own inserts come back the same way, about
+ * a millisecond later), so an immediate send starts without waiting for the
+ * poll, which stays as the safety net for a lost connection or notification.
  */
 import { type Mailer, createMailer, mailerOptions } from "../mail/index.js";
 import type { AnalyticsIngest } from "../analytics/index.js";
@@ -37,9 +43,15 @@ export interface DeliveryOverrides extends Partial<Omit<DeliveryWorkerOptions, "
   channels?: Partial<Record<OutOfAppChannelName, Channel>>;
 }
 
+/** The channel the queue's trigger notifies (migration 0013). */
+export const QUEUE_WAKE_CHANNEL = "herald_queue";
+
 export class OutOfAppDelivery {
   readonly worker: DeliveryWorker;
   private readonly ownedMailer: Mailer | undefined;
+  private unlisten: (() => Promise<void>) | undefined;
+  private readonly database: Database;
+  private readonly logger: Logger;
 
   constructor(deps: DeliveryDeps, overrides: DeliveryOverrides = {}) {
     const { config, database, logger } = deps;
@@ -71,18 +83,29 @@ export class OutOfAppDelivery {
       workerId: deps.instanceId,
       ...workerOptions,
     });
+    this.database = database;
+    this.logger = logger;
   }
 
-  start(): void {
+  /** Listens for wakes, then starts the worker; without a listening connection it still runs, on the poll. */
+  async start(): Promise<void> {
+    if (this.worker.status === "active") return;
+    try {
+      this.unlisten = await this.database.listen(QUEUE_WAKE_CHANNEL, () => this.worker.notify());
+    } catch (err) {
+      this.logger.warn({ err }, "delivery worker cannot LISTEN for new sends; it polls only");
+    }
     this.worker.start();
   }
 
-  /** Wakes the worker after rows were enqueued in this process. */
+  /** Wakes the worker now (rows were enqueued by a path the trigger does not see). */
   notify(): void {
     this.worker.notify();
   }
 
   async stop(): Promise<void> {
+    await this.unlisten?.().catch((err: unknown) => this.logger.warn({ err }, "UNLISTEN failed"));
+    this.unlisten = undefined;
     await this.worker.stop();
     await this.ownedMailer?.close();
   }

@@ -169,13 +169,18 @@ export async function markNotificationsFailed(db: Queryable, notificationIds: st
   );
 }
 
-/** The notification fields a channel renders (one definition, in channel.ts), plus what the release check reads. */
-export type NotificationContent = ChannelNotification & { read: boolean; archived: boolean };
+/**
+ * The notification fields a channel renders (one definition, in channel.ts), plus what the release check reads
+ * (`delivered`: a device acknowledged it).
+ */
+export type NotificationContent = ChannelNotification & { read: boolean; archived: boolean; delivered: boolean };
 
 export async function loadNotifications(db: Queryable, ids: string[]): Promise<NotificationContent[]> {
   return db.query<NotificationContent>(
     `SELECT id, type, priority, title, message, description, icon, action_url AS "actionUrl",
-            action_label AS "actionLabel", created_at AS "createdAt", read, archived
+            action_label AS "actionLabel", created_at AS "createdAt", notification_is_read(notifications) AS read,
+            notification_is_archived(notifications) AS archived,
+            delivery_status = 'delivered' AS delivered
        FROM notifications WHERE id = ANY($1::uuid[]) ORDER BY seq`,
     [ids],
   );

@@ -5,7 +5,10 @@
  * (the delivery rules applied at release): a channel or type switched off since the send
  * was queued, or e-mail moved to the digest, cancels it; the user's current
  * quiet hours holding at release (their end moved later, or switched on since)
- * defer it to their end, unless critical (delivery rule 3).
+ * defer it to their end, unless critical (delivery rule 3). An e-mail that
+ * waited to be seen in-app (`unlessSeen`) is cancelled when a device
+ * acknowledged the notification meanwhile, unless the user has since asked
+ * for every e-mail (`emailImmediate: "always"`).
  */
 import { decideDelivery } from "../preferences/index.js";
 import { nextLocalTime, parseHhmm, safeTimeZone } from "../time/index.js";
@@ -26,24 +29,30 @@ export function releaseCheck(
   notifications: NotificationContent[],
   current: { prefs: PreferenceFields; timeZone: string } | undefined,
   now: Date,
+  unlessSeen = false,
 ): ReleaseVerdict {
   const verdict: ReleaseVerdict = { keep: [], drop: [] };
   let silent = current !== undefined;
   for (const n of notifications) {
-    const reason = n.read ? "already read" : n.archived ? "archived" : current && !wanted(channel, n, current, now) ? "switched off in the user's current preferences" : undefined;
+    const decision = current && decideDelivery(n, current.prefs, current.timeZone, now);
+    const plan = decision?.outOfApp[channel];
+    const reason = n.read
+      ? "already read"
+      : n.archived
+        ? "archived"
+        : plan && (plan.mode === "off" || plan.mode === "digest")
+          ? "switched off in the user's current preferences"
+          : unlessSeen && n.delivered && (!plan || plan.mode === "unless_seen")
+            ? "seen in-app (a device acknowledged it)"
+            : undefined;
     if (reason) verdict.drop.push({ id: n.id, reason });
     else {
       verdict.keep.push(n);
-      if (current && !decideDelivery(n, current.prefs, current.timeZone, now).silent) silent = false;
+      if (decision && !decision.silent) silent = false;
     }
   }
   if (current && silent && verdict.keep.length > 0) {
     verdict.deferUntil = nextLocalTime(now, safeTimeZone(current.timeZone), parseHhmm(current.prefs.quietHoursEnd));
   }
   return verdict;
-}
-
-function wanted(channel: OutOfAppChannelName, n: NotificationContent, current: { prefs: PreferenceFields; timeZone: string }, now: Date): boolean {
-  const plan = decideDelivery(n, current.prefs, current.timeZone, now).outOfApp[channel];
-  return plan.mode !== "off" && plan.mode !== "digest";
 }

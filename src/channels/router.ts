@@ -6,6 +6,9 @@
  *
  * - `now`        one `pending` row due now;
  * - `hold_until` one `pending` row due when quiet hours end;
+ * - `unless_seen` one `pending` row due after the unseen delay, marked
+ *                `unlessSeen`: the worker cancels it if by then a device
+ *                acknowledged the notification or the user read it;
  * - `hourly`     one `held` member row plus, per (user, channel, hour), one
  *                bundle row due at the top of the hour that sends every member
  *                as a single message;
@@ -45,7 +48,7 @@ export interface EnqueuedRow {
 
 /** Queue row payload; `mode` says how the worker treats the row. */
 export type QueuePayload =
-  | { mode: "single"; inApp: boolean; pushed?: string[] }
+  | { mode: "single"; inApp: boolean; unlessSeen?: true; pushed?: string[] }
   | { mode: "member"; inApp: boolean; bundleId: string }
   | { mode: "bundle"; at: string; pushed?: string[] };
 
@@ -63,9 +66,8 @@ export async function enqueueOutOfApp(
   for (const channel of QUEUED_CHANNELS) {
     const plan = decision.outOfApp[channel];
     if (!plan) continue;
-    if (plan.mode === "now" || plan.mode === "hold_until") {
-      const dueAt = plan.mode === "now" ? now : plan.until;
-      const payload: QueuePayload = { mode: "single", inApp: decision.inApp };
+    if (plan.mode === "now" || plan.mode === "hold_until" || plan.mode === "unless_seen") {
+      const { dueAt, payload } = singleRow(plan, decision.inApp, now);
       await tx.query(
         `INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
          VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $7)
@@ -103,12 +105,18 @@ export function singleSendRows(
     const plan = decision.outOfApp[channel];
     if (!plan || plan.mode === "digest" || plan.mode === "off") continue;
     if (plan.mode === "hourly") return undefined;
-    const payload: QueuePayload = { mode: "single", inApp: decision.inApp };
+    const { dueAt, payload } = singleRow(plan, decision.inApp, now);
     rows.channels.push(channel);
-    rows.dueAt.push(plan.mode === "now" ? now : plan.until);
+    rows.dueAt.push(dueAt);
     rows.payloads.push(JSON.stringify(payload));
   }
   return rows;
+}
+
+/** When a single send is due and what its row carries. */
+export function singleRow(plan: Extract<ChannelPlan, { mode: "now" | "hold_until" | "unless_seen" }>, inApp: boolean, now: Date): { dueAt: Date; payload: QueuePayload } {
+  if (plan.mode === "unless_seen") return { dueAt: plan.at, payload: { mode: "single", inApp, unlessSeen: true } };
+  return { dueAt: plan.mode === "now" ? now : plan.until, payload: { mode: "single", inApp } };
 }
 
 /**

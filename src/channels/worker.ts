@@ -23,7 +23,7 @@ export interface DeliveryWorkerOptions {
   clock: Clock;
   logger: Logger;
   metrics?: Registry;
-  /** Where each successful send records its `sent` event (delivery rule 5). */
+  /** Where each successful send records its `sent` event (delivery rule 5), and each final failure its `failed`. */
   analytics?: AnalyticsSink;
   /** Names this worker in locked_by. */
   workerId: string;
@@ -45,6 +45,10 @@ export class DeliveryWorker {
   private state: State = "created";
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** A wake that came while the loop was claiming: the next wait returns at once (rows may have committed after the claim read). */
+  private wokenWhileBusy = false;
+  private idleWaiters: (() => void)[] = [];
+  private idle = false;
   private readonly metrics: ChannelMetrics | undefined;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
@@ -70,9 +74,16 @@ export class DeliveryWorker {
     this.state = "stopped";
   }
 
-  /** Wakes the loop now (e.g. right after rows were enqueued) instead of at the next poll. */
+  /** Wakes the loop now (rows were enqueued: LISTEN herald_queue, see delivery.ts) instead of at the next poll. */
   notify(): void {
-    this.wake?.();
+    if (this.wake) this.wake();
+    else this.wokenWhileBusy = true;
+  }
+
+  /** Resolves the next time the loop waits for a wake or the poll with nothing in flight (tests await it instead of sleeping). */
+  whenIdle(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** One round: claims a batch, sends it, records the outcomes. Returns the rows handled. */
@@ -136,6 +147,12 @@ export class DeliveryWorker {
       if (this.state !== "active") break;
       // Slots left and all of them filled: more may be due, claim again at once.
       if (free > 0 && claimed === free && inFlight.size < slots) continue;
+      if (this.wokenWhileBusy) {
+        this.wokenWhileBusy = false;
+        continue;
+      }
+      this.idle = inFlight.size === 0;
+      if (this.idle) for (const resolveIdle of this.idleWaiters.splice(0)) resolveIdle();
       // Wait for a free slot (when full), a wake (rows enqueued) or the poll.
       await new Promise<void>((resolve) => {
         const timer = inFlight.size >= slots ? undefined : setTimeout(resolve, o.pollIntervalMs ?? 1000);
@@ -145,6 +162,7 @@ export class DeliveryWorker {
         };
       });
       slotFreed = this.wake = undefined;
+      this.idle = false;
     }
     await Promise.all(inFlight);
   }
@@ -174,7 +192,8 @@ export class DeliveryWorker {
         : prefetched.has(row.notificationId)
           ? [prefetched.get(row.notificationId)!]
           : [];
-    const { keep: notifications, drop, deferUntil } = releaseCheck(row.channel, loaded, preferences.get(row.userId), o.clock.now());
+    const unlessSeen = row.payload?.mode === "single" && row.payload.unlessSeen === true;
+    const { keep: notifications, drop, deferUntil } = releaseCheck(row.channel, loaded, preferences.get(row.userId), o.clock.now(), unlessSeen);
     if (notifications.length === 0) {
       const reason = drop.length > 0 ? `cancelled: ${drop[0]!.reason}` : "notification deleted before it was sent";
       await plans.markFinal(db, row, o.workerId, o.clock.now(), "cancelled", reason, members.map((m) => m.id));
@@ -228,6 +247,8 @@ export class DeliveryWorker {
       if (await plans.markFinal(db, row, o.workerId, now, "failed", reason, memberIds)) {
         this.metrics?.gaveUp.inc({ channel: row.channel });
         await plans.markNotificationsFailed(db, notInApp, now);
+        // Analytics count a channel's final failure per notification (docs/delivery.md, Analytics).
+        for (const n of notifications) o.analytics?.record({ notificationId: n.id, userId: row.userId, eventType: "failed", channel: row.channel, metadata: { channel: row.channel, reason: err.code }, timestamp: now });
       }
       o.logger.warn({ queueId: row.id, channel: row.channel, attempts: row.attempts, reason }, "delivery gave up");
       return;

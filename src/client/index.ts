@@ -138,7 +138,7 @@ const PROTOCOL = "herald.v1";
  * connection closed for a newer one) is among them: reconnecting would close
  * the next oldest, and a user with more tabs than the limit would loop.
  */
-const FATAL_CODES = new Set<number>([CloseCodes.protocolError, CloseCodes.unsupportedData, CloseCodes.invalidPayload, CloseCodes.tooManyConnections]);
+const FATAL_CODES = new Set<number>([CloseCodes.protocolError, CloseCodes.unsupportedData, CloseCodes.invalidPayload, CloseCodes.tooManyConnections, CloseCodes.userErased]);
 
 export class HeraldClient extends Emitter<HeraldClientEvents> {
   private socket: WebSocketLike | undefined;

@@ -36,12 +36,18 @@ const commaList = optionalString.transform((v) =>
   v === undefined ? [] : v.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
 );
 
-/** "30d", "12h", "15m", "90s" or plain seconds; undefined when unset. */
+/** Seconds in "30d", "12h", "15m", "90s" or plain seconds ("900"); undefined for anything else or zero. */
+export function parseDurationSeconds(text: string): number | undefined {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  const seconds = m ? Number(m[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "" | "s" | "m" | "h" | "d"] : 0;
+  return seconds > 0 ? seconds : undefined;
+}
+
+/** A duration (parseDurationSeconds); undefined when unset. */
 const duration = optionalString.transform((v, ctx) => {
   if (v === undefined) return undefined;
-  const m = /^(\d+)\s*([smhd]?)$/.exec(v);
-  const seconds = m ? Number(m[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "" | "s" | "m" | "h" | "d"] : 0;
-  if (seconds > 0) return seconds;
+  const seconds = parseDurationSeconds(v);
+  if (seconds !== undefined) return seconds;
   ctx.addIssue({ code: "custom", message: 'must be a duration such as "30d", "12h" or seconds' });
   return z.NEVER;
 });
@@ -90,6 +96,7 @@ const envSchema = z.object({
   HERALD_API_KEYS: commaList,
   JWT_ADMIN_CLAIM: adminClaim,
   HERALD_MAX_TOKEN_LIFETIME: duration,
+  EMAIL_UNSEEN_DELAY: duration,
   HERALD_DEMO_TOKENS: optionalString.refine((v) => v === undefined || v === "true" || v === "false", {
     message: 'must be "true" or "false"',
   }),
@@ -158,6 +165,8 @@ export interface Config {
   readonly maxTokenLifetimeSeconds: number;
   /** Print demo tokens at start: only on the generated-secret path or when asked, never in production. */
   readonly demoTokens: boolean;
+  /** How long a normal/low notification may wait to be seen in-app before it is e-mailed (emailImmediate "unseen"; default 2 min). */
+  readonly emailUnseenDelayMs: number;
   /** SMTP transport; undefined host means `.eml` files in `dataDir/outbox`. */
   readonly email: {
     readonly host: string | undefined;
@@ -278,6 +287,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     demoTokens:
       e.NODE_ENV !== "production" &&
       (e.HERALD_DEMO_TOKENS === undefined ? e.JWT_SECRET === undefined && e.JWKS_URL === undefined : e.HERALD_DEMO_TOKENS === "true"),
+    emailUnseenDelayMs: (e.EMAIL_UNSEEN_DELAY ?? 120) * 1000,
     email: Object.freeze({
       host: e.EMAIL_HOST,
       port: e.EMAIL_PORT ?? 587,
@@ -329,6 +339,33 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       subject: e.VAPID_SUBJECT,
     }),
   });
+}
+
+/**
+ * What a server sharing its database or Redis with other instances must be
+ * given instead of generating into its own DATA_DIR (each instance would
+ * otherwise make its own: a token from one is refused by the others, a push
+ * subscription made through one cannot be signed for by the others). Only
+ * `npm start` asks (src/main.ts): migrate, backup and the library do not.
+ * Throws a ConfigError whose one line says why.
+ */
+export function requireSharedSecrets(config: Config): void {
+  const shared = config.databaseUrl !== undefined ? "database" : config.redisUrl !== undefined ? "Redis" : undefined;
+  if (shared === undefined) return;
+  const why = (what: string, so: string) =>
+    new ConfigError(`several instances share this ${shared}: set ${what} so ${so} (\`npm run herald -- secrets\` prints new values)`);
+  if (config.jwtSecret === undefined && config.jwksUrl === undefined) {
+    throw why("JWT_SECRET", "a token from one instance is accepted by the others");
+  }
+  if (config.jwtSecret === undefined && config.unsubscribeSecret === undefined) {
+    throw why("HERALD_UNSUBSCRIBE_SECRET", "an unsubscribe link mailed by one instance works on the others");
+  }
+  if (config.vapid.publicKey === undefined) {
+    throw why("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY", "a browser subscribed through one instance gets the pushes the others send");
+  }
+  if (config.smsWebhookUrl !== undefined && config.webhookSecret === undefined) {
+    throw why("HERALD_WEBHOOK_SECRET", "every instance signs webhooks with the key your receiver checks");
+  }
 }
 
 export { readOrCreateSecretFile } from "./secret-file.js";

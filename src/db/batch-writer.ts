@@ -12,6 +12,11 @@
  * - with `intervalMs` (a flusher): every `intervalMs` once started, when
  *   `flushAt` items are waiting, and when flush() is called.
  *
+ * `write` may return a function: it is called once the batch's slot is free
+ * and the next batch (items that waited meanwhile) has been started, so a
+ * group commit answers its callers (whose continuations run at once: their
+ * pushes and responses) without holding the next statement back behind them.
+ *
  * flush() resolves once every item added before the call is written, and
  * rejects if a batch carrying one of them failed. A failed batch is not
  * retried here: `write` decides, with requeue() (put items back ahead of
@@ -52,7 +57,7 @@ export class BatchWriter<T> {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly write: (items: T[]) => Promise<void>,
+    private readonly write: (items: T[]) => Promise<unknown>,
     private readonly options: BatchWriterOptions = {},
   ) {}
 
@@ -151,14 +156,17 @@ export class BatchWriter<T> {
   }
 
   private async run(first: number, batch: T[]): Promise<void> {
+    let after: (() => void) | undefined;
     try {
-      await this.write(batch);
+      const written = await this.write(batch);
+      if (typeof written === "function") after = written as () => void;
     } catch (err) {
       for (const f of this.flushes) if (f.upTo >= first) f.failed ??= { err };
     }
     this.running.splice(this.running.indexOf(first), 1);
-    this.settle();
     this.pump();
+    after?.();
+    this.settle();
   }
 
   /** The lowest item number not yet done: in a running batch or still queued. */

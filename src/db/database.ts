@@ -11,6 +11,7 @@ import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { type DataDirLock, lockDataDir, secureDataDir } from "./data-dir.js";
+import { openPgliteThread } from "./pglite-thread.js";
 
 /** The narrowest thing most SQL helpers need: run one parameterised statement. */
 export interface Queryable {
@@ -41,9 +42,34 @@ export interface Database extends Queryable {
    * out of the pool for the duration; PGlite has only one connection.
    */
   connection<T>(fn: (conn: Connection) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onNotify` for each NOTIFY on `channel` (LISTEN), from any session
+   * of the database: a dedicated connection on PostgreSQL (re-opened after a
+   * loss; notifications sent while it was down are lost, so listeners also
+   * poll), PGlite's own. Resolves once listening; the function returned stops.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * PostgreSQL only: connections of their own for one hot writer, so its
+   * statements never wait for a pool slot behind other work, each opened
+   * with `settings` as session settings (a custom `herald.*` a trigger
+   * reads, synchronous_commit), and every statement prepared by name on
+   * first use (parsed and planned once per connection). Idle connections
+   * close after 10 s; all close with the database. Undefined on PGlite
+   * (one connection: its settings would be every caller's) and absent on
+   * wrappers that do not offer it: callers then use the database itself.
+   */
+  openWriter?(options: WriterOptions): Queryable | undefined;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface WriterOptions {
+  /** Connections (statements running at once). */
+  connections: number;
+  /** Session settings of each connection: name -> value (names of letters, digits, `_` and `.`). */
+  settings?: Record<string, string>;
 }
 
 export interface OpenDatabaseOptions {
@@ -57,6 +83,12 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** Called for errors on idle pooled connections (e.g. the server restarted). */
   onPoolError?: (err: Error) => void;
+  /**
+   * True runs PGlite in a worker thread, so its queries do not stop the event
+   * loop; false on the calling thread. Unset: HERALD_PGLITE_THREAD (1 or 0),
+   * else the default (PGLITE_THREAD_DEFAULT).
+   */
+  pgliteThread?: boolean | undefined;
 }
 
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -73,6 +105,7 @@ function openPostgres(options: OpenDatabaseOptions): Database {
   // An idle client's error (server restart, network drop) must not crash the process.
   pool.on("error", (err) => options.onPoolError?.(err));
   const query = async <T>(text: string, params?: unknown[]) => (await pool.query(text, params as unknown[])).rows as T[];
+  const writers: pg.Pool[] = [];
   const withClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     // The pool listens for errors only on idle clients: a checked-out client whose
@@ -104,12 +137,97 @@ function openPostgres(options: OpenDatabaseOptions): Database {
         const session = clientSession(client);
         return fn({ ...session, transaction: (inner) => clientTransaction(client, inner) });
       }),
+    listen: (channel, onNotify) => listenPostgres(options, channel, onNotify),
+    openWriter(writer) {
+      const own = new pg.Pool({
+        connectionString: options.url,
+        max: writer.connections,
+        connectionTimeoutMillis: 5_000,
+        options: startupOptions({ ...(options.schema ? { search_path: quoteIdent(options.schema) } : {}), ...writer.settings }),
+      });
+      own.on("error", (err) => options.onPoolError?.(err));
+      writers.push(own);
+      return {
+        query: async <T>(text: string, params?: unknown[]) => (await own.query({ name: statementName(text), text, values: params as unknown[] })).rows as T[],
+      };
+    },
     async ping() {
       await pool.query("SELECT 1");
     },
     async close() {
-      await pool.end();
+      await Promise.all([pool.end(), ...writers.map((w) => w.end())]);
     },
+  };
+}
+
+/** `-c name=value` startup options; names are checked (they are not quoted), values escaped for the options string. */
+function startupOptions(settings: Record<string, string>): string {
+  return Object.entries(settings)
+    .map(([name, value]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name)) throw new Error(`invalid setting name ${JSON.stringify(name)}`);
+      return `-c ${name}=${value.replace(/[\\ ]/g, (c) => `\\${c}`)}`;
+    })
+    .join(" ");
+}
+
+/** A prepared statement's name on a writer's connections: one per distinct text. */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `herald_w${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+const RELISTEN_MS = 1000;
+
+/** LISTEN on a connection of its own (outside the pool, which would recycle it), opened again after a loss. */
+async function listenPostgres(options: OpenDatabaseOptions, channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const open = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 5_000 });
+    c.on("notification", (msg) => {
+      if (msg.channel === channel) onNotify(msg.payload ?? "");
+    });
+    c.on("error", (err) => {
+      options.onPoolError?.(err);
+      if (client === c) reopen();
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${quoteIdent(channel)}`);
+    } catch (err) {
+      await c.end().catch(() => undefined);
+      throw err;
+    }
+    client = c;
+  };
+  const reopen = () => {
+    const lost = client;
+    client = undefined;
+    void lost?.end().catch(() => undefined);
+    if (stopped || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      if (stopped) return;
+      open().catch((err: unknown) => {
+        options.onPoolError?.(err as Error);
+        reopen();
+      });
+    }, RELISTEN_MS);
+    retry.unref();
+  };
+  await open();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const c = client;
+    client = undefined;
+    await c?.end().catch(() => undefined);
   };
 }
 
@@ -135,24 +253,51 @@ async function clientTransaction<T>(client: pg.ClientBase, fn: (tx: Session) => 
   }
 }
 
+/** Where PGlite runs when neither the option nor HERALD_PGLITE_THREAD (1 or 0) says. */
+const PGLITE_THREAD_DEFAULT = false;
+const PGLITE_THREAD_BY_ENV: Record<string, boolean> = { "1": true, "0": false };
+
+function pgliteThreadFromEnv(): boolean | undefined {
+  const value = process.env.HERALD_PGLITE_THREAD;
+  if (value === undefined || value === "") return undefined;
+  const threaded = PGLITE_THREAD_BY_ENV[value];
+  // A typo must not silently pick the other mode (README: a bad value stops the process).
+  if (threaded === undefined) throw new Error(`Invalid environment variable HERALD_PGLITE_THREAD: must be 1 or 0 (got "${value}")`);
+  return threaded;
+}
+
 async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
   let lock: DataDirLock | undefined;
-  let client: PGlite;
+  let dataDir = "memory://";
   if (options.dataDir && options.dataDir !== "memory://") {
     // Two processes on one PGlite directory corrupt it: take DATA_DIR first, or refuse.
     lock = await lockDataDir(options.dataDir);
-    try {
-      const pgdata = path.join(lock.dir, "pgdata");
-      mkdirSync(pgdata, { recursive: true, mode: 0o700 });
-      client = await PGlite.create(pgdata);
-      secureDataDir(lock.dir);
-    } catch (err) {
-      await lock.release();
-      throw err;
-    }
-  } else {
-    client = await PGlite.create("memory://");
+    dataDir = path.join(lock.dir, "pgdata");
   }
+  try {
+    if (lock) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const threaded = options.pgliteThread ?? pgliteThreadFromEnv() ?? PGLITE_THREAD_DEFAULT;
+    const database = threaded ? await openPgliteThread(dataDir) : await openPgliteInThread(dataDir);
+    if (lock) secureDataDir(lock.dir);
+    const release = lock?.release;
+    if (!release) return database;
+    let released: Promise<void> | undefined;
+    return {
+      ...database,
+      close: () => {
+        released ??= database.close().finally(release);
+        return released;
+      },
+    };
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
+}
+
+/** PGlite on this thread: each query blocks the event loop while it runs. */
+async function openPgliteInThread(dataDir: string): Promise<Database> {
+  const client = await PGlite.create(dataDir);
   let closed = false;
   const transaction = <T>(fn: (tx: Session) => Promise<T>): Promise<T> =>
     client.transaction((tx) =>
@@ -179,17 +324,20 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
     exec: session.exec,
     // PGlite is one connection: session state is shared with every other caller.
     connection: (fn) => fn(session),
+    openWriter: () => undefined,
+    async listen(channel, onNotify) {
+      const stop = await client.listen(channel, onNotify);
+      return async () => {
+        if (!closed) await stop();
+      };
+    },
     async ping() {
       await client.query("SELECT 1");
     },
     async close() {
       if (closed) return;
       closed = true;
-      try {
-        await client.close();
-      } finally {
-        await lock?.release();
-      }
+      await client.close();
     },
   };
 }

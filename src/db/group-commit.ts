@@ -9,7 +9,10 @@
  *
  * `run` answers each item of a batch in order, as Promise.allSettled would,
  * so one item's failure can stay its own; if `run` throws, every item of the
- * batch is rejected with that error.
+ * batch is rejected with that error. The callers are answered after the next
+ * batch has been sent (BatchWriter): what they do next (#17: push, serialize
+ * and write 10-30 responses, several ms on a loaded event loop) no longer
+ * delays the statement of the creations that waited meanwhile.
  */
 import { BatchWriter } from "./batch-writer.js";
 
@@ -50,18 +53,21 @@ export class GroupCommit<T, R> {
     return this.writer.flush();
   }
 
-  private async settle(batch: Waiting<T, R>[]): Promise<void> {
+  /** Runs the batch; returns the answering of its callers, which the writer calls once the next batch is under way. */
+  private async settle(batch: Waiting<T, R>[]): Promise<() => void> {
     let results: PromiseSettledResult<R>[];
     try {
       results = await this.run(batch.map((w) => w.item));
     } catch (err) {
-      for (const w of batch) w.reject(err);
-      return;
+      return () => {
+        for (const w of batch) w.reject(err);
+      };
     }
-    batch.forEach((w, i) => {
-      const r = results[i]!;
-      if (r.status === "fulfilled") w.resolve(r.value);
-      else w.reject(r.reason);
-    });
+    return () =>
+      batch.forEach((w, i) => {
+        const r = results[i]!;
+        if (r.status === "fulfilled") w.resolve(r.value);
+        else w.reject(r.reason);
+      });
   }
 }

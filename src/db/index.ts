@@ -1,7 +1,7 @@
 export { openDatabase, quoteIdent } from "./database.js";
 export { DataDirInUseError, lockDataDir, secureDataDir } from "./data-dir.js";
 export type { DataDirLock } from "./data-dir.js";
-export type { Connection, Database, OpenDatabaseOptions, Queryable, Session } from "./database.js";
+export type { Connection, Database, OpenDatabaseOptions, Queryable, Session, WriterOptions } from "./database.js";
 export { MigrationError, RENAMED_MIGRATIONS, listMigrations, migrate } from "./migrate.js";
 export type { MigrateOptions, Migration } from "./migrate.js";
 export { BatchWriter } from "./batch-writer.js";

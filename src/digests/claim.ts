@@ -46,6 +46,18 @@ const LOWER_BOUND = (userId: string, end: string, self?: string) => `coalesce(
   '-infinity'::timestamptz)`;
 
 /**
+ * Not what the e-mail channel sent, or holds to send (for quiet hours' end,
+ * in an hourly bundle, or waiting to be seen in-app, unless a device has
+ * acknowledged it: that e-mail will be cancelled): a digest never repeats an
+ * e-mail ("Digests" in docs/delivery.md). One probe of the queue's unique
+ * (notification_id, channel) index per candidate.
+ */
+const NOT_EMAILED = (n: string) => `NOT EXISTS (SELECT 1 FROM notification_queue q
+  WHERE q.notification_id = ${n}.id AND q.channel = 'email'
+    AND (q.status IN ('sent', 'processing', 'held')
+         OR (q.status = 'pending' AND NOT (q.payload ? 'unlessSeen' AND ${n}.delivery_status = 'delivered'))))`;
+
+/**
  * Claims the due window for every user in the groups who has something to
  * say. Users with nothing unread in the window get no row at all (rather than
  * a 'skipped' row per user per hour); if a notification for that window
@@ -71,9 +83,10 @@ export async function claimDueDigests(db: Queryable, groups: ClaimGroup[], now: 
                          WHERE c.user_id = u.id AND c.frequency = g.frequency
                            AND c.scheduled_for = g.scheduled_for AND NOT c.is_test)
         AND EXISTS (SELECT 1 FROM notifications n
-                     WHERE n.user_id = u.id AND NOT n.read AND NOT n.archived
+                     WHERE n.user_id = u.id AND NOT n.read AND NOT n.archived AND NOT notification_is_read(n) AND NOT notification_is_archived(n)
                        AND n.created_at <= g.scheduled_for
-                       AND n.created_at > b.since)
+                       AND n.created_at > b.since
+                       AND ${NOT_EMAILED("n")})
       -- One insertion order for every instance: concurrent claims then wait on
       -- each other's rows in the same order instead of deadlocking.
       ORDER BY u.id, g.frequency
@@ -159,7 +172,9 @@ export interface DigestContent {
 const SINCE = `CROSS JOIN LATERAL (
          SELECT CASE WHEN d.is_test THEN d.window_start ELSE ${LOWER_BOUND("d.user_id", "d.scheduled_for", "d")} END AS since
        ) b`;
-const MATCHES = `x.user_id = d.user_id AND NOT x.read AND NOT x.archived AND x.created_at <= d.scheduled_for AND x.created_at > b.since`;
+// notification_is_read / notification_is_archived: a read-all's or archive-all's watermark also reads
+// or archives (migrations 0012, 0017); `NOT x.read AND NOT x.archived` keeps the partial index.
+const MATCHES = `x.user_id = d.user_id AND NOT x.read AND NOT x.archived AND NOT notification_is_read(x) AND NOT notification_is_archived(x) AND x.created_at <= d.scheduled_for AND x.created_at > b.since AND ${NOT_EMAILED("x")}`;
 
 /**
  * The notifications each digest reports: unread, unarchived, created in

@@ -14,6 +14,7 @@
  * holder sends that digest again, with the same Message-ID.
  */
 import pMap from "p-map";
+import type { AnalyticsSink } from "../analytics/index.js";
 import { backoffDelay } from "../backoff/index.js";
 import { Counter, type Registry } from "prom-client";
 import { BatchWriter, type Queryable } from "../db/index.js";
@@ -92,6 +93,8 @@ export interface DeliveryContext {
   tuning: DigestTuning;
   /** Zone per user id, for the times shown in the e-mail. */
   timeZones: (userIds: string[]) => Promise<Map<string, string>>;
+  /** Where each digest e-mail records its analytics event (recordDigest). */
+  analytics?: AnalyticsSink;
 }
 
 export interface DeliveryOutcome {
@@ -112,6 +115,7 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
       // Leased again and again without an outcome (crashes or stalls): stop here.
       await markAttemptFailed(ctx.db, { id: row.id, owner: ctx.owner, now: ctx.clock.now(), error: `gave up after ${maxAttempts} attempts`, retryAt: undefined });
       ctx.metrics.failed.inc({ frequency: row.frequency, reason: "exhausted" });
+      recordDigest(ctx, row, "failed");
       outcome.failed++;
     } else live.push(row);
   }
@@ -154,6 +158,7 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
       });
       marks.add(row.id);
       ctx.metrics.sent.inc({ frequency: row.frequency });
+      recordDigest(ctx, row, "sent");
     } catch (err) {
       if (err instanceof MailFencedError) {
         // Nothing was sent and the lease is (nearly) gone: leave the digest to its next holder.
@@ -170,6 +175,7 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
       ctx.logger.warn({ digestId: row.id, attempt: row.attempts, error: failure.message, final }, "digest send failed");
       if (final) {
         ctx.metrics.failed.inc({ frequency: row.frequency, reason: failure.retryable ? "exhausted" : "permanent" });
+        recordDigest(ctx, row, "failed");
         outcome.failed++;
       } else {
         ctx.metrics.retried.inc({ frequency: row.frequency });
@@ -184,6 +190,16 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
   }
   outcome.sent += marks.count;
   return outcome;
+}
+
+/**
+ * Analytics count the digest channel per e-mail, keyed by the digest's id,
+ * never per notification it summarises (docs/delivery.md, Analytics); a test
+ * digest is not counted.
+ */
+function recordDigest(ctx: DeliveryContext, row: DigestRow, outcome: "sent" | "failed"): void {
+  if (row.is_test) return;
+  ctx.analytics?.record({ notificationId: row.id, userId: row.user_id, eventType: outcome, channel: "digest", metadata: { frequency: row.frequency }, timestamp: ctx.clock.now() });
 }
 
 /**

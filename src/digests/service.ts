@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import path from "node:path";
+import type { AnalyticsSink } from "../analytics/index.js";
 import { HeraldError, notFound, validationError } from "../errors/index.js";
 import { type Mailer, type SmtpMailerOptions, createMailer, unsubscribeUrl, verifyUnsubscribeToken } from "../mail/index.js";
 import type { Config } from "../config/index.js";
@@ -32,6 +33,8 @@ export interface DigestDeps {
   unsubscribeKey: Buffer;
   /** The process's one mailer (createHerald shares it with notification e-mails; its owner closes it). Without it, one is built from `smtp` on first send and closed by stop(). */
   mailer?: Mailer;
+  /** Where sent and failed digests are counted (the runtime's analytics ingest). */
+  analytics?: AnalyticsSink;
 }
 
 /** How long a send may take before another instance may take the digest over (default; see DigestTuning.leaseMs). */
@@ -203,6 +206,7 @@ export class EmailDigestService {
       from,
       owner: this.owner,
       tuning: this.tuning,
+      ...(deps.analytics ? { analytics: deps.analytics } : {}),
       timeZones: async (ids) => {
         const rows = await deps.database.query<{ id: string; timezone: string }>("SELECT id, timezone FROM users WHERE id = ANY($1::text[])", [ids]);
         return new Map(rows.map((r) => [r.id, r.timezone]));

@@ -10,12 +10,13 @@ import cors from "@fastify/cors";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino from "pino";
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
-import { guardJsonBodies } from "./json-body.js";
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { absentBodyAsUndefined, guardJsonBodies } from "./json-body.js";
 import { problem, errorHandler, sendProblem } from "./problem.js";
 import { createLimits } from "../limits/index.js";
 import { createCredentials, guardRoutes } from "./auth.js";
 import { registerRateLimits } from "./rate-limit.js";
+import { openApiOptions } from "./openapi.js";
 import { operationsRoutes } from "./routes/operations.js";
 import { notificationRoutes } from "./routes/notifications.js";
 import { preferenceRoutes } from "./routes/preferences.js";
@@ -96,7 +97,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
       void sendProblem(reply, { ...problem("HERALD_VALIDATION", FRAMEWORK_ERROR_DETAIL[err.code] ?? "Malformed request"), status: err.statusCode ?? 400 }),
   }).withTypeProvider<ZodTypeProvider>();
 
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(absentBodyAsUndefined(validatorCompiler));
   app.setSerializerCompiler(serializerCompiler);
   app.decorate("services", services);
   app.setErrorHandler(errorHandler);
@@ -119,20 +120,7 @@ export async function buildHttpApp(services: HttpServices, options: HttpAppOptio
     credentials,
   });
   guardRoutes(app as unknown as FastifyInstance, credentials);
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: { title: "Herald", version: "0.1.0", description: "Self-hosted notification backend" },
-      components: {
-        securitySchemes: {
-          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
-          apiKey: { type: "apiKey", in: "header", name: "x-api-key" },
-        },
-      },
-      security: [{ bearer: [] }, { apiKey: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(swagger, openApiOptions(services.config));
 
   await app.register(operationsRoutes);
   await app.register(notificationRoutes, { prefix: "/api" });

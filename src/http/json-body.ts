@@ -7,9 +7,15 @@
  * metadata once blocked every analytics write; a lone UTF-16 surrogate is an
  * error in jsonb and silently becomes U+FFFD in text. Bytes that are not
  * UTF-8, or a charset other than UTF-8, would also become U+FFFD: refused.
+ *
+ * An absent body is validated as absent (undefined), whether the request has
+ * no body or an empty one with a JSON content type: a body schema with a
+ * default (POST /api/digests/test) then takes it, and a route that needs a
+ * body says "expected object" (both were a 400 before, the first one with
+ * Fastify's "Body cannot be empty").
  */
 import { isUtf8 } from "node:buffer";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from "fastify";
 import { isStorableText } from "../db/index.js";
 import { type FieldIssue, validationError } from "../errors/index.js";
 
@@ -81,6 +87,10 @@ export function guardJsonBodies(app: FastifyInstance): void {
       return;
     }
     const text = bytes.toString("utf8");
+    if (text.trim() === "") {
+      done(null, undefined);
+      return;
+    }
     if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
       done(validationError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, [{ field: "body", message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]), undefined);
       return;
@@ -92,4 +102,15 @@ export function guardJsonBodies(app: FastifyInstance): void {
       done(null, value);
     });
   });
+}
+
+/**
+ * `compile` with an absent body validated as undefined: Fastify hands a body validator null when the request
+ * has none, which no default of a zod schema takes. (A literal `null` body reads as absent too.)
+ */
+export function absentBodyAsUndefined<S>(compile: FastifySchemaCompiler<S>): FastifySchemaCompiler<S> {
+  return (route) => {
+    const validate = compile(route);
+    return route.httpPart === "body" ? (data) => validate(data === null ? undefined : data) : validate;
+  };
 }

@@ -10,11 +10,11 @@ import { randomUUID } from "node:crypto";
 import { enqueueBroadcast } from "../channels/index.js";
 import type { BroadcastSend } from "../channels/index.js";
 import type { Database } from "../db/index.js";
-import { DEFAULT_PREFERENCES, type DeliveryDecision, type PreferenceFields, decideDelivery, isCritical, typeToggleOf } from "../preferences/index.js";
+import { DEFAULT_PREFERENCES, type DeliveryDecision, type DeliveryRuleOptions, type PreferenceFields, decideDelivery, isCritical, typeToggleOf } from "../preferences/index.js";
 import { PREFERENCE_COLUMNS } from "../preferences/index.js";
 import type { BroadcastBase, BroadcastRecipient } from "./publisher.js";
 import { type NotificationContent, contentParams } from "./input.js";
-import { broadcastPreferences, broadcastStatement } from "./sql.js";
+import { BROADCAST_CREATED_AT, broadcastPreferences, broadcastStatement } from "./sql.js";
 import type { Priority } from "./types.js";
 
 /** Preferences that shape a recipient's decision (the type toggle is applied in SQL). */
@@ -24,6 +24,7 @@ const DECISION_FIELDS = [
   "browserPushEnabled",
   "smsEnabled",
   "frequency",
+  "emailImmediate",
   "emailDigestEnabled",
   "quietHoursEnabled",
   "quietHoursStart",
@@ -48,12 +49,13 @@ export async function writeBroadcast(
   priority: Priority,
   now: Date,
   maxAttempts: number,
+  rules: DeliveryRuleOptions = {},
 ): Promise<WrittenBroadcast> {
   const critical = isCritical({ type: n.type, priority });
   const toggle = critical ? undefined : typeToggleOf(n.type);
   const broadcastId = randomUUID();
   return database.transaction(async (tx) => {
-    const rows = await tx.query<{ id: string; seq: string | number; userId: string; createdAt: Date }>(
+    const rows = await tx.query<{ id: string; seq: string | number; userId: string }>(
       broadcastStatement(toggle ? PREFERENCE_COLUMNS[toggle] : null, critical),
       [...contentParams(n, priority), broadcastId],
     );
@@ -63,7 +65,7 @@ export async function writeBroadcast(
 
     const notification = { type: n.type, priority };
     // Users without saved preferences (most) take the defaults, which do not depend on the zone.
-    const defaults = decideDelivery(notification, DEFAULT_PREFERENCES, "UTC", now);
+    const defaults = decideDelivery(notification, DEFAULT_PREFERENCES, "UTC", now, rules);
     const memo = new Map<string, DeliveryDecision>();
     const recipients: BroadcastRecipient[] = [];
     const sends: BroadcastSend[] = [];
@@ -72,14 +74,15 @@ export async function writeBroadcast(
       let d = defaults;
       if (p) {
         const key = `${DECISION_FIELDS.map((f) => p[f]).join("|")}|${p.timezone}`;
-        d = memo.get(key) ?? decideDelivery(notification, { ...DEFAULT_PREFERENCES, ...p }, p.timezone, now);
+        d = memo.get(key) ?? decideDelivery(notification, { ...DEFAULT_PREFERENCES, ...p }, p.timezone, now, rules);
         memo.set(key, d);
       }
       if (d.inApp) recipients.push({ userId: r.userId, id: r.id, seq: Number(r.seq), presentation: d.presentation });
       sends.push({ id: r.id, userId: r.userId, decision: d });
     }
     await enqueueBroadcast(tx, sends, { now, maxAttempts });
-    return { broadcastId, count: rows.length, base: baseOf(n, priority, new Date(rows[0]!.createdAt).toISOString()), recipients };
+    const [created] = await tx.query<{ createdAt: Date }>(BROADCAST_CREATED_AT, [rows[0]!.id]);
+    return { broadcastId, count: rows.length, base: baseOf(n, priority, new Date(created!.createdAt).toISOString()), recipients };
   });
 }
 

@@ -2,6 +2,7 @@
 import type { AnalyticsIngest } from "../analytics/index.js";
 import type { Bus } from "../bus/index.js";
 import type { Cache } from "../cache/index.js";
+import type { Config } from "../config/index.js";
 import type { Database } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 
@@ -12,4 +13,6 @@ export interface NotificationDeps {
   clock: Clock;
   logger: Logger;
   analytics: AnalyticsIngest;
+  /** The delivery rules' server setting (EMAIL_UNSEEN_DELAY); the rules' default without it. */
+  config?: Pick<Config, "emailUnseenDelayMs">;
 }

@@ -2,17 +2,37 @@
  * Group commit (src/db GroupCommit) for single creations. While `maxInFlight` inserts are running,
  * new creations wait and then go together in one multi-row statement, so
  * under load PostgreSQL sees one round trip, one plan and one WAL flush per
- * batch instead of per notification; under light load a creation is written
- * at once, with no added delay. Every caller is answered only after its
- * batch committed (durable before we answer, as before).
+ * batch instead of per notification. A batch starts at the end of the
+ * event-loop turn in which its first creation arrived (collectTurn), so the
+ * creations read together share it even when a slot is free: on PGlite in
+ * this thread, whose statements stop the event loop, nothing arrives while a
+ * statement runs, and without it every creation was written alone (1.0 rows
+ * per statement at 32 concurrent creators). Under light load that is one
+ * setImmediate of delay. Every caller is answered only after its batch
+ * committed (durable before we answer, as before).
  *
- * A batch that fails as a whole (one bad row fails the statement) is retried
- * row by row, so each caller gets its own answer or its own error.
+ * A batch that fails as a whole (one bad row fails the statement, or its
+ * connection was lost) is retried row by row, so each caller gets its own
+ * answer or its own error. Each creation keeps the id drawn for its first
+ * attempt: when the batch did commit before its answer was lost, the retry
+ * meets its own row (a primary key conflict, or its idempotency key taken)
+ * and answers with it instead of storing it twice.
+ *
+ * On PostgreSQL the batches go through connections of their own
+ * (Database.openWriter: never behind other statements for a pool slot, the
+ * statement prepared once per connection), and those sessions wake the
+ * delivery workers themselves, after the commit, instead of by the queue
+ * trigger's NOTIFY inside it: a notifying commit holds a database-wide lock
+ * until its WAL flush, so two creation batches could never share a flush
+ * (migration 0018). One wake is in flight at a time, and a batch committed
+ * meanwhile gets one more after it, so every due send is followed by a wake
+ * sent after its commit; the 1 s poll stays the safety net for a lost one.
  */
 import { randomUUID } from "node:crypto";
 import { type Database, GroupCommit, type Queryable } from "../db/index.js";
 import type { NotificationRow } from "../db/index.js";
-import { INSERT_NOTIFICATIONS } from "./sql.js";
+import { QUEUE_WAKE_CHANNEL } from "../channels/delivery.js";
+import { INSERT_NOTIFICATIONS, SELECT_OWN } from "./sql.js";
 
 /** One notification's columns (in INSERT_NOTIFICATIONS order, without the id) and its single out-of-app sends. */
 export interface PendingInsert {
@@ -26,9 +46,17 @@ export interface PendingInsert {
 }
 
 interface Pending extends PendingInsert {
-  /** Chosen here so the batch's returned rows can be matched back to callers. */
+  /** Chosen once, before the first attempt: matches returned rows to callers, and a retry to what committed. */
   id: string;
 }
+
+/** The queue trigger's margin (migration 0013): a send due this soon wakes the workers. */
+const WAKE_MARGIN_MS = 5_000;
+/** The payload names the schema the rows were queued in (schemas sharing one database hear each other's wakes). */
+const WAKE = "SELECT pg_notify($1, current_schema())";
+
+/** SQLSTATE unique_violation: on a retry, the notification's id already stored by the attempt whose answer was lost. */
+const UNIQUE_VIOLATION = "23505";
 
 /** Columns of PendingInsert.params, as the statement's array casts. */
 const COLUMN_COUNT = 14;
@@ -37,8 +65,8 @@ const COLUMN_COUNT = 14;
  * Writes `items` with INSERT_NOTIFICATIONS on `db` (a pool or a transaction);
  * returns the stored row per item, undefined where the idempotency key was taken.
  */
-export async function insertNotifications(db: Queryable, items: PendingInsert[], maxAttempts: number): Promise<(NotificationRow | undefined)[]> {
-  const pending = items.map((p) => ({ ...p, id: randomUUID() }));
+export async function insertNotifications(db: Queryable, items: (PendingInsert & { id?: string })[], maxAttempts: number): Promise<(NotificationRow | undefined)[]> {
+  const pending = items.map((p) => ({ ...p, id: p.id ?? randomUUID() }));
   const rows = await db.query<NotificationRow>(...statement(pending, maxAttempts));
   const byId = new Map(rows.map((r) => [r.id, r]));
   return pending.map((p) => byId.get(p.id));
@@ -46,12 +74,18 @@ export async function insertNotifications(db: Queryable, items: PendingInsert[],
 
 export class NotificationInsertBatcher {
   private readonly commits: GroupCommit<PendingInsert, NotificationRow | undefined>;
+  /** PostgreSQL: the batches' own connections, which wake the workers themselves (wake()); else undefined. */
+  private readonly writer: Queryable | undefined;
+  private waking = false;
+  private wakeAgain = false;
 
   constructor(
     private readonly database: Database,
     private readonly options: { maxAttempts: number; maxInFlight?: number; maxBatch?: number },
   ) {
-    this.commits = new GroupCommit((batch) => this.write(batch), { maxInFlight: options.maxInFlight ?? 2, maxBatch: options.maxBatch });
+    const maxInFlight = options.maxInFlight ?? 2;
+    this.writer = database.openWriter?.({ connections: maxInFlight, settings: { "herald.queue_wake": "client" } });
+    this.commits = new GroupCommit((batch) => this.write(batch), { maxInFlight, maxBatch: options.maxBatch, collectTurn: true });
   }
 
   /** The stored row, or undefined when the user's idempotency key was already taken. */
@@ -65,16 +99,60 @@ export class NotificationInsertBatcher {
   }
 
   private async write(batch: PendingInsert[]): Promise<PromiseSettledResult<NotificationRow | undefined>[]> {
+    const db = this.writer ?? this.database;
+    const pending: Pending[] = batch.map((p) => ({ ...p, id: randomUUID() }));
+    let results: PromiseSettledResult<NotificationRow | undefined>[] | undefined;
     if (batch.length > 1) {
       try {
-        const rows = await insertNotifications(this.database, batch, this.options.maxAttempts);
-        return rows.map((value) => ({ status: "fulfilled", value }));
+        const rows = await insertNotifications(db, pending, this.options.maxAttempts);
+        results = rows.map((value) => ({ status: "fulfilled", value }));
       } catch {
-        // Which row broke the statement is unknown: each caller gets its own attempt.
+        // Which row broke the statement (or whether a lost batch committed) is unknown: each caller gets its own attempt.
       }
     }
-    return Promise.allSettled(batch.map(async (p) => (await insertNotifications(this.database, [p], this.options.maxAttempts))[0]));
+    results ??= await Promise.allSettled(pending.map((p) => this.insertOne(db, p)));
+    if (this.writer && batch.some((p, i) => results[i]!.status === "fulfilled" && dueSoon(p))) this.wake();
+    return results;
   }
+
+  /** One creation alone, by the id of its first attempt: a row that attempt committed is answered, not stored again. */
+  private async insertOne(db: Queryable, p: Pending): Promise<NotificationRow | undefined> {
+    try {
+      return (await insertNotifications(db, [p], this.options.maxAttempts))[0];
+    } catch (err) {
+      if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+      const [row] = await db.query<NotificationRow>(SELECT_OWN, [p.id, p.params[0]]);
+      if (!row) throw err;
+      return row;
+    }
+  }
+
+  /** NOTIFY the delivery workers, after the commit; coalesced: one in flight, then one more if asked meanwhile. */
+  private wake(): void {
+    if (this.waking) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.waking = true;
+    // On the writer's own connections: through the shared pool it waited behind whatever filled the pool
+    // (slow reads), while the creation had long been answered. A lost wake costs at most the workers' poll
+    // interval: nothing to report to the caller.
+    void (this.writer ?? this.database)
+      .query(WAKE, [QUEUE_WAKE_CHANNEL])
+      .catch(() => undefined)
+      .finally(() => {
+        this.waking = false;
+        if (!this.wakeAgain) return;
+        this.wakeAgain = false;
+        this.wake();
+      });
+  }
+}
+
+/** A send of `p` is due within the trigger's margin (a row whose idempotency key was taken queued nothing, but a spare wake is harmless). */
+function dueSoon(p: PendingInsert): boolean {
+  const soon = p.now.getTime() + WAKE_MARGIN_MS;
+  return p.sends.dueAt.some((d) => d.getTime() <= soon);
 }
 
 /** INSERT_NOTIFICATIONS with one array per column. */

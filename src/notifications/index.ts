@@ -3,7 +3,8 @@ export type { BroadcastResult, FromTemplateOptions } from "./service.js";
 export type { NotificationDeps } from "./deps.js";
 export type { BroadcastBase, BroadcastRecipient, InboxActions, RealtimePublisher } from "./publisher.js";
 export type { GetNotificationsOptions, NotificationPage, StateChange } from "./inbox.js";
-export { MAX_PAGE } from "./inbox.js";
+export { MAX_PAGE, TOTAL_CAP } from "./inbox.js";
+export { INBOX_COLUMNS } from "./sql.js";
 export {
   DATA_MAX_BYTES,
   MESSAGE_MAX,

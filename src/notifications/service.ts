@@ -17,9 +17,9 @@
  */
 import { enqueueOutOfApp, singleSendRows } from "../channels/index.js";
 import { HeraldError } from "../errors/index.js";
-import { PreferencesService, decideDelivery } from "../preferences/index.js";
+import { type DeliveryRuleOptions, PreferencesService, decideDelivery } from "../preferences/index.js";
 import type { InboxActions, RealtimePublisher } from "./publisher.js";
-import { timezoneCacheKey } from "../users/index.js";
+import { type AddressedChannel, type DeliveryWarning, RecipientReader, deliveryWarnings, timezoneCacheKey } from "../users/index.js";
 import { writeBroadcast } from "./broadcast.js";
 import type { NotificationDeps } from "./deps.js";
 import { NotificationInsertBatcher, insertNotifications } from "./group-insert.js";
@@ -45,6 +45,20 @@ export interface BroadcastResult {
   broadcastId: string;
 }
 
+/** `create`'s answer; `warnings` only when asked for (CreateOptions) and only on a new notification. */
+export type CreateResult = CreateOutcome & { warnings?: DeliveryWarning[] };
+
+export interface CreateOptions {
+  /**
+   * Also say which channels the delivery rules chose that cannot reach the
+   * user (no directory entry, address, phone or push subscription): the
+   * directory part is cached (src/users RecipientReader), push subscriptions
+   * are counted when push was chosen, beside the insert. The notification is
+   * created either way.
+   */
+  deliveryWarnings?: boolean;
+}
+
 export interface FromTemplateOptions {
   idempotencyKey?: string;
   relatedId?: string | null;
@@ -61,17 +75,21 @@ export class NotificationService implements InboxActions {
   readonly preferences: PreferencesService;
   readonly templates: NotificationTemplates;
   private readonly inbox: Inbox;
+  private readonly recipients: RecipientReader;
   private batcher: NotificationInsertBatcher | undefined;
   private lastPurge: number | undefined;
+  private readonly deliveryRules: DeliveryRuleOptions;
 
   constructor(
     readonly realtime: RealtimePublisher,
     deps: NotificationDeps,
   ) {
     this.deps = deps;
+    this.deliveryRules = deps.config ? { emailUnseenDelayMs: deps.config.emailUnseenDelayMs } : {};
     this.preferences = new PreferencesService(this.deps);
     this.templates = new NotificationTemplates(this.deps);
     this.inbox = new Inbox(this.deps, realtime);
+    this.recipients = new RecipientReader(this.deps);
     // A `read` sent over a socket takes the same path as PATCH /api/notifications/:id.
     realtime.useInbox(this);
   }
@@ -90,14 +108,18 @@ export class NotificationService implements InboxActions {
     return "notification" in outcome ? outcome.notification : null;
   }
 
-  /** Like createAndSendNotification, with what happened: created, replayed, deleted (a replay) or type_disabled. */
-  async create(input: CreateNotificationInput): Promise<CreateOutcome> {
+  /**
+   * Like createAndSendNotification, with what happened: created, replayed,
+   * deleted (a replay) or type_disabled; with `deliveryWarnings`, a created
+   * notification also carries the channels that cannot reach the user.
+   */
+  async create(input: CreateNotificationInput, options: CreateOptions = {}): Promise<CreateResult> {
     const n = parseOrThrow(createNotificationSchema, input, "notification");
     const { database, clock, logger } = this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
     const [prefs, timezone] = await Promise.all([this.preferences.get(n.userId), this.timezoneOf(n.userId)]);
     const now = clock.now();
-    const decision = decideDelivery({ type: n.type, priority }, prefs, timezone, now);
+    const decision = decideDelivery({ type: n.type, priority }, prefs, timezone, now, this.deliveryRules);
     const content = contentParams(n, priority);
     const key = n.idempotencyKey;
     // The content as parsed, data as an object (its key order does not matter).
@@ -112,6 +134,10 @@ export class NotificationService implements InboxActions {
     // group-insert.ts) when every send is single, else in a transaction that
     // also joins the hour's bundle.
     const sends = singleSendRows(decision, now);
+    const chosen = (Object.keys(decision.outOfApp) as AddressedChannel[]).filter((c) => decision.outOfApp[c].mode !== "off");
+    // Read beside the insert: the answer waits for the slower of the two, not for both in turn.
+    const recipient = options.deliveryWarnings && chosen.length > 0 ? this.recipients.read(n.userId, chosen.includes("push")) : undefined;
+    recipient?.catch(() => undefined); // awaited below; never an unhandled rejection if the insert throws first
     const row = sends
       ? await this.insertBatcher(database).insert({ ...item, sends })
       : await database.transaction(async (tx) => {
@@ -134,7 +160,8 @@ export class NotificationService implements InboxActions {
         logger.warn({ err, id: dto.id }, "live push failed; the notification waits for sync");
       });
     }
-    return { status: "created", notification: dto };
+    if (!recipient) return { status: "created", notification: dto };
+    return { status: "created", notification: dto, warnings: deliveryWarnings(chosen, await recipient) };
   }
 
   /** Fills the template `templateKey` with `variables` and creates the notification. */
@@ -174,7 +201,7 @@ export class NotificationService implements InboxActions {
     const n = parseOrThrow(notificationContentSchema, input, "broadcast");
     const { database, clock, logger } = this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
-    const { broadcastId, count, base, recipients } = await writeBroadcast(database, n, priority, clock.now(), MAX_SEND_ATTEMPTS);
+    const { broadcastId, count, base, recipients } = await writeBroadcast(database, n, priority, clock.now(), MAX_SEND_ATTEMPTS, this.deliveryRules);
     if (!base) return { count, broadcastId };
     await this.realtime.publishBroadcast(base, recipients).catch((err: unknown) => {
       logger.warn({ err, broadcastId }, "broadcast fan-out failed; recipients receive it on sync");
@@ -202,6 +229,11 @@ export class NotificationService implements InboxActions {
 
   markAllRead(userId: string): Promise<number> {
     return this.inbox.markAllRead(userId);
+  }
+
+  /** Archives every notification of the user, in constant time (records no `archived` events); returns how many changed. */
+  archiveAll(userId: string): Promise<number> {
+    return this.inbox.archiveAll(userId);
   }
 
   /** Archives (records `archived`); false when the id is not the user's. */

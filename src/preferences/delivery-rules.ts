@@ -13,6 +13,12 @@
  * - Channel toggles (email, push, SMS) are respected even for critical: a
  *   user without SMS cannot be texted. Critical skips quiet hours and the
  *   hourly / digest batching and goes out at once.
+ * - E-mail under `frequency: "immediate"` with `emailImmediate: "unseen"`
+ *   (the default) goes at once only for high and critical priority; normal
+ *   and low wait `emailUnseenDelayMs` and go only if the user has not seen
+ *   them in-app by then (the worker checks at send time). With in-app off
+ *   there is nothing to see, so e-mail goes at once. Push and SMS are opt-in
+ *   channels the user switched on and keep sending at once.
  */
 import type { Presentation } from "../protocol/index.js";
 import { inWindow, localMinuteOfDay, nextLocalHour, nextLocalTime, parseHhmm, safeTimeZone } from "../time/index.js";
@@ -22,6 +28,8 @@ export type ChannelPlan =
   | { mode: "now" }
   /** Immediate, but quiet hours are on: send at `until` (their end). */
   | { mode: "hold_until"; until: Date }
+  /** Send at `at` unless by then a device acknowledged the notification or the user read it (e-mail's "unseen" mode). */
+  | { mode: "unless_seen"; at: Date }
   /** Bundled with the hour's others into one message at `at`. */
   | { mode: "hourly"; at: Date }
   /** Left to the e-mail digest. */
@@ -52,6 +60,14 @@ export interface DeliveryInput {
 
 const OFF: ChannelPlan = { mode: "off" };
 
+/** How long a normal/low notification may wait to be seen in-app before it is e-mailed (`emailImmediate: "unseen"`). */
+export const DEFAULT_EMAIL_UNSEEN_DELAY_MS = 120_000;
+
+/** Server-level knobs of the rules; every field has a default. */
+export interface DeliveryRuleOptions {
+  emailUnseenDelayMs?: number;
+}
+
 export function isCritical(n: DeliveryInput): boolean {
   return n.priority === "critical" || n.type === "security_alert";
 }
@@ -67,6 +83,7 @@ export function decideDelivery(
   prefs: PreferenceFields,
   timeZone: string | null | undefined,
   now: Date,
+  options: DeliveryRuleOptions = {},
 ): DeliveryDecision {
   const zone = safeTimeZone(timeZone);
   const critical = isCritical(notification);
@@ -115,14 +132,20 @@ export function decideDelivery(
     }
   };
 
+  const inApp = prefs.inAppEnabled || critical;
+  // Rule 3, e-mail in "unseen" mode: normal and low wait to be seen in-app (not past quiet hours' end).
+  const email = plan(prefs.emailEnabled, true);
+  const waitsToBeSeen =
+    (email.mode === "now" || email.mode === "hold_until") && inApp && prefs.emailImmediate !== "always" && notification.priority !== "high" && !critical;
+  const seenBy = new Date(now.getTime() + (options.emailUnseenDelayMs ?? DEFAULT_EMAIL_UNSEEN_DELAY_MS));
   return {
     store: true,
-    inApp: prefs.inAppEnabled || critical,
+    inApp,
     silent,
     critical,
     presentation,
     outOfApp: {
-      email: plan(prefs.emailEnabled, true),
+      email: !waitsToBeSeen ? email : { mode: "unless_seen", at: email.mode === "hold_until" && email.until > seenBy ? email.until : seenBy },
       push: plan(prefs.browserPushEnabled, false),
       sms: plan(prefs.smsEnabled, false),
     },

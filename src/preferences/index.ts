@@ -4,6 +4,7 @@ export type { PreferencesDeps } from "./service.js";
 export {
   DEFAULT_PREFERENCES,
   DIGEST_FREQUENCIES,
+  EMAIL_IMMEDIATE_MODES,
   PREFERENCE_COLUMNS,
   FREQUENCIES,
   TYPE_TOGGLES,
@@ -12,6 +13,6 @@ export {
   preferencesUpdateSchema,
   typeToggleOf,
 } from "./types.js";
-export type { DigestFrequency, Frequency, NotificationPreferences, PreferenceFields, PreferencesUpdate } from "./types.js";
-export { OUT_OF_APP_CHANNELS, decideDelivery, inQuietHours, isCritical } from "./delivery-rules.js";
-export type { ChannelPlan, DeliveryDecision, DeliveryInput, OutOfAppChannel } from "./delivery-rules.js";
+export type { DigestFrequency, EmailImmediate, Frequency, NotificationPreferences, PreferenceFields, PreferencesUpdate } from "./types.js";
+export { DEFAULT_EMAIL_UNSEEN_DELAY_MS, OUT_OF_APP_CHANNELS, decideDelivery, inQuietHours, isCritical } from "./delivery-rules.js";
+export type { ChannelPlan, DeliveryDecision, DeliveryInput, DeliveryRuleOptions, OutOfAppChannel } from "./delivery-rules.js";

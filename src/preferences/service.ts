@@ -1,6 +1,7 @@
 /**
  * Reads and writes a user's preferences. Reads go through the cache (1 h, as
- * the guide suggests; Redis when configured, so every instance shares it);
+ * the guide suggests; Redis when configured, so every instance shares it,
+ * with a local copy each instance drops when the bus says it changed);
  * an update writes the row and deletes the cache entry in the same call.
  */
 import { validationError } from "../errors/index.js";

@@ -9,6 +9,14 @@ export const FREQUENCIES = ["immediate", "hourly", "daily_digest"] as const;
 export type Frequency = (typeof FREQUENCIES)[number];
 export const DIGEST_FREQUENCIES = ["hourly", "daily", "weekly"] as const;
 export type DigestFrequency = (typeof DIGEST_FREQUENCIES)[number];
+/**
+ * How `frequency: "immediate"` treats e-mail of normal and low priority
+ * (docs/delivery.md, rule 3): `unseen` sends it only when the user has not
+ * seen it in-app (no device acknowledged it and it is unread) a short delay
+ * after its creation; `always` sends every one at once.
+ */
+export const EMAIL_IMMEDIATE_MODES = ["unseen", "always"] as const;
+export type EmailImmediate = (typeof EMAIL_IMMEDIATE_MODES)[number];
 
 export interface NotificationPreferences {
   userId: string;
@@ -27,6 +35,8 @@ export interface NotificationPreferences {
   quietHoursStart: string;
   quietHoursEnd: string;
   frequency: Frequency;
+  /** With `frequency: "immediate"`: e-mail normal/low priority only when unseen in-app, or always. */
+  emailImmediate: EmailImmediate;
   soundEnabled: boolean;
   soundVolume: number;
   desktopNotifications: boolean;
@@ -38,7 +48,7 @@ export interface NotificationPreferences {
 
 export type PreferenceFields = Omit<NotificationPreferences, "userId" | "updatedAt">;
 
-/** Mirrors the column defaults of migration 0001. */
+/** Mirrors the column defaults of migration 0001 (and 0013 for emailImmediate). */
 export const DEFAULT_PREFERENCES: Readonly<PreferenceFields> = Object.freeze({
   inAppEnabled: true,
   emailEnabled: true,
@@ -54,6 +64,7 @@ export const DEFAULT_PREFERENCES: Readonly<PreferenceFields> = Object.freeze({
   quietHoursStart: "22:00",
   quietHoursEnd: "08:00",
   frequency: "immediate",
+  emailImmediate: "unseen",
   soundEnabled: true,
   soundVolume: 70,
   desktopNotifications: true,
@@ -81,6 +92,7 @@ export const PREFERENCE_COLUMNS: Readonly<Record<keyof PreferenceFields, string>
   quietHoursStart: "quiet_hours_start",
   quietHoursEnd: "quiet_hours_end",
   frequency: "frequency",
+  emailImmediate: "email_immediate",
   soundEnabled: "sound_enabled",
   soundVolume: "sound_volume",
   desktopNotifications: "desktop_notifications",
@@ -122,6 +134,7 @@ export const preferencesUpdateSchema = z
     quietHoursStart: hhmm,
     quietHoursEnd: hhmm,
     frequency: z.enum(FREQUENCIES),
+    emailImmediate: z.enum(EMAIL_IMMEDIATE_MODES),
     soundEnabled: z.boolean(),
     soundVolume: z.number().int().min(0).max(100),
     desktopNotifications: z.boolean(),

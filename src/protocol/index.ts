@@ -91,4 +91,6 @@ export const CloseCodes = {
   /** The user opened more than maxConnectionsPerUser here: their oldest connection is closed. */
   tooManyConnections: 4009,
   rateLimited: 4029,
+  /** An admin erased the user (DELETE /api/users/{id}): nothing is left to sync. Like HTTP 410. */
+  userErased: 4410,
 } as const;

@@ -5,6 +5,7 @@
  */
 import { useState } from "react";
 import { type Interval, exportPath } from "./analyticsData.js";
+import { ChannelBreakdown } from "./ChannelBreakdown.js";
 import { ExportButton } from "./ExportButton.js";
 import { IntervalSwitch } from "./IntervalSwitch.js";
 import { MetricCards } from "./MetricCards.js";
@@ -42,6 +43,7 @@ export function AnalyticsDashboard({ token, url, pollMs }: AnalyticsDashboardPro
       {updatedAt && (
         <p className="herald-muted herald-live" role="status">
           <span className="herald-conn-dot" aria-hidden="true" /> Live · updated {updatedAt.toLocaleTimeString()}
+          {data?.asOf && <> · counts every event up to {data.asOf.toLocaleTimeString()}</>}
         </p>
       )}
       {data === null ? (
@@ -59,6 +61,7 @@ export function AnalyticsDashboard({ token, url, pollMs }: AnalyticsDashboardPro
               <TypeChart rows={data.byType} />
             </article>
           </div>
+          <ChannelBreakdown rows={data.byChannel} />
           <article className="herald-panel">
             <h3>Top performing notifications</h3>
             <TopNotifications rows={data.top} />

@@ -1,28 +1,13 @@
 import type { Interval } from "./analyticsData.js";
+import { SegmentedControl } from "./SegmentedControl.js";
 
-const OPTIONS: { value: Interval; label: string }[] = [
+const OPTIONS = [
   { value: "day", label: "Daily" },
   { value: "week", label: "Weekly" },
   { value: "month", label: "Monthly" },
-];
+] as const satisfies readonly { value: Interval; label: string }[];
 
 /** Day / week / month view switch. */
 export function IntervalSwitch({ value, onChange }: { value: Interval; onChange(v: Interval): void }) {
-  return (
-    <div className="herald-segmented" role="tablist" aria-label="Time interval">
-      {OPTIONS.map((o) => (
-        <button
-          key={o.value}
-          type="button"
-          role="tab"
-          aria-selected={value === o.value}
-          className={value === o.value ? "active" : ""}
-          onClick={() => onChange(o.value)}
-          data-testid={`interval-${o.value}`}
-        >
-          {o.label}
-        </button>
-      ))}
-    </div>
-  );
+  return <SegmentedControl legend="Time interval" options={OPTIONS} value={value} onChange={onChange} testIdPrefix="interval" />;
 }

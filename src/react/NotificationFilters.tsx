@@ -1,28 +1,13 @@
 import type { ListFilter } from "./api.js";
+import { SegmentedControl } from "./SegmentedControl.js";
 
-const FILTERS: { value: ListFilter; label: string }[] = [
+const FILTERS = [
   { value: "unread", label: "Unread" },
   { value: "all", label: "All" },
   { value: "archived", label: "Archived" },
-];
+] as const satisfies readonly { value: ListFilter; label: string }[];
 
-/** Unread / All / Archived as a segmented control. */
+/** Unread / All / Archived as a segmented radio group. */
 export function NotificationFilters({ value, onChange }: { value: ListFilter; onChange(f: ListFilter): void }) {
-  return (
-    <div className="herald-segmented" role="tablist" aria-label="Filter notifications">
-      {FILTERS.map((f) => (
-        <button
-          key={f.value}
-          type="button"
-          role="tab"
-          aria-selected={value === f.value}
-          className={value === f.value ? "active" : ""}
-          onClick={() => onChange(f.value)}
-          data-testid={`filter-${f.value}`}
-        >
-          {f.label}
-        </button>
-      ))}
-    </div>
-  );
+  return <SegmentedControl legend="Show notifications" options={FILTERS} value={value} onChange={onChange} testIdPrefix="filter" />;
 }

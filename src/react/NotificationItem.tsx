@@ -1,3 +1,4 @@
+import { useId } from "react";
 import type { NotificationDto } from "../protocol/index.js";
 import { relativeTime, safeHref, typeLabel } from "./format.js";
 import { TypeIcon } from "./TypeIcon.js";
@@ -11,8 +12,13 @@ export interface NotificationItemProps {
   onAction(n: NotificationDto): void;
 }
 
-/** One notification: type icon, title, message, relative time, priority styling and its actions. */
+/**
+ * One notification: type icon, title, message, relative time, priority
+ * styling and its actions. The actions are described by the title, so
+ * "Mark read" heard while tabbing says which notification it marks.
+ */
 export function NotificationItem({ notification: n, now, onRead, onArchive, onRemove, onAction }: NotificationItemProps) {
+  const titleId = useId();
   const href = safeHref(n.actionUrl);
   const classes = ["herald-item", `herald-priority-${n.priority}`, n.read ? "read" : "unread"].join(" ");
   return (
@@ -22,7 +28,7 @@ export function NotificationItem({ notification: n, now, onRead, onArchive, onRe
       </span>
       <div className="herald-item-body">
         <div className="herald-item-head">
-          <strong className="herald-item-title">{n.title}</strong>
+          <strong className="herald-item-title" id={titleId}>{n.title}</strong>
           {(n.priority === "critical" || n.priority === "high") && <span className={`herald-chip herald-chip-${n.priority}`}>{n.priority}</span>}
         </div>
         <p className="herald-item-message">{n.message}</p>
@@ -34,17 +40,17 @@ export function NotificationItem({ notification: n, now, onRead, onArchive, onRe
         </div>
         <div className="herald-item-actions">
           {href && (
-            <a className="herald-action-link" href={href} onClick={() => onAction(n)} data-testid="action-link">
+            <a className="herald-action-link" href={href} onClick={() => onAction(n)} aria-describedby={titleId} data-testid="action-link">
               {n.actionLabel ?? "Open"}
             </a>
           )}
           {!n.read && (
-            <button type="button" onClick={() => onRead(n.id)} data-testid="mark-read">
+            <button type="button" onClick={() => onRead(n.id)} aria-describedby={titleId} data-testid="mark-read">
               Mark read
             </button>
           )}
           {!n.archived && (
-            <button type="button" onClick={() => onArchive(n.id)} data-testid="archive">
+            <button type="button" onClick={() => onArchive(n.id)} aria-describedby={titleId} data-testid="archive">
               Archive
             </button>
           )}

@@ -3,9 +3,9 @@ import type { Interval, TrendPoint } from "./analyticsData.js";
 
 const SERIES = [
   { key: "sent", color: "#64748b" },
-  { key: "delivered", color: "#2563eb" },
-  { key: "opened", color: "#16a34a" },
-  { key: "clicked", color: "#d97706" },
+  { key: "delivered", color: "#1d4ed8" },
+  { key: "opened", color: "#15803d" },
+  { key: "clicked", color: "#b45309" },
 ] as const;
 
 function bucketLabel(bucket: string, interval: Interval): string {

@@ -19,9 +19,9 @@ export function TypeChart({ rows: all }: { rows: TypeRow[] }) {
             <YAxis unit="%" domain={[0, 100]} fontSize={12} />
             <Tooltip formatter={(v) => `${Number(v).toFixed(2)}%`} />
             <Legend />
-            <Bar dataKey="deliveryRate" name="Delivery rate" fill="#2563eb" isAnimationActive={false} />
-            <Bar dataKey="openRate" name="Open rate" fill="#16a34a" isAnimationActive={false} />
-            <Bar dataKey="clickRate" name="Click rate" fill="#d97706" isAnimationActive={false} />
+            <Bar dataKey="deliveryRate" name="Delivery rate" fill="#1d4ed8" isAnimationActive={false} />
+            <Bar dataKey="openRate" name="Open rate" fill="#15803d" isAnimationActive={false} />
+            <Bar dataKey="clickRate" name="Click rate" fill="#b45309" isAnimationActive={false} />
           </BarChart>
         </ResponsiveContainer>
       )}

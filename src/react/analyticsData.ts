@@ -4,6 +4,7 @@
  * with two decimals, 0 when the denominator is 0); nothing is recomputed here.
  */
 import type { HeraldApi } from "./api.js";
+import { type ChannelRow, toChannelRows } from "./ChannelBreakdown.js";
 
 export type Interval = "day" | "week" | "month";
 
@@ -47,7 +48,10 @@ export interface DashboardData {
   headline: Headline;
   trends: TrendPoint[];
   byType: TypeRow[];
+  byChannel: ChannelRow[];
   top: TopRow[];
+  /** Every event committed before this instant is counted (the overview's asOf); null if the server did not say. */
+  asOf: Date | null;
 }
 
 type Obj = Record<string, unknown>;
@@ -128,7 +132,9 @@ export async function fetchDashboard(api: HeraldApi, interval: Interval, timeZon
     headline: toHeadline(overview),
     trends: toTrends(trends),
     byType: toTypeRows(overview.byType ?? []),
+    byChannel: toChannelRows(overview.byChannel),
     top: toTopRows(top),
+    asOf: typeof overview.asOf === "string" && !Number.isNaN(Date.parse(overview.asOf)) ? new Date(overview.asOf) : null,
   };
 }
 

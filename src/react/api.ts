@@ -26,7 +26,11 @@ export type ListFilter = "unread" | "all" | "archived";
 
 export interface NotificationPage {
   notifications: NotificationDto[];
+  /** Exact, except with a type filter past the server's cap (`totalCapped`). */
   total: number;
+  totalCapped?: boolean;
+  /** The cursor of the next (older) page, or null after the last one. */
+  next: number | null;
   unreadCount: number;
 }
 
@@ -51,8 +55,10 @@ export function createApi({ baseUrl, token }: ApiOptions) {
 
   return {
     request,
-    listNotifications(filter: ListFilter, limit: number, offset = 0): Promise<NotificationPage> {
+    /** A page of the inbox, newest first: after `offset` rows, or (cheap at any depth) older than the `before` cursor (a page's `next`). */
+    listNotifications(filter: ListFilter, limit: number, offset = 0, before?: number): Promise<NotificationPage> {
       const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+      if (before !== undefined) q.set("before", String(before));
       if (filter === "archived") q.set("archived", "true");
       else q.set("archived", "false");
       if (filter === "unread") q.set("read", "false");
@@ -62,6 +68,7 @@ export function createApi({ baseUrl, token }: ApiOptions) {
     update: (id: string, patch: { read?: boolean; archived?: boolean }) =>
       request<unknown>("PATCH", `/api/notifications/${encodeURIComponent(id)}`, patch),
     readAll: () => request<unknown>("POST", "/api/notifications/read-all", {}),
+    archiveAll: () => request<unknown>("POST", "/api/notifications/archive-all", {}),
     remove: (id: string) => request<unknown>("DELETE", `/api/notifications/${encodeURIComponent(id)}`),
     /** keepalive: the click usually navigates away before the response arrives. */
     trackClick: (notificationId: string, metadata: Record<string, unknown>) =>

@@ -21,6 +21,8 @@ export { NotificationBell, type NotificationBellProps } from "./NotificationBell
 export { ProviderNotificationCenter, type ProviderNotificationCenterProps } from "./ProviderNotificationCenter.js";
 export { NotificationItem } from "./NotificationItem.js";
 export { ConnectionStatus } from "./ConnectionStatus.js";
+export { NotificationAnnouncer, type NotificationAnnouncerProps } from "./NotificationAnnouncer.js";
+export { SegmentedControl, type SegmentedOption } from "./SegmentedControl.js";
 export { PushToggle } from "./PushToggle.js";
 export { usePushSubscription, pushSupported } from "./usePushSubscription.js";
 export type { UsePushSubscriptionOptions, PushState, PushSubscriptionState } from "./usePushSubscription.js";

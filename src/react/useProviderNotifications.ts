@@ -33,8 +33,12 @@ export interface UseProviderNotificationsOptions {
 export interface ProviderNotifications {
   notifications: NotificationDto[];
   unreadCount: number;
-  /** How many notifications match the filter on the server. */
+  /** How many notifications match the filter on the server (a lower bound when `totalCapped`). */
   total: number;
+  /** The server stopped counting at its cap (a type filter on a large inbox): `total` is "at least". */
+  totalCapped: boolean;
+  /** Whether `loadMore()` can bring older notifications (the server gave a cursor). */
+  hasMore: boolean;
   filter: ListFilter;
   setFilter(filter: ListFilter): void;
   connection: ConnectionState;
@@ -46,6 +50,8 @@ export interface ProviderNotifications {
   addNotification(notification: NotificationDto): void;
   markRead(id: string): Promise<void>;
   markAllRead(): Promise<void>;
+  /** Archives every notification of the user (the server moves its archive watermark), then reloads the first page. */
+  archiveAll(): Promise<void>;
   archive(id: string): Promise<void>;
   remove(id: string): Promise<void>;
   /** Records a `clicked` event for the notification's action link (and marks it read). */
@@ -79,6 +85,11 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   const [filter, setFilter] = useState<ListFilter>(options.filter ?? "all");
   const [notifications, setNotifications] = useState<NotificationDto[]>([]);
   const [total, setTotal] = useState(0);
+  const [totalCapped, setTotalCapped] = useState(false);
+  // The server's cursor for the next older page (null: none); loadMore pages by it, not by offset,
+  // so a deep page costs the same as the first and live arrivals do not shift it.
+  const [next, setNext] = useState<number | null>(null);
+  const nextRef = useRef<number | null>(null);
   const [unreadCount, setUnreadCount] = useState(0);
   const [connection, setConnection] = useState<ConnectionState>("connecting");
   const [loading, setLoading] = useState(true);
@@ -115,6 +126,9 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
       const complete = page.notifications.length < pageSize;
       setNotifications((live) => reconcileFirstPage(page.notifications, live, filterRef.current, complete, arrived));
       setTotal(page.total);
+      setTotalCapped(page.totalCapped === true);
+      nextRef.current = page.next;
+      setNext(page.next);
       setUnreadCount(page.unreadCount);
       setError(null);
     } catch (err) {
@@ -130,6 +144,8 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   useEffect(() => {
     knownIds.current.clear();
     setNotifications([]);
+    nextRef.current = null;
+    setNext(null);
     void loadFirstPage(filter);
   }, [loadFirstPage, filter]);
 
@@ -195,6 +211,20 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
     await run(setError, () => api.readAll());
   }, [api, setError]);
 
+  const archiveAll = useCallback(async () => {
+    // Outside "archived" the list empties at once; the server's first page then brings totals and the cursor
+    // (in "archived" it now holds everything), and undoes this if the request failed.
+    if (filterRef.current !== "archived") {
+      setNotifications([]);
+      setTotal(0);
+      nextRef.current = null;
+      setNext(null);
+    }
+    setUnreadCount(0);
+    await run(setError, () => api.archiveAll());
+    await load();
+  }, [api, load, setError]);
+
   const archive = useCallback(
     async (id: string) => {
       const target = notificationsRef(notifications, id);
@@ -225,13 +255,20 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
   );
 
   const loadMore = useCallback(async () => {
+    const before = nextRef.current;
+    if (before === null) return;
     await run(setError, async () => {
-      const page = await api.listNotifications(filterRef.current, pageSize, notifications.length);
+      const page = await api.listNotifications(filterRef.current, pageSize, 0, before);
+      // A reload or another loadMore moved the cursor meanwhile: this page is stale.
+      if (nextRef.current !== before) return;
       for (const n of page.notifications) knownIds.current.add(n.id);
       setNotifications((list) => mergeNotifications(list, page.notifications));
       setTotal(page.total);
+      setTotalCapped(page.totalCapped === true);
+      nextRef.current = page.next;
+      setNext(page.next);
     });
-  }, [api, pageSize, notifications.length, setError]);
+  }, [api, pageSize, setError]);
 
   const addNotification = useCallback((n: NotificationDto) => {
     if (!matchesFilter(n, filterRef.current)) return;
@@ -244,6 +281,8 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
     notifications,
     unreadCount,
     total,
+    totalCapped,
+    hasMore: next !== null,
     filter,
     setFilter,
     connection,
@@ -253,6 +292,7 @@ export function useProviderNotifications(options: UseProviderNotificationsOption
     addNotification,
     markRead,
     markAllRead,
+    archiveAll,
     archive,
     remove,
     trackClick,

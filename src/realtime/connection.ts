@@ -20,6 +20,33 @@ import { CloseCodes, type ServerMessage } from "../protocol/index.js";
 /** ws sends a Buffer as a binary frame unless told otherwise; ours are JSON text. */
 const TEXT = { binary: false } as const;
 
+/**
+ * What `writeFramed` reads of a ws 8 WebSocket (not its public API; pinned
+ * by test/realtime/connection-wire.test.ts): the TCP socket and the sender,
+ * whose `_state` is 0 (DEFAULT) when it holds nothing back (no compression
+ * or Blob read in progress) and so writes every frame synchronously.
+ */
+interface WsInternals {
+  _socket?: { write(chunk: Buffer): boolean } | null;
+  _sender?: { _state?: number; _queue?: unknown[] } | null;
+}
+
+/**
+ * Writes an already framed message (`Frame.wire`) straight to the
+ * WebSocket's TCP socket, where `ws.send` would write the same bytes after
+ * framing them itself (a header allocation, an options object and a corked
+ * two-buffer write per send). Only while the socket is open and ws's sender
+ * is idle, so the frame cannot overtake one ws still holds, nor follow a
+ * close frame; returns false otherwise (the caller sends through ws).
+ */
+export function writeFramed(ws: WebSocket, wire: Buffer): boolean {
+  if (ws.readyState !== 1) return false;
+  const { _socket: socket, _sender: sender } = ws as unknown as WsInternals;
+  if (!socket || !sender || sender._state !== 0 || sender._queue?.length !== 0) return false;
+  socket.write(wire);
+  return true;
+}
+
 export interface ConnectionLimits {
   /** Close (4008) when the socket's unsent bytes would pass this (default 1 MiB). */
   maxBufferedBytes: number;
@@ -124,13 +151,16 @@ export class Connection {
     const buffered = socket.bufferedAmount;
     // A frame always goes out on an empty buffer (a large sync page must not
     // close the socket forever); beyond that the bound cuts slow consumers off.
-    const bytes = frame.bytes;
-    if (buffered > 0 && buffered + (bytes ? bytes.length : frame.text.length) > this.shared.limits.maxBufferedBytes) {
+    const wire = frame.wire;
+    if (buffered > 0 && buffered + (wire ? wire.length : frame.bytes ? frame.bytes.length : frame.text.length) > this.shared.limits.maxBufferedBytes) {
       this.slowConsumer();
       return;
     }
-    if (bytes) socket.send(bytes, TEXT);
-    else socket.send(frame.text);
+    if (wire === undefined || !writeFramed(socket, wire)) {
+      const bytes = frame.bytes;
+      if (bytes) socket.send(bytes, TEXT);
+      else socket.send(frame.text);
+    }
     const hooks = this.shared.hooks;
     hooks.onSent();
     if (frame.id !== undefined) {

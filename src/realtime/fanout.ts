@@ -14,33 +14,62 @@ import {
   encodeEnvelope,
   messageFrame,
   notificationFrame,
+  originPrefixes,
   type Frame,
 } from "./frames.js";
-import type { Hub } from "./hub.js";
+import { type Hub, pushTo } from "./hub.js";
 import type { BroadcastBase, BroadcastRecipient } from "../notifications/index.js";
 import type { NotificationDto, Presentation, ServerMessage } from "../protocol/index.js";
 
 export const FANOUT_CHANNEL = "realtime";
+/** Rare commands to every instance (close a user's connections), apart from the frame traffic. */
+export const DISCONNECT_CHANNEL = "realtime.disconnect";
 /** Recipients per bus message, so one huge broadcast does not become one huge Redis payload. */
 const BROADCAST_CHUNK = 10_000;
 
 export class Fanout {
   private unsubscribe: (() => Promise<void>) | undefined;
+  private unsubscribeDisconnects: (() => Promise<void>) | undefined;
+  /** How our own messages begin: their echo is dropped unparsed. */
+  private readonly echo: readonly [string, string];
 
   constructor(
     private readonly bus: Bus,
     private readonly instanceId: string,
     private readonly hub: Hub,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.echo = originPrefixes(instanceId);
+  }
 
   async start(): Promise<void> {
     this.unsubscribe = await this.bus.subscribe(FANOUT_CHANNEL, (raw) => this.receive(raw));
+    this.unsubscribeDisconnects = await this.bus.subscribe(DISCONNECT_CHANNEL, (raw) => this.receiveDisconnect(raw));
   }
 
   async stop(): Promise<void> {
     await this.unsubscribe?.();
-    this.unsubscribe = undefined;
+    await this.unsubscribeDisconnects?.();
+    this.unsubscribe = this.unsubscribeDisconnects = undefined;
+  }
+
+  /** Closes the user's connections here at once, then on every other instance. */
+  async disconnect(userId: string, code: number, reason: string): Promise<void> {
+    this.closeLocal(userId, code, reason);
+    await this.bus.publish(DISCONNECT_CHANNEL, JSON.stringify({ o: this.instanceId, u: userId, c: code, r: reason }));
+  }
+
+  private closeLocal(userId: string, code: number, reason: string): void {
+    for (const conn of this.hub.of(userId)) conn.close(code, reason);
+  }
+
+  private receiveDisconnect(raw: string): void {
+    try {
+      const m = JSON.parse(raw) as { o: string; u: string; c: number; r: string };
+      if (m.o !== this.instanceId && this.hub.has(m.u)) this.closeLocal(m.u, m.c, m.r);
+    } catch (err) {
+      this.logger.warn({ err }, "undecodable realtime disconnect message dropped");
+    }
   }
 
   async notification(dto: NotificationDto, presentation: Presentation): Promise<void> {
@@ -59,7 +88,11 @@ export class Fanout {
 
   async broadcast(base: BroadcastBase, recipients: readonly BroadcastRecipient[]): Promise<void> {
     const template = new BroadcastTemplate(base);
-    for (const r of recipients) if (this.hub.has(r.userId)) this.hub.deliver(r.userId, template.frameFor(r));
+    const hub = this.hub;
+    for (const r of recipients) {
+      const target = hub.lookup(r.userId);
+      if (target !== undefined) pushTo(target, template.frameFor(r));
+    }
     for (let i = 0; i < recipients.length; i += BROADCAST_CHUNK) {
       const chunk = recipients.slice(i, i + BROADCAST_CHUNK);
       await this.bus.publish(FANOUT_CHANNEL, encodeEnvelope(broadcastHeader(this.instanceId, chunk), template.body));
@@ -68,6 +101,7 @@ export class Fanout {
 
   /** A message from another instance (or our own echo, ignored). */
   private receive(raw: string): void {
+    if (raw.startsWith(this.echo[0]) || raw.startsWith(this.echo[1])) return;
     try {
       const { header, payload } = decodeEnvelope(raw);
       if (header.o === this.instanceId) return;
@@ -77,9 +111,10 @@ export class Fanout {
       }
       let template: BroadcastTemplate | undefined;
       for (const [userId, id, seq, p] of header.r) {
-        if (!this.hub.has(userId)) continue;
+        const target = this.hub.lookup(userId);
+        if (target === undefined) continue;
         template ??= new BroadcastTemplate(payload);
-        this.hub.deliver(userId, template.frameFor({ userId, id, seq, presentation: header.p[p]! }));
+        pushTo(target, template.frameFor({ userId, id, seq, presentation: header.p[p]! }));
       }
     } catch (err) {
       this.logger.warn({ err }, "undecodable realtime bus message dropped");

@@ -18,6 +18,13 @@ export interface Frame {
    * and string encoding.
    */
   readonly bytes?: Buffer;
+  /**
+   * The whole WebSocket frame (a server's unmasked text frame: header, then
+   * `bytes`), when the producer built it (broadcasts): a connection whose ws
+   * sender is idle writes it to the TCP socket in one call, as ws itself would
+   * after framing it (see connection.ts `writeFramed`).
+   */
+  readonly wire?: Buffer;
   /** Set for `notification` messages, so a syncing connection can drop what the sync already holds. */
   readonly id?: string;
   readonly seq?: number;
@@ -36,15 +43,46 @@ export function messageFrame(message: ServerMessage): Frame {
   return { text: JSON.stringify(message) };
 }
 
-/** A broadcast frame: the bytes are what goes out; the text is decoded only if someone asks. */
-class BytesFrame implements Frame {
+/**
+ * A broadcast frame: `wire` is what goes out (the WebSocket header at 0, the
+ * JSON text from `offset`); the payload view and the decoded text are made
+ * only if someone asks (a connection that cannot write the frame whole).
+ */
+class WireFrame implements Frame {
   constructor(
-    readonly bytes: Buffer,
+    readonly wire: Buffer,
+    private readonly offset: number,
     readonly id: string,
     readonly seq: number,
   ) {}
+  get bytes(): Buffer {
+    return this.wire.subarray(this.offset);
+  }
   get text(): string {
-    return this.bytes.toString("utf8");
+    return this.wire.toString("utf8", this.offset);
+  }
+}
+
+/** FIN + text opcode: a whole, unfragmented text message. */
+const FIN_TEXT = 0x81;
+
+/** Length of the header of an unmasked (server-to-client) frame carrying `length` payload bytes (RFC 6455 5.2). */
+export function frameHeaderLength(length: number): number {
+  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
+}
+
+/** Writes that header at the start of `out`. */
+function writeFrameHeader(out: Buffer, length: number, headerLength: number): void {
+  out[0] = FIN_TEXT;
+  if (headerLength === 2) {
+    out[1] = length;
+  } else if (headerLength === 4) {
+    out[1] = 126;
+    out.writeUInt16BE(length, 2);
+  } else {
+    out[1] = 127;
+    out.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    out.writeUInt32BE(length >>> 0, 6);
   }
 }
 
@@ -52,15 +90,20 @@ const BROADCAST_PREFIX = Buffer.from('{"type":"notification","notification":{"id
 
 /**
  * A broadcast's shared part serialized and UTF-8 encoded once; `frameFor`
- * writes one recipient's id, seq and userId between the pre-encoded prefix
- * and suffix into a single Buffer (the only per-recipient encoding is those
- * few ASCII-or-short fields).
+ * writes one recipient's whole WebSocket frame into a single Buffer: the
+ * frame header, the pre-encoded prefix, the recipient's id, seq and userId
+ * (the only per-recipient encoding: a few short fields), and the pre-encoded
+ * rest. Sockets send that Buffer as it is: no per-recipient JSON.stringify of
+ * the notification, no framing or copying by ws.
  */
 export class BroadcastTemplate {
   /** The base object's members without the opening brace: `"type":...}`. */
   readonly body: string;
   /** Per presentation: `<sep><body>,"presentation":{...}}` encoded once. */
   private readonly suffixes = new Map<string, Buffer>();
+  /** The last presentation object seen and its suffix: recipients of one decision share the object. */
+  private lastPresentation: Presentation | undefined = undefined;
+  private lastSuffix: Buffer | undefined = undefined;
 
   constructor(baseOrBody: BroadcastBase | string) {
     if (typeof baseOrBody === "string") {
@@ -72,6 +115,7 @@ export class BroadcastTemplate {
   }
 
   private suffix(p: Presentation): Buffer {
+    if (p === this.lastPresentation) return this.lastSuffix!;
     const key = `${p.sound ? 1 : 0}${p.desktop ? 1 : 0}${p.silent ? 1 : 0}${p.volume}`;
     let buf = this.suffixes.get(key);
     if (buf === undefined) {
@@ -80,6 +124,8 @@ export class BroadcastTemplate {
       buf = Buffer.from(`${sep}${this.body},"presentation":${presentation}}`);
       this.suffixes.set(key, buf);
     }
+    this.lastPresentation = p;
+    this.lastSuffix = buf;
     return buf;
   }
 
@@ -88,11 +134,15 @@ export class BroadcastTemplate {
     const middle = `${JSON.stringify(r.id)},"seq":${seq},"userId":${JSON.stringify(r.userId)}`;
     const suffix = this.suffix(r.presentation);
     const middleLength = Buffer.byteLength(middle);
-    const out = Buffer.allocUnsafe(BROADCAST_PREFIX.length + middleLength + suffix.length);
-    BROADCAST_PREFIX.copy(out, 0);
-    out.write(middle, BROADCAST_PREFIX.length);
-    suffix.copy(out, BROADCAST_PREFIX.length + middleLength);
-    return new BytesFrame(out, r.id, seq);
+    const length = BROADCAST_PREFIX.length + middleLength + suffix.length;
+    const header = frameHeaderLength(length);
+    const out = Buffer.allocUnsafe(header + length);
+    writeFrameHeader(out, length, header);
+    out.set(BROADCAST_PREFIX, header);
+    // Ids and most user ids are ASCII: copied byte for byte, no UTF-8 encoder.
+    out.write(middle, header + BROADCAST_PREFIX.length, middleLength, middleLength === middle.length ? "latin1" : "utf8");
+    out.set(suffix, header + BROADCAST_PREFIX.length + middleLength);
+    return new WireFrame(out, header, r.id, seq);
   }
 }
 
@@ -103,6 +153,17 @@ export type BusHeader =
 
 export function encodeEnvelope(header: BusHeader, payload: string): string {
   return `${JSON.stringify(header)}\n${payload}`;
+}
+
+/**
+ * How every envelope from `origin` begins (`k` then `o` lead every header, as
+ * `Fanout` and `broadcastHeader` build them): an instance recognises its own
+ * echo by these few characters, without parsing a broadcast's header of up to
+ * 10,000 recipients.
+ */
+export function originPrefixes(origin: string): readonly [string, string] {
+  const o = JSON.stringify(origin);
+  return [`{"k":"u","o":${o},`, `{"k":"b","o":${o},`];
 }
 
 export function decodeEnvelope(raw: string): { header: BusHeader; payload: string } {

@@ -23,13 +23,16 @@ export class Hub {
   /** Pushes one frame to every connection of the user here; returns how many got it. */
   deliver(userId: string, frame: Frame): number {
     const current = this.byUser.get(userId);
-    if (current === undefined) return 0;
-    if (!(current instanceof Set)) {
-      current.push(frame);
-      return 1;
-    }
-    for (const conn of current) conn.push(frame);
-    return current.size;
+    return current === undefined ? 0 : pushTo(current, frame);
+  }
+
+  /**
+   * The user's connections here as stored (one, or a Set of several), or
+   * undefined: a fan-out looks each recipient up once and builds their frame
+   * only when they are connected here, then hands both to `pushTo`.
+   */
+  lookup(userId: string): Connection | Set<Connection> | undefined {
+    return this.byUser.get(userId);
   }
 
   /** The user's connections here, oldest first. */
@@ -49,4 +52,14 @@ export class Hub {
   get userCount(): number {
     return this.byUser.keyCount;
   }
+}
+
+/** Pushes one frame to what `Hub.lookup` returned; returns how many connections got it. */
+export function pushTo(target: Connection | Set<Connection>, frame: Frame): number {
+  if (!(target instanceof Set)) {
+    target.push(frame);
+    return 1;
+  }
+  for (const conn of target) conn.push(frame);
+  return target.size;
 }

@@ -190,7 +190,14 @@ export class NotificationWebSocketServer implements RealtimePublisher {
   private async startParts(deps: RealtimeDeps): Promise<Started> {
     const logger = deps.logger;
     const metrics = realtimeMetrics(deps.metrics);
-    const log = new DeliveryLog({ database: deps.database, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs, maxDevicesPerUser: this.options.maxDevicesPerUser });
+    // On PostgreSQL the log writes on a connection of its own that commits without waiting for the WAL
+    // flush (synchronous_commit = off): its marks (sent, delivered, device cursors, session rows) are
+    // no promise to a caller, a crash loses at most the last fraction of a second of them (the rows are
+    // sent again: the wire is at-least-once), and each flush's commit no longer queues for an fsync
+    // beside the creations' (#17: the delivered UPDATE's commit waited on WALSync like a creation's).
+    // Analytics events derived from a mark are committed after it, synchronously, which flushes it too.
+    const logDatabase = deps.database.openWriter?.({ connections: 1, settings: { synchronous_commit: "off" } }) ?? deps.database;
+    const log = new DeliveryLog({ database: logDatabase, analytics: deps.analytics, clock: deps.clock, logger, intervalMs: this.options.flushIntervalMs, maxDevicesPerUser: this.options.maxDevicesPerUser });
     // A start that fails part-way stops what it started and gives the upgrades back.
     const undo: (() => Promise<void>)[] = [async () => void this.httpServer.off("upgrade", this.onUpgrade)];
     try {
@@ -590,6 +597,12 @@ export class NotificationWebSocketServer implements RealtimePublisher {
   async publishToUser(userId: string, message: ServerMessage): Promise<void> {
     const s = await this.ready;
     await s.fanout.toUser(userId, message);
+  }
+
+  /** Closes every live connection of the user, on any instance, with `code` (e.g. CloseCodes.userErased). */
+  async disconnectUser(userId: string, code: number, reason: string): Promise<void> {
+    const s = await this.ready;
+    await s.fanout.disconnect(userId, code, reason);
   }
 
   /** Connections cluster-wide (this instance exactly; others as of their last presence update). */

@@ -6,8 +6,9 @@ import { z } from "zod";
 import { validationError } from "../errors/index.js";
 import { isValidTimeZone } from "../time/index.js";
 import type { Cache } from "../cache/index.js";
-import type { Database } from "../db/index.js";
+import { type Database, isStorableText } from "../db/index.js";
 import type { Clock } from "../observability/index.js";
+import { recipientCacheKey } from "./deliverability.js";
 
 export interface UserDirectoryDeps {
   database: Database;
@@ -38,6 +39,13 @@ export interface UserInput {
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing C0 control characters is the point, and the regex is published as the OpenAPI `pattern` (a refine() would drop it)
 export const userIdSchema = z.string().min(1).max(255).regex(/^[^\s\u0000-\u001f]+$/, "must not contain spaces or control characters");
+
+/**
+ * Any id a provider token can carry (src/auth: 1-255 characters of storable text). Routes that read,
+ * act for or erase an existing user take this one: a user created by a token whose `sub` has a space
+ * must still be erasable.
+ */
+export const existingUserIdSchema = z.string().min(1).max(255).refine(isStorableText, "must be storable text (no NUL, no lone surrogate)");
 
 function isLocale(v: string): boolean {
   try {
@@ -78,6 +86,31 @@ const toUser = (r: Row): User => ({
 
 const COLUMNS = `id, email, phone, name, timezone, locale, created_at AS "createdAt", updated_at AS "updatedAt"`;
 
+export const USER_PAGE_MAX = 200;
+
+export interface UserListOptions {
+  /** 1..USER_PAGE_MAX (default 50). */
+  limit?: number;
+  /** `next` of the previous page. */
+  cursor?: string;
+  /** Only users whose id, or e-mail (any case), starts with this. */
+  q?: string;
+}
+
+export interface UserPage {
+  users: User[];
+  /** Cursor of the next page; null on the last. */
+  next: string | null;
+}
+
+/** A page ends after a user id; the cursor carries it, opaque to callers (base64url). */
+const encodeCursor = (id: string) => Buffer.from(id, "utf8").toString("base64url");
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, "base64url").toString("utf8");
+  if (id.length === 0 || encodeCursor(id) !== cursor) throw validationError("Invalid cursor", [{ field: "cursor", message: "must be the `next` of a previous page" }]);
+  return id;
+}
+
 export class UserDirectory {
   constructor(readonly deps: UserDirectoryDeps) {}
 
@@ -103,8 +136,31 @@ export class UserDirectory {
        RETURNING ${COLUMNS}`,
       [u.id, ...given.map((k) => u[k])],
     );
-    await cache?.delete(timezoneCacheKey(u.id));
+    await cache?.deleteMany([timezoneCacheKey(u.id), recipientCacheKey(u.id)]);
     return toUser(rows[0]!);
+  }
+
+  /**
+   * The directory in id order, a page at a time (keyset: a page is as fast at
+   * the millionth user as at the first, and users added or erased meanwhile
+   * never shift a page).
+   */
+  async list(options: UserListOptions = {}): Promise<UserPage> {
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > USER_PAGE_MAX) {
+      throw validationError("Invalid page", [{ field: "limit", message: `must be an integer from 1 to ${USER_PAGE_MAX}` }]);
+    }
+    const after = options.cursor === undefined ? null : decodeCursor(options.cursor);
+    const q = options.q ?? null;
+    const rows = await this.deps.database.query<Row>(
+      `SELECT ${COLUMNS} FROM users
+        WHERE ($1::text IS NULL OR id > $1)
+          AND ($2::text IS NULL OR starts_with(id, $2) OR starts_with(lower(email), lower($2)))
+        ORDER BY id LIMIT $3`,
+      [after, q, limit + 1],
+    );
+    const users = rows.slice(0, limit).map(toUser);
+    return { users, next: rows.length > limit ? encodeCursor(users[users.length - 1]!.id) : null };
   }
 
   async get(id: string): Promise<User | null> {

@@ -18,7 +18,7 @@ async function collect(gen: AsyncGenerator<string>): Promise<{ text: string; chu
 
 describe("analytics export", () => {
   let h: AnalyticsHarness;
-  let expectedEvents: { id: string; notificationId: string; userId: string; eventType: string; timestamp: string; metadata: unknown }[];
+  let expectedEvents: { id: string; notificationId: string; userId: string; eventType: string; timestamp: string; metadata: unknown; channel: string | null }[];
 
   beforeAll(async () => {
     h = await analyticsHarness(NOW);
@@ -27,13 +27,13 @@ describe("analytics export", () => {
       const id = uuid(i);
       await h.notification({ id, userId: `user-${i % 4}`, type: i % 2 ? "new_message" : "booking_request" });
       for (const [k, t] of (["sent", "delivered", i % 3 ? "opened" : "clicked"] as const).entries()) {
-        h.event(id, `user-${i % 4}`, t, new Date(Date.parse(NOW) - (k + 1) * 60_000 - (i % 2) * 86_400_000 * 10), i === 7 ? awkward : { i });
+        h.event(id, `user-${i % 4}`, t, new Date(Date.parse(NOW) - (k + 1) * 60_000 - (i % 2) * 86_400_000 * 10), i === 7 ? awkward : t === "sent" ? { i, channel: "email" } : { i });
       }
     }
     h.event(uuid(3), "user-3", "opened", "2024-04-30T23:59:00Z"); // a duplicate open: 2 events, 1 in aggregates
     await h.ingest.flush();
-    const rows = await h.db.query<{ id: string; notification_id: string; user_id: string; event_type: string; ts: Date | string; metadata: unknown }>(
-      "SELECT e.id::text AS id, e.notification_id::text AS notification_id, e.user_id, e.event_type, e.timestamp AS ts, e.metadata FROM analytics_events e ORDER BY e.timestamp, e.id",
+    const rows = await h.db.query<{ id: string; notification_id: string; user_id: string; event_type: string; ts: Date | string; metadata: unknown; channel: string | null }>(
+      "SELECT e.id::text AS id, e.notification_id::text AS notification_id, e.user_id, e.event_type, e.timestamp AS ts, e.metadata, e.channel FROM analytics_events e ORDER BY e.timestamp, e.id",
     );
     expectedEvents = rows.map((r) => ({
       id: r.id,
@@ -42,15 +42,17 @@ describe("analytics export", () => {
       eventType: r.event_type,
       timestamp: new Date(r.ts).toISOString(),
       metadata: r.metadata,
+      channel: r.channel,
     }));
     expect(expectedEvents).toHaveLength(76);
+    expect(expectedEvents.filter((e) => e.channel === "email")).toHaveLength(24);
   });
   afterAll(async () => h.close());
 
   it("events as CSV parse back to the same rows, in pages of 10", async () => {
     const { text, chunks } = await collect(h.service.exportData({ format: "csv", kind: "events", chunkSize: 10 }));
     expect(chunks).toBeGreaterThanOrEqual(8); // header + 8 pages: streamed page by page
-    const parsed = parseCsv(text).map((r): Record<string, unknown> => ({ ...r, metadata: r.metadata === "" ? null : JSON.parse(r.metadata!) }));
+    const parsed = parseCsv(text).map((r): Record<string, unknown> => ({ ...r, metadata: r.metadata === "" ? null : JSON.parse(r.metadata!), channel: r.channel || null }));
     expect(parsed).toEqual(expectedEvents);
     expect(parsed.find((r) => r.notificationId === uuid(7))?.metadata).toEqual(awkward);
   });
@@ -88,7 +90,7 @@ describe("analytics export", () => {
 
   it("an empty export is a header (CSV) or an empty array (JSON)", async () => {
     expect((await collect(h.service.exportData({ format: "csv", kind: "events", userId: "nobody" }))).text).toBe(
-      "id,notificationId,userId,eventType,timestamp,metadata\r\n",
+      "id,notificationId,userId,eventType,timestamp,metadata,channel\r\n",
     );
     expect(JSON.parse((await collect(h.service.exportData({ format: "json", kind: "aggregates", userId: "nobody" }))).text)).toEqual([]);
   });

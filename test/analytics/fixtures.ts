@@ -83,3 +83,8 @@ export function parseCsv(text: string): Record<string, string>[] {
   const [header, ...rows] = records;
   return rows.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i] ?? ""])));
 }
+
+/** INSERT_EVENTS' parameters (src/analytics/sql.ts) for `delivered` in-app events of these notifications (user u<n>) at `at`. */
+export function deliveredEvents(ids: number[], at: string): unknown[][] {
+  return [ids.map(uuid), ids.map((n) => `u${n}`), ids.map(() => "delivered"), ids.map(() => at), ids.map(() => null), ids.map(() => "in_app")];
+}

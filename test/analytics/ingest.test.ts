@@ -1,7 +1,7 @@
 /** The batched ingest: nothing accepted is lost on stop, failures are retried without duplicates, rollups stay exact under concurrent flushes. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnalyticsIngest, type AnalyticsEventInput } from "../../src/analytics/index.js";
-import type { Queryable } from "../../src/db/index.js";
+import type { Database, Queryable } from "../../src/db/index.js";
 import { silentLogger } from "../../src/observability/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { uuid } from "./fixtures.js";
@@ -63,7 +63,7 @@ describe("AnalyticsIngest", () => {
   it("keeps the events of a failed flush and writes them once on the next one", async () => {
     await reset();
     let failNext = true;
-    const flaky: Queryable = {
+    const flaky: Pick<Database, "query" | "transaction"> = {
       async query(text, params) {
         if (failNext) {
           failNext = false;
@@ -71,6 +71,7 @@ describe("AnalyticsIngest", () => {
         }
         return db.query(text, params);
       },
+      transaction: (fn) => db.transaction(fn),
     };
     const ingest = new AnalyticsIngest({ database: flaky, logger: silentLogger });
     for (let i = 0; i < 5; i++) ingest.record({ notificationId: uuid(i), userId: "u", eventType: "sent" });

@@ -94,7 +94,12 @@ describe("analytics REST", () => {
     expect(trends.body).toMatchObject({ interval: "week", timeZone: "America/New_York" });
     expect((trends.body.buckets as { sent: number }[]).reduce((s, b) => s + b.sent, 0)).toBe(1);
     expect((await get("/top?by=click&limit=5&minDelivered=1")).status).toBe(200);
-    expect((await get("/overview?days=1")).body).toMatchObject({ days: 1, sent: 1, delivered: 1, opened: 1 });
+    const overview = await get("/overview?days=1");
+    expect(overview.body).toMatchObject({ days: 1, sent: 1, delivered: 1, opened: 1 });
+    // How fresh the figures are: the roll-up that counted every event before the read, not later than the answer.
+    for (const body of [overview.body, trends.body]) {
+      expect(Date.parse(body.asOf as string)).toBeLessThanOrEqual(Date.now());
+    }
     expect((await get(`/notifications/${uuid(777)}`)).status).toBe(404);
   });
 

@@ -15,7 +15,7 @@ const service = new AnalyticsService({
   cache: new MemoryCache(),
   clock: new ManualClock("2025-01-01T00:00:00Z"),
   logger: silentLogger,
-  analytics: { record: (e: unknown) => recorded.push(e), flush: async () => undefined, onFlushed: () => undefined },
+  analytics: { record: (e: unknown) => recorded.push(e), flush: async () => undefined, rollups: { onRolledUp: () => undefined } },
 } as unknown as AnalyticsDeps);
 
 async function refusal(f: () => unknown): Promise<{ code: string; detail: string; fields: unknown } | undefined> {

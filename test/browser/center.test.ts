@@ -1,37 +1,25 @@
 /**
  * The notification center at / in real Chromium against a running Herald:
- * sign-in by fragment, live arrival, badge, a second tab, filters, archive
- * and tracked action clicks.
+ * sign-in by fragment, live arrival, badge, a second tab, filters, archive,
+ * archive all and tracked action clicks.
  */
 import { randomUUID } from "node:crypto";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { DESKTOP, PHONE, badgeCount, createNotification, ensureBuilt, hasChromium, launchChromium, screenshot } from "./support.js";
+import type { TestHerald } from "../support/herald.js";
+import { DESKTOP, PHONE, badgeCount, createNotification, hasChromium, openCenter as openTheCenter, screenshot, startBrowserHerald } from "./support.js";
 
 describe.skipIf(!hasChromium)("notification center in Chromium", () => {
   let h: TestHerald;
-  let browser: Browser;
   let context: BrowserContext;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    await ensureBuilt();
-    h = await startTestHerald({ serveWeb: true });
-    browser = await launchChromium();
-    context = await browser.newContext({ viewport: DESKTOP });
+    ({ h, context, stop } = await startBrowserHerald());
   });
-  afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    await h?.stop();
-  });
+  afterAll(() => stop?.());
 
-  async function openCenter(token: string): Promise<Page> {
-    const page = await context.newPage();
-    await page.goto(`${h.baseUrl}/#token=${token}`);
-    await page.locator("[data-testid=connection-state][data-state=open]").waitFor();
-    return page;
-  }
+  const openCenter = (token: string) => openTheCenter(context, h.baseUrl, token);
 
   const waitForBadge = (page: Page, count: number, timeout = 5_000) =>
     page.waitForFunction(
@@ -116,6 +104,32 @@ describe.skipIf(!hasChromium)("notification center in Chromium", () => {
     await tabB.close();
   });
 
+  it("Archive all empties the list and the badge at once, in a second tab too, and the archived filter lists everything", async () => {
+    const userId = `provider-${randomUUID()}`;
+    const token = await h.tokenFor(userId);
+    const one = await createNotification(h.baseUrl, h.adminToken, { userId, title: "First to go" });
+    const two = await createNotification(h.baseUrl, h.adminToken, { userId, title: "Second to go" });
+    const tabA = await openCenter(token);
+    const tabB = await openCenter(token);
+    await waitForBadge(tabA, 2);
+    await waitForBadge(tabB, 2);
+
+    await tabA.getByRole("button", { name: "Archive all" }).click();
+    await tabA.getByText("No notifications yet.").waitFor();
+    await waitForBadge(tabA, 0);
+    // The other tab hears notification_updated (archived) for each, and the count.
+    await tabB.locator(`[data-testid=notification][data-id="${one.id}"]`).waitFor({ state: "detached", timeout: 1_000 });
+    await tabB.locator(`[data-testid=notification][data-id="${two.id}"]`).waitFor({ state: "detached", timeout: 1_000 });
+    await waitForBadge(tabB, 0, 1_000);
+    await expect(tabA.getByRole("button", { name: "Archive all" }).isDisabled()).resolves.toBe(true);
+
+    await tabA.getByTestId("filter-archived").click();
+    await tabA.locator(`[data-id="${one.id}"]`).waitFor();
+    await tabA.locator(`[data-id="${two.id}"]`).waitFor();
+    await tabA.close();
+    await tabB.close();
+  });
+
   it("filters unread / all / archived, archives, and tracks action-link clicks", async () => {
     const userId = `provider-${randomUUID()}`;
     const keep = await createNotification(h.baseUrl, h.adminToken, {
@@ -164,6 +178,32 @@ describe.skipIf(!hasChromium)("notification center in Chromium", () => {
       if (clicked === 0) await new Promise((r) => setTimeout(r, 100));
     }
     expect(clicked).toBe(1);
+    await page.close();
+  });
+
+  it("pages an inbox larger than a page by the server's cursor (?before=), not by offset", async () => {
+    const userId = `provider-${randomUUID()}`;
+    const created: string[] = [];
+    for (let i = 0; i < 35; i++) created.push((await createNotification(h.baseUrl, h.adminToken, { userId, title: `Paged ${i}` })).id);
+    // Acknowledged by another device, so this new device's catch-up sync brings none of them: only REST pages do.
+    await h.database.query("UPDATE notifications SET delivery_status = 'delivered', delivered_at = now() WHERE user_id = $1", [userId]);
+    const page = await context.newPage();
+    const listRequests: string[] = [];
+    page.on("request", (r) => {
+      if (new URL(r.url()).pathname === "/api/notifications") listRequests.push(new URL(r.url()).search);
+    });
+    await page.goto(`${h.baseUrl}/#token=${await h.tokenFor(userId)}`);
+    await page.locator(`[data-id="${created[34]}"]`).waitFor();
+    expect(await page.getByTestId("notification").count()).toBe(30);
+    const more = page.getByRole("button", { name: "Load more (5)" });
+    await more.click();
+    await page.locator(`[data-id="${created[0]}"]`).waitFor();
+    expect(await page.getByTestId("notification").count()).toBe(35);
+    expect(await page.getByRole("button", { name: /Load more/ }).count()).toBe(0);
+    // The second request named the first page's last seq as its cursor, with no offset.
+    const second = new URLSearchParams(listRequests.at(-1));
+    expect(second.get("before")).toMatch(/^\d+$/);
+    expect(second.get("offset") ?? "0").toBe("0");
     await page.close();
   });
 });

@@ -8,17 +8,21 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
-import { HeraldClient, type WebSocketConstructor } from "../../src/client/index.js";
+import { EVENT_COLUMNS } from "../../src/analytics/index.js";
+import type { HeraldClient } from "../../src/client/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { DESKTOP, PHONE, createNotification, ensureBuilt, hasChromium, launchChromium, screenshot } from "./support.js";
-
-interface Overview {
-  sent: number;
-  delivered: number;
-  opened: number;
-  clicked: number;
-}
+import {
+  DESKTOP,
+  PHONE,
+  analyticsOverview,
+  createNotification,
+  ensureBuilt,
+  hasChromium,
+  launchChromium,
+  screenshot,
+  seedEngagement,
+  untilAnalytics,
+} from "./support.js";
 
 describe.skipIf(!hasChromium)("analytics dashboard in Chromium", () => {
   let h: TestHerald;
@@ -28,49 +32,15 @@ describe.skipIf(!hasChromium)("analytics dashboard in Chromium", () => {
   const userId = `provider-${randomUUID()}`;
   const created: string[] = [];
 
-  const overview = async (): Promise<Overview> =>
-    (await fetch(`${h.baseUrl}/api/analytics/overview?days=30`, { headers: { authorization: `Bearer ${h.adminToken}` } })).json() as Promise<Overview>;
-
-  /** Events are batched off the request path: poll the API with a deadline until `ok`. */
-  async function until(ok: (o: Overview) => boolean): Promise<Overview> {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const o = await overview();
-      if (ok(o)) return o;
-      if (Date.now() > deadline) throw new Error(`analytics never reached the expected state: ${JSON.stringify(o)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const overview = () => analyticsOverview(h);
+  const until = (ok: Parameters<typeof untilAnalytics>[1]) => untilAnalytics(h, ok);
 
   beforeAll(async () => {
     await ensureBuilt();
     h = await startTestHerald({ serveWeb: true });
-    const token = await h.tokenFor(userId);
-    // A connected SDK client acknowledges each notification: that is the `delivered` event.
-    // It stays connected: a notification counts as sent when it is pushed to a live connection.
-    client = new HeraldClient({ url: `${h.wsUrl}/ws`, token, WebSocket: WebSocket as unknown as WebSocketConstructor });
-    const received = new Set<string>();
-    client.on("notification", (n) => received.add(n.id));
-    client.connect();
-    await client.once("state");
-    const types = ["new_message", "booking_request", "payment_received", "platform_update", "new_message", "booking_confirmed"];
-    for (const [i, type] of types.entries()) {
-      created.push((await createNotification(h.baseUrl, h.adminToken, { userId, type, title: `${type} #${i}` })).id);
-    }
-    await until(() => created.every((id) => received.has(id)));
-    const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-    for (const id of created.slice(0, 4)) {
-      await fetch(`${h.baseUrl}/api/notifications/${id}`, { method: "PATCH", headers: auth, body: JSON.stringify({ read: true }) });
-    }
-    for (const id of created.slice(0, 2)) {
-      const res = await fetch(`${h.baseUrl}/api/analytics/events`, {
-        method: "POST",
-        headers: auth,
-        body: JSON.stringify({ notificationId: id, eventType: "clicked", metadata: { browser: "test" } }),
-      });
-      expect(res.status).toBe(202);
-    }
-    await until((o) => o.sent >= 6 && o.delivered >= 6 && o.opened >= 4 && o.clicked >= 2);
+    const seeded = await seedEngagement(h, userId, ["new_message", "booking_request", "payment_received", "platform_update", "new_message", "booking_confirmed"]);
+    client = seeded.client;
+    created.push(...seeded.created);
 
     browser = await launchChromium();
     page = await (await browser.newContext({ viewport: DESKTOP, acceptDownloads: true })).newPage();
@@ -86,13 +56,28 @@ describe.skipIf(!hasChromium)("analytics dashboard in Chromium", () => {
   const metric = (key: string) => page.getByTestId(`metric-${key}`).locator(".herald-card-value").textContent();
 
   it("shows the headline metrics the API computes", async () => {
-    const o = (await overview()) as Overview & { deliveryRate: number; openRate: number; clickRate: number };
+    const o = await overview();
     expect(page.url()).toBe(`${h.baseUrl}/analytics`);
     expect(await metric("sent")).toBe(o.sent.toLocaleString("en-US"));
     expect(await metric("delivery-rate")).toBe(`${o.deliveryRate.toFixed(2)}%`);
     expect(await metric("open-rate")).toBe(`${o.openRate.toFixed(2)}%`);
     expect(await metric("click-rate")).toBe(`${o.clickRate.toFixed(2)}%`);
     expect(o.openRate).toBeGreaterThan(0);
+  });
+
+  it("says how fresh its figures are (the overview's asOf)", async () => {
+    const status = page.locator(".herald-live");
+    await status.filter({ hasText: "counts every event up to" }).waitFor();
+    expect(await status.textContent()).toMatch(/counts every event up to \d{1,2}:\d{2}:\d{2}/);
+  });
+
+  it("shows the per-channel table from the same overview answer: five channels, in-app sent as the API counts it", async () => {
+    const o = (await overview()) as unknown as { byChannel: { in_app: { sent: number } } };
+    const rows = page.locator("[data-testid=channel-breakdown] tbody tr[data-channel]");
+    expect(await rows.count()).toBe(5);
+    const inApp = page.locator("[data-testid=channel-breakdown] tr[data-channel=in_app] td").first();
+    expect(await inApp.textContent()).toBe(o.byChannel.in_app.sent.toLocaleString("en-US"));
+    expect(o.byChannel.in_app.sent).toBeGreaterThan(0);
   });
 
   it("draws the trends and by-type charts with data, and lists top notifications", async () => {
@@ -126,7 +111,7 @@ describe.skipIf(!hasChromium)("analytics dashboard in Chromium", () => {
       return n > 0 && n <= 14;
     });
     await page.getByTestId("interval-month").click();
-    await page.locator("[data-testid=interval-month][aria-selected=true]").waitFor();
+    await page.locator("[data-testid=interval-month]:checked").waitFor();
     await page.waitForFunction(() => {
       const n = Number(document.querySelector("[data-testid=trends-chart]")?.getAttribute("data-points"));
       return n >= 12 && n <= 13;
@@ -143,7 +128,7 @@ describe.skipIf(!hasChromium)("analytics dashboard in Chromium", () => {
     expect(file.suggestedFilename()).toMatch(/\.csv$/);
     const csv = await readFile((await file.path())!, "utf8");
     const [header, ...rows] = csv.trim().split(/\r?\n/);
-    expect(header).toBe("id,notificationId,userId,eventType,timestamp,metadata");
+    expect(header).toBe(EVENT_COLUMNS.join(","));
     for (const id of created.slice(0, 6)) expect(csv).toContain(id);
     expect(rows.filter((r) => r.includes(",clicked,")).length).toBe(2);
   });

@@ -13,35 +13,23 @@
  * (ServiceWorker.deliverPushMessage) and reads the notification it shows.
  */
 import { createECDH, randomBytes, randomUUID } from "node:crypto";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { DESKTOP, ensureBuilt, hasChromium, launchChromium, screenshot } from "./support.js";
+import type { TestHerald } from "../support/herald.js";
+import { hasChromium, openCenter as openTheCenter, screenshot, startBrowserHerald } from "./support.js";
 
 describe.skipIf(!hasChromium)("browser push from the notification center", () => {
   let h: TestHerald;
-  let browser: Browser;
   let context: BrowserContext;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    await ensureBuilt();
-    h = await startTestHerald({ serveWeb: true });
-    browser = await launchChromium();
-    context = await browser.newContext({ viewport: DESKTOP });
+    ({ h, context, stop } = await startBrowserHerald());
     await context.grantPermissions(["notifications"], { origin: h.baseUrl });
   });
-  afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    await h?.stop();
-  });
+  afterAll(() => stop?.());
 
-  async function openCenter(token: string): Promise<Page> {
-    const page = await context.newPage();
-    await page.goto(`${h.baseUrl}/#token=${token}`);
-    await page.locator("[data-testid=connection-state][data-state=open]").waitFor();
-    return page;
-  }
+  const openCenter = (token: string) => openTheCenter(context, h.baseUrl, token);
 
   const subscriptionsOf = async (userId: string) =>
     (await h.database.query("SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE user_id = $1", [userId])) as {

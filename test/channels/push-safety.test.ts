@@ -5,8 +5,11 @@
  * deadline, and an origin that keeps not answering is paused (circuit
  * breaker) with its jobs deferred, not retried at full cost.
  */
+import { mkdtempSync, rmSync } from "node:fs";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushChannel, loadVapidKeys, savePushSubscription } from "../../src/channels/index.js";
 import { loadConfig } from "../../src/config/index.js";
@@ -18,11 +21,15 @@ import { seedNotification, seedUser, startPushService } from "./support.js";
 const APP_URL = "https://app.example.test";
 const pushNow = { inApp: true, outOfApp: { push: { mode: "now" as const } } };
 let db: TestDatabase;
-const vapid = loadVapidKeys(loadConfig({ NODE_ENV: "test", DATA_DIR: "/tmp/herald-push-safety-vapid" }));
+const vapidDir = mkdtempSync(path.join(tmpdir(), "herald-push-safety-"));
+const vapid = loadVapidKeys(loadConfig({ NODE_ENV: "test", DATA_DIR: vapidDir }));
 beforeAll(async () => {
   db = await openTestDatabase();
 });
-afterAll(async () => db?.cleanup());
+afterAll(async () => {
+  await db?.cleanup();
+  rmSync(vapidDir, { recursive: true, force: true });
+});
 
 /** A server that records requests and answers with `handler` (or never, when it returns false). */
 async function server(handler: (req: IncomingMessage, res: ServerResponse) => boolean) {

@@ -21,7 +21,8 @@ afterAll(async () => {
   await db?.cleanup();
 });
 
-const quiet = { ...DEFAULT_PREFERENCES, quietHoursEnabled: true, quietHoursStart: "22:00", quietHoursEnd: "07:00" };
+// E-mail mode "always": these sends are held by quiet hours only, not by the wait to be seen in-app (unseen-email.test.ts).
+const quiet = { ...DEFAULT_PREFERENCES, emailImmediate: "always" as const, quietHoursEnabled: true, quietHoursStart: "22:00", quietHoursEnd: "07:00" };
 
 describe(`a held send released inside the user's current quiet hours (${process.env.DATABASE_URL ? "postgres" : "pglite"})`, () => {
   it("waits for their new end, uncounted, then goes once", async () => {
@@ -31,7 +32,7 @@ describe(`a held send released inside the user's current quiet hours (${process.
     const { worker } = makeWorker(db, { email }, clock);
     const user = "later-quiet-end";
     await seedUser(db, { id: user, email: `${user}@example.test` });
-    await db.query("INSERT INTO notification_preferences (user_id, quiet_hours_enabled, quiet_hours_start, quiet_hours_end) VALUES ($1, true, '22:00', '07:00')", [user]);
+    await db.query("INSERT INTO notification_preferences (user_id, email_immediate, quiet_hours_enabled, quiet_hours_start, quiet_hours_end) VALUES ($1, 'always', true, '22:00', '07:00')", [user]);
     const id = await seedNotification(db, { userId: user, priority: "normal", createdAt: clock.now() });
     const decision = decideDelivery({ type: "new_message", priority: "normal" }, quiet, "UTC", clock.now());
     expect(decision.outOfApp.email).toEqual({ mode: "hold_until", until: new Date("2030-01-08T07:00:00Z") });

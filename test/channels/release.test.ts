@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnalyticsIngest } from "../../src/analytics/ingest.js";
 import { EmailChannel } from "../../src/channels/index.js";
 import { createMailer, unsubscribeKey } from "../../src/mail/index.js";
-import { ManualClock } from "../../src/observability/index.js";
+import { Inbox } from "../../src/notifications/inbox.js";
+import type { NotificationDeps, RealtimePublisher } from "../../src/notifications/index.js";
+import { ManualClock, silentLogger } from "../../src/observability/index.js";
 import { DEFAULT_PREFERENCES, decideDelivery } from "../../src/preferences/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import { drain, enqueue, makeWorker, queueRows } from "./harness.js";
@@ -32,16 +34,23 @@ afterAll(async () => {
   await db?.cleanup();
 });
 
-const quiet = { ...DEFAULT_PREFERENCES, quietHoursEnabled: true, quietHoursStart: "22:00", quietHoursEnd: "07:00" };
+// E-mail mode "always": these sends are held by quiet hours only, not by the wait to be seen in-app (unseen-email.test.ts).
+const quiet = { ...DEFAULT_PREFERENCES, emailImmediate: "always" as const, quietHoursEnabled: true, quietHoursStart: "22:00", quietHoursEnd: "07:00" };
 
 async function setup(userId: string, createdAt: Date) {
   await seedUser(db, { id: userId, email: `${userId}@example.test` });
-  await db.query("INSERT INTO notification_preferences (user_id, quiet_hours_enabled, quiet_hours_start, quiet_hours_end) VALUES ($1, true, '22:00', '07:00')", [userId]);
+  await db.query("INSERT INTO notification_preferences (user_id, email_immediate, quiet_hours_enabled, quiet_hours_start, quiet_hours_end) VALUES ($1, 'always', true, '22:00', '07:00')", [userId]);
   const id = await seedNotification(db, { userId, title: `About ${userId}`, priority: "normal", createdAt });
   const decision = decideDelivery({ type: "new_message", priority: "normal" }, quiet, "UTC", createdAt);
   expect(decision.outOfApp.email).toEqual({ mode: "hold_until", until: new Date("2030-01-08T07:00:00Z") });
   await enqueue(db, { id, userId }, decision, createdAt);
   return id;
+}
+
+/** The inbox as the service runs it, on this database, with no device to tell and no analytics to record. */
+function inboxOn(database: TestDatabase): Inbox {
+  const deps = { database, logger: silentLogger, analytics: { record() {} } } as unknown as NotificationDeps;
+  return new Inbox(deps, { async publishToUser() {} } as unknown as RealtimePublisher);
 }
 
 const mailsTo = (address: string) => smtp.mails.filter((m) => m.to && JSON.stringify(m.to).includes(address));
@@ -88,6 +97,25 @@ describe(`releasing out-of-app sends (${process.env.DATABASE_URL ? "postgres" : 
     await drain(worker);
     expect(mailsTo("archive-user@example.test")).toHaveLength(0);
     expect((await queueRows(db, id))[0]).toMatchObject({ status: "cancelled" });
+  });
+
+  it("a held e-mail about a notification archived by an archive-all's watermark is cancelled; one unarchived after the archive-all goes", async () => {
+    const clock = new ManualClock("2030-01-07T23:00:00Z");
+    const { worker } = makeWorker(db, { email: new EmailChannel({ mailer, appUrl: APP_URL, unsubscribeKey: UNSUBSCRIBE_KEY }) }, clock);
+    const swept = await setup("archive-all-user", clock.now());
+    const takenBack = await setup("unarchive-user", clock.now());
+    const inbox = inboxOn(db);
+    expect(await inbox.archiveAll("archive-all-user")).toBe(1);
+    expect(await inbox.archiveAll("unarchive-user")).toBe(1);
+    expect(await inbox.update("unarchive-user", takenBack, { archived: false })).toEqual({ read: false, archived: false });
+    clock.set("2030-01-08T07:01:00Z");
+    await drain(worker);
+    expect(mailsTo("archive-all-user@example.test")).toHaveLength(0);
+    const [row] = await queueRows(db, swept);
+    expect(row).toMatchObject({ status: "cancelled" });
+    expect(row!.last_error).toMatch(/archived/);
+    expect(mailsTo("unarchive-user@example.test")).toHaveLength(1);
+    expect((await queueRows(db, takenBack))[0]).toMatchObject({ status: "sent" });
   });
 
   it("a held e-mail whose channel the user switched off before release is cancelled; an unchanged one goes", async () => {

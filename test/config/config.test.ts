@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config/index.js";
+import { ConfigError, loadConfig, parseDurationSeconds, requireSharedSecrets } from "../../src/config/index.js";
 
 describe("configuration", () => {
   it("starts on embedded defaults with no environment", () => {
@@ -94,5 +94,47 @@ describe("configuration", () => {
   it("passes only the digest timings that are set", () => {
     expect(loadConfig({}).digestTuning).toEqual({});
     expect(loadConfig({ HERALD_DIGEST_LEASE_MS: "4000", HERALD_SMTP_TIMEOUT_MS: "1500" }).digestTuning).toEqual({ leaseMs: 4000, smtpTimeoutMs: 1500 });
+  });
+
+  it("reads durations as --expires and HERALD_MAX_TOKEN_LIFETIME write them, and nothing else", () => {
+    expect([parseDurationSeconds("12h"), parseDurationSeconds("30d"), parseDurationSeconds("900"), parseDurationSeconds("15m")]).toEqual([43_200, 2_592_000, 900, 900]);
+    expect([parseDurationSeconds("abc"), parseDurationSeconds("0"), parseDurationSeconds("-5"), parseDurationSeconds("1w")]).toEqual([undefined, undefined, undefined, undefined]);
+  });
+});
+
+describe("secrets shared by several instances (npm start with DATABASE_URL or REDIS_URL)", () => {
+  const secret = "s".repeat(32);
+  const vapid = { VAPID_PUBLIC_KEY: "public-key", VAPID_PRIVATE_KEY: "private-key" };
+  const refusal = (env: Record<string, string>) => {
+    try {
+      requireSharedSecrets(loadConfig(env));
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    return undefined;
+  };
+
+  it("asks nothing of one instance on embedded defaults (npm start with no environment)", () => {
+    expect(refusal({})).toBeUndefined();
+    expect(refusal({ DATA_DIR: "/var/lib/herald" })).toBeUndefined();
+  });
+
+  it.each([
+    [{ DATABASE_URL: "postgres://db/herald" }, "database", "JWT_SECRET so a token from one instance is accepted by the others"],
+    [{ REDIS_URL: "redis://cache" }, "Redis", "JWT_SECRET so a token from one instance is accepted by the others"],
+    [{ DATABASE_URL: "postgres://db/herald", JWT_SECRET: secret }, "database", "VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY so a browser subscribed through one instance"],
+    [{ DATABASE_URL: "postgres://db/herald", JWKS_URL: "https://idp.example/jwks.json", ...vapid }, "database", "HERALD_UNSUBSCRIBE_SECRET so an unsubscribe link"],
+    [{ DATABASE_URL: "postgres://db/herald", JWT_SECRET: secret, ...vapid, SMS_WEBHOOK_URL: "https://sms.example/hook" }, "database", "HERALD_WEBHOOK_SECRET so every instance signs webhooks"],
+  ])("refuses %j with one line saying why", (env, shared, what) => {
+    const message = refusal(env)!;
+    expect(message).toContain(`several instances share this ${shared}: set ${what}`);
+    expect(message).toContain("npm run herald -- secrets");
+    expect(message).not.toContain("\n");
+  });
+
+  it("accepts instances given the shared secrets (JWKS as the only auth needs no JWT_SECRET)", () => {
+    expect(refusal({ DATABASE_URL: "postgres://db/herald", REDIS_URL: "redis://cache", JWT_SECRET: secret, ...vapid })).toBeUndefined();
+    expect(refusal({ DATABASE_URL: "postgres://db/herald", JWKS_URL: "https://idp.example/jwks.json", HERALD_UNSUBSCRIBE_SECRET: "u".repeat(32), ...vapid })).toBeUndefined();
   });
 });

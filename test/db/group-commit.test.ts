@@ -41,6 +41,27 @@ describe("GroupCommit", () => {
   });
 });
 
+describe("GroupCommit pipelining", () => {
+  it("sends the batch that waited before answering the callers of the one that ended (their follow-up work does not hold it back)", async () => {
+    const log: string[] = [];
+    const gates: (() => void)[] = [];
+    const commits = new GroupCommit<number, number>(async (items) => {
+      log.push(`sent ${items.join(",")}`);
+      await new Promise<void>((r) => gates.push(r));
+      return items.map((n) => ({ status: "fulfilled", value: n }));
+    });
+    const answers = [1, 2, 3].map((n) => commits.submit(n).then((v) => void log.push(`answered ${v}`)));
+    // 1 runs alone; 2 and 3 wait for its slot.
+    expect(log).toEqual(["sent 1"]);
+    gates.shift()!();
+    await answers[0];
+    expect(log).toEqual(["sent 1", "sent 2,3", "answered 1"]);
+    gates.shift()!();
+    await Promise.all(answers);
+    expect(log).toEqual(["sent 1", "sent 2,3", "answered 1", "answered 2", "answered 3"]);
+  });
+});
+
 describe("GroupCommit.flush", () => {
   it("resolves once every item submitted before the call is answered", async () => {
     const answered: number[] = [];

@@ -10,7 +10,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { EmailDigestService, MAX_ATTEMPTS } from "../../src/digests/index.js";
 import { claimDueDigests } from "../../src/digests/claim.js";
 import { dueWindow } from "../../src/digests/index.js";
-import { ManualClock } from "../../src/observability/index.js";
+import { Inbox } from "../../src/notifications/inbox.js";
+import type { NotificationDeps, RealtimePublisher } from "../../src/notifications/index.js";
+import { ManualClock, silentLogger } from "../../src/observability/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
 import {
   APP_URL,
@@ -30,6 +32,13 @@ import {
 const rawHeader = (mail: ParsedMail, key: string) => mail.headerLines.find((h) => h.key === key)?.line ?? "";
 
 const T = new Date("2025-06-10T08:00:00Z");
+
+/** The inbox as the service runs it, on the digest tests' database, with no device to tell and no analytics to record. */
+function inboxOn(database: TestDatabase): Inbox {
+  const deps = { database, logger: silentLogger, analytics: { record() {} } } as unknown as NotificationDeps;
+  const realtime = { async publishToUser() {} } as unknown as RealtimePublisher;
+  return new Inbox(deps, realtime);
+}
 const at = (ms: number) => new Date(T.getTime() + ms);
 
 describe("digest delivery", () => {
@@ -123,6 +132,39 @@ describe("digest delivery", () => {
     expect(sink.messages).toHaveLength(0);
     expect((await digestRows(database)).map((r) => [r.user_id, r.status])).toEqual([["reader", "skipped"]]);
     expect(await s.getDigestStats("reader")).toMatchObject({ totalSent: 0, totalSkipped: 1 });
+  });
+
+  it("what an archive-all's watermark archived is not in the next digest (claimed or not); what was unarchived after it, or came later, is", async () => {
+    await addUser(database, "tidy");
+    await addNotification(database, "tidy", "2025-06-10T06:00:00Z", { title: "Swept away" });
+    const takenBack = await addNotification(database, "tidy", "2025-06-10T06:30:00Z", { title: "Taken back" });
+    const inbox = inboxOn(database);
+    expect(await inbox.archiveAll("tidy")).toBe(2);
+    expect(await inbox.update("tidy", takenBack, { archived: false })).toEqual({ read: false, archived: false });
+    await addNotification(database, "tidy", "2025-06-10T07:00:00Z", { title: "After the sweep" });
+    // Everything archived by the watermark: nothing to say, no digest claimed.
+    await addUser(database, "swept");
+    await addNotification(database, "swept", "2025-06-10T07:00:00Z", { title: "Gone" });
+    expect(await inboxOn(database).archiveAll("swept")).toBe(1);
+
+    const { s } = service();
+    expect(await s.runDue(T)).toMatchObject({ claimed: 1, sent: 1 });
+    const [mail] = sink.messages;
+    expect(mail!.subject).toBe("You have 2 new notifications");
+    expect(String(mail!.html)).toContain("Taken back");
+    expect(String(mail!.html)).toContain("After the sweep");
+    expect(String(mail!.html)).not.toContain("Swept away");
+    expect((await digestRows(database)).map((r) => [r.user_id, r.status, r.notification_count])).toEqual([["tidy", "sent", 2]]);
+
+    // Claimed with something to say, then archived by an archive-all before the send: skipped, no e-mail.
+    await addUser(database, "late-sweeper");
+    await addNotification(database, "late-sweeper", "2025-06-10T07:00:00Z");
+    const w = dueWindow("daily", "UTC", T);
+    expect(await claimDueDigests(database, [{ timezone: "UTC", frequency: "daily", windowStart: w.start, scheduledFor: w.end }], T)).toBe(1);
+    expect(await inboxOn(database).archiveAll("late-sweeper")).toBe(1);
+    expect(await s.runDue(at(60_000))).toMatchObject({ sent: 0, skipped: 1 });
+    expect(sink.messages).toHaveLength(1);
+    expect((await digestRows(database, "late-sweeper")).map((r) => r.status)).toEqual(["skipped"]);
   });
 
   it("a server that refuses (421 on connect, then 451 after DATA) and then accepts yields one delivered digest and recorded attempts", async () => {

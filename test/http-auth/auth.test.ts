@@ -23,6 +23,7 @@ const providerRoutes: [string, string, unknown?][] = [
   ["GET", `/api/notifications/${ID}`],
   ["PATCH", `/api/notifications/${ID}`, { read: true }],
   ["POST", "/api/notifications/read-all"],
+  ["POST", "/api/notifications/archive-all"],
   ["DELETE", `/api/notifications/${ID}`],
   ["GET", "/api/preferences"],
   ["PATCH", "/api/preferences", { soundVolume: 10 }],

@@ -24,6 +24,7 @@ beforeAll(async () => {
     ["bo-push", "UTC"],
     ["bo-type-off", "UTC"],
     ["bo-in-app-off", "UTC"],
+    ["bo-always", "UTC"],
   ] as const) {
     await h.herald.users.upsert({ id, email: `${id}@example.com`, timezone });
   }
@@ -35,6 +36,7 @@ beforeAll(async () => {
   await prefs.update("bo-push", { browserPushEnabled: true });
   await prefs.update("bo-type-off", { platformUpdateEnabled: false });
   await prefs.update("bo-in-app-off", { inAppEnabled: false });
+  await prefs.update("bo-always", { emailImmediate: "always" });
 });
 afterAll(() => h?.stop());
 
@@ -58,16 +60,19 @@ async function queueOf(broadcastId: string): Promise<QueueRow[]> {
 }
 
 const NOW = "2024-01-15T12:00:00.000Z";
+/** A low/normal e-mail in the default "unseen" mode waits 2 minutes to be seen in-app (docs/delivery.md, rule 3). */
+const UNLESS_SEEN = "2024-01-15T12:02:00.000Z";
 
 describe("broadcast out-of-app sends", () => {
   it("are queued per recipient by their own toggles, frequency, quiet hours and zone", async () => {
     const { broadcastId, count } = await h.herald.notifications.broadcast({ type: "platform_update", title: "New feature", message: "m" });
-    expect(count).toBe(7);
+    expect(count).toBe(8);
     expect(await queueOf(broadcastId)).toEqual([
-      { user: "bo-default", channel: "email", status: "pending", due: NOW, mode: "single", inApp: true },
+      { user: "bo-always", channel: "email", status: "pending", due: NOW, mode: "single", inApp: true },
+      { user: "bo-default", channel: "email", status: "pending", due: UNLESS_SEEN, mode: "single", inApp: true },
       { user: "bo-hourly", channel: "email", status: "held", due: "2024-01-15T13:00:00.000Z", mode: "member", inApp: true },
       { user: "bo-in-app-off", channel: "email", status: "pending", due: NOW, mode: "single", inApp: false },
-      { user: "bo-push", channel: "email", status: "pending", due: NOW, mode: "single", inApp: true },
+      { user: "bo-push", channel: "email", status: "pending", due: UNLESS_SEEN, mode: "single", inApp: true },
       { user: "bo-push", channel: "push", status: "pending", due: NOW, mode: "single", inApp: true },
       { user: "bo-tokyo-quiet", channel: "email", status: "pending", due: "2024-01-15T22:00:00.000Z", mode: "single", inApp: true },
     ]);

@@ -29,6 +29,8 @@ describe(`broadcast to ${USERS} users`, () => {
   it("writes one row per user who accepts the type, all with one broadcast id, and pushes to those online", async () => {
     const [one, two, ten] = await Promise.all(["bu-1", "bu-2", "bu-10"].map(async (u) => connect(h.wsUrl, await h.tokenFor(u))));
     try {
+      // Each connection's catch-up sync first: a broadcast committed before it would arrive inside that sync, not live.
+      await Promise.all([one, two, ten].map((socket) => socket.next("sync")));
       const result = await h.herald.notifications.broadcast({ type: "platform_update", title: "New feature: Advanced Analytics", message: "Check out our new analytics dashboard" });
       expect(result.count).toBe(USERS - USERS / 10);
 
@@ -46,6 +48,15 @@ describe(`broadcast to ${USERS} users`, () => {
       const m1 = await one.next("notification");
       expect(m1.notification).toMatchObject({ userId: "bu-1", priority: "low", title: "New feature: Advanced Analytics" });
       expect(m1.presentation.silent).toBe(false);
+      // The live copy carries the stored row's times (read once for the whole broadcast, not returned per row).
+      const [stored] = await h.database.query<{ createdAt: Date; updatedAt: Date }>(
+        `SELECT created_at AS "createdAt", updated_at AS "updatedAt" FROM notifications WHERE id = $1`,
+        [m1.notification.id],
+      );
+      expect({ createdAt: m1.notification.createdAt, updatedAt: m1.notification.updatedAt }).toEqual({
+        createdAt: stored!.createdAt.toISOString(),
+        updatedAt: stored!.updatedAt.toISOString(),
+      });
       const m2 = await two.next("notification");
       expect(m2.notification.userId).toBe("bu-2");
       expect(m2.notification.id).not.toBe(m1.notification.id);

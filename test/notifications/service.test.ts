@@ -158,7 +158,7 @@ describe("inbox changes", () => {
     }
   });
 
-  it("archive, delete and read-all update the database, tell the devices and record archived / deleted / opened", async () => {
+  it("archive, delete and read-all update the database, tell the devices and record archived / deleted (a read-all opens nothing)", async () => {
     const one = (await service.createAndSendNotification({ userId: "svc-ops", type: "new_message", title: "1", message: "m" }))!;
     const two = (await service.createAndSendNotification({ userId: "svc-ops", type: "new_message", title: "2", message: "m" }))!;
     const ws = await connect(h.wsUrl, await h.tokenFor("svc-ops"));
@@ -169,13 +169,58 @@ describe("inbox changes", () => {
       expect(await service.getUnreadCount("svc-ops")).toBe(0);
       expect(await service.deleteNotification("svc-ops", two.id)).toBe(true);
       expect(await ws.next("notification_updated", (x) => x.id === two.id && x.deleted)).toBeTruthy();
-      expect(await events(one.id)).toEqual(["archived", "opened"]);
-      expect(await events(two.id)).toEqual(["opened", "deleted"]);
+      expect(await events(one.id)).toEqual(["archived"]);
+      expect(await events(two.id)).toEqual(["deleted"]);
       // Another user cannot touch them, and nothing is recorded for the attempt.
       expect(await service.markRead("svc-intruder", one.id)).toBe(false);
       expect(await service.deleteNotification("svc-intruder", one.id)).toBe(false);
       expect(await service.getNotification("svc-ops", one.id)).not.toBeNull();
-      expect(await events(one.id)).toEqual(["archived", "opened"]);
+      expect(await service.getNotification("svc-ops", one.id)).toMatchObject({ read: true, archived: true });
+      expect(await events(one.id)).toEqual(["archived"]);
+    } finally {
+      await ws.close();
+    }
+  });
+
+  it("archive-all tells the devices which notifications it archived (with their read state) and the fresh count, records no archived events, and a deleted one below the watermark says archived", async () => {
+    const user = "svc-archive-all";
+    const [old, read, taken] = [
+      (await service.createAndSendNotification({ userId: user, type: "new_message", title: "old", message: "m" }))!,
+      (await service.createAndSendNotification({ userId: user, type: "new_message", title: "read", message: "m" }))!,
+      (await service.createAndSendNotification({ userId: user, type: "new_message", title: "taken back", message: "m" }))!,
+    ];
+    expect(await service.markRead(user, read.id)).toBe(true);
+    expect(await service.archive(user, old.id)).toBe(true);
+    const ws = await connect(h.wsUrl, await h.tokenFor(user));
+    try {
+      await ws.next("sync");
+      expect(await service.archiveAll(user)).toBe(2);
+      const told = [await ws.next("notification_updated", (x) => x.id === read.id), await ws.next("notification_updated", (x) => x.id === taken.id)];
+      expect(told).toEqual([
+        { type: "notification_updated", id: read.id, read: true, archived: true, deleted: false },
+        { type: "notification_updated", id: taken.id, read: false, archived: true, deleted: false },
+      ]);
+      expect(await ws.next("unread_count", (x) => x.count === 0)).toBeTruthy();
+      // Archived by hand before the socket opened: the archive-all (whose messages all came before the count) did not tell it again.
+      expect(ws.messages.some((m) => m.type === "notification_updated" && m.id === old.id)).toBe(false);
+
+      // Unarchived below the watermark: the devices hear it, the count comes back; a second archive-all takes it again.
+      expect(await service.updateNotification(user, taken.id, { archived: false })).toEqual({ read: false, archived: false });
+      expect(await ws.next("unread_count", (x) => x.count === 1)).toBeTruthy();
+      expect(await service.archiveAll(user)).toBe(1);
+      expect(await ws.next("unread_count", (x) => x.count === 0)).toBeTruthy();
+      // Archived by the watermark alone (the row's own column still says false): its deletion tells the real state.
+      expect(await service.deleteNotification(user, read.id)).toBe(true);
+      expect(await ws.next("notification_updated", (x) => x.id === read.id && x.deleted)).toEqual({
+        type: "notification_updated",
+        id: read.id,
+        read: true,
+        archived: true,
+        deleted: true,
+      });
+      expect(await events(old.id)).toEqual(["archived"]);
+      expect(await events(read.id)).toEqual(["opened", "deleted"]);
+      expect(await events(taken.id)).toEqual([]);
     } finally {
       await ws.close();
     }

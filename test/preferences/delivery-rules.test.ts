@@ -3,7 +3,7 @@
  * `decideDelivery(notification, preferences, timeZone, now)`.
  */
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PREFERENCES, type PreferenceFields, decideDelivery, inQuietHours } from "../../src/preferences/index.js";
+import { DEFAULT_PREFERENCES, type PreferenceFields, decideDelivery, inQuietHours, preferencesUpdateSchema } from "../../src/preferences/index.js";
 
 const prefs = (over: Partial<PreferenceFields> = {}): PreferenceFields => ({ ...DEFAULT_PREFERENCES, ...over });
 const at = (iso: string) => new Date(iso);
@@ -152,5 +152,44 @@ describe("rule 3: out of app, each channel behind its toggle, then frequency and
     ["daily_digest does not hold critical", crit, { ...all, frequency: "daily_digest" }, "UTC", NOON, { email: { mode: "now" }, push: { mode: "now" }, sms: { mode: "now" } }],
   ] as const)("%s", (_name, notification, over, zone, now, outOfApp) => {
     expect(decideDelivery(notification, prefs(over as Partial<PreferenceFields>), zone, now).outOfApp).toEqual(outOfApp);
+  });
+});
+
+describe('rule 3, e-mail in "unseen" mode (the default): normal and low wait to be seen in-app, high and critical go now', () => {
+  const all = { emailEnabled: true, browserPushEnabled: true, smsEnabled: true };
+  const quiet = { quietHoursEnabled: true, quietHoursStart: "22:00", quietHoursEnd: "08:00" };
+  const TWO_MINUTES_AFTER_NOON = at("2024-01-15T12:02:00Z");
+  it.each([
+    ["defaults, normal: e-mailed at +2 min unless seen", { type: "booking_confirmed", priority: "normal" }, {}, NOON, { mode: "unless_seen", at: TWO_MINUTES_AFTER_NOON }],
+    ["defaults, low: the same", { type: "platform_update", priority: "low" }, {}, NOON, { mode: "unless_seen", at: TWO_MINUTES_AFTER_NOON }],
+    ["high goes now", { type: "new_message", priority: "high" }, {}, NOON, { mode: "now" }],
+    ["critical goes now", { type: "payment_received", priority: "critical" }, {}, NOON, { mode: "now" }],
+    ["security_alert at low priority is critical: now", { type: "security_alert", priority: "low" }, {}, NOON, { mode: "now" }],
+    ['emailImmediate "always": normal goes now (frequency "immediate" as before)', { type: "booking_confirmed", priority: "normal" }, { emailImmediate: "always" }, NOON, { mode: "now" }],
+    ["in-app off: nothing to see, so now", { type: "booking_confirmed", priority: "normal" }, { inAppEnabled: false }, NOON, { mode: "now" }],
+    ["in quiet hours: at their end, unless seen by then", { type: "booking_confirmed", priority: "normal" }, quiet, at("2024-01-15T23:30:00Z"), { mode: "unless_seen", at: at("2024-01-16T08:00:00Z") }],
+    ["quiet hours ending within the delay: the delay still applies", { type: "booking_confirmed", priority: "normal" }, quiet, at("2024-01-16T07:59:00Z"), { mode: "unless_seen", at: at("2024-01-16T08:01:00Z") }],
+    ['"always" in quiet hours: held until their end', { type: "booking_confirmed", priority: "normal" }, { ...quiet, emailImmediate: "always" }, at("2024-01-15T23:30:00Z"), { mode: "hold_until", until: at("2024-01-16T08:00:00Z") }],
+    ["hourly is not affected: bundled", { type: "booking_confirmed", priority: "normal" }, { frequency: "hourly" }, at("2024-01-15T10:20:00Z"), { mode: "hourly", at: at("2024-01-15T11:00:00Z") }],
+    ["daily_digest is not affected: the digest", { type: "booking_confirmed", priority: "normal" }, { frequency: "daily_digest" }, NOON, { mode: "digest" }],
+    ["e-mail off stays off", { type: "booking_confirmed", priority: "normal" }, { emailEnabled: false }, NOON, { mode: "off" }],
+  ] as const)("%s", (_name, notification, over, now, email) => {
+    expect(decideDelivery(notification, prefs(over as Partial<PreferenceFields>), "UTC", now).outOfApp.email).toEqual(email);
+  });
+
+  it("push and SMS, switched on by the user, still go now for normal priority", () => {
+    const d = decideDelivery({ type: "booking_confirmed", priority: "normal" }, prefs(all), "UTC", NOON);
+    expect(d.outOfApp).toEqual({ email: { mode: "unless_seen", at: TWO_MINUTES_AFTER_NOON }, push: { mode: "now" }, sms: { mode: "now" } });
+  });
+
+  it("the delay is a server setting (emailUnseenDelayMs)", () => {
+    const d = decideDelivery({ type: "booking_confirmed", priority: "normal" }, prefs(), "UTC", NOON, { emailUnseenDelayMs: 30_000 });
+    expect(d.outOfApp.email).toEqual({ mode: "unless_seen", at: at("2024-01-15T12:00:30Z") });
+  });
+
+  it('"unseen" is the default, and the value is validated', () => {
+    expect(DEFAULT_PREFERENCES.emailImmediate).toBe("unseen");
+    expect(preferencesUpdateSchema.safeParse({ emailImmediate: "always" }).success).toBe(true);
+    expect(preferencesUpdateSchema.safeParse({ emailImmediate: "sometimes" }).success).toBe(false);
   });
 });

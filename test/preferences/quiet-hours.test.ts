@@ -47,7 +47,8 @@ describe("quiet hours end on spring-forward nights (issue #16.6)", () => {
 
   it("a held immediate send and an hourly bundle in New York (22:00-02:00) wait for 03:00 EDT", () => {
     const now = new Date("2026-03-08T05:30:00Z"); // 00:30 EST
-    const prefs = { ...DEFAULT_PREFERENCES, quietHoursEnabled: true, quietHoursStart: "22:00", quietHoursEnd: "02:00" };
+    // E-mail mode "always": held by quiet hours alone (in "unseen" mode it would also wait to be seen, to the same instant).
+    const prefs = { ...DEFAULT_PREFERENCES, emailImmediate: "always" as const, quietHoursEnabled: true, quietHoursStart: "22:00", quietHoursEnd: "02:00" };
     const held = decideDelivery({ type: "new_message", priority: "normal" }, prefs, "America/New_York", now);
     expect(held.outOfApp.email).toEqual({ mode: "hold_until", until: new Date("2026-03-08T07:00:00Z") });
     const hourly = decideDelivery({ type: "new_message", priority: "normal" }, { ...prefs, frequency: "hourly" }, "America/New_York", now);

@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, spawnHerald } from "../support/process.js";
 
@@ -29,6 +31,17 @@ describe("the herald process (npm start)", () => {
     expect(p.output()).toContain("JWT_SECRET: required when NODE_ENV=production");
   });
 
+  it.each([
+    [{ DATABASE_URL: "postgres://127.0.0.1:9/herald" }, "set JWT_SECRET so a token from one instance is accepted by the others"],
+    [{ REDIS_URL: "redis://127.0.0.1:9", JWT_SECRET: "shared-secret-0123456789-0123456789-abc", VAPID_PUBLIC_KEY: "", VAPID_PRIVATE_KEY: "" }, "set VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY so"],
+  ])("refuses to start on a shared database or Redis without shared secrets, saying why in one line (%j)", async (env, why) => {
+    const dataDir = tempDir();
+    const p = spawnHerald({ DATA_DIR: dataDir, ...env });
+    const { code } = await p.exited;
+    expect(code).toBe(1);
+    expect(p.output().trim()).toMatch(new RegExp(`^herald: several instances share this (database|Redis): ${why.replace(/[()]/g, "\\$&")}[^\n]*$`));
+  }, 120_000);
+
   it("starts on embedded defaults, prints working tokens, and exits 0 on SIGTERM", async () => {
     const port = await freePort();
     const dataDir = tempDir();
@@ -49,6 +62,12 @@ describe("the herald process (npm start)", () => {
     const inbox = await fetch(`${base}/api/notifications`, { headers: { authorization: `Bearer ${provider}` } });
     expect(inbox.status).toBe(200);
     expect(((await inbox.json()) as { total: number }).total).toBe(1);
+    // The printed curl line pastes as is: the real admin token, no placeholder.
+    const curl = /Try: (curl .*)/.exec(p.output())![1]!;
+    expect(curl).toContain(`Bearer ${admin}`);
+    const pasted = await promisify(execFile)("bash", ["-c", `${curl.replace("localhost", "127.0.0.1")} --silent --output /dev/null --write-out '%{http_code}'`]);
+    expect(pasted.stdout).toBe("201");
+    expect(((await (await fetch(`${base}/api/notifications`, { headers: { authorization: `Bearer ${provider}` } })).json()) as { total: number }).total).toBe(2);
 
     p.child.kill("SIGTERM");
     const deadline = setTimeout(() => p.child.kill("SIGKILL"), 5_000);

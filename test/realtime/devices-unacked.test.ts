@@ -89,15 +89,25 @@ class HeldStatements {
   private readonly held = new Map<string, { reached: Promise<void>; arrive: () => void; release: () => void; released: Promise<void> }>();
 
   constructor(database: TestDatabase) {
-    const query = database.query.bind(database);
-    database.query = (async (text: string, params?: unknown[]) => {
+    database.query = this.gated(database.query.bind(database));
+    // On PostgreSQL the delivery log writes through a writer of its own (Database.openWriter): held the same way.
+    const openWriter = database.openWriter?.bind(database);
+    if (openWriter)
+      database.openWriter = (options) => {
+        const writer = openWriter(options);
+        return writer && { query: this.gated(writer.query.bind(writer)) };
+      };
+  }
+
+  private gated(query: TestDatabase["query"]): TestDatabase["query"] {
+    return (async (text: string, params?: unknown[]) => {
       const gate = [...this.held].find(([prefix]) => text.trimStart().startsWith(prefix))?.[1];
       if (gate) {
         gate.arrive();
         await gate.released;
       }
       return query(text, params);
-    }) as typeof database.query;
+    }) as TestDatabase["query"];
   }
 
   /** Holds the statements starting with `prefix` until `release()`; `reached` resolves when the first one waits. */

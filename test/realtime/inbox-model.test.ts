@@ -210,6 +210,16 @@ class ReadAll implements Cmd {
   toString = () => "readAll";
 }
 
+class ArchiveAll implements Cmd {
+  check = () => true;
+  async run(m: Model, r: Real): Promise<void> {
+    await h.herald.notifications.archiveAll(r.userId);
+    for (const n of m.notes) n.archived = true;
+    await verify(m, r);
+  }
+  toString = () => "archiveAll";
+}
+
 const device = fc.nat(DEVICES - 1);
 const commands = [
   fc.constant(new Create()),
@@ -219,6 +229,7 @@ const commands = [
   fc.tuple(device, fc.boolean()).map(([i, c]) => new Return(i, c)),
   fc.tuple(fc.constantFrom("read" as const, "archive" as const, "delete" as const), fc.nat()).map(([kind, k]) => new Change(kind, k)),
   fc.constant(new ReadAll()),
+  fc.constant(new ArchiveAll()),
 ];
 
 let run = 0;

@@ -114,6 +114,61 @@ describe("sync", () => {
     expect(empty).toEqual({ count: 0, page: { notifications: [], cursor: Math.max(7, one[0]!.seq), truncated: false } });
   });
 
+  it("a sync page's read and readAt are the inbox's (notification_is_read/notification_read_at), row by row, across a read-all", async () => {
+    const user = "u-sync-read";
+    const before = await insertMany(h.database, user, 4);
+    expect(await h.herald.notifications.markRead(user, before[0]!.id)).toBe(true);
+    expect(await h.herald.notifications.markAllRead(user)).toBeGreaterThan(0);
+    // Marked unread below the watermark, then two newer than it.
+    await h.database.query("UPDATE notifications SET marked_unread = true WHERE id = $1", [before[2]!.id]);
+    await insertMany(h.database, user, 2);
+    const expected = await h.database.query<{ id: string; read: boolean; readAt: Date | null }>(
+      `SELECT id, notification_is_read(notifications) AS read, notification_read_at(notifications) AS "readAt" FROM notifications WHERE user_id = $1 ORDER BY seq`,
+      [user],
+    );
+    const { page } = await new SyncReader(h.database, 50).read(user, 0, true);
+    expect(page.notifications.map((n) => ({ id: n.id, read: n.read, readAt: n.readAt }))).toEqual(
+      expected.map((r) => ({ id: r.id, read: r.read, readAt: r.readAt === null ? null : new Date(r.readAt).toISOString() })),
+    );
+    // Every case is there: read by hand, read by the watermark (with the read-all's time), marked unread, newer unread.
+    expect(new Set(page.notifications.map((n) => `${n.read}/${n.readAt === null ? "-" : n.id === before[0]!.id ? "own" : "all"}`))).toEqual(
+      new Set(["true/own", "true/all", "false/-"]),
+    );
+    expect(page.notifications.find((n) => n.id === before[2]!.id)).toMatchObject({ read: false, readAt: null });
+  });
+
+  it("a device back after an archive-all on another device gets what it missed with archived as the inbox has it (notification_is_archived), and a badge of only the unarchived", async () => {
+    const user = "u-sync-archive";
+    const token = await h.tokenFor(user);
+    const device = await Probe.open(h.wsUrl, token);
+    const { cursor } = await device.next("sync");
+    await device.close();
+    // While it is offline: three created, one archived by hand, everything archived elsewhere, one taken back out, one more created.
+    const missed = [await create(user, "m1"), await create(user, "m2"), await create(user, "m3")];
+    const service = h.herald.notifications;
+    expect(await service.archive(user, missed[0]!.id)).toBe(true);
+    expect(await service.archiveAll(user)).toBe(2);
+    expect(await service.updateNotification(user, missed[2]!.id, { archived: false })).toEqual({ read: false, archived: false });
+    const after = await create(user, "after");
+
+    const back = await Probe.open(h.wsUrl, token, { cursor });
+    const [page, badge] = await Promise.all([back.next("sync"), back.next("unread_count")]);
+    expect(page.notifications.map((n) => [n.title, n.archived])).toEqual([
+      ["m1", true],
+      ["m2", true],
+      ["m3", false],
+      ["after", false],
+    ]);
+    const expected = await h.database.query<{ id: string; archived: boolean }>(
+      "SELECT id, notification_is_archived(notifications) AS archived FROM notifications WHERE user_id = $1 ORDER BY seq",
+      [user],
+    );
+    expect(page.notifications.map((n) => ({ id: n.id, archived: n.archived }))).toEqual(expected);
+    expect(page.notifications.map((n) => n.id)).toEqual([...missed, after].map((n) => n.id));
+    expect(badge.count).toBe(2);
+    await back.close();
+  });
+
   it("a client offline while notifications were created receives each one exactly once, in order, on reconnect", async () => {
     const { sockets, Ctor } = recordingWebSocket();
     const client = new HeraldClient({ url: h.wsUrl, token: await h.tokenFor("u-offline"), WebSocket: Ctor, initialDelayMs: 20, maxDelayMs: 100 });

@@ -48,6 +48,8 @@ describe("a user whose push endpoints never answer", () => {
     const mallory = await t.tokenFor("stall-mallory");
     await t.database.query("INSERT INTO notification_preferences (user_id, browser_push_enabled, email_enabled) VALUES ('stall-mallory', true, false)");
     await seedUser(t.database, { id: "stall-alice", email: "alice@example.test" });
+    // E-mail at once (a normal notification would otherwise wait EMAIL_UNSEEN_DELAY to be seen in-app).
+    await t.database.query("INSERT INTO notification_preferences (user_id, email_immediate) VALUES ('stall-alice', 'always')");
     for (let i = 0; i < 6; i++) {
       const res = await fetch(`${t.baseUrl}/api/push/subscriptions`, {
         method: "POST",

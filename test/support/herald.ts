@@ -40,6 +40,16 @@ export interface StartOptions extends Omit<HeraldOptions, "config"> {
 
 export async function startTestHerald(options: StartOptions = {}): Promise<TestHerald> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "herald-test-"));
+  try {
+    return await startInDataDir(options, dataDir);
+  } catch (err) {
+    // A start that failed leaves no folder behind in the OS temp directory.
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function startInDataDir(options: StartOptions, dataDir: string): Promise<TestHerald> {
   const database = options.sharedDatabase ?? (await openTestDatabase());
   const config = loadConfig({
     NODE_ENV: "test",

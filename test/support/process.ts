@@ -21,9 +21,17 @@ export interface HeraldProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Web Push keys for test instances that share a database or Redis (npm start refuses those without shared keys). */
+export const TEST_VAPID_KEYS = {
+  VAPID_PUBLIC_KEY: "BCwN2VwOnECZ3r693GQs8e1s685D0XLJUniWZh6DQSa17Y-rA-oArra-xJAJnwrXetLYi8LeD9ZuNfyaVKwPIpg",
+  VAPID_PRIVATE_KEY: "efJu0qrCtnaOQqsNcJGwhtO0eoSw8-NBXKTtAcpV_iY",
+};
+
+/** Starts src/main.ts with `env` (and TEST_VAPID_KEYS when it names a DATABASE_URL or REDIS_URL and no keys; "" unsets them). */
 export function spawnHerald(env: Record<string, string>): HeraldProcess {
+  const shared = env.DATABASE_URL !== undefined || env.REDIS_URL !== undefined;
   const child = spawn(process.execPath, ["--conditions=herald-source", "--import", "tsx", "src/main.ts"], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...(shared ? TEST_VAPID_KEYS : {}), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -1,5 +1,6 @@
--- Analytics rollups, maintained by the ingest at flush time
--- (src/analytics/sql.ts: FLUSH_EVENTS) so metric queries never scan the raw
+-- Analytics rollups, maintained by the roll-up pass (src/analytics/roller.ts;
+-- SQL in src/analytics/sql.ts: ROLL_UP, since migration 0016; before it, the
+-- ingest's flush statement) so metric queries never scan the raw
 -- events table. Definition kept by all three: a notification counts ONCE per
 -- event type, at its first recorded event of that type (SPEC section 8).
 

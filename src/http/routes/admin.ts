@@ -3,13 +3,26 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { QUEUE_STATUSES, listQueue } from "../../channels/index.js";
 
+/**
+ * What each stored state means (src/channels/queue-sql.ts). `held` is a member of an hourly bundle only: a
+ * send waiting for quiet hours to end (or for the e-mail "unseen" delay, or a retry) is `pending` with a
+ * later `nextRetryAt`; the filter matches the stored state, and this says which to ask for.
+ */
+const QUEUE_STATUS_MEANINGS =
+  "held: a member of an hourly bundle, sent with its bundle row. " +
+  "pending: waiting until nextRetryAt, which includes a send held by quiet hours (nextRetryAt is their end), " +
+  "an e-mail waiting to be seen in-app first, and a retry. " +
+  "processing: claimed by a worker. sent. failed: given up (lastError says why). " +
+  "cancelled: no longer wanted (the notification was read, archived or deleted, or the preferences changed).";
+const queueStatus = z.enum(QUEUE_STATUSES).describe(QUEUE_STATUS_MEANINGS);
+
 const queueRow = z.object({
   id: z.string(),
   notificationId: z.string(),
   userId: z.string(),
   channel: z.string(),
   kind: z.enum(["single", "bundle", "member"]),
-  status: z.string(),
+  status: z.string().describe(QUEUE_STATUS_MEANINGS),
   attempts: z.number(),
   maxAttempts: z.number(),
   nextRetryAt: z.string(),
@@ -27,10 +40,11 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { auth: "admin" },
       schema: {
         tags: ["admin"],
-        summary: "Out-of-app delivery queue rows, most recently changed first",
+        operationId: "listDeliveryQueue",
+        summary: "Out-of-app delivery queue rows, most recently changed first (a send held by quiet hours is pending, not held)",
         querystring: z
           .object({
-            status: z.enum(QUEUE_STATUSES).optional(),
+            status: queueStatus.optional(),
             channel: z.enum(["email", "push", "sms"]).optional(),
             userId: z.string().min(1).max(200).optional(),
             limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -49,6 +63,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { auth: "admin" },
       schema: {
         tags: ["admin"],
+        operationId: "listConnections",
         summary: "Live WebSocket connections and connected providers (whole cluster)",
         response: { 200: z.object({ connectedClients: z.number(), connectedProviders: z.array(z.string()) }) },
       },

@@ -9,7 +9,8 @@ import { DIGEST_FREQUENCIES } from "../../digests/index.js";
 import { notFound } from "../../errors/index.js";
 import { providerId } from "../auth.js";
 
-const digestSchema = z.object({
+/** A digest as the REST API answers it (also the admin per-user routes, users-*.ts). */
+export const digestSchema = z.object({
   id: z.string(),
   userId: z.string(),
   frequency: z.enum(DIGEST_FREQUENCIES),
@@ -46,6 +47,9 @@ const statsSchema = z.object({
   nextScheduledAt: z.string().nullable(),
 });
 
+/** POST .../digests/test: the frequency whose period the test digest covers (daily when left out). */
+export const testDigestBody = z.object({ frequency: z.enum(DIGEST_FREQUENCIES).default("daily") }).strict().default({ frequency: "daily" });
+
 const pageQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(100).optional(),
@@ -63,11 +67,13 @@ export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
     "/digests/test",
     {
       // Each call sends a real e-mail: keep it to a handful per credential.
-      config: { auth: "provider", rateLimit: { max: 5, timeWindow: "1 minute" } },
+      // 404: the caller is not in the user directory; 409: the caller has no e-mail address.
+      config: { auth: "provider", rateLimit: { max: 5, timeWindow: "1 minute" }, problems: [404, 409] },
       schema: {
         tags: ["digests"],
+        operationId: "sendTestDigest",
         summary: "Send the caller a digest of the last period now (a test, outside the schedule)",
-        body: z.object({ frequency: z.enum(DIGEST_FREQUENCIES).default("daily") }).strict().default({ frequency: "daily" }),
+        body: testDigestBody,
         response: { 200: digestSchema },
       },
     },
@@ -76,7 +82,10 @@ export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/digests/stats",
-    { config: { auth: "provider" }, schema: { tags: ["digests"], summary: "The caller's digest totals and next scheduled time", response: { 200: statsSchema } } },
+    {
+      config: { auth: "provider" },
+      schema: { tags: ["digests"], operationId: "getDigestStats", summary: "The caller's digest totals and next scheduled time", response: { 200: statsSchema } },
+    },
     async (req) => service().getDigestStats(providerId(req)),
   );
 
@@ -84,7 +93,13 @@ export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
     "/digests",
     {
       config: { auth: "provider" },
-      schema: { tags: ["digests"], summary: "The caller's digest history, newest first", querystring: pageQuery, response: { 200: historySchema } },
+      schema: {
+        tags: ["digests"],
+        operationId: "listDigests",
+        summary: "The caller's digest history, newest first",
+        querystring: pageQuery,
+        response: { 200: historySchema },
+      },
     },
     async (req) => service().listDigests(providerId(req), req.query),
   );
@@ -93,7 +108,14 @@ export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
     "/admin/users/:id/digests",
     {
       config: { auth: "admin" },
-      schema: { tags: ["digests", "admin"], summary: "A user's digest history", params: userParams, querystring: pageQuery, response: { 200: historySchema } },
+      schema: {
+        tags: ["digests", "admin"],
+        operationId: "listUserDigests",
+        summary: "A user's digest history",
+        params: userParams,
+        querystring: pageQuery,
+        response: { 200: historySchema },
+      },
     },
     async (req) => {
       if (!(await service().hasUser(req.params.id))) throw notFound("User");
@@ -103,7 +125,10 @@ export const digestRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/admin/users/:id/digests/stats",
-    { config: { auth: "admin" }, schema: { tags: ["digests", "admin"], summary: "A user's digest totals", params: userParams, response: { 200: statsSchema } } },
+    {
+      config: { auth: "admin" },
+      schema: { tags: ["digests", "admin"], operationId: "getUserDigestStats", summary: "A user's digest totals", params: userParams, response: { 200: statsSchema } },
+    },
     async (req) => {
       if (!(await service().hasUser(req.params.id))) throw notFound("User");
       return service().getDigestStats(req.params.id);

@@ -4,7 +4,8 @@
  * and nothing changes); creation and broadcast need an admin credential and
  * are rate limited per credential.
  */
-import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { FastifySerializerCompiler } from "fastify";
+import { type FastifyPluginAsyncZod, serializerCompiler } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { notFound } from "../../errors/index.js";
 import {
@@ -15,6 +16,7 @@ import {
   notificationContentSchema,
   notificationTypeSchema,
 } from "../../notifications/index.js";
+import { deliveryWarningSchema } from "../../users/index.js";
 import { providerId } from "../auth.js";
 
 export const notificationDtoSchema = z.object({
@@ -41,6 +43,32 @@ export const notificationDtoSchema = z.object({
   updatedAt: z.string(),
 });
 
+/** The notification's fields in the schema's order, as the zod serializer writes them. */
+const DTO_FIELDS = Object.keys(notificationDtoSchema.shape) as (keyof z.infer<typeof notificationDtoSchema>)[];
+const WARNING_FIELDS = Object.keys(deliveryWarningSchema.shape) as (keyof z.infer<typeof deliveryWarningSchema>)[];
+
+function pick<K extends string>(value: Record<K, unknown>, fields: readonly K[]): Record<K, unknown> {
+  const out = {} as Record<K, unknown>;
+  for (const f of fields) out[f] = value[f];
+  return out;
+}
+
+/**
+ * The 201 of a creation, the API's hottest answer, serialized without a
+ * runtime zod pass: the same bytes as the zod serializer (the schema's
+ * fields in its order; the handler only ever sends a NotificationDto from
+ * toNotificationDto and the delivery warnings). Other answers of the route go
+ * through the zod serializer.
+ */
+const createdSerializer: FastifySerializerCompiler<unknown> = (route) => {
+  if (String(route.httpStatus) !== "201") return serializerCompiler(route as Parameters<typeof serializerCompiler>[0]);
+  return (body: unknown) => {
+    const b = body as { notification: Record<(typeof DTO_FIELDS)[number], unknown>; warnings?: Record<(typeof WARNING_FIELDS)[number], unknown>[] };
+    const notification = pick(b.notification, DTO_FIELDS);
+    return JSON.stringify(b.warnings ? { notification, warnings: b.warnings.map((w) => pick(w, WARNING_FIELDS)) } : { notification });
+  };
+};
+
 /** Per credential, from HERALD_RATE_LIMIT_PER_MINUTE. */
 const creationRateLimit = (perMinute: number) => ({ max: perMinute, timeWindow: "1 minute" }) as const;
 
@@ -56,6 +84,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { auth: "provider" },
       schema: {
         tags: ["notifications"],
+        operationId: "listNotifications",
         summary: "The caller's notifications, newest first",
         querystring: z
           .object({
@@ -64,9 +93,19 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
             read: booleanQuery.optional(),
             archived: booleanQuery.optional(),
             type: notificationTypeSchema.optional(),
+            // Keyset cursor: the notifications older than this seq (a page's `next`); cheap at any depth, unlike offset.
+            before: z.coerce.number().int().min(1).optional(),
           })
           .strict(),
-        response: { 200: z.object({ notifications: z.array(notificationDtoSchema), total: z.number(), unreadCount: z.number() }) },
+        response: {
+          200: z.object({
+            notifications: z.array(notificationDtoSchema),
+            total: z.number(),
+            totalCapped: z.boolean().optional(),
+            next: z.number().nullable(),
+            unreadCount: z.number(),
+          }),
+        },
       },
     },
     async (req) => {
@@ -79,6 +118,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
           ...(q.read !== undefined ? { read: q.read } : {}),
           ...(q.archived !== undefined ? { archived: q.archived } : {}),
           ...(q.type !== undefined ? { type: q.type } : {}),
+          ...(q.before !== undefined ? { before: q.before } : {}),
         }),
         service().getUnreadCount(userId),
       ]);
@@ -88,13 +128,24 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/notifications/unread-count",
-    { config: { auth: "provider" }, schema: { tags: ["notifications"], response: { 200: z.object({ count: z.number() }) } } },
+    {
+      config: { auth: "provider" },
+      schema: {
+        tags: ["notifications"],
+        operationId: "getUnreadCount",
+        summary: "How many of the caller's notifications are unread",
+        response: { 200: z.object({ count: z.number() }) },
+      },
+    },
     async (req) => ({ count: await service().getUnreadCount(providerId(req)) }),
   );
 
   app.get(
     "/notifications/:id",
-    { config: { auth: "provider" }, schema: { tags: ["notifications"], params: idParams, response: { 200: notificationDtoSchema } } },
+    {
+      config: { auth: "provider" },
+      schema: { tags: ["notifications"], operationId: "getNotification", summary: "One of the caller's notifications", params: idParams, response: { 200: notificationDtoSchema } },
+    },
     async (req) => {
       const n = await service().getNotification(providerId(req), req.params.id);
       if (!n) throw notFound("Notification");
@@ -108,6 +159,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { auth: "provider" },
       schema: {
         tags: ["notifications"],
+        operationId: "updateNotification",
         summary: "Mark read / unread, archive / unarchive",
         params: idParams,
         body: z
@@ -132,13 +184,38 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/notifications/read-all",
-    { config: { auth: "provider" }, schema: { tags: ["notifications"], response: { 200: z.object({ updated: z.number() }) } } },
+    {
+      config: { auth: "provider" },
+      schema: {
+        tags: ["notifications"],
+        operationId: "markAllNotificationsRead",
+        summary: "Mark every unread notification of the caller read",
+        response: { 200: z.object({ updated: z.number() }) },
+      },
+    },
     async (req) => ({ updated: await service().markAllRead(providerId(req)) }),
+  );
+
+  app.post(
+    "/notifications/archive-all",
+    {
+      config: { auth: "provider" },
+      schema: {
+        tags: ["notifications"],
+        operationId: "archiveAllNotifications",
+        summary: "Archive every notification of the caller",
+        response: { 200: z.object({ updated: z.number() }) },
+      },
+    },
+    async (req) => ({ updated: await service().archiveAll(providerId(req)) }),
   );
 
   app.delete(
     "/notifications/:id",
-    { config: { auth: "provider" }, schema: { tags: ["notifications"], params: idParams, response: { 204: z.null() } } },
+    {
+      config: { auth: "provider" },
+      schema: { tags: ["notifications"], operationId: "deleteNotification", summary: "Delete one of the caller's notifications", params: idParams, response: { 204: z.null() } },
+    },
     async (req, reply) => {
       if (!(await service().deleteNotification(providerId(req), req.params.id))) throw notFound("Notification");
       return reply.status(204).send(null);
@@ -148,13 +225,17 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     "/notifications",
     {
-      config: { auth: "admin", rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute) },
+      // 404: an unknown templateKey; 409: an idempotencyKey already used with other content.
+      config: { auth: "admin", rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute), problems: [404, 409] },
+      serializerCompiler: createdSerializer,
       schema: {
         tags: ["notifications"],
+        operationId: "createNotification",
         summary: "Create a notification for one user (admin), directly or from a template",
         body: z.union([createNotificationSchema, createFromTemplateSchema]),
         response: {
-          201: z.object({ notification: notificationDtoSchema }),
+          // `warnings`: channels the user's preferences chose that cannot reach them (stored anyway; docs/auth.md).
+          201: z.object({ notification: notificationDtoSchema, warnings: z.array(deliveryWarningSchema).optional() }),
           200: z.union([
             z.object({ notification: z.null(), reason: z.literal("type_disabled") }),
             // A replay of an idempotencyKey whose notification the user deleted: `id` is the original.
@@ -173,7 +254,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
               ...(body.data !== undefined ? { data: body.data } : {}),
             })
           : body;
-      const outcome = await service().create(input);
+      const outcome = await service().create(input, { deliveryWarnings: true });
       switch (outcome.status) {
         case "type_disabled":
           return reply.status(200).send({ notification: null, reason: "type_disabled" as const });
@@ -182,7 +263,8 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
         case "replayed":
           reply.header("idempotent-replayed", "true");
       }
-      return reply.status(201).send({ notification: outcome.notification });
+      const warnings = outcome.warnings?.length ? { warnings: outcome.warnings } : {};
+      return reply.status(201).send({ notification: outcome.notification, ...warnings });
     },
   );
 
@@ -192,6 +274,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { auth: "admin", rateLimit: creationRateLimit(app.services.config.rateLimitPerMinute) },
       schema: {
         tags: ["notifications"],
+        operationId: "broadcastNotification",
         summary: "Create one notification for every user in the directory (admin)",
         body: notificationContentSchema,
         response: { 201: z.object({ count: z.number(), broadcastId: z.string() }) },

@@ -9,7 +9,10 @@ export const preferenceRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/preferences",
-    { config: { auth: "provider" }, schema: { tags: ["preferences"], response: { 200: preferencesSchema } } },
+    {
+      config: { auth: "provider" },
+      schema: { tags: ["preferences"], operationId: "getPreferences", summary: "The caller's preferences (the defaults until first saved)", response: { 200: preferencesSchema } },
+    },
     async (req) => prefs().get(providerId(req)),
   );
 
@@ -17,7 +20,13 @@ export const preferenceRoutes: FastifyPluginAsyncZod = async (app) => {
     "/preferences",
     {
       config: { auth: "provider" },
-      schema: { tags: ["preferences"], summary: "Partial update; unknown fields are refused", body: preferencesUpdateSchema, response: { 200: preferencesSchema } },
+      schema: {
+        tags: ["preferences"],
+        operationId: "updatePreferences",
+        summary: "Change some of the caller's preferences (fields left out keep their value; unknown fields are refused)",
+        body: preferencesUpdateSchema,
+        response: { 200: preferencesSchema },
+      },
     },
     async (req) => prefs().update(providerId(req), req.body),
   );

@@ -26,16 +26,18 @@ export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/push/vapid-public-key",
-    { config: { auth: "none" }, schema: { tags: ["push"], summary: "The VAPID public key for PushManager.subscribe", response: { 200: z.object({ publicKey: z.string() }) } } },
+    { config: { auth: "none" }, schema: { tags: ["push"], operationId: "getVapidPublicKey", summary: "The VAPID public key for PushManager.subscribe", response: { 200: z.object({ publicKey: z.string() }) } } },
     async () => ({ publicKey: loadVapidKeys(app.services.config).publicKey }),
   );
 
   app.post(
     "/push/subscriptions",
     {
-      config: { auth: "provider", rateLimit: { max: 30, timeWindow: "1 minute" } },
+      // 409: the endpoint is registered by another user with other keys.
+      config: { auth: "provider", rateLimit: { max: 30, timeWindow: "1 minute" }, problems: [409] },
       schema: {
         tags: ["push"],
+        operationId: "createPushSubscription",
         summary: "Register this browser's push subscription (PushSubscription.toJSON())",
         body: z
           .object({
@@ -67,9 +69,10 @@ export const pushRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     "/push/subscriptions",
     {
-      config: { auth: "provider" },
+      config: { auth: "provider", problems: [404] },
       schema: {
         tags: ["push"],
+        operationId: "deletePushSubscription",
         summary: "Remove this browser's push subscription",
         body: z.object({ endpoint: z.string().max(2048) }).strict(),
         response: { 204: z.null() },

@@ -26,15 +26,24 @@ export const templateRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/templates",
-    { config: { auth: "admin" }, schema: { tags, body: templateCreateSchema, response: { 201: templateSchema } } },
+    {
+      // 409: a template with this key exists.
+      config: { auth: "admin", problems: [409] },
+      schema: { tags, operationId: "createTemplate", summary: "Create a notification template", body: templateCreateSchema, response: { 201: templateSchema } },
+    },
     async (req, reply) => reply.status(201).send(await templates().create(req.body)),
   );
 
-  app.get("/templates", { config: { auth: "admin" }, schema: { tags, response: { 200: z.object({ templates: z.array(templateSchema) }) } } }, async () => ({
-    templates: await templates().list(),
-  }));
+  app.get(
+    "/templates",
+    {
+      config: { auth: "admin" },
+      schema: { tags, operationId: "listTemplates", summary: "Every notification template", response: { 200: z.object({ templates: z.array(templateSchema) }) } },
+    },
+    async () => ({ templates: await templates().list() }),
+  );
 
-  app.get("/templates/:key", { config: { auth: "admin" }, schema: { tags, params, response: { 200: templateSchema } } }, async (req) => {
+  app.get("/templates/:key", { config: { auth: "admin" }, schema: { tags, operationId: "getTemplate", summary: "One notification template", params, response: { 200: templateSchema } } }, async (req) => {
     const t = await templates().get(req.params.key);
     if (!t) throw notFound("Template");
     return t;
@@ -42,11 +51,14 @@ export const templateRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.put(
     "/templates/:key",
-    { config: { auth: "admin" }, schema: { tags, params, body: templateUpdateSchema, response: { 200: templateSchema } } },
+    {
+      config: { auth: "admin" },
+      schema: { tags, operationId: "updateTemplate", summary: "Change a notification template (fields left out keep their value)", params, body: templateUpdateSchema, response: { 200: templateSchema } },
+    },
     async (req) => templates().update(req.params.key, req.body),
   );
 
-  app.delete("/templates/:key", { config: { auth: "admin" }, schema: { tags, params, response: { 204: z.null() } } }, async (req, reply) => {
+  app.delete("/templates/:key", { config: { auth: "admin" }, schema: { tags, operationId: "deleteTemplate", summary: "Delete a notification template", params, response: { 204: z.null() } } }, async (req, reply) => {
     if (!(await templates().delete(req.params.key))) throw notFound("Template");
     return reply.status(204).send(null);
   });

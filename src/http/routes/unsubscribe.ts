@@ -11,6 +11,8 @@ import { validationError } from "../../errors/index.js";
 import { escapeHtml } from "../../mail/index.js";
 
 const query = z.object({ token: z.string().min(1).max(1200) }).strict();
+/** Both routes answer a small HTML page (for the person who clicked, not for a program). */
+const htmlPage = (description: string) => ({ 200: { description, content: { "text/html": { schema: z.string() } } } });
 
 const PAGE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
@@ -39,7 +41,16 @@ export const unsubscribeRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/unsubscribe",
-    { config: { auth: "none" }, schema: { tags: ["unsubscribe"], summary: "Confirmation page for a one-click unsubscribe link (changes nothing)", querystring: query } },
+    {
+      config: { auth: "none" },
+      schema: {
+        tags: ["unsubscribe"],
+        operationId: "showUnsubscribePage",
+        summary: "Confirmation page for a one-click unsubscribe link (changes nothing)",
+        querystring: query,
+        response: htmlPage("A page with the button that unsubscribes"),
+      },
+    },
     async (req, reply) => {
       await userFor(req.query.token);
       const action = `/api/unsubscribe?token=${encodeURIComponent(req.query.token)}`;
@@ -58,7 +69,16 @@ export const unsubscribeRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/unsubscribe",
-    { config: { auth: "none" }, schema: { tags: ["unsubscribe"], summary: "RFC 8058 one-click unsubscribe: turns e-mail digests and e-mail notifications off", querystring: query } },
+    {
+      config: { auth: "none" },
+      schema: {
+        tags: ["unsubscribe"],
+        operationId: "unsubscribe",
+        summary: "RFC 8058 one-click unsubscribe: turns e-mail digests and e-mail notifications off",
+        querystring: query,
+        response: htmlPage("A page saying the user is unsubscribed"),
+      },
+    },
     async (req, reply) => {
       const userId = await userFor(req.query.token);
       await app.services.notifications.preferences.update(userId, { emailDigestEnabled: false, emailEnabled: false });
