@@ -17,6 +17,7 @@ import { type BenchOptions, requirePostgres, seedUsers, startBenchHerald, startE
 import { httpLoad } from "../lib/http-load.js";
 import { LoadGenerator } from "../lib/loadgen.js";
 import type { CaseResult } from "../lib/report.js";
+import { type CpuCost, cpuSince, cpuSnapshot, profiled } from "../lib/resources.js";
 import { percentile } from "../lib/stats.js";
 
 const CONCURRENCY = 32;
@@ -34,6 +35,10 @@ interface Round {
   lost: number;
   saturated: boolean;
   errors: number;
+  /** CPU spent in the round (from the first request to the last delivery) by the servers' thread, PostgreSQL and Redis. */
+  cpu: CpuCost;
+  /** Requests answered 2xx. */
+  ok: number;
 }
 
 export async function drive(url: string, headers: Record<string, string>, gen: LoadGenerator, users: string[], count: number): Promise<Round> {
@@ -42,6 +47,7 @@ export async function drive(url: string, headers: Record<string, string>, gen: L
   const all = bodies(users, count);
   const halves = [all.filter((_, i) => i % 2 === 0), all.filter((_, i) => i % 2 === 1)];
   const started = performance.now();
+  const cpuAtStart = cpuSnapshot();
   const parts = await Promise.all(halves.map((b) => httpLoad({ url, headers, bodies: b, concurrency: CONCURRENCY / 2 })));
   const load = {
     statuses: parts.reduce<Record<string, number>>((acc, p) => {
@@ -53,7 +59,10 @@ export async function drive(url: string, headers: Record<string, string>, gen: L
   };
   const ok = Object.entries(load.statuses).filter(([s]) => s.startsWith("2")).reduce((n, [, c]) => n + c, 0);
   const stats = await gen.waitFor(ok, 30_000);
+  const cpu = cpuSince(cpuAtStart);
   return {
+    cpu,
+    ok,
     throughput: (ok / load.elapsedMs) * 1000,
     p50: percentile(stats.latencies, 50),
     p99: percentile(stats.latencies, 99),
@@ -61,6 +70,13 @@ export async function drive(url: string, headers: Record<string, string>, gen: L
     saturated: load.utilization > 0.95 || stats.utilization > 0.95,
     errors: count - ok,
   };
+}
+
+/** "main / postgres / redis ms per creation, busy %" over a side's rounds (medians). */
+function cpuPerCreation(rounds: Round[]): string {
+  const per = (f: (c: CpuCost) => number) => percentile(rounds.map((r) => f(r.cpu) / Math.max(1, r.ok)), 50);
+  const ms = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(3));
+  return `${ms(per((c) => c.mainMs))} / ${ms(per((c) => c.postgresMs))} / ${ms(per((c) => c.redisMs))} ms, busy ${(percentile(rounds.map((r) => r.cpu.mainBusy), 50) * 100).toFixed(0)}%`;
 }
 
 export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
@@ -101,7 +117,7 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
       durableLite: { url: `http://${durableLite.url}/`, headers: {}, rounds: [] as Round[] },
     };
     for (let r = 0; r < o.rounds; r++) {
-      for (const side of Object.values(sides)) side.rounds.push(await drive(side.url, side.headers, gen, users, count));
+      for (const [name, side] of Object.entries(sides)) side.rounds.push(await profiled(`create-to-deliver-${name}-r${r}`, () => drive(side.url, side.headers, gen, users, count)));
     }
     const errors = Object.entries(sides).flatMap(([name, side]) =>
       side.rounds.flatMap((r, i) => [
@@ -123,7 +139,10 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
       `each server runs on this process's main thread (PGlite too, in process; PostgreSQL in its own processes). ` +
       `Herald on PostgreSQL uses the ${process.env.REDIS_URL ? "Redis bus (REDIS_URL is set: each creation is also published to Redis and its echo dropped)" : "in-memory bus"}; embedded Herald: PGlite in a directory, in-memory bus. ` +
       `Durable relay rows per commit: ${perCommit(durable)} on PostgreSQL (largest ${durable.batches.largest}), ${perCommit(durableLite)} on PGlite (largest ${durableLite.batches.largest}). ` +
-      `Relay tables: id, user_id, title, message, data, created_at, primary key only.`;
+      `Relay tables: id, user_id, title, message, data, created_at, primary key only. ` +
+      `CPU per creation, median of the rounds (the servers' main thread / PostgreSQL's processes / Redis; main thread busy share of the round): ${Object.entries(sides)
+        .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)
+        .join("; ")}.`;
     const base = { unit: "req/s", higherIsBetter: true };
     return [
       { ...base, name: "create-to-deliver throughput, PostgreSQL (1,000 users)", herald: tput(herald), baseline: tput(gc), baselineName: "durable relay (group commit)", goal: ">= 0.8", goalMet: ratio(herald, gc) >= 0.8, saturated: pgSaturated, errors, note },

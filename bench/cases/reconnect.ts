@@ -17,6 +17,7 @@ import { startBareServer } from "../lib/baselines.js";
 import { type BenchOptions, requirePostgres, seedUsers, startBenchHerald, wsUrlsFor } from "../lib/context.js";
 import { LoadGenerator } from "../lib/loadgen.js";
 import type { CaseResult } from "../lib/report.js";
+import { type CpuCost, cpuSince, cpuSnapshot } from "../lib/resources.js";
 import { median } from "../lib/stats.js";
 
 const PER_USER = 20;
@@ -27,6 +28,13 @@ async function queueBacklog(query: (sql: string, params: unknown[]) => Promise<u
      SELECT $1 || (g % $2), 'new_message', 'high', 'Queued ' || g, repeat('q', 120), '{}'::jsonb FROM generate_series(0, $2 * ${PER_USER} - 1) g`,
     [prefix, users],
   );
+}
+
+/** "main / postgres / redis ms per user, busy %" over the drains (medians). */
+function perUser(costs: CpuCost[], users: number): string {
+  const med = (f: (c: CpuCost) => number) => median(costs.map(f));
+  const ms = (x: number) => (Number.isNaN(x) ? "-" : (x / users).toFixed(3));
+  return `${ms(med((c) => c.mainMs))} / ${ms(med((c) => c.postgresMs))} / ${ms(med((c) => c.redisMs))} ms, busy ${(med((c) => c.mainBusy) * 100).toFixed(0)}%`;
 }
 
 export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
@@ -85,6 +93,9 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
   let saturated = false;
   // Peak event-loop utilisation of the load generator's threads in each measured drain.
   const genLoad = { herald: 0, baseline: 0 };
+  // CPU of each measured drain: the servers' main thread, PostgreSQL, Redis.
+  const drainCpu: CpuCost[] = [];
+  const drainCpuBase: CpuCost[] = [];
   try {
     // Warm-up, not measured: the first connects compile both servers' code paths.
     const WARM = Math.min(200, userCount);
@@ -103,8 +114,10 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
       await queueBacklog((q, p) => h.database.query(q, p), "notifications", "bl-", userCount);
       let gen = await LoadGenerator.start(2);
       let t0 = performance.now();
+      let cpu = cpuSnapshot();
       await gen.connect(urls, true);
       let s = await gen.until((x) => x.distinct >= total, 120_000);
+      drainCpu.push(cpuSince(cpu));
       drain.push((s.distinct / (performance.now() - t0)) * 1000);
       if (s.distinct < total) errors.push(`round ${r}: backlog drain delivered ${s.distinct} of ${total}`);
       saturated ||= s.utilization > 0.95;
@@ -129,8 +142,10 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
       await queueBacklog((q, p) => pool.query(q, p), backlog, "bl-", userCount);
       gen = await LoadGenerator.start(2);
       t0 = performance.now();
+      cpu = cpuSnapshot();
       await gen.connect(bareUrls, true);
       s = await gen.until((x) => x.distinct >= total, 120_000);
+      drainCpuBase.push(cpuSince(cpu));
       drainBase.push((s.distinct / (performance.now() - t0)) * 1000);
       saturated ||= s.utilization > 0.95;
       genLoad.baseline = Math.max(genLoad.baseline, s.utilization);
@@ -146,7 +161,7 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
     const drainRatio = median(drainBase.map((b, i) => b / drain[i]!)); // time ratio = inverse throughput ratio
     const stormRatio = median(storm.map((x, i) => x / stormBase[i]!));
     return [
-      { name: `offline backlog drain (${userCount} users x ${PER_USER})`, unit: "notif/s", herald: drain, baseline: drainBase, baselineName: "raw SELECT by user then send", higherIsBetter: true, goal: "time <= 1.5x (ratio >= 0.67)", goalMet: drainRatio <= 1.5, saturated, errors, note: `load generator's peak thread utilisation ${genLoad.herald.toFixed(2)} (Herald), ${genLoad.baseline.toFixed(2)} (baseline)` },
+      { name: `offline backlog drain (${userCount} users x ${PER_USER})`, unit: "notif/s", herald: drain, baseline: drainBase, baselineName: "raw SELECT by user then send", higherIsBetter: true, goal: "time <= 1.5x (ratio >= 0.67)", goalMet: drainRatio <= 1.5, saturated, errors, note: `load generator's peak thread utilisation ${genLoad.herald.toFixed(2)} (Herald), ${genLoad.baseline.toFixed(2)} (baseline); CPU ms per user drained, median (servers' main thread / PostgreSQL / Redis; main thread busy share): Herald ${perUser(drainCpu, userCount)}, baseline ${perUser(drainCpuBase, userCount)}` },
       { name: `reconnect storm (${userCount} clients)`, unit: "ms", herald: storm, baseline: stormBase, baselineName: "bare ws connects", higherIsBetter: false, goal: "<= 3x", goalMet: stormRatio <= 3, saturated, errors: [] },
     ];
   } finally {

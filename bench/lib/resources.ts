@@ -1,0 +1,88 @@
+/**
+ * Where a round's CPU went: this process's main thread (where every server
+ * under test runs; the load generators are worker threads), the PostgreSQL
+ * server processes and the Redis server, read from /proc around the round.
+ * Linux only; elsewhere the database and Redis figures are NaN.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const TICK_MS = 10;
+
+export interface CpuSnapshot {
+  elu: ReturnType<typeof performance.eventLoopUtilization>;
+  /** CPU ms of every process named like this, summed (utime + stime). */
+  postgres: number;
+  redis: number;
+}
+
+export interface CpuCost {
+  /** Share of the round's wall time the main thread was busy (0..1). */
+  mainBusy: number;
+  mainMs: number;
+  postgresMs: number;
+  redisMs: number;
+}
+
+function processCpuMs(): { postgres: number; redis: number } {
+  const sums = { postgres: 0, redis: 0 };
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return { postgres: Number.NaN, redis: Number.NaN };
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ...": comm may hold spaces, so split after its closing parenthesis.
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const kind = comm.startsWith("postgres") ? "postgres" : comm.startsWith("redis-server") ? "redis" : undefined;
+    if (!kind) continue;
+    const fields = stat.slice(close + 2).split(" ");
+    // After comm: state is field 3 of the man page, utime 14 and stime 15, so indexes 11 and 12 here.
+    sums[kind] += (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  }
+  return sums;
+}
+
+export function cpuSnapshot(): CpuSnapshot {
+  return { elu: performance.eventLoopUtilization(), ...processCpuMs() };
+}
+
+export function cpuSince(start: CpuSnapshot): CpuCost {
+  const elu = performance.eventLoopUtilization(start.elu);
+  const now = processCpuMs();
+  return { mainBusy: elu.utilization, mainMs: elu.active, postgresMs: now.postgres - start.postgres, redisMs: now.redis - start.redis };
+}
+
+/**
+ * With BENCH_CPU_PROFILE=<dir>, runs `fn` under the V8 CPU profiler of this
+ * thread and writes `<dir>/<name>.cpuprofile` (open it in Chrome DevTools);
+ * without it, just runs `fn`.
+ */
+export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_CPU_PROFILE;
+  if (!dir) return fn();
+  const { Session } = await import("node:inspector/promises");
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
+  await session.post("Profiler.start");
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    session.disconnect();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/${name}.cpuprofile`, JSON.stringify(profile));
+  }
+}
