@@ -39,39 +39,90 @@ export class LocalCounter implements WindowCounter {
   }
 }
 
-// INCR and the window's expiry in one round trip; an expiry lost (PTTL -1) is set again.
-const HIT_SCRIPT = `
-local c = redis.call('INCR', KEYS[1])
-local t = redis.call('PTTL', KEYS[1])
-if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); t = tonumber(ARGV[1]) end
-return {c, t}`;
+// Every hit of a batch in one round trip, in order (a key hit twice counts twice): INCR and the
+// window's expiry per key; an expiry lost (PTTL -1) is set again. Returns count, ttl per key.
+const HITS_SCRIPT = `
+local out = {}
+for i = 1, #KEYS do
+  local c = redis.call('INCR', KEYS[i])
+  local t = redis.call('PTTL', KEYS[i])
+  if t < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[i]); t = tonumber(ARGV[i]) end
+  out[2 * i - 1] = c
+  out[2 * i] = t
+end
+return out`;
 
 type Scripted = {
-  heraldRateHit(k: string, ms: number): Promise<[number, number]>;
+  /** (number of keys, ...keys, ...windowMs) */
+  heraldRateHits(...args: (string | number)[]): Promise<number[]>;
 };
+
+/** Hits sent in one script call at most (keeps each call short on Redis's one thread). */
+const MAX_HITS_PER_CALL = 500;
+
+interface PendingHit {
+  key: string;
+  windowMs: number;
+  resolve: (hit: Hit | undefined) => void;
+}
 
 /**
  * Counters in Redis under `prefix`, shared by every instance. While the
  * client is not ready the local counters serve at once: ioredis queues a
  * command while disconnected and rejects it only after its retries (seconds),
  * and a flood must stay limited (per instance) during a Redis outage.
+ *
+ * The hits of one event-loop turn go to Redis together, in one script call
+ * at the turn's end (setImmediate), each answered with its exact count: one
+ * write and one script run per turn instead of one per request (ioredis's
+ * auto-pipelining flushes per tick, and each request is a tick of its own).
+ * The rate limiter's Redis writes were 9% of the main thread's time under
+ * load (issue 17's profile).
  */
 export class RedisCounter implements WindowCounter {
+  private pending: PendingHit[] = [];
+  private scheduled = false;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly local: LocalCounter,
   ) {
-    if (!("heraldRateHit" in redis)) redis.defineCommand("heraldRateHit", { numberOfKeys: 1, lua: HIT_SCRIPT });
+    if (!("heraldRateHits" in redis)) redis.defineCommand("heraldRateHits", { lua: HITS_SCRIPT });
   }
 
-  async hit(key: string, windowMs: number): Promise<Hit | undefined> {
+  hit(key: string, windowMs: number): Promise<Hit | undefined> {
     if (this.redis.status !== "ready") return this.local.hit(key, windowMs);
+    return new Promise((resolve) => {
+      this.pending.push({ key, windowMs, resolve });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setImmediate(() => this.send());
+    });
+  }
+
+  private send(): void {
+    const all = this.pending;
+    this.pending = [];
+    this.scheduled = false;
+    if (this.redis.status !== "ready") {
+      // Lost since the hits were taken: the local counters answer, as they would have then.
+      for (const h of all) void this.local.hit(h.key, h.windowMs).then(h.resolve);
+      return;
+    }
+    for (let i = 0; i < all.length; i += MAX_HITS_PER_CALL) void this.call(all.slice(i, i + MAX_HITS_PER_CALL));
+  }
+
+  private async call(hits: PendingHit[]): Promise<void> {
     try {
-      const [count, resetMs] = await (this.redis as unknown as Scripted).heraldRateHit.call(this.redis, `${this.prefix}${key}`, windowMs);
-      return { count, resetMs };
+      const args: (string | number)[] = [hits.length];
+      for (const h of hits) args.push(`${this.prefix}${h.key}`);
+      for (const h of hits) args.push(h.windowMs);
+      const out = await (this.redis as unknown as Scripted).heraldRateHits.call(this.redis, ...args);
+      for (let i = 0; i < hits.length; i++) hits[i]!.resolve({ count: out[2 * i]!, resetMs: out[2 * i + 1]! });
     } catch {
-      return undefined; // a command lost with the connection: let the request through rather than fail it
+      // Commands lost with the connection: let the requests through rather than fail them.
+      for (const h of hits) h.resolve(undefined);
     }
   }
 }

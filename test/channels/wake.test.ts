@@ -4,9 +4,12 @@
  * queued, and OutOfAppDelivery LISTENs. With a poll of one hour, a send that
  * goes out at all was woken.
  */
+import { performance } from "node:perf_hooks";
+import pg from "pg";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OutOfAppDelivery, WebhookSmsProvider, enqueueOutOfApp } from "../../src/channels/index.js";
+import { QUEUE_WAKE_CHANNEL } from "../../src/channels/delivery.js";
 import { openDatabase } from "../../src/db/index.js";
 import { usingPostgres } from "../support/database.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
@@ -68,6 +71,39 @@ describe(`waking the delivery worker (${usingPostgres ? "postgres" : "pglite"})`
       await waitFor(() => receiver.delivered.some((d) => d.notificationId === id), "the SMS queued elsewhere");
     } finally {
       await other.close();
+    }
+  });
+
+  it.runIf(usingPostgres)("a burst of creations wakes at most once per 20 ms, and a wake follows the last one", async () => {
+    const [{ schema }] = (await t.database.query<{ schema: string }>("SELECT current_schema() AS schema")) as [{ schema: string }];
+    const listener = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await listener.connect();
+    try {
+      let wakes = 0;
+      // Schemas of other test files share the channel: their wakes name their own schema.
+      listener.on("notification", (n) => {
+        if (n.channel === QUEUE_WAKE_CHANNEL && n.payload === schema) wakes += 1;
+      });
+      await listener.query(`LISTEN ${QUEUE_WAKE_CHANNEL}`);
+      await smsUser("wake-burst", "+15550007009");
+      await delivery.worker.whenIdle();
+      const started = performance.now();
+      const ids: string[] = [];
+      // Ten batches in a row, each of five creations due now: each batch's commit asks for a wake.
+      for (let batch = 0; batch < 10; batch++) {
+        const made = await Promise.all(
+          Array.from({ length: 5 }, (_, i) => t.herald.notifications.createAndSendNotification({ userId: "wake-burst", type: "new_message", title: `Burst ${batch}.${i}`, message: "m" })),
+        );
+        ids.push(...made.map((n) => n!.id));
+      }
+      const creating = performance.now() - started;
+      // The poll is an hour away: every SMS sent means the last commit was followed by a wake.
+      await waitFor(() => ids.every((id) => receiver.delivered.some((d) => d.notificationId === id)), "every SMS of the burst");
+      expect(wakes).toBeGreaterThanOrEqual(1);
+      // 20 ms apart from the first commit to at most 20 ms after the last: every batch woke before (10 here).
+      expect(wakes).toBeLessThanOrEqual(Math.ceil(creating / 20) + 2);
+    } finally {
+      await listener.end();
     }
   });
 });

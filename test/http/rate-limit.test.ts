@@ -57,6 +57,39 @@ describe("fixed-window counters", () => {
     expect(await redis.pttl(`${ns}k`)).toBeGreaterThan(50_000);
     await redis.del(`${ns}k`);
   });
+
+  it.runIf(usingRedis)("the hits of one turn go in one round trip per 500, each answered with its exact count in order", async () => {
+    const redis = new Redis(process.env.REDIS_URL!);
+    clients.push(redis);
+    await redis.ping();
+    const ns = `herald-test-${randomUUID()}:ratelimit:`;
+    const counter = new RedisCounter(redis, ns, new LocalCounter());
+    const sent: string[] = [];
+    // Count what ioredis writes: every command goes through sendCommand.
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+      sent.push(command.name);
+      return (send as (...a: unknown[]) => unknown)(command, ...rest);
+    }) as typeof redis.sendCommand;
+    // 1,200 hits in one turn: 1,000 on one key, 200 alternating on two others with their own windows.
+    const hits = [
+      ...Array.from({ length: 1000 }, () => counter.hit("same", 60_000)),
+      ...Array.from({ length: 200 }, (_, i) => counter.hit(i % 2 ? "a" : "b", i % 2 ? 1_000 : 120_000)),
+    ];
+    const answers = await Promise.all(hits);
+    expect(answers.slice(0, 1000).map((h) => h!.count)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(answers.slice(1000).map((h) => h!.count)).toEqual(Array.from({ length: 200 }, (_, i) => Math.floor(i / 2) + 1));
+    expect(answers[1001]!.resetMs).toBeLessThanOrEqual(1_000);
+    expect(answers[1000]!.resetMs).toBeGreaterThan(60_000);
+    // Three script calls (500 + 500 + 200); ioredis resends a call once when Redis did not have the script yet.
+    expect(sent.filter((name) => name === "evalsha").length).toBeGreaterThanOrEqual(3);
+    expect(sent.filter((name) => name === "evalsha").length).toBeLessThanOrEqual(6);
+    expect(sent.every((name) => name === "evalsha")).toBe(true);
+    redis.sendCommand = send;
+    expect(await redis.get(`${ns}same`)).toBe("1000");
+    expect(await redis.pttl(`${ns}a`)).toBeLessThanOrEqual(1_000);
+    await redis.del(`${ns}same`, `${ns}a`, `${ns}b`);
+  });
 });
 
 const count429 = (statuses: number[]) => statuses.filter((s) => s === 429).length;
