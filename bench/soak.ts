@@ -175,7 +175,7 @@ async function serverRole(): Promise<void> {
   await bus?.close();
   // A graceful stop closes every connection of the pool: what is left is reported.
   const leftOpen = (
-    await admin.query<{ state: string; query: string }>("SELECT state, left(query, 80) AS query FROM pg_stat_activity WHERE application_name = $1", [appName])
+    await admin.query<{ state: string; query: string }>("SELECT state, left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS query FROM pg_stat_activity WHERE application_name = $1", [appName])
   ).rows;
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
