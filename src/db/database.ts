@@ -104,8 +104,9 @@ function openPostgres(options: OpenDatabaseOptions): Database {
   });
   // An idle client's error (server restart, network drop) must not crash the process.
   pool.on("error", (err) => options.onPoolError?.(err));
+  const endPool = endsFully(pool);
   const query = async <T>(text: string, params?: unknown[]) => (await pool.query(text, params as unknown[])).rows as T[];
-  const writers: pg.Pool[] = [];
+  const writers: (() => Promise<void>)[] = [];
   const withClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     // The pool listens for errors only on idle clients: a checked-out client whose
@@ -146,7 +147,7 @@ function openPostgres(options: OpenDatabaseOptions): Database {
         options: startupOptions({ ...(options.schema ? { search_path: quoteIdent(options.schema) } : {}), ...writer.settings }),
       });
       own.on("error", (err) => options.onPoolError?.(err));
-      writers.push(own);
+      writers.push(endsFully(own));
       return {
         query: async <T>(text: string, params?: unknown[]) => (await own.query({ name: statementName(text), text, values: params as unknown[] })).rows as T[],
       };
@@ -155,8 +156,31 @@ function openPostgres(options: OpenDatabaseOptions): Database {
       await pool.query("SELECT 1");
     },
     async close() {
-      await Promise.all([pool.end(), ...writers.map((w) => w.end())]);
+      await Promise.all([endPool(), ...writers.map((end) => end())]);
     },
+  };
+}
+
+/**
+ * `pool`'s end, resolving once every connection it opened is closed. pg's
+ * Pool.end() resolves as soon as it has asked its idle clients to close,
+ * before their sockets are: stop() returned with connections still open (the
+ * soak counted them, and a DROP DATABASE right after broke them in the pool).
+ * The pool emits "remove" once a client's connection has ended.
+ */
+function endsFully(pool: pg.Pool): () => Promise<void> {
+  let open = 0;
+  let allClosed: (() => void) | undefined;
+  pool.on("connect", () => open++);
+  pool.on("remove", () => {
+    if (--open === 0) allClosed?.();
+  });
+  return async () => {
+    await pool.end();
+    if (open > 0)
+      await new Promise<void>((resolve) => {
+        allClosed = resolve;
+      });
   };
 }
 
