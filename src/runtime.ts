@@ -145,10 +145,14 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
       await nearCache?.start();
     },
     async close() {
-      await analytics.stop();
-      await nearCache?.stop();
-      if (ownsBus) await bus.close();
-      if (ownsDatabase) await database.close();
+      // The database closes even when a step before it fails: its connections must not outlive stop().
+      try {
+        await analytics.stop();
+        await nearCache?.stop();
+        if (ownsBus) await bus.close();
+      } finally {
+        if (ownsDatabase) await database.close();
+      }
     },
   };
 }
