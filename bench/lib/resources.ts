@@ -4,7 +4,8 @@
  * server processes and the Redis server, read from /proc around the round.
  * Linux only; elsewhere the database and Redis figures are NaN.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { performance } from "node:perf_hooks";
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
@@ -59,7 +60,12 @@ export function cpuSnapshot(): CpuSnapshot {
 export function cpuSince(start: CpuSnapshot): CpuCost {
   const elu = performance.eventLoopUtilization(start.elu);
   const now = processCpuMs();
-  return { mainBusy: elu.utilization, mainMs: elu.active, postgresMs: now.postgres - start.postgres, redisMs: now.redis - start.redis };
+  return { mainBusy: elu.utilization, mainMs: elu.active, postgresMs: spent(start.postgres, now.postgres), redisMs: spent(start.redis, now.redis) };
+}
+
+/** CPU ms between two sums; NaN when it went down (a process that exited in the round took its CPU out of the sum). */
+function spent(before: number, after: number): number {
+  return after >= before ? after - before : Number.NaN;
 }
 
 /**
@@ -70,8 +76,6 @@ export function cpuSince(start: CpuSnapshot): CpuCost {
 export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const dir = process.env.BENCH_CPU_PROFILE;
   if (!dir) return fn();
-  const { Session } = await import("node:inspector/promises");
-  const { mkdirSync, writeFileSync } = await import("node:fs");
   const session = new Session();
   session.connect();
   await session.post("Profiler.enable");

@@ -20,6 +20,7 @@ import { enqueueOutOfApp } from "../../src/channels/index.js";
 import { loadConfig } from "../../src/config/index.js";
 import { createHerald } from "../../src/herald.js";
 import { type SmsReceiver, startSmsReceiver } from "../channels/support.js";
+import { scratchDatabase } from "../reliability/support/processes.js";
 import { TEST_SECRET } from "../support/herald.js";
 
 const url = process.env.DATABASE_URL;
@@ -48,12 +49,10 @@ async function openCount(appName: string): Promise<number> {
 
 async function round(): Promise<{ open: number; during: number }> {
   const id = randomBytes(4).toString("hex");
-  const dbName = `herald_stop_${id}`;
   const appName = `herald-stop-${id}`;
-  await admin.query(`CREATE DATABASE ${dbName}`);
+  const scratch = await scratchDatabase(url!);
   const dataDir = mkdtempSync(path.join(tmpdir(), "herald-stop-"));
-  const dbUrl = new URL(url!);
-  dbUrl.pathname = `/${dbName}`;
+  const dbUrl = new URL(scratch.url);
   dbUrl.searchParams.set("application_name", appName);
   const bus = process.env.REDIS_URL ? new RedisBus(process.env.REDIS_URL, `herald-stop-${id}:`) : undefined;
   try {
@@ -120,7 +119,7 @@ async function round(): Promise<{ open: number; during: number }> {
     return { open, during };
   } finally {
     await bus?.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await scratch.drop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
