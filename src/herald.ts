@@ -83,6 +83,8 @@ async function assemble(config: Config, options: HeraldOptions, lifecycle: Lifec
   const soleServer = !options.database && !runtime.redis;
   const realtime = new NotificationWebSocketServer(server, runtime, { closeEarlierSessions: soleServer, ...config.realtime, ...options.realtime }, limits);
   const notifications = new NotificationService(realtime, runtime);
+  // Started before http, so it stops after it (no creation arrives any more) and before the database closes.
+  await lifecycle.start({ name: "creations", stop: () => notifications.close() });
   const users = new UserDirectory(runtime);
   const analytics = new AnalyticsService(runtime);
   const digests = new EmailDigestService(undefined, { ...runtime, mailer }, config.digestTuning);

@@ -90,6 +90,10 @@ export class NotificationInsertBatcher {
   private lastWakeAt = Number.NEGATIVE_INFINITY;
   /** A wake held back to keep WAKE_SPACING_MS; it covers every commit before it fires. */
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** The wake in flight (settles after any wake it sends next). */
+  private wakeSent: Promise<void> | undefined;
+  /** Set by close(): wakes go at once, none is held on the timer. */
+  private closing = false;
 
   constructor(
     private readonly database: Database,
@@ -108,6 +112,22 @@ export class NotificationInsertBatcher {
   /** Resolves once every creation submitted before the call is committed (or failed) and answered. */
   flush(): Promise<void> {
     return this.commits.flush();
+  }
+
+  /**
+   * At stop, before the database closes: writes what was submitted and sends
+   * every wake it owes now. A wake left on the spacing timer would fire after
+   * the writer closed, and its sends would wait for another worker's poll.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.commits.flush();
+    if (this.wakeTimer) {
+      clearTimeout(this.wakeTimer);
+      this.wakeTimer = undefined;
+      this.wake();
+    }
+    while (this.waking) await this.wakeSent;
   }
 
   private async write(batch: PendingInsert[]): Promise<PromiseSettledResult<NotificationRow | undefined>[]> {
@@ -146,7 +166,7 @@ export class NotificationInsertBatcher {
       this.wakeAgain = true;
       return;
     }
-    const wait = this.lastWakeAt + WAKE_SPACING_MS - performance.now();
+    const wait = this.closing ? 0 : this.lastWakeAt + WAKE_SPACING_MS - performance.now();
     if (wait > 0) {
       this.wakeTimer = setTimeout(() => {
         this.wakeTimer = undefined;
@@ -160,10 +180,13 @@ export class NotificationInsertBatcher {
     // On the writer's own connections: through the shared pool it waited behind whatever filled the pool
     // (slow reads), while the creation had long been answered. A lost wake costs at most the workers' poll
     // interval: nothing to report to the caller.
-    void (this.writer ?? this.database)
+    this.wakeSent = (this.writer ?? this.database)
       .query(WAKE, [QUEUE_WAKE_CHANNEL])
-      .catch(() => undefined)
-      .finally(() => {
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
         this.waking = false;
         if (!this.wakeAgain) return;
         this.wakeAgain = false;

@@ -251,6 +251,11 @@ export class NotificationService implements InboxActions {
     return this.inbox.delete(userId, notificationId);
   }
 
+  /** At stop, after the HTTP server and before the database: every creation written and its delivery workers woken. */
+  async close(): Promise<void> {
+    await this.batcher?.close();
+  }
+
   private insertBatcher(database: NotificationDeps["database"]): NotificationInsertBatcher {
     if (!this.batcher) this.batcher = new NotificationInsertBatcher(database, { maxAttempts: MAX_SEND_ATTEMPTS });
     return this.batcher;
