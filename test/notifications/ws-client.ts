@@ -30,7 +30,7 @@ export async function connect(wsUrl: string, token: string): Promise<TestSocket>
     ws.once("open", () => resolve());
     ws.once("error", reject);
   });
-  return {
+  const socket: TestSocket = {
     messages,
     next<T extends ServerMessage["type"]>(type: T, where: (m: Of<T>) => boolean = () => true, timeoutMs = 10_000): Promise<Of<T>> {
       const match = (m: ServerMessage) => m.type === type && where(m as Of<T>);
@@ -60,4 +60,20 @@ export async function connect(wsUrl: string, token: string): Promise<TestSocket>
         ws.close();
       }),
   };
+  // Returned once the connection's first sync page has come: a notification created from then on is pushed
+  // live. Before, a creation racing the page's read was carried by the page, and a test awaiting its live
+  // frame waited in vain (a CI run on Node 24). The page stays in `messages` for tests that read it.
+  await new Promise<void>((resolve, reject) => {
+    const synced = () => messages.some((m) => m.type === "sync");
+    if (synced()) return resolve();
+    const timer = setTimeout(() => reject(new Error(`no sync page within 10000 ms of connecting; got ${JSON.stringify(messages)}`)), 10_000);
+    const onMessage = () => {
+      if (!synced()) return;
+      clearTimeout(timer);
+      ws.off("message", onMessage);
+      resolve();
+    };
+    ws.on("message", onMessage);
+  });
+  return socket;
 }
