@@ -13,6 +13,7 @@ const TICK_MS = 10;
 
 export interface CpuSnapshot {
   elu: ReturnType<typeof performance.eventLoopUtilization>;
+  main: ThreadCounters;
   /** CPU ms of every process named like this, summed (utime + stime). */
   postgres: number;
   redis: number;
@@ -24,6 +25,28 @@ export interface CpuCost {
   mainMs: number;
   postgresMs: number;
   redisMs: number;
+  /** Write system calls (write, writev) of the main thread: each one to PostgreSQL, Redis or a client socket. */
+  mainWrites: number;
+  /** Times the main thread was taken off its core while runnable (nonvoluntary context switches). */
+  mainPreempted: number;
+}
+
+/** Per-thread kernel counters of the main thread (NaN where /proc is not there). */
+interface ThreadCounters {
+  writes: number;
+  preempted: number;
+}
+
+function mainThreadCounters(): ThreadCounters {
+  // The main thread's task id is the process id; worker threads (the load generators) have their own.
+  const dir = `/proc/self/task/${process.pid}`;
+  try {
+    const io = readFileSync(`${dir}/io`, "utf8");
+    const status = readFileSync(`${dir}/status`, "utf8");
+    return { writes: Number(/^syscw:\s*(\d+)/m.exec(io)?.[1]), preempted: Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1]) };
+  } catch {
+    return { writes: Number.NaN, preempted: Number.NaN };
+  }
 }
 
 function processCpuMs(): { postgres: number; redis: number } {
@@ -54,13 +77,21 @@ function processCpuMs(): { postgres: number; redis: number } {
 }
 
 export function cpuSnapshot(): CpuSnapshot {
-  return { elu: performance.eventLoopUtilization(), ...processCpuMs() };
+  return { elu: performance.eventLoopUtilization(), main: mainThreadCounters(), ...processCpuMs() };
 }
 
 export function cpuSince(start: CpuSnapshot): CpuCost {
   const elu = performance.eventLoopUtilization(start.elu);
   const now = processCpuMs();
-  return { mainBusy: elu.utilization, mainMs: elu.active, postgresMs: spent(start.postgres, now.postgres), redisMs: spent(start.redis, now.redis) };
+  const main = mainThreadCounters();
+  return {
+    mainBusy: elu.utilization,
+    mainMs: elu.active,
+    postgresMs: spent(start.postgres, now.postgres),
+    redisMs: spent(start.redis, now.redis),
+    mainWrites: main.writes - start.main.writes,
+    mainPreempted: main.preempted - start.main.preempted,
+  };
 }
 
 /** CPU ms between two sums; NaN when it went down (a process that exited in the round took its CPU out of the sum). */
