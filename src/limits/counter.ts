@@ -121,8 +121,9 @@ export class RedisCounter implements WindowCounter {
       const out = await (this.redis as unknown as Scripted).heraldRateHits.call(this.redis, ...args);
       for (let i = 0; i < hits.length; i++) hits[i]!.resolve({ count: out[2 * i]!, resetMs: out[2 * i + 1]! });
     } catch {
-      // Commands lost with the connection: let the requests through rather than fail them.
-      for (const h of hits) h.resolve(undefined);
+      // The call failed (connection lost, or one key of the batch unusable, e.g. of another type):
+      // the local counters answer, so no hit of the batch goes uncounted and a flood stays limited here.
+      for (const h of hits) void this.local.hit(h.key, h.windowMs).then(h.resolve);
     }
   }
 }

@@ -137,6 +137,20 @@ describe.runIf(usingRedis)("RedisCounter under attack (batched hits)", () => {
     await stopRedis(server);
   });
 
+  it("one unusable key in a turn's batch (a script error) does not let the batch through: its hits are counted locally", async () => {
+    const r = client(process.env.REDIS_URL!);
+    await r.ping();
+    const prefix = `t:${randomUUID()}:`;
+    // A key of another type makes INCR fail, and with it the whole script call.
+    await r.hset(`${prefix}poisoned`, "x", "1");
+    const counter = new RedisCounter(r, prefix, new LocalCounter());
+    const answers = await Promise.all([counter.hit("poisoned", 60_000), ...Array.from({ length: 30 }, () => counter.hit("flood", 60_000))]);
+    // Before: every answer of the batch was undefined (not counted), so the flood was let through.
+    expect(answers.every((h) => h !== undefined)).toBe(true);
+    expect(sorted(answers.slice(1))).toEqual(oneTo(30));
+    await r.del(`${prefix}poisoned`);
+  });
+
   it("Redis lost between hit() and the flush: every hit is answered (none hangs), and the flood is limited locally once the loss is known", async () => {
     const port = await freePort();
     const server = await startRedis(port);
