@@ -107,6 +107,7 @@ function openPostgres(options: OpenDatabaseOptions): Database {
   const endPool = endsFully(pool);
   const query = async <T>(text: string, params?: unknown[]) => (await pool.query(text, params as unknown[])).rows as T[];
   const writers: (() => Promise<void>)[] = [];
+  let closed = false;
   const withClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     // The pool listens for errors only on idle clients: a checked-out client whose
@@ -140,6 +141,8 @@ function openPostgres(options: OpenDatabaseOptions): Database {
       }),
     listen: (channel, onNotify) => listenPostgres(options, channel, onNotify),
     openWriter(writer) {
+      // After close no pool may be made: nothing would end it (callers fall back to query, which fails as closed).
+      if (closed) return undefined;
       const own = new pg.Pool({
         connectionString: options.url,
         max: writer.connections,
@@ -156,6 +159,7 @@ function openPostgres(options: OpenDatabaseOptions): Database {
       await pool.query("SELECT 1");
     },
     async close() {
+      closed = true;
       await Promise.all([endPool(), ...writers.map((end) => end())]);
     },
   };
@@ -212,6 +216,8 @@ async function listenPostgres(options: OpenDatabaseOptions, channel: string, onN
   let client: pg.Client | undefined;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
+  /** A reopen in flight: stop waits for it, and a connection it opens after stop is closed, not kept. */
+  let reopening: Promise<void> | undefined;
   const open = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 5_000 });
     c.on("notification", (msg) => {
@@ -228,6 +234,10 @@ async function listenPostgres(options: OpenDatabaseOptions, channel: string, onN
       await c.end().catch(() => undefined);
       throw err;
     }
+    if (stopped) {
+      await c.end().catch(() => undefined);
+      return;
+    }
     client = c;
   };
   const reopen = () => {
@@ -238,10 +248,14 @@ async function listenPostgres(options: OpenDatabaseOptions, channel: string, onN
     retry = setTimeout(() => {
       retry = undefined;
       if (stopped) return;
-      open().catch((err: unknown) => {
-        options.onPoolError?.(err as Error);
-        reopen();
-      });
+      reopening = open()
+        .catch((err: unknown) => {
+          options.onPoolError?.(err as Error);
+          reopen();
+        })
+        .finally(() => {
+          reopening = undefined;
+        });
     }, RELISTEN_MS);
     retry.unref();
   };
@@ -249,6 +263,7 @@ async function listenPostgres(options: OpenDatabaseOptions, channel: string, onN
   return async () => {
     stopped = true;
     clearTimeout(retry);
+    await reopening;
     const c = client;
     client = undefined;
     await c?.end().catch(() => undefined);
