@@ -10,6 +10,9 @@
  * and records each page's ack with one UPDATE (delivered), as Herald must; the
  * clients of both ack each page in one message. The load generator's
  * utilisation is checked in every measured drain, Herald's and the baseline's.
+ * With BENCH_CPU_PROFILE=<dir>, each measured drain writes a V8 CPU profile of
+ * this process's main thread (where both servers run): drain-herald-r<n> and
+ * drain-baseline-r<n>.
  */
 import pg from "pg";
 import { NOTIFICATION_COLUMNS } from "../../src/db/index.js";
@@ -17,7 +20,7 @@ import { startBareServer } from "../lib/baselines.js";
 import { type BenchOptions, requirePostgres, seedUsers, startBenchHerald, wsUrlsFor } from "../lib/context.js";
 import { LoadGenerator } from "../lib/loadgen.js";
 import type { CaseResult } from "../lib/report.js";
-import { type CpuCost, cpuSince, cpuSnapshot } from "../lib/resources.js";
+import { type CpuCost, cpuSince, cpuSnapshot, profiled } from "../lib/resources.js";
 import { median } from "../lib/stats.js";
 
 const PER_USER = 20;
@@ -115,8 +118,10 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
       let gen = await LoadGenerator.start(2);
       let t0 = performance.now();
       let cpu = cpuSnapshot();
-      await gen.connect(urls, true);
-      let s = await gen.until((x) => x.distinct >= total, 120_000);
+      let s = await profiled(`drain-herald-r${r}`, async () => {
+        await gen.connect(urls, true);
+        return gen.until((x) => x.distinct >= total, 120_000);
+      });
       drainCpu.push(cpuSince(cpu));
       drain.push((s.distinct / (performance.now() - t0)) * 1000);
       if (s.distinct < total) errors.push(`round ${r}: backlog drain delivered ${s.distinct} of ${total}`);
@@ -143,8 +148,10 @@ export async function reconnectCases(o: BenchOptions): Promise<CaseResult[]> {
       gen = await LoadGenerator.start(2);
       t0 = performance.now();
       cpu = cpuSnapshot();
-      await gen.connect(bareUrls, true);
-      s = await gen.until((x) => x.distinct >= total, 120_000);
+      s = await profiled(`drain-baseline-r${r}`, async () => {
+        await gen.connect(bareUrls, true);
+        return gen.until((x) => x.distinct >= total, 120_000);
+      });
       drainCpuBase.push(cpuSince(cpu));
       drainBase.push((s.distinct / (performance.now() - t0)) * 1000);
       saturated ||= s.utilization > 0.95;

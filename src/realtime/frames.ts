@@ -72,7 +72,7 @@ export function frameHeaderLength(length: number): number {
 }
 
 /** Writes that header at the start of `out`. */
-function writeFrameHeader(out: Buffer, length: number, headerLength: number): void {
+export function writeFrameHeader(out: Buffer, length: number, headerLength: number): void {
   out[0] = FIN_TEXT;
   if (headerLength === 2) {
     out[1] = length;

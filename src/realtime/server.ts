@@ -394,13 +394,14 @@ export class NotificationWebSocketServer implements RealtimePublisher {
     const run = async (): Promise<void> => {
       try {
         const { count, page } = await s.reader.read(conn.userId, cursor, withCount, conn.deviceId ?? null, resume);
-        if (count !== undefined) conn.send({ type: "unread_count", count });
         // What this socket already carried (live, since the last page) is not repeated; the cursor still advances past it.
         const notifications = page.notifications.filter((n) => !conn.hasInFlight(n.id));
         const message: ServerMessage = { type: "sync", notifications, cursor: page.cursor, ...(page.truncated ? { truncated: true } : {}) };
         // Where this device now is (an empty page's cursor, else just before the page's oldest row) was
         // stored by the read itself (sync.ts), whether or not its acks ever arrive.
-        conn.endSync({ text: JSON.stringify(message) }, notifications.map((n) => n.id));
+        // The badge goes just before the page, in the same socket write (connection.ts writeTogether).
+        const badge = count === undefined ? undefined : { text: JSON.stringify({ type: "unread_count", count } satisfies ServerMessage) };
+        conn.endSync({ text: JSON.stringify(message) }, notifications.map((n) => n.id), badge);
         if (conn.state !== "closed") for (const n of notifications) if (n.deliveryStatus === "pending") s.log.markSent(n.id, conn.userId);
       } catch (err) {
         s.deps.logger.warn({ err, userId: conn.userId }, "sync failed");
