@@ -79,7 +79,12 @@ function cpuPerCreation(rounds: Round[]): string {
   return `${ms(per((c) => c.mainMs))} / ${ms(per((c) => c.postgresMs))} / ${ms(per((c) => c.redisMs))} ms, busy ${(percentile(rounds.map((r) => r.cpu.mainBusy), 50) * 100).toFixed(0)}%`;
 }
 
+/**
+ * BENCH_C2D_EMBEDDED=only runs the embedded sides alone (embedded Herald, the
+ * durable relay on PGlite and the bare relay), without PostgreSQL.
+ */
 export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
+  if (process.env.BENCH_C2D_EMBEDDED === "only") return embeddedOnly(o);
   const userCount = 1000;
   const count = o.quick ? 2000 : 10_000;
   const h = await startBenchHerald();
@@ -164,5 +169,50 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
     rmSync(liteDir, { recursive: true, force: true });
     await embedded.stop();
     await h.stop();
+  }
+}
+
+/** The embedded rows of createToDeliver() alone: embedded Herald, the durable relay on PGlite and the bare relay. */
+async function embeddedOnly(o: BenchOptions): Promise<CaseResult[]> {
+  const users = Array.from({ length: 1000 }, (_, i) => `c2d-${i}`);
+  const count = o.quick ? 2000 : 10_000;
+  const embedded = await startEmbeddedHerald();
+  const liteDir = mkdtempSync(path.join(tmpdir(), "herald-bench-relay-"));
+  const lite = await PGlite.create(liteDir);
+  await lite.exec(benchRelayTable("bench_relay"));
+  const bare = await startBareServer({ relay: "bare" });
+  const durableLite = await startBareServer({ relay: "group-commit", db: pgliteRelayDb(lite), table: "bench_relay" });
+  await seedUsers(embedded, users.length, "c2d-");
+  const gen = await LoadGenerator.start(2);
+  try {
+    await gen.connect(await wsUrlsFor(embedded, users));
+    for (const r of [bare, durableLite]) await gen.connect(users.map((u) => `ws://${r.url}/?user=${u}`), false);
+    const sides = {
+      bare: { url: `http://${bare.url}/`, headers: {}, rounds: [] as Round[] },
+      embedded: { url: `${embedded.baseUrl}/api/notifications`, headers: { authorization: "Bearer test-api-key" }, rounds: [] as Round[] },
+      durableLite: { url: `http://${durableLite.url}/`, headers: {}, rounds: [] as Round[] },
+    };
+    for (let r = 0; r < o.rounds; r++) {
+      for (const [name, side] of Object.entries(sides)) side.rounds.push(await profiled(`create-to-deliver-${name}-r${r}`, () => drive(side.url, side.headers, gen, users, count)));
+    }
+    const errors = Object.entries(sides).flatMap(([name, side]) => side.rounds.flatMap((r, i) => [...(r.errors ? [`${name} round ${i}: ${r.errors} HTTP errors`] : []), ...(r.lost ? [`${name} round ${i}: ${r.lost} created but not delivered`] : [])]));
+    const { bare: relay, embedded: lh, durableLite: lgc } = { bare: sides.bare.rounds, embedded: sides.embedded.rounds, durableLite: sides.durableLite.rounds };
+    const saturated = [...lh, ...lgc, ...relay].some((r) => r.saturated);
+    const ratio = percentile(lh.map((x, i) => x.throughput / relay[i]!.throughput), 50);
+    const note = `embedded sides only (BENCH_C2D_EMBEDDED=only); p50 ms ${lh.map((r) => r.p50.toFixed(1)).join(", ")}; CPU per creation: ${Object.entries(sides)
+      .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)
+      .join("; ")}.`;
+    const base = { unit: "req/s", higherIsBetter: true };
+    return [
+      { ...base, name: "create-to-deliver throughput, embedded PGlite", herald: lh.map((r) => r.throughput), baseline: relay.map((r) => r.throughput), baselineName: "bare HTTP+ws relay", goal: ">= 0.25", goalMet: ratio >= 0.25, saturated, errors, note },
+      { name: "create-to-deliver p99 latency, embedded PGlite", unit: "ms", herald: lh.map((r) => r.p99), baseline: lgc.map((r) => r.p99), baselineName: "durable relay on PGlite", higherIsBetter: false, goal: "p99 <= 100 ms", goalMet: percentile(lh.map((r) => r.p99), 50) <= 100, saturated, errors: [] },
+      { ...base, name: "  same throughput, against a durable relay on PGlite", herald: lh.map((r) => r.throughput), baseline: lgc.map((r) => r.throughput), baselineName: "durable relay on PGlite", goal: "(reported)", saturated, errors: [] },
+    ];
+  } finally {
+    await gen.close();
+    for (const r of [bare, durableLite]) await r.close();
+    await lite.close();
+    rmSync(liteDir, { recursive: true, force: true });
+    await embedded.stop();
   }
 }
