@@ -285,10 +285,14 @@ class RedisPresence implements Presence {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.unsubscribe?.().catch(this.onError);
-    // Tell the others at once rather than letting the TTL expire (pending changes are already in `own`).
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    this.pending = new Map();
+    // Changes still waiting go first: the others count only what they were told, and `gone` below
+    // takes back all of `own`. Dropped, a disconnect left waiting (no longer in `own`, never told)
+    // stayed counted on the others until their next heartbeat, a ghost for up to `heartbeatMs`.
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer);
+      this.flushChanges();
+    }
+    // Tell the others at once rather than letting the TTL expire (same connection as the flush, so after it).
     const gone = [...this.own].map(([user, n]) => [user, -n]);
     if (gone.length > 0) await this.bus.publish(PRESENCE_CHANNEL, JSON.stringify({ i: this.instanceId, c: gone })).catch(this.onError);
     this.own.clear();

@@ -1,0 +1,41 @@
+/**
+ * Attacks on the connect path of da2b922 (src/bus/presence.ts flush timer,
+ * src/realtime/connection.ts writeTogether), kept as guards.
+ */
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { RedisBus, createPresence } from "../../src/bus/index.js";
+import { usingRedis } from "../support/database.js";
+import { eventually } from "./helpers.js";
+
+describe.skipIf(!usingRedis)("Redis presence: stop with changes still waiting", () => {
+  it("a disconnect still waiting on the flush timer at stop leaves no ghost connection on the other instance", async () => {
+    const prefix = `herald-presence-attack-${randomUUID()}:`;
+    const busA = new RedisBus(process.env.REDIS_URL!, prefix);
+    const busB = new RedisBus(process.env.REDIS_URL!, prefix);
+    const errors: unknown[] = [];
+    // A long flush period: the disconnect below is still waiting when A stops.
+    const a = createPresence(busA, "a", { heartbeatMs: 60_000, flushMs: 60_000, onError: (err) => errors.push(err) });
+    const b = createPresence(busB, "b", { heartbeatMs: 60_000, onError: (err) => errors.push(err) });
+    await a.start();
+    await b.start();
+    try {
+      a.add("u"); // the first change after a quiet spell goes on the next tick
+      a.add("w");
+      await eventually(() => b.connectionCount(), (n) => n === 2);
+      a.remove("u"); // waits on the 60 s timer
+      a.add("n"); // likewise: never told to B
+      await a.stop();
+      // A is gone: B must count none of its connections (stop's message is the last word on A).
+      await eventually(() => b.users(), (users) => users.length === 0, 5_000);
+      expect(b.connectionCount()).toBe(0);
+      expect(b.isOnline("u")).toBe(false);
+      expect(errors).toEqual([]);
+    } finally {
+      await a.stop().catch(() => undefined);
+      await b.stop();
+      await busA.close();
+      await busB.close();
+    }
+  });
+});
