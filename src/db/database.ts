@@ -218,6 +218,8 @@ async function listenPostgres(options: OpenDatabaseOptions, channel: string, onN
   let retry: NodeJS.Timeout | undefined;
   /** A reopen in flight: stop waits for it, and a connection it opens after stop is closed, not kept. */
   let reopening: Promise<void> | undefined;
+  /** The connection `open` is LISTENing on: stop ends it rather than waiting on an answer that may never come. */
+  let opening: pg.Client | undefined;
   const open = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 5_000 });
     c.on("notification", (msg) => {
@@ -228,11 +230,19 @@ async function listenPostgres(options: OpenDatabaseOptions, channel: string, onN
       if (client === c) reopen();
     });
     try {
-      await c.connect();
+      await c.connect(); // bounded by connectionTimeoutMillis (pg's end() during connect would leave it pending forever)
+      if (stopped) {
+        await c.end().catch(() => undefined);
+        return;
+      }
+      opening = c;
       await c.query(`LISTEN ${quoteIdent(channel)}`);
     } catch (err) {
       await c.end().catch(() => undefined);
+      if (stopped) return; // cut by stop: not a failure to report or retry
       throw err;
+    } finally {
+      if (opening === c) opening = undefined;
     }
     if (stopped) {
       await c.end().catch(() => undefined);
@@ -263,6 +273,9 @@ async function listenPostgres(options: OpenDatabaseOptions, channel: string, onN
   return async () => {
     stopped = true;
     clearTimeout(retry);
+    // A LISTEN unanswered (a stalled network path) would hold stop until TCP gives up: pg's end()
+    // with a query active destroys the socket, the LISTEN fails and the reopen ends.
+    void opening?.end().catch(() => undefined);
     await reopening;
     const c = client;
     client = undefined;
