@@ -38,4 +38,38 @@ describe.skipIf(!usingRedis)("Redis presence: stop with changes still waiting", 
       await busB.close();
     }
   });
+
+  it("a connect and disconnect inside one flush period leave nothing in Redis nor on the other instance", async () => {
+    const prefix = `herald-presence-attack-${randomUUID()}:`;
+    const busA = new RedisBus(process.env.REDIS_URL!, prefix);
+    const busB = new RedisBus(process.env.REDIS_URL!, prefix);
+    const errors: unknown[] = [];
+    const a = createPresence(busA, "a", { heartbeatMs: 60_000, flushMs: 60_000, onError: (err) => errors.push(err) });
+    const b = createPresence(busB, "b", { heartbeatMs: 60_000, onError: (err) => errors.push(err) });
+    await a.start();
+    await b.start();
+    try {
+      a.add("seed");
+      await eventually(() => b.users(), (u) => u.includes("seed"));
+      // Within the 60 s period: "x" comes and goes, "y" stays, "seed" leaves and comes back.
+      a.add("x");
+      a.remove("x");
+      a.add("y");
+      a.remove("seed");
+      a.add("seed");
+      await (a as unknown as { heartbeat(): Promise<void> }).heartbeat();
+      expect(await busA.client.hgetall(`${prefix}presence:i:a`)).toEqual({ seed: "1", y: "1" });
+      await eventually(() => b.connectionCount(), (n) => n === 2);
+      expect(b.users().sort()).toEqual(["seed", "y"]);
+      await (b as unknown as { heartbeat(): Promise<void> }).heartbeat();
+      expect(b.users().sort()).toEqual(["seed", "y"]);
+      expect(b.connectionCount()).toBe(2);
+      expect(errors).toEqual([]);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await busA.close();
+      await busB.close();
+    }
+  });
 });
