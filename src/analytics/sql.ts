@@ -99,7 +99,12 @@ export const LOCK_ROLLUPS = "LOCK TABLE analytics_rollup_state IN EXCLUSIVE MODE
  * - `pending`: the rows visible to this statement but not in the stored
  *   snapshot: xid >= its xmax, or one of its in-progress xids. Commit order
  *   does not matter: a row whose transaction was still open at the last pass
- *   is among its in-progress xids, whatever its `id`.
+ *   is among its in-progress xids, whatever its `id`. Only up to `bound`:
+ *   the first xid after the one of the ($1 + 1)-th row from the xmax (two
+ *   probes of the xid index). That xid always qualifies as `cutoff` (more
+ *   than $1 rows up to it, and it is not the first), so the cutoff, and so
+ *   the pass, are those of the whole backlog, while a pass reads O($1) rows,
+ *   not the whole backlog: small passes (PGlite) catch up in linear time.
  * - `cutoff`: the first transaction (xid order) that would take the pass
  *   beyond $1 rows, unless it is the first, and never below the stored
  *   xmax: the stored snapshot's in-progress transactions are always taken
@@ -119,9 +124,13 @@ export const LOCK_ROLLUPS = "LOCK TABLE analytics_rollup_state IN EXCLUSIVE MODE
  */
 export const ROLL_UP = `
 WITH state AS (SELECT snapshot AS prev, pg_current_snapshot() AS cur FROM analytics_rollup_state),
+bound AS (
+  SELECT (SELECT e.xid FROM analytics_events e WHERE e.xid > b.xid ORDER BY e.xid LIMIT 1) AS xid
+  FROM (SELECT (SELECT e.xid FROM analytics_events e WHERE e.xid >= $2::xid8 ORDER BY e.xid OFFSET $1::bigint LIMIT 1) AS xid) b
+),
 pending AS MATERIALIZED (
   SELECT e.xid, e.notification_id, e.user_id, e.event_type, e.timestamp AS ts, e.channel FROM analytics_events e
-  WHERE e.xid >= $2::xid8
+  WHERE e.xid >= $2::xid8 AND e.xid <= (SELECT COALESCE(xid, '18446744073709551615'::xid8) FROM bound)
   UNION ALL
   SELECT e.xid, e.notification_id, e.user_id, e.event_type, e.timestamp, e.channel FROM analytics_events e
   WHERE e.xid = ANY ($3::xid8[])

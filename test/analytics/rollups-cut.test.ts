@@ -58,3 +58,26 @@ it.skipIf(!usingPostgres)("a capped pass whose cutoff is a transaction open at t
   expect(raw).toBe(5);
   expect(events).toBe(raw); // fails: c's row is rolled up twice
 });
+
+it("a pass reads the backlog only up to its bound, and still takes whole transactions in xid order, the first whatever its size", async () => {
+  // ROLL_UP's `bound`: the first xid after the ($1 + 1)-th row. A naive bound at that row's own xid
+  // would leave a first transaction larger than the batch with no cutoff, and store the current
+  // snapshot as if the whole backlog had been folded in.
+  const worker = new RollupWorker({ database: db, logger: silentLogger, batchSize: 3 });
+  let next = 100;
+  for (const size of [5, 1, 1, 1, 4, 2]) {
+    const ids = Array.from({ length: size }, () => next++);
+    await db.query(INSERT_EVENTS, deliveries(ids)); // one transaction each, in this order
+  }
+  const passes: number[] = [];
+  const off = worker.onRolledUp((rolled) => {
+    passes.push(rolled.events);
+  });
+  try {
+    await worker.catchUp();
+  } finally {
+    off();
+  }
+  expect(passes).toEqual([5, 3, 4, 2]);
+  expect(await n("SELECT sum(events) AS n FROM analytics_rollup")).toBe(14);
+});
