@@ -60,41 +60,6 @@ SELECT notification_id AS "notificationId", request_hash AS "requestHash" FROM i
 /** Keys past their retention (the insert also takes an expired key afresh, so this only bounds the table). */
 export const PURGE_IDEMPOTENCY_KEYS = `DELETE FROM idempotency_keys WHERE created_at < $1`;
 
-/**
- * Broadcast: one set-based INSERT ... SELECT over the directory (no per-user
- * round trip), skipping users who switched the type off (`toggleColumn`, or
- * null for a critical notification or a custom type), and storing each
- * user's in-app decision (in_app: their inAppEnabled, or always for
- * `critical`). Returns only what the fan-out needs per recipient, so 100,000
- * rows cross the wire cheaply: not created_at, the same for every row (the
- * column's default, the transaction's time), which BROADCAST_CREATED_AT reads
- * once (100,000 timestamps parsed into Dates cost more than that round
- * trip). `toggleColumn` comes from a fixed whitelist, never from input.
- */
-export function broadcastStatement(toggleColumn: string | null, critical = false): string {
-  const filter = toggleColumn ? `WHERE COALESCE(p.${toggleColumn}, true)` : "";
-  const inApp = critical ? "true" : "COALESCE(p.in_app_enabled, true)";
-  return `
-INSERT INTO notifications (user_id, type, priority, title, message, description, icon, action_url, action_label,
-                           related_id, data, broadcast_id, in_app)
-SELECT u.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11::uuid, ${inApp}
-  FROM users u LEFT JOIN notification_preferences p ON p.user_id = u.id ${filter}
-RETURNING id, seq, user_id AS "userId"`;
-}
-
-/** A broadcast's creation time, which all its rows share: read from one of them. */
-export const BROADCAST_CREATED_AT = `SELECT created_at AS "createdAt" FROM notifications WHERE id = $1`;
-
-/**
- * The presentation-shaping preferences of every user in the directory who
- * saved any (usually a minority): one query after a broadcast; the others
- * take the defaults.
- */
-export function broadcastPreferences(preferenceSelect: string): string {
-  return `SELECT p.user_id AS "userId", u.timezone, ${preferenceSelect}
-  FROM notification_preferences p JOIN users u ON u.id = p.user_id`;
-}
-
 export const SELECT_TIMEZONE = `SELECT timezone FROM users WHERE id = $1`;
 
 /**
