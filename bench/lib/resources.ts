@@ -25,7 +25,7 @@ export interface CpuCost {
   mainMs: number;
   postgresMs: number;
   redisMs: number;
-  /** Write system calls (write, writev) of the main thread: each one to PostgreSQL, Redis or a client socket. */
+  /** Write system calls (write, writev) of the main thread: to PostgreSQL, Redis and client sockets, and any file (pino logs; in-process PGlite's data files). */
   mainWrites: number;
   /** Times the main thread was taken off its core while runnable (nonvoluntary context switches). */
   mainPreempted: number;

@@ -39,7 +39,7 @@ export interface Presence {
 export interface PresenceOptions {
   /** Heartbeat period for the Redis presence keys (default 10 s); the TTL is three periods. */
   heartbeatMs?: number;
-  /** Redis only: changes are written (and told to the others) at most once per this period (default 20 ms). */
+  /** Redis only: changes are written (and told to the others) at most once per this period (default PRESENCE_FLUSH_MS). */
   flushMs?: number;
   onError?: (err: unknown) => void;
   /**
@@ -124,6 +124,8 @@ class MemoryPresence implements Presence {
 }
 
 const PRESENCE_CHANNEL = "presence";
+/** Redis only: presence changes are written (and told to the others) at most once per this period. */
+export const PRESENCE_FLUSH_MS = 20;
 
 class RedisPresence implements Presence {
   private readonly own: Counts = new Map();
@@ -142,8 +144,8 @@ class RedisPresence implements Presence {
   /** The flush of `pending`, once scheduled. */
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly flushMs: number;
-  /** When the last flush ran (ms since the epoch). */
-  private lastFlush = 0;
+  /** When the last flush ran (performance.now(); never yet: the first change is written at once). */
+  private lastFlush = Number.NEGATIVE_INFINITY;
   /** The presence channel as Redis names it: the bus's prefix, then the channel (RedisBus.publish and subscribe). */
   private readonly channel: string;
 
@@ -157,7 +159,7 @@ class RedisPresence implements Presence {
     this.ttlMs = this.heartbeatMs * 3;
     this.instancesKey = `${redis.prefix}presence:instances`;
     this.ownKey = this.keyOf(instanceId);
-    this.flushMs = options.flushMs ?? 20;
+    this.flushMs = options.flushMs ?? PRESENCE_FLUSH_MS;
     this.channel = `${redis.prefix}${PRESENCE_CHANNEL}`;
     this.onError = options.onError ?? (() => undefined);
     this.onInstanceLost = options.onInstanceLost;
@@ -178,13 +180,14 @@ class RedisPresence implements Presence {
     bump(this.own, userId, delta);
     this.pending.set(userId, (this.pending.get(userId) ?? 0) + delta);
     if (this.flushTimer !== undefined) return;
-    const wait = this.lastFlush + this.flushMs - Date.now();
+    // Monotonic: a wall clock stepped back would hold the flush (and the others' view) for the step.
+    const wait = this.lastFlush + this.flushMs - performance.now();
     this.flushTimer = setTimeout(() => this.flushChanges(), Math.max(wait, 0));
   }
 
   private flushChanges(): void {
     this.flushTimer = undefined;
-    this.lastFlush = Date.now();
+    this.lastFlush = performance.now();
     const changes = [...this.pending].filter(([, d]) => d !== 0);
     this.pending = new Map();
     if (changes.length === 0) return;

@@ -84,7 +84,6 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimitOptio
     const bucket = await bucketOf(req, options);
     if (!bucket) return;
     const hit = await options.counter.hit(bucket.key, bucket.windowMs);
-    if (!hit) return;
     setHeaders(reply, bucket.max, hit);
     if (hit.count <= bucket.max) return;
     const seconds = Math.max(1, Math.ceil(hit.resetMs / 1000));

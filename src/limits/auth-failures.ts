@@ -37,7 +37,7 @@ export class AuthFailureLimit {
   /** Counts one failed authentication from `address`; the seconds to wait when it went past the budget, else undefined. */
   async failed(address: string): Promise<number | undefined> {
     const hit = await this.counter.hit(this.bucket(address).key, WINDOW_MS);
-    if (!hit || hit.count <= this.perMinute) return undefined;
+    if (hit.count <= this.perMinute) return undefined;
     return Math.max(1, Math.ceil(hit.resetMs / 1000));
   }
 }

@@ -10,9 +10,9 @@ export interface Hit {
   resetMs: number;
 }
 
-/** Fixed-window counting: the hit's count in the current window of `windowMs` for `key`; undefined = not counted. */
+/** Fixed-window counting: the hit's count in the current window of `windowMs` for `key` (every hit is counted). */
 export interface WindowCounter {
-  hit(key: string, windowMs: number): Promise<Hit | undefined>;
+  hit(key: string, windowMs: number): Promise<Hit>;
 }
 
 export class LocalCounter implements WindowCounter {
@@ -63,7 +63,7 @@ const MAX_HITS_PER_CALL = 500;
 interface PendingHit {
   key: string;
   windowMs: number;
-  resolve: (hit: Hit | undefined) => void;
+  resolve: (hit: Hit) => void;
 }
 
 /**
@@ -91,7 +91,7 @@ export class RedisCounter implements WindowCounter {
     if (!("heraldRateHits" in redis)) redis.defineCommand("heraldRateHits", { lua: HITS_SCRIPT });
   }
 
-  hit(key: string, windowMs: number): Promise<Hit | undefined> {
+  hit(key: string, windowMs: number): Promise<Hit> {
     if (this.redis.status !== "ready") return this.local.hit(key, windowMs);
     return new Promise((resolve) => {
       this.pending.push({ key, windowMs, resolve });

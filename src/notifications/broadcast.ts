@@ -14,7 +14,7 @@
  *    the recipients the caller still needs: those the in-app path pushes to,
  *    with their class (their presentation), and the few whose sends need
  *    more than a template (hourly bundles) or whose setting changed between
- *    (1) and (2) (decided here from their preferences as read then).
+ *    (1) and (2) (decided here from their preferences read right after the write).
  * 3. Those few sends through `enqueueBroadcast` (src/channels/broadcast-queue.ts).
  *
  * The caller fans the committed rows out.

@@ -126,7 +126,7 @@ describe.runIf(usingRedis)("RedisCounter under attack (batched hits)", () => {
 
     // Restart: a fresh Redis (no keys, no scripts); once the client is ready again, counts start over.
     await stopRedis(server);
-    // Once the client has seen the connection close (before that, a hit is sent and let through).
+    // Once the client has seen the connection close (before that, a hit is sent, fails, and is counted locally).
     if (r.status === "ready") await once(r, "close");
     const whileDown = await counter.hit("k", 60_000); // answered locally at once (not counted in Redis)
     expect(whileDown).toMatchObject({ count: 1 });

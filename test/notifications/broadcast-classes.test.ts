@@ -129,7 +129,7 @@ describe("broadcast by classes of settings", () => {
     for (const r of w.recipients) expect({ id: r.id, seq: r.seq }).toEqual(stored.get(r.userId));
   });
 
-  it("decides a user whose preferences changed during the broadcast from what the write saw", async () => {
+  it("decides a user whose preferences changed during the broadcast from their preferences read right after the write", async () => {
     // bc-1 has no saved preferences when the classes are read; in between, it saves push on and e-mail off and a new sound volume.
     const changing = interposed(db, async (tx) => {
       await tx.query(
