@@ -1,0 +1,84 @@
+/**
+ * A TCP proxy in front of PostgreSQL for tests that break one connection's
+ * path: the next connection can be held before anything reaches PostgreSQL
+ * (released later), or stalled after its startup (its later bytes
+ * swallowed, as on a dead network path).
+ */
+import { once } from "node:events";
+import net from "node:net";
+
+export interface PgProxy {
+  /** The DATABASE_URL with its host replaced by the proxy's. */
+  url: string;
+  /** Client sockets in the order accepted. */
+  accepted: net.Socket[];
+  /** Resolves with the next connection's client socket once accepted. */
+  nextConnection(): Promise<net.Socket>;
+  /** The next connection waits, forwarding nothing, until the returned `release()`. */
+  holdNext(): { release: () => void };
+  /** The next connection's bytes after its startup are swallowed; resolves when the first one is. */
+  stallNext(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** ReadyForQuery ('Z', length 5): PostgreSQL finished the startup (or a query). */
+const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5]);
+
+export async function pgProxy(databaseUrl: string): Promise<PgProxy> {
+  const target = new URL(databaseUrl);
+  const accepted: net.Socket[] = [];
+  const waiting: ((socket: net.Socket) => void)[] = [];
+  let hold: Promise<void> | undefined;
+  let stall: (() => void) | undefined;
+  const server = net.createServer((client) => {
+    accepted.push(client);
+    const held = hold;
+    const stalled = stall;
+    hold = stall = undefined;
+    client.pause();
+    void (held ?? Promise.resolve()).then(() => {
+      if (client.destroyed) return;
+      const upstream = net.connect(Number(target.port || 5432), target.hostname);
+      let ready = false;
+      const cut = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on("data", (chunk: Buffer) => {
+        if (stalled && ready) return stalled(); // swallowed: PostgreSQL never sees it
+        upstream.write(chunk);
+      });
+      upstream.on("data", (chunk: Buffer) => {
+        if (chunk.includes(READY_FOR_QUERY)) ready = true;
+        client.write(chunk);
+      });
+      client.on("error", cut).on("close", cut);
+      upstream.on("error", cut).on("close", cut);
+      client.resume();
+    });
+    waiting.shift()?.(client);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const url = new URL(target);
+  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    url: url.toString(),
+    accepted,
+    nextConnection: () => new Promise<net.Socket>((resolve) => waiting.push(resolve)),
+    holdNext() {
+      let release!: () => void;
+      hold = new Promise<void>((resolve) => (release = resolve));
+      return { release };
+    },
+    stallNext: () =>
+      new Promise<void>((resolve) => {
+        stall = resolve;
+      }),
+    async close() {
+      for (const socket of accepted) socket.destroy();
+      server.close();
+      await once(server, "close");
+    },
+  };
+}
