@@ -2,23 +2,15 @@
  * Attacks on the connect path of da2b922 (src/bus/presence.ts flush timer,
  * src/realtime/connection.ts writeTogether), kept as guards.
  */
-import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { RedisBus, createPresence } from "../../src/bus/index.js";
 import { usingRedis } from "../support/database.js";
-import { eventually } from "./helpers.js";
+import { eventually, twoPresences } from "./helpers.js";
 
 describe.skipIf(!usingRedis)("Redis presence: stop with changes still waiting", () => {
   it("a disconnect still waiting on the flush timer at stop leaves no ghost connection on the other instance", async () => {
-    const prefix = `herald-presence-attack-${randomUUID()}:`;
-    const busA = new RedisBus(process.env.REDIS_URL!, prefix);
-    const busB = new RedisBus(process.env.REDIS_URL!, prefix);
-    const errors: unknown[] = [];
     // A long flush period: the disconnect below is still waiting when A stops.
-    const a = createPresence(busA, "a", { heartbeatMs: 60_000, flushMs: 60_000, onError: (err) => errors.push(err) });
-    const b = createPresence(busB, "b", { heartbeatMs: 60_000, onError: (err) => errors.push(err) });
-    await a.start();
-    await b.start();
+    const t = await twoPresences(60_000);
+    const { a, b, errors } = t;
     try {
       a.add("u"); // the first change after a quiet spell goes on the next tick
       a.add("w");
@@ -32,22 +24,13 @@ describe.skipIf(!usingRedis)("Redis presence: stop with changes still waiting", 
       expect(b.isOnline("u")).toBe(false);
       expect(errors).toEqual([]);
     } finally {
-      await a.stop().catch(() => undefined);
-      await b.stop();
-      await busA.close();
-      await busB.close();
+      await t.stop();
     }
   });
 
   it("a connect and disconnect inside one flush period leave nothing in Redis nor on the other instance", async () => {
-    const prefix = `herald-presence-attack-${randomUUID()}:`;
-    const busA = new RedisBus(process.env.REDIS_URL!, prefix);
-    const busB = new RedisBus(process.env.REDIS_URL!, prefix);
-    const errors: unknown[] = [];
-    const a = createPresence(busA, "a", { heartbeatMs: 60_000, flushMs: 60_000, onError: (err) => errors.push(err) });
-    const b = createPresence(busB, "b", { heartbeatMs: 60_000, onError: (err) => errors.push(err) });
-    await a.start();
-    await b.start();
+    const t = await twoPresences(60_000);
+    const { prefix, busA, a, b, errors } = t;
     try {
       a.add("seed");
       await eventually(() => b.users(), (u) => u.includes("seed"));
@@ -66,10 +49,7 @@ describe.skipIf(!usingRedis)("Redis presence: stop with changes still waiting", 
       expect(b.connectionCount()).toBe(2);
       expect(errors).toEqual([]);
     } finally {
-      await a.stop();
-      await b.stop();
-      await busA.close();
-      await busB.close();
+      await t.stop();
     }
   });
 });

@@ -2,10 +2,11 @@
  * Realtime test helpers: notification rows written straight to the database,
  * and a raw `ws` probe that records every message and awaits the next match.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 import { WebSocket } from "ws";
 import type { Database } from "../../src/db/index.js";
+import { RedisBus, createPresence } from "../../src/bus/index.js";
 import { NOTIFICATION_COLUMNS, type NotificationDto, type NotificationRow, toNotificationDto } from "../../src/notifications/index.js";
 import type { Presentation, ServerMessage } from "../../src/protocol/index.js";
 import type { NotificationWebSocketServer } from "../../src/realtime/index.js";
@@ -157,4 +158,29 @@ export function upgrade(baseUrl: string, query: string, headers: Record<string, 
     req.on("error", reject);
     req.end();
   });
+}
+
+/** Two instances on one prefix; heartbeats far apart, so only the delta messages can tell B about A's users. */
+export async function twoPresences(flushMs: number) {
+  const prefix = `herald-presence-${randomUUID()}:`;
+  const busA = new RedisBus(process.env.REDIS_URL!, prefix);
+  const busB = new RedisBus(process.env.REDIS_URL!, prefix);
+  const errors: unknown[] = [];
+  const a = createPresence(busA, "a", { heartbeatMs: 60_000, flushMs, onError: (err) => errors.push(err) });
+  const b = createPresence(busB, "b", { heartbeatMs: 60_000, onError: (err) => errors.push(err) });
+  await a.start();
+  await b.start();
+  return {
+    prefix,
+    busA,
+    a,
+    b,
+    errors,
+    async stop() {
+      await a.stop();
+      await b.stop();
+      await busA.close();
+      await busB.close();
+    },
+  };
 }

@@ -4,36 +4,9 @@
  * other instances read, and never counts a connection twice when a heartbeat
  * rewrites the hash while changes are still waiting.
  */
-import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { RedisBus, createPresence } from "../../src/bus/index.js";
 import { usingRedis } from "../support/database.js";
-import { eventually } from "./helpers.js";
-
-/** Two instances on one prefix; heartbeats far apart, so only the delta messages can tell B about A's users. */
-async function twoInstances(flushMs: number) {
-  const prefix = `herald-presence-flush-${randomUUID()}:`;
-  const busA = new RedisBus(process.env.REDIS_URL!, prefix);
-  const busB = new RedisBus(process.env.REDIS_URL!, prefix);
-  const errors: unknown[] = [];
-  const a = createPresence(busA, "a", { heartbeatMs: 60_000, flushMs, onError: (err) => errors.push(err) });
-  const b = createPresence(busB, "b", { heartbeatMs: 60_000, onError: (err) => errors.push(err) });
-  await a.start();
-  await b.start();
-  return {
-    prefix,
-    busA,
-    a,
-    b,
-    errors,
-    async stop() {
-      await a.stop();
-      await b.stop();
-      await busA.close();
-      await busB.close();
-    },
-  };
-}
+import { eventually, twoPresences as twoInstances } from "./helpers.js";
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
