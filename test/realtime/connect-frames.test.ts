@@ -5,11 +5,8 @@
  * client still receives two text messages, badge first; when ws's sender
  * holds a message back, they go through ws, in order.
  */
-import { once } from "node:events";
-import { type Server, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket, WebSocketServer } from "ws";
+import { wsPair } from "./ws-pair.js";
 import { Connection, type ConnectionShared } from "../../src/realtime/connection.js";
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -17,40 +14,7 @@ afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
 
-/** A server-side ws and its client; `got` holds the client's messages; `writes` counts writes to the server's TCP socket. */
-async function pair(perMessageDeflate: boolean) {
-  const http: Server = createServer();
-  const wss = new WebSocketServer({ server: http, perMessageDeflate: perMessageDeflate ? { threshold: 0 } : false });
-  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
-  const accepted = once(wss, "connection") as Promise<[WebSocket]>;
-  const client = new WebSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/`, { perMessageDeflate });
-  const got: Array<[string, boolean]> = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
-  client.on("message", (data, isBinary) => {
-    got.push([String(data), isBinary]);
-    for (const w of waiters) if (got.length >= w.n) w.resolve();
-  });
-  const [[server]] = await Promise.all([accepted, once(client, "open")]);
-  cleanup.push(async () => {
-    client.terminate();
-    server!.terminate();
-    wss.close();
-    await new Promise((r) => http.close(r));
-  });
-  const socket = (server as unknown as { _socket: { write: (...args: unknown[]) => boolean } })._socket;
-  const counter = { writes: 0 };
-  const write = socket.write.bind(socket);
-  socket.write = (...args: unknown[]) => {
-    counter.writes += 1;
-    return write(...args);
-  };
-  return {
-    server: server!,
-    got,
-    counter,
-    until: (n: number) => (got.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
-  };
-}
+const pair = (perMessageDeflate: boolean) => wsPair(perMessageDeflate, cleanup);
 
 const shared = (counts: { sent: number; slow: number }, maxBufferedBytes = 1 << 20): ConnectionShared => ({
   limits: { maxBufferedBytes, maxHeldFrames: 100, maxRememberedIds: 100, messagesPerSecond: 10, messageBurst: 10, rateLimitStrikes: 3, closeGraceMs: 1000 },

@@ -8,10 +8,8 @@
  * close frame.
  */
 import { once } from "node:events";
-import { type Server, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket, WebSocketServer } from "ws";
+import { wsPair } from "./ws-pair.js";
 import { Connection, type ConnectionShared, writeFramed } from "../../src/realtime/connection.js";
 import { BroadcastTemplate } from "../../src/realtime/frames.js";
 
@@ -19,46 +17,12 @@ const ID = "0b5e3f5e-8a43-4a8e-9d7e-2f1c1f1f1f1f";
 const LOUD = { sound: true, volume: 70, desktop: true, silent: false };
 const frame = (userId: string, seq: number) => new BroadcastTemplate({ type: "platform_update", title: "Maintenance" } as never).frameFor({ userId, id: `${ID.slice(0, -2)}${String(seq).padStart(2, "0")}`, seq, presentation: LOUD });
 
-interface Pair {
-  server: WebSocket;
-  client: WebSocket;
-  /** Every message the client got, as [text, isBinary]. */
-  got: Array<[string, boolean]>;
-  /** Resolves once the client holds `n` messages. */
-  until(n: number): Promise<void>;
-}
-
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
 
-async function pair(perMessageDeflate: boolean): Promise<Pair> {
-  const http: Server = createServer();
-  const wss = new WebSocketServer({ server: http, perMessageDeflate: perMessageDeflate ? { threshold: 0 } : false });
-  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
-  const accepted = once(wss, "connection") as Promise<[WebSocket]>;
-  const client = new WebSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/`, { perMessageDeflate });
-  const got: Array<[string, boolean]> = [];
-  let waiter: { n: number; resolve: () => void } | undefined;
-  client.on("message", (data, isBinary) => {
-    got.push([String(data), isBinary]);
-    if (waiter && got.length >= waiter.n) waiter.resolve();
-  });
-  const [[server]] = await Promise.all([accepted, once(client, "open")]);
-  cleanup.push(async () => {
-    client.terminate();
-    server!.terminate();
-    wss.close();
-    await new Promise((r) => http.close(r));
-  });
-  return {
-    server: server!,
-    client,
-    got,
-    until: (n) => (got.length >= n ? Promise.resolve() : new Promise<void>((resolve) => (waiter = { n, resolve }))),
-  };
-}
+const pair = (perMessageDeflate: boolean) => wsPair(perMessageDeflate, cleanup);
 
 const shared = (sent: string[] = []): ConnectionShared => ({
   limits: { maxBufferedBytes: 1 << 20, maxHeldFrames: 100, maxRememberedIds: 100, messagesPerSecond: 10, messageBurst: 10, rateLimitStrikes: 3, closeGraceMs: 1000 },
