@@ -7,6 +7,7 @@
  */
 import type { Queryable } from "../db/index.js";
 import { QUEUED_CHANNELS } from "./channel.js";
+import { INSERT_QUEUE_ROWS, ON_QUEUE_CONFLICT } from "./queue-sql.js";
 import { type EnqueueTarget, type OutOfAppDecision, type QueuePayload, bundleKey, enqueueOutOfApp, singleRow } from "./router.js";
 
 export interface BroadcastSend extends EnqueueTarget {
@@ -20,10 +21,10 @@ interface Member extends EnqueueTarget {
 }
 
 const INSERT_ROWS = `
-INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
+${INSERT_QUEUE_ROWS}
 SELECT s.notification_id, s.user_id, s.channel, s.status, s.due, $7, s.payload::jsonb, $8, $8
   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS s(notification_id, user_id, channel, status, due, payload)
-ON CONFLICT (notification_id, channel) DO NOTHING`;
+${ON_QUEUE_CONFLICT}`;
 
 /** Writes every recipient's sends; returns how many queue rows it asked for (bundle rows not counted). */
 export async function enqueueBroadcast(tx: Queryable, sends: BroadcastSend[], options: { now: Date; maxAttempts: number }): Promise<number> {

@@ -28,6 +28,7 @@ export { isPublicAddress, refusedPushEndpoint } from "./safe-destination.js";
 export type { VapidKeys } from "./vapid.js";
 export { bundleKey, enqueueOutOfApp, singleSendRows } from "./router.js";
 export { enqueueBroadcast } from "./broadcast-queue.js";
+export { INSERT_QUEUE_ROWS, ON_QUEUE_CONFLICT } from "./queue-sql.js";
 export type { BroadcastSend } from "./broadcast-queue.js";
 export type { EnqueueOptions, EnqueueTarget, EnqueuedRow, OutOfAppDecision, QueuePayload } from "./router.js";
 export { backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";

@@ -12,6 +12,33 @@ import type { PreferenceFields } from "../preferences/index.js";
 import type { ChannelNotification, OutOfAppChannelName } from "./channel.js";
 import type { QueuePayload } from "./router.js";
 
+/**
+ * The head of every statement that writes queue rows (one row, the unnest of
+ * a batch, a broadcast's INSERT ... SELECT) and its conflict clause: a
+ * notification has at most one row per channel, so a retried write adds
+ * nothing. Callers supply the rows in this column order.
+ */
+export const INSERT_QUEUE_ROWS =
+  "INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)";
+export const ON_QUEUE_CONFLICT = "ON CONFLICT (notification_id, channel) DO NOTHING";
+
+/** One queue row, created and updated at `now`. */
+export async function insertQueueRow(
+  db: Queryable,
+  row: { notificationId: string; userId: string; channel: string; status: "pending" | "held"; dueAt: Date; maxAttempts: number; payload: unknown; now: Date },
+): Promise<void> {
+  await db.query(`${INSERT_QUEUE_ROWS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ${ON_QUEUE_CONFLICT}`, [
+    row.notificationId,
+    row.userId,
+    row.channel,
+    row.status,
+    row.dueAt,
+    row.maxAttempts,
+    JSON.stringify(row.payload),
+    row.now,
+  ]);
+}
+
 export interface ClaimedRow {
   id: string;
   notificationId: string;

@@ -21,6 +21,7 @@ import { createHash } from "node:crypto";
 import type { Queryable } from "../db/index.js";
 import type { ChannelPlan, OutOfAppChannel } from "../preferences/index.js";
 import { QUEUED_CHANNELS } from "./channel.js";
+import { insertQueueRow } from "./queue-sql.js";
 
 export interface EnqueueTarget {
   id: string;
@@ -68,22 +69,12 @@ export async function enqueueOutOfApp(
     if (!plan) continue;
     if (plan.mode === "now" || plan.mode === "hold_until" || plan.mode === "unless_seen") {
       const { dueAt, payload } = singleRow(plan, decision.inApp, now);
-      await tx.query(
-        `INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
-         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $7)
-         ON CONFLICT (notification_id, channel) DO NOTHING`,
-        [notification.id, notification.userId, channel, dueAt, maxAttempts, JSON.stringify(payload), now],
-      );
+      await insertQueueRow(tx, { notificationId: notification.id, userId: notification.userId, channel, status: "pending", dueAt, maxAttempts, payload, now });
       out.push({ channel, mode: "single", dueAt });
     } else if (plan.mode === "hourly") {
       const { bundleId, at } = await openBundle(tx, notification.userId, channel, plan.at, now, maxAttempts);
       const payload: QueuePayload = { mode: "member", inApp: decision.inApp, bundleId };
-      await tx.query(
-        `INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
-         VALUES ($1, $2, $3, 'held', $4, $5, $6, $7, $7)
-         ON CONFLICT (notification_id, channel) DO NOTHING`,
-        [notification.id, notification.userId, channel, at, maxAttempts, JSON.stringify(payload), now],
-      );
+      await insertQueueRow(tx, { notificationId: notification.id, userId: notification.userId, channel, status: "held", dueAt: at, maxAttempts, payload, now });
       out.push({ channel, mode: "member", dueAt: at });
     }
   }
@@ -137,12 +128,7 @@ async function openBundle(
   for (let i = 0; i < 48; i++) {
     const key = bundleKey(userId, channel, at);
     const payload: QueuePayload = { mode: "bundle", at: at.toISOString() };
-    await tx.query(
-      `INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
-       VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $7)
-       ON CONFLICT (notification_id, channel) DO NOTHING`,
-      [key, userId, channel, at, maxAttempts, JSON.stringify(payload), now],
-    );
+    await insertQueueRow(tx, { notificationId: key, userId, channel, status: "pending", dueAt: at, maxAttempts, payload, now });
     const [row] = await tx.query<{ id: string; status: string }>(
       "SELECT id, status FROM notification_queue WHERE notification_id = $1 AND channel = $2 FOR UPDATE",
       [key, channel],

@@ -20,7 +20,7 @@
  * The caller fans the committed rows out.
  */
 import { randomUUID } from "node:crypto";
-import { enqueueBroadcast, singleSendRows } from "../channels/index.js";
+import { INSERT_QUEUE_ROWS, ON_QUEUE_CONFLICT, enqueueBroadcast, singleSendRows } from "../channels/index.js";
 import type { BroadcastSend } from "../channels/index.js";
 import type { Database, Queryable } from "../db/index.js";
 import { DEFAULT_PREFERENCES, type DeliveryRuleOptions, type PreferenceFields, decideDelivery, isCritical, typeToggleOf } from "../preferences/index.js";
@@ -185,11 +185,11 @@ WITH cls AS (
   SELECT r.id, r.user_id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11::uuid, r.in_app FROM r
   RETURNING id, seq
 ), queued AS (
-  INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
+  ${INSERT_QUEUE_ROWS}
   SELECT r.id, r.user_id, s.channel, 'pending', s.due, $17, s.payload, $18, $18
     FROM unnest($13::int[], $14::text[], $15::timestamptz[], $16::jsonb[]) AS s(idx, channel, due, payload)
     JOIN r ON r.idx = s.idx
-  ON CONFLICT (notification_id, channel) DO NOTHING
+  ${ON_QUEUE_CONFLICT}
 )
 SELECT (SELECT count(*)::int FROM r) AS count, now() AS "createdAt",
        array_agg(r.user_id) AS users, array_agg(ins.id::text) AS ids, array_agg(ins.seq) AS seqs, array_agg(r.idx) AS classes

@@ -4,6 +4,7 @@
  * selects them (src/db/schema.ts, beside the row type), so
  * `toNotificationDto` maps them.
  */
+import { INSERT_QUEUE_ROWS, ON_QUEUE_CONFLICT } from "../channels/index.js";
 import { NOTIFICATION_COLUMNS } from "../db/index.js";
 
 /**
@@ -45,11 +46,11 @@ WITH i AS (
    ORDER BY ord
   RETURNING *
 ), q AS (
-  INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
+  ${INSERT_QUEUE_ROWS}
   SELECT n.id, n.user_id, s.channel, 'pending', s.due, $20, s.payload::jsonb, $21, $21
     FROM unnest($16::uuid[], $17::text[], $18::timestamptz[], $19::text[]) AS s(notification_id, channel, due, payload)
     JOIN n ON n.id = s.notification_id
-  ON CONFLICT (notification_id, channel) DO NOTHING
+  ${ON_QUEUE_CONFLICT}
 )
 SELECT ${NOTIFICATION_COLUMNS} FROM n`;
 
