@@ -89,6 +89,12 @@ export interface OpenDatabaseOptions {
    * else the default (PGLITE_THREAD_DEFAULT).
    */
   pgliteThread?: boolean | undefined;
+  /**
+   * PGlite only: a dump of a data directory (PGlite's `dumpDataDir()`) to
+   * start from instead of an empty cluster. Tests start each database from
+   * one migrated image: a new cluster's initdb costs ~1.5 s of CPU, a load ~1 s less.
+   */
+  pgliteImage?: Blob | undefined;
 }
 
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -329,7 +335,8 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
   try {
     if (lock) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const threaded = options.pgliteThread ?? pgliteThreadFromEnv() ?? PGLITE_THREAD_DEFAULT;
-    const database = threaded ? await openPgliteThread(dataDir) : await openPgliteInThread(dataDir);
+    const image = options.pgliteImage;
+    const database = threaded ? await openPgliteThread(dataDir, image) : await openPgliteInThread(dataDir, image);
     if (lock) secureDataDir(lock.dir);
     const release = lock?.release;
     if (!release) return database;
@@ -348,8 +355,8 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
 }
 
 /** PGlite on this thread: each query blocks the event loop while it runs. */
-async function openPgliteInThread(dataDir: string): Promise<Database> {
-  const client = await PGlite.create(dataDir);
+async function openPgliteInThread(dataDir: string, image?: Blob): Promise<Database> {
+  const client = await PGlite.create(dataDir, image ? { loadDataDir: image } : {});
   let closed = false;
   const transaction = <T>(fn: (tx: Session) => Promise<T>): Promise<T> =>
     client.transaction((tx) =>

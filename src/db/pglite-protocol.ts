@@ -22,6 +22,8 @@ export function reviveObjectParam(p: ObjectParam): unknown {
 export interface PgliteWorkerData {
   /** A directory already locked by the main thread, or "memory://". */
   dataDir: string;
+  /** A dump of a data directory to start from (OpenDatabaseOptions.pgliteImage). */
+  image?: Blob | undefined;
 }
 
 export type PgliteRequest =

@@ -19,8 +19,8 @@ interface Pending {
 }
 
 /** Starts the worker on `dataDir` (locked by the caller, or "memory://") and resolves once PGlite is open. */
-export async function openPgliteThread(dataDir: string): Promise<Database> {
-  const worker = startWorker({ dataDir });
+export async function openPgliteThread(dataDir: string, image?: Blob): Promise<Database> {
+  const worker = startWorker({ dataDir, image });
   const pending = new Map<number, Pending>();
   const listeners = new Map<number, (payload: string) => void>();
   let nextId = 1;

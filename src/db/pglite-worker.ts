@@ -12,7 +12,7 @@ import { type ObjectParam, type PgliteReply, type PgliteRequest, type PgliteWork
 
 const port = parentPort;
 if (!port) throw new Error("pglite-worker.ts runs as a worker thread");
-const { dataDir } = workerData as PgliteWorkerData;
+const { dataDir, image } = workerData as PgliteWorkerData;
 
 interface OpenTransaction {
   tx: Transaction;
@@ -34,7 +34,7 @@ const fail = (id: number, err: unknown) => send({ id, ok: false, error: serializ
 
 let client: PGlite;
 try {
-  client = await PGlite.create(dataDir);
+  client = await PGlite.create(dataDir, image ? { loadDataDir: image } : {});
   port.postMessage({ ready: true });
 } catch (err) {
   port.postMessage({ ready: false, error: serializeError(err) });
