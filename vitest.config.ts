@@ -7,6 +7,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     exclude: ["test/browser/**", "test/reliability/**", "node_modules/**"],
     pool: "forks",
+    // On PGlite, one migrated image that each test database loads (test/support/pglite-image.ts).
+    globalSetup: ["test/support/pglite-image.ts"],
     // Most tests wait on sockets and the database, so a few more workers than
     // the two cores keep both busy.
     maxWorkers: 3,

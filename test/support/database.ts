@@ -3,12 +3,10 @@
  * DATABASE_URL is set (so parallel runs never collide), else in-memory PGlite.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
+import { readFile } from "node:fs/promises";
 import pg from "pg";
 import { type Database, migrate, openDatabase, quoteIdent } from "../../src/db/index.js";
+import { PGLITE_IMAGE_ENV } from "./pglite-image.js";
 
 export interface TestDatabase extends Database {
   /** "postgres" or "pglite", for test names. */
@@ -50,29 +48,13 @@ export async function openTestDatabase(options: { poolSize?: number } = {}): Pro
 }
 
 /**
- * A migrated PGlite cluster, dumped once per test process: each test's
- * database loads it instead of running initdb and every migration
- * (~1 s instead of ~2.5-4 s a database, on the PGlite suite's ~200 opens).
- * Built through openDatabase + migrate on a directory, so it is exactly
- * what Herald writes.
+ * The migrated PGlite image that test/support/pglite-image.ts (the suite's
+ * global setup) wrote for this run, read once per test process; undefined
+ * outside such a run (a bench, a lone script), which then opens a new cluster.
  */
-let image: Promise<Blob> | undefined;
-function migratedImage(): Promise<Blob> {
-  image ??= (async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "herald-test-image-"));
-    try {
-      const database = await openDatabase({ dataDir: dir, pgliteThread: false });
-      await migrate(database);
-      await database.close();
-      const client = await PGlite.create(path.join(dir, "pgdata"));
-      try {
-        return await client.dumpDataDir("none");
-      } finally {
-        await client.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  })();
+let image: Promise<Blob | undefined> | undefined;
+function migratedImage(): Promise<Blob | undefined> {
+  const file = process.env[PGLITE_IMAGE_ENV];
+  image ??= file ? readFile(file).then((bytes) => new Blob([bytes])) : Promise.resolve(undefined);
   return image;
 }
