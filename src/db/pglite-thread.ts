@@ -37,6 +37,9 @@ export async function openPgliteThread(dataDir: string, image?: Blob): Promise<D
     stopWaiting = () => worker.off("message", resolve).off("error", reject).off("exit", exited);
   }).finally(() => stopWaiting());
   if (!ready.ready) {
+    // The worker rethrows after it reports the failure: that 'error' event may come while it is
+    // terminated, and with no listener it would be an uncaught exception instead of this rejection.
+    worker.on("error", () => undefined);
     await worker.terminate();
     throw reviveError(ready.error);
   }
