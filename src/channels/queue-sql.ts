@@ -25,7 +25,16 @@ export const ON_QUEUE_CONFLICT = "ON CONFLICT (notification_id, channel) DO NOTH
 /** One queue row, created and updated at `now`. */
 export async function insertQueueRow(
   db: Queryable,
-  row: { notificationId: string; userId: string; channel: string; status: "pending" | "held"; dueAt: Date; maxAttempts: number; payload: unknown; now: Date },
+  row: {
+    notificationId: string;
+    userId: string;
+    channel: OutOfAppChannelName;
+    status: "pending" | "held";
+    dueAt: Date;
+    maxAttempts: number;
+    payload: QueuePayload;
+    now: Date;
+  },
 ): Promise<void> {
   await db.query(`${INSERT_QUEUE_ROWS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ${ON_QUEUE_CONFLICT}`, [
     row.notificationId,
