@@ -13,7 +13,7 @@ import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync 
 import path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { PGlite } from "@electric-sql/pglite";
-import { secureDataDir } from "../db/index.js";
+import { dumpEmbeddedDatabase, pgdataOf, secureDataDir } from "../db/index.js";
 import { type TarEntry, packTar, unpackTar } from "./tar.js";
 
 /** The secret files generated into DATA_DIR when the environment gives none. */
@@ -23,16 +23,10 @@ const DATABASE = "pgdata.tar";
 
 /** Writes `file` (0600) from the locked directory `dir`; returns what it holds ("database" and secret file names). */
 export async function writeBackup(dir: string, file: string): Promise<string[]> {
-  const pgdata = path.join(dir, "pgdata");
+  const pgdata = pgdataOf(dir);
   // PGlite would create an empty database there and back that up.
   if (!existsSync(pgdata)) throw new Error(`there is no embedded database to back up in ${pgdata}`);
-  const client = await PGlite.create(pgdata);
-  let database: Buffer;
-  try {
-    database = Buffer.from(await (await client.dumpDataDir("none")).arrayBuffer());
-  } finally {
-    await client.close();
-  }
+  const database = await dumpEmbeddedDatabase(dir);
   const secrets = BACKED_UP_SECRETS.filter((name) => existsSync(path.join(dir, name))).map((name) => ({ name, data: readFileSync(path.join(dir, name)) }));
   const manifest = { format: "herald-backup", version: 1, createdAt: new Date().toISOString(), files: [DATABASE, ...secrets.map((s) => s.name)] };
   const archive = gzipSync(packTar([{ name: MANIFEST, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) }, { name: DATABASE, data: database }, ...secrets]));
@@ -80,7 +74,7 @@ export async function restoreBackup(dir: string, file: string): Promise<Restored
     keptAside.push(name);
   };
   putAside("pgdata");
-  renameSync(staging, path.join(dir, "pgdata"));
+  renameSync(staging, pgdataOf(dir));
   const restored = ["database"];
   for (const { name, data } of secrets) {
     const target = path.join(dir, name);

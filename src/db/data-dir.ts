@@ -19,6 +19,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from "node:fs";
 import { type Server, connect, createServer } from "node:net";
 import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
 
 export interface DataDirLock {
   /** The directory's real path. */
@@ -108,4 +109,23 @@ export function secureDataDir(dir: string): void {
     }
   };
   visit(dir);
+}
+
+/** Where, inside a DATA_DIR, the embedded database keeps its files. */
+export function pgdataOf(dataDir: string): string {
+  return path.join(dataDir, "pgdata");
+}
+
+/**
+ * The embedded database of `dataDir` as PGlite's dump (an uncompressed tar,
+ * what `loadDataDir` and OpenDatabaseOptions.pgliteImage take). The caller
+ * holds the DATA_DIR lock, or the directory is its own (tests' image).
+ */
+export async function dumpEmbeddedDatabase(dataDir: string): Promise<Buffer> {
+  const client = await PGlite.create(pgdataOf(dataDir));
+  try {
+    return Buffer.from(await (await client.dumpDataDir("none")).arrayBuffer());
+  } finally {
+    await client.close();
+  }
 }

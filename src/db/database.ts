@@ -7,10 +7,9 @@
  * interface.
  */
 import { mkdirSync } from "node:fs";
-import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import { type DataDirLock, lockDataDir, secureDataDir } from "./data-dir.js";
+import { type DataDirLock, lockDataDir, pgdataOf, secureDataDir } from "./data-dir.js";
 import { openPgliteThread } from "./pglite-thread.js";
 
 /** The narrowest thing most SQL helpers need: run one parameterised statement. */
@@ -332,7 +331,7 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
   if (options.dataDir && options.dataDir !== "memory://") {
     // Two processes on one PGlite directory corrupt it: take DATA_DIR first, or refuse.
     lock = await lockDataDir(options.dataDir);
-    dataDir = path.join(lock.dir, "pgdata");
+    dataDir = pgdataOf(lock.dir);
   }
   try {
     if (lock) mkdirSync(dataDir, { recursive: true, mode: 0o700 });

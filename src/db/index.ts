@@ -1,5 +1,5 @@
 export { openDatabase, quoteIdent } from "./database.js";
-export { DataDirInUseError, lockDataDir, secureDataDir } from "./data-dir.js";
+export { DataDirInUseError, dumpEmbeddedDatabase, lockDataDir, pgdataOf, secureDataDir } from "./data-dir.js";
 export type { DataDirLock } from "./data-dir.js";
 export type { Connection, Database, OpenDatabaseOptions, Queryable, Session, WriterOptions } from "./database.js";
 export { MigrationError, RENAMED_MIGRATIONS, listMigrations, migrate } from "./migrate.js";

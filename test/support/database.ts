@@ -6,7 +6,6 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import pg from "pg";
 import { type Database, migrate, openDatabase, quoteIdent } from "../../src/db/index.js";
-import { PGLITE_IMAGE_ENV } from "./pglite-image.js";
 
 export interface TestDatabase extends Database {
   /** "postgres" or "pglite", for test names. */
@@ -14,6 +13,9 @@ export interface TestDatabase extends Database {
   /** Drops the schema (PostgreSQL) and closes the connection. */
   cleanup(): Promise<void>;
 }
+
+/** Where the suite's migrated PGlite image is (set by test/support/pglite-image.ts). */
+export const PGLITE_IMAGE_ENV = "HERALD_TEST_PGLITE_IMAGE";
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 export const usingRedis = Boolean(process.env.REDIS_URL);

@@ -8,24 +8,20 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
-import { migrate, openDatabase } from "../../src/db/index.js";
-
-/** Where the image is: set for the test processes, which are forked after this setup and inherit it. */
-export const PGLITE_IMAGE_ENV = "HERALD_TEST_PGLITE_IMAGE";
+import { dumpEmbeddedDatabase, migrate, openDatabase } from "../../src/db/index.js";
+import { PGLITE_IMAGE_ENV } from "./database.js";
 
 export default async function setup(): Promise<(() => void) | undefined> {
   if (process.env.DATABASE_URL) return undefined;
   const dir = mkdtempSync(path.join(tmpdir(), "herald-test-image-"));
   try {
-    const database = await openDatabase({ dataDir: path.join(dir, "data"), pgliteThread: false });
+    const dataDir = path.join(dir, "data");
+    const database = await openDatabase({ dataDir, pgliteThread: false });
     await migrate(database);
     await database.close();
-    const client = await PGlite.create(path.join(dir, "data", "pgdata"));
-    const dump = await client.dumpDataDir("none");
-    await client.close();
     const file = path.join(dir, "image.tar");
-    writeFileSync(file, Buffer.from(await dump.arrayBuffer()));
+    writeFileSync(file, await dumpEmbeddedDatabase(dataDir));
+    // The test processes are forked after this setup and inherit it.
     process.env[PGLITE_IMAGE_ENV] = file;
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
