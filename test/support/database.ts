@@ -57,6 +57,13 @@ export async function openTestDatabase(options: { poolSize?: number } = {}): Pro
 let image: Promise<Blob | undefined> | undefined;
 function migratedImage(): Promise<Blob | undefined> {
   const file = process.env[PGLITE_IMAGE_ENV];
-  image ??= file ? readFile(file).then((bytes) => new Blob([bytes])) : Promise.resolve(undefined);
+  image ??= file
+    ? readFile(file).then(
+        (bytes) => new Blob([bytes]),
+        (err: Error) => {
+          throw new Error(`${PGLITE_IMAGE_ENV}=${file}: the suite's PGlite image cannot be read (its global setup, test/support/pglite-image.ts, writes it): ${err.message}`);
+        },
+      )
+    : Promise.resolve(undefined);
   return image;
 }
