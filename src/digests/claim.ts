@@ -9,7 +9,8 @@
  * leased_by) taken with FOR UPDATE SKIP LOCKED, so several instances share
  * the work and a crashed holder's row is picked up when its lease expires.
  */
-import type { Queryable } from "../db/index.js";
+import type { Database, Queryable } from "../db/index.js";
+import { lockDirectoryForRead } from "../users/index.js";
 import type { DigestFrequency } from "./schedule.js";
 
 /** Users who get digests: enabled (default true) and with an address, by zone and frequency. */
@@ -57,49 +58,54 @@ const NOT_EMAILED = (n: string) => `NOT EXISTS (SELECT 1 FROM notification_queue
     AND (q.status IN ('sent', 'processing', 'held')
          OR (q.status = 'pending' AND NOT (q.payload ? 'unlessSeen' AND ${n}.delivery_status = 'delivered'))))`;
 
+/** CLAIM's parameters: $1..$4 the groups (zone, frequency, window start, scheduled for), $5 now. */
+const CLAIM = `WITH g AS (
+   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+     AS g(timezone, frequency, window_start, scheduled_for)
+ )
+ INSERT INTO email_digests (user_id, frequency, scheduled_for, window_start, email_address, status, next_attempt_at, created_at, updated_at)
+ SELECT u.id, g.frequency, g.scheduled_for, g.window_start, u.email, 'pending', $5, $5, $5
+   FROM g
+   JOIN users u ON u.timezone = g.timezone
+   LEFT JOIN notification_preferences p ON p.user_id = u.id
+   CROSS JOIN LATERAL (SELECT ${LOWER_BOUND("u.id", "g.scheduled_for")} AS since) b
+  WHERE coalesce(p.email_digest_enabled, true)
+    AND coalesce(p.email_digest_frequency, 'daily') = g.frequency
+    AND u.email IS NOT NULL AND u.email <> ''
+    AND NOT EXISTS (SELECT 1 FROM email_digests c
+                     WHERE c.user_id = u.id AND c.frequency = g.frequency
+                       AND c.scheduled_for = g.scheduled_for AND NOT c.is_test)
+    AND EXISTS (SELECT 1 FROM notifications n
+                 WHERE n.user_id = u.id AND NOT n.read AND NOT n.archived AND NOT notification_is_read(n) AND NOT notification_is_archived(n)
+                   AND n.created_at <= g.scheduled_for
+                   AND n.created_at > b.since
+                   AND ${NOT_EMAILED("n")})
+  -- One insertion order for every instance: concurrent claims then wait on
+  -- each other's rows in the same order instead of deadlocking.
+  ORDER BY u.id, g.frequency
+ ON CONFLICT (user_id, frequency, scheduled_for) WHERE is_test = false DO NOTHING
+ RETURNING id`;
+
 /**
  * Claims the due window for every user in the groups who has something to
  * say. Users with nothing unread in the window get no row at all (rather than
  * a 'skipped' row per user per hour); if a notification for that window
  * commits late, a later tick claims it then, and still only once.
  */
-export async function claimDueDigests(db: Queryable, groups: ClaimGroup[], now: Date): Promise<number> {
+export async function claimDueDigests(database: Pick<Database, "transaction">, groups: ClaimGroup[], now: Date): Promise<number> {
   if (groups.length === 0) return 0;
-  const rows = await db.query<{ id: string }>(
-    `WITH g AS (
-       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-         AS g(timezone, frequency, window_start, scheduled_for)
-     )
-     INSERT INTO email_digests (user_id, frequency, scheduled_for, window_start, email_address, status, next_attempt_at, created_at, updated_at)
-     SELECT u.id, g.frequency, g.scheduled_for, g.window_start, u.email, 'pending', $5, $5, $5
-       FROM g
-       JOIN users u ON u.timezone = g.timezone
-       LEFT JOIN notification_preferences p ON p.user_id = u.id
-       CROSS JOIN LATERAL (SELECT ${LOWER_BOUND("u.id", "g.scheduled_for")} AS since) b
-      WHERE coalesce(p.email_digest_enabled, true)
-        AND coalesce(p.email_digest_frequency, 'daily') = g.frequency
-        AND u.email IS NOT NULL AND u.email <> ''
-        AND NOT EXISTS (SELECT 1 FROM email_digests c
-                         WHERE c.user_id = u.id AND c.frequency = g.frequency
-                           AND c.scheduled_for = g.scheduled_for AND NOT c.is_test)
-        AND EXISTS (SELECT 1 FROM notifications n
-                     WHERE n.user_id = u.id AND NOT n.read AND NOT n.archived AND NOT notification_is_read(n) AND NOT notification_is_archived(n)
-                       AND n.created_at <= g.scheduled_for
-                       AND n.created_at > b.since
-                       AND ${NOT_EMAILED("n")})
-      -- One insertion order for every instance: concurrent claims then wait on
-      -- each other's rows in the same order instead of deadlocking.
-      ORDER BY u.id, g.frequency
-     ON CONFLICT (user_id, frequency, scheduled_for) WHERE is_test = false DO NOTHING
-     RETURNING id`,
-    [
-      groups.map((g) => g.timezone),
-      groups.map((g) => g.frequency),
-      groups.map((g) => g.windowStart.toISOString()),
-      groups.map((g) => g.scheduledFor.toISOString()),
-      now.toISOString(),
-    ],
-  );
+  const params = [
+    groups.map((g) => g.timezone),
+    groups.map((g) => g.frequency),
+    groups.map((g) => g.windowStart.toISOString()),
+    groups.map((g) => g.scheduledFor.toISOString()),
+    now.toISOString(),
+  ];
+  // The claim reads the directory and copies addresses: no erasure runs beside it (src/users/directory-lock.ts).
+  const rows = await database.transaction(async (tx) => {
+    await lockDirectoryForRead(tx);
+    return tx.query<{ id: string }>(CLAIM, params);
+  });
   return rows.length;
 }
 

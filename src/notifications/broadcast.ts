@@ -25,6 +25,7 @@ import type { BroadcastSend } from "../channels/index.js";
 import type { Database, Queryable } from "../db/index.js";
 import { DEFAULT_PREFERENCES, type DeliveryRuleOptions, type PreferenceFields, decideDelivery, isCritical, typeToggleOf } from "../preferences/index.js";
 import { PREFERENCE_COLUMNS } from "../preferences/index.js";
+import { lockDirectoryForRead } from "../users/index.js";
 import type { BroadcastBase, BroadcastRecipient } from "./publisher.js";
 import { type NotificationContent, contentParams } from "./input.js";
 import type { Priority } from "./types.js";
@@ -88,6 +89,8 @@ export async function writeBroadcast(
     p ? decideDelivery(notification, { ...DEFAULT_PREFERENCES, ...p }, p.timezone, now, rules) : decideDelivery(notification, DEFAULT_PREFERENCES, "UTC", now, rules);
 
   return database.transaction(async (tx) => {
+    // Before the directory is read: an erasure running now waits for this transaction, or this one for it.
+    await lockDirectoryForRead(tx);
     // 1. One decision per class; its single sends become template rows.
     const saved = await tx.query<DecisionPreferences & { key: string }>(
       `SELECT DISTINCT ${CLASS_KEY} AS key, ${PREFERENCE_SELECT}

@@ -20,6 +20,7 @@ import { rollUpWithin } from "../analytics/index.js";
 import { type Database, type Queryable, type Session, quoteIdent } from "../db/index.js";
 import { recipientCacheKey } from "./deliverability.js";
 import { timezoneCacheKey } from "./directory.js";
+import { lockDirectoryForErasure } from "./directory-lock.js";
 
 /** Notifications the user has or had: held now, or named by a key, an event or a queue row after being deleted. */
 const USER_NOTIFICATION_IDS = `
@@ -52,6 +53,9 @@ async function count(tx: Queryable, sql: string, params: unknown[]): Promise<num
 /** Deletes everything of `userId` inside the caller's transaction `tx`. */
 export async function eraseUserRows(tx: Session, userId: string): Promise<ErasureResult> {
   const deleted: Record<string, number> = {};
+  // First: a broadcast or digest claim that read the directory before this erasure commits before the DELETEs
+  // below, which then see its rows (src/users/directory-lock.ts).
+  await lockDirectoryForErasure(tx);
   // Under the analytics roll-up lock, with every committed event folded in first: platform-wide counts keep
   // the user's events, and no roll-up pass of any instance runs beside the deletion (it would write first-event
   // rows of the user back after the DELETE below).

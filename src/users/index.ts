@@ -2,6 +2,7 @@
 export { USER_PAGE_MAX, UserDirectory, existingUserIdSchema, timezoneCacheKey, userFieldsSchema, userIdSchema, userInputSchema } from "./directory.js";
 export type { User, UserDirectoryDeps, UserInput, UserListOptions, UserPage } from "./directory.js";
 export { UserErasure, eraseUserRows } from "./erasure.js";
+export { lockDirectoryForRead } from "./directory-lock.js";
 export type { ErasureResult, UserErasureDeps } from "./erasure.js";
 export {
   DELIVERY_CHANNELS,

@@ -1,0 +1,142 @@
+/**
+ * An erasure beside a writer that chose its recipients from the user
+ * directory (src/users/directory-lock.ts): a broadcast, or a digest claim,
+ * that read the directory while the user was in it and commits after the
+ * erasure must not leave rows of the erased user behind. PostgreSQL only
+ * (PGlite runs one statement at a time: the two never interleave there).
+ *
+ * The window is held open without sleeps: a test transaction locks another
+ * recipient's row (its inbox state, or a digest row the claim conflicts
+ * with), so the writer has written the erased user's row and waits before
+ * its statement ends; the erasure is sent meanwhile; then the test
+ * transaction ends and both finish.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { claimDueDigests } from "../../src/digests/claim.js";
+import type { Connection } from "../../src/db/index.js";
+import { api } from "../notifications/api.js";
+import { usingPostgres } from "../support/database.js";
+import { type TestHerald, startTestHerald } from "../support/herald.js";
+import { hold, waitingFor } from "../support/pg-locks.js";
+
+let h: TestHerald;
+
+beforeAll(async () => {
+  h = await startTestHerald();
+});
+afterAll(() => h?.stop());
+
+/** The backend blocked by `blocker`: the writer the test holds mid-statement. */
+async function blockedBy(blocker: Connection): Promise<number> {
+  await waitingFor(h.database, blocker);
+  const [{ pid }] = (await blocker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")) as [{ pid: number }];
+  const [row] = await h.database.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [pid]);
+  return row!.pid;
+}
+
+/** Resolves once `settled` settles or some backend waits on `writerPid` (the erasure, held behind the writer). */
+async function settledOrWaitingOn(settled: Promise<unknown>, writerPid: number): Promise<"settled" | "waiting"> {
+  let done = false;
+  const settledFirst = settled.then(
+    () => "settled" as const,
+    () => "settled" as const,
+  );
+  void settledFirst.then(() => {
+    done = true;
+  });
+  for (;;) {
+    if (done) return "settled";
+    const [row] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [writerPid]);
+    if (row!.n > 0) return "waiting";
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Rows of `userId` in every table with a user_id column. */
+async function rowsOf(userId: string): Promise<Record<string, number>> {
+  const tables = await h.database.query<{ t: string }>(
+    `SELECT c.table_name AS t FROM information_schema.columns c
+       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
+      WHERE c.table_schema = current_schema() AND c.column_name = 'user_id' ORDER BY 1`,
+  );
+  const out: Record<string, number> = {};
+  for (const { t } of tables) {
+    const [row] = await h.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${t}" WHERE user_id = $1`, [userId]);
+    if (row!.n > 0) out[t] = row!.n;
+  }
+  return out;
+}
+
+/**
+ * Runs `writer` until it waits on `lockOther` (a test transaction's lock on another recipient's row), sends
+ * the erasure of `erased`, ends the test transaction, and returns the erasure's status once both finished.
+ */
+async function eraseBeside(erased: string, lockOther: (c: Connection) => Promise<void>, writer: () => Promise<unknown>): Promise<number> {
+  const blocker = await hold(h.database);
+  try {
+    await blocker.c.query("BEGIN");
+    await lockOther(blocker.c);
+    const written = writer();
+    const writerPid = await blockedBy(blocker.c);
+    const erasure = api(h)("DELETE", `/api/users/${erased}`, { token: h.adminToken });
+    // Either order is fine to the test; what may not happen is an erasure answered while the writer is still
+    // to commit rows of the erased user.
+    await settledOrWaitingOn(erasure, writerPid);
+    await blocker.c.query("ROLLBACK");
+    await written;
+    return (await erasure).status;
+  } finally {
+    await blocker.c.query("ROLLBACK").catch(() => {});
+    blocker.release();
+    await blocker.done;
+  }
+}
+
+describe.runIf(usingPostgres)("an erasure beside a writer that read the directory (PostgreSQL)", () => {
+  it("a broadcast that read the directory before the erasure and commits after it leaves no row of the erased user", async () => {
+    const erased = `race-a-${randomUUID()}`;
+    const other = `race-b-${randomUUID()}`;
+    for (const id of [erased, other]) await h.herald.users.upsert({ id, email: `${id}@example.test` });
+    // The other user's inbox state row exists (the broadcast's statement trigger locks it, after the erased user's).
+    await h.herald.notifications.createAndSendNotification({ userId: other, type: "new_message", title: "first", message: "m" });
+    const status = await eraseBeside(
+      erased,
+      (c) => c.query("SELECT 1 FROM inbox_state WHERE user_id = $1 FOR UPDATE", [other]).then(() => undefined),
+      () => h.herald.notifications.createAndBroadcastNotification({ type: "platform_update", title: "Maintenance", message: "tonight" }),
+    );
+    expect(status).toBe(204);
+    expect(await rowsOf(erased)).toEqual({});
+    // The broadcast itself went through for everyone else.
+    const [row] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM notifications WHERE user_id = $1 AND broadcast_id IS NOT NULL", [other]);
+    expect(row!.n).toBe(1);
+  });
+
+  it("a digest claim that read the directory before the erasure and commits after it leaves no digest (nor address) of the erased user", async () => {
+    const erased = `race-a-${randomUUID()}`;
+    const other = `race-b-${randomUUID()}`;
+    const scheduledFor = new Date(Date.now() + 60_000);
+    const windowStart = new Date(scheduledFor.getTime() - 86_400_000);
+    for (const id of [erased, other]) {
+      await h.herald.users.upsert({ id, email: `${id}@example.test` });
+      // Unread and never e-mailed: each is due a daily digest in the window.
+      await h.database.query("INSERT INTO notifications (user_id, type, priority, title, message) VALUES ($1, 'new_message', 'normal', 't', 'm')", [id]);
+    }
+    const status = await eraseBeside(
+      erased,
+      // The claim inserts in user id order: the erased user's row first, then it waits on this uncommitted one.
+      (c) =>
+        c
+          .query("INSERT INTO email_digests (user_id, frequency, status, scheduled_for, email_address) VALUES ($1, 'daily', 'pending', $2, 'x@example.test')", [
+            other,
+            scheduledFor,
+          ])
+          .then(() => undefined),
+      () => claimDueDigests(h.database, [{ timezone: "UTC", frequency: "daily", windowStart, scheduledFor }], new Date()),
+    );
+    expect(status).toBe(204);
+    expect(await rowsOf(erased)).toEqual({});
+    const [row] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM email_digests WHERE user_id = $1", [other]);
+    expect(row!.n).toBe(1);
+  });
+});
