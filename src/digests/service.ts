@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { AnalyticsSink } from "../analytics/index.js";
 import { HeraldError, notFound, validationError } from "../errors/index.js";
+import { lockDirectoryForRead } from "../users/index.js";
 import { type Mailer, type SmtpMailerOptions, createMailer, unsubscribeUrl, verifyUnsubscribeToken } from "../mail/index.js";
 import type { Config } from "../config/index.js";
 import type { Database } from "../db/index.js";
@@ -139,17 +140,22 @@ export class EmailDigestService {
   async sendTestDigest(userId: string, frequency: DigestFrequency = "daily"): Promise<EmailDigest> {
     if (!isDigestFrequency(frequency)) throw validationError("Invalid frequency", [{ field: "frequency", message: "must be hourly, daily or weekly" }]);
     const deps = this.deps;
-    const user = await digestRecipient(deps.database, userId);
-    if (!user) throw notFound("User");
-    if (!user.email) throw new HeraldError("HERALD_CONFLICT", "This user has no e-mail address");
-    const now = deps.clock.now();
-    const [row] = await deps.database.query<DigestRow>(
-      `INSERT INTO email_digests (user_id, frequency, status, scheduled_for, window_start, email_address, is_test,
-                                  attempts, lease_until, leased_by, next_attempt_at, created_at, updated_at)
-       VALUES ($1, $2, 'pending', $3, $4, $5, true, 1, $6, $7, $3, $3, $3)
-       RETURNING *`,
-      [userId, frequency, now.toISOString(), new Date(now.getTime() - NOMINAL_PERIOD_MS[frequency]).toISOString(), user.email, new Date(now.getTime() + this.tuning.leaseMs).toISOString(), this.owner],
-    );
+    // The address is read from the directory and copied: no erasure runs between the two (src/users/directory-lock.ts).
+    const row = await deps.database.transaction(async (tx) => {
+      await lockDirectoryForRead(tx);
+      const user = await digestRecipient(tx, userId);
+      if (!user) throw notFound("User");
+      if (!user.email) throw new HeraldError("HERALD_CONFLICT", "This user has no e-mail address");
+      const now = deps.clock.now();
+      const [inserted] = await tx.query<DigestRow>(
+        `INSERT INTO email_digests (user_id, frequency, status, scheduled_for, window_start, email_address, is_test,
+                                    attempts, lease_until, leased_by, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, 'pending', $3, $4, $5, true, 1, $6, $7, $3, $3, $3)
+         RETURNING *`,
+        [userId, frequency, now.toISOString(), new Date(now.getTime() - NOMINAL_PERIOD_MS[frequency]).toISOString(), user.email, new Date(now.getTime() + this.tuning.leaseMs).toISOString(), this.owner],
+      );
+      return inserted;
+    });
     await deliverDigests(this.deliveryContext(deps, deps.clock, this.deps.unsubscribeKey), [row!]);
     const [after] = await deps.database.query<DigestRow>("SELECT * FROM email_digests WHERE id = $1", [row!.id]);
     return toEmailDigest(after!);
