@@ -185,7 +185,8 @@ async function passWithin(tx: Session, batchSize: number): Promise<RolledUp & { 
  * roll-up lock in `tx` and folds in every raw row committed so far, so the
  * platform-wide counts keep them, and no pass of any instance runs until
  * `tx` ends (a pass running beside the deletion could count the rows again
- * or write first-event rows of an erased user). Call it first in `tx`.
+ * or write first-event rows of an erased user). Call it before `tx` reads or
+ * deletes events.
  * Caches are the caller's to invalidate.
  */
 export async function rollUpWithin(tx: Session): Promise<void> {
