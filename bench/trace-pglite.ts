@@ -18,6 +18,8 @@ const stats = new Map<string, { n: number; ms: number; max: number }>();
 let on = false;
 let current = "(start)";
 const dec = new TextDecoder();
+/** Named statements' texts, by name. */
+const named = new Map<string, string>();
 function sqlOf(msg: Uint8Array): string {
   // First 'P' (Parse) or 'Q' message's text.
   let i = 0;
@@ -29,7 +31,16 @@ function sqlOf(msg: Uint8Array): string {
       const body = msg.subarray(i + 5, i + 1 + len);
       const z = body.indexOf(0);
       const z2 = body.indexOf(0, z + 1);
-      return dec.decode(body.subarray(z + 1, z2));
+      const text = dec.decode(body.subarray(z + 1, z2));
+      // A named statement (src/db/pglite-statements.ts): its later Binds name it.
+      if (z > 0) named.set(dec.decode(body.subarray(0, z)), text);
+      return text;
+    }
+    if (type === 0x42) {
+      const body = msg.subarray(i + 5, i + 1 + len);
+      const z = body.indexOf(0);
+      const name = dec.decode(body.subarray(z + 1, body.indexOf(0, z + 1)));
+      if (name) return named.get(name) ?? name;
     }
     i += 1 + len;
   }
@@ -38,7 +49,11 @@ function sqlOf(msg: Uint8Array): string {
 const proto = PGlite.prototype as unknown as { execProtocolRawSync(m: Uint8Array): unknown };
 const orig = proto.execProtocolRawSync;
 proto.execProtocolRawSync = function (this: unknown, m: Uint8Array) {
-  if (!on) return orig.call(this, m);
+  if (!on) {
+    // Names prepared during the warm-up still map to their text.
+    if (m[0] === 0x50) sqlOf(m);
+    return orig.call(this, m);
+  }
   const t = performance.now();
   try {
     return orig.call(this, m);

@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { type DataDirLock, lockDataDir, pgdataOf, secureDataDir } from "./data-dir.js";
+import { PgliteStatements } from "./pglite-statements.js";
 import { openPgliteThread } from "./pglite-thread.js";
 
 /** The narrowest thing most SQL helpers need: run one parameterised statement. */
@@ -358,20 +359,19 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
 /** PGlite on this thread: each query blocks the event loop while it runs. */
 async function openPgliteInThread(dataDir: string, image?: Blob): Promise<Database> {
   const client = await PGlite.create(dataDir, image ? { loadDataDir: image } : {});
+  const statements = new PgliteStatements(client);
   let closed = false;
   const transaction = <T>(fn: (tx: Session) => Promise<T>): Promise<T> =>
     client.transaction((tx) =>
       fn({
-        query: async <R>(text: string, params?: unknown[]) => (await tx.query<R>(text, params)).rows,
+        query: <R>(text: string, params?: unknown[]) => statements.queryIn<R>(tx, text, params),
         async exec(script) {
           await tx.exec(script);
         },
       }),
     );
   const session: Connection = {
-    async query<T>(text: string, params?: unknown[]) {
-      return (await client.query<T>(text, params)).rows;
-    },
+    query: <T>(text: string, params?: unknown[]) => statements.query<T>(text, params),
     async exec(script) {
       await client.exec(script);
     },

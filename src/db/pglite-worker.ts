@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
+import { PgliteStatements } from "./pglite-statements.js";
 import { type ObjectParam, type PgliteReply, type PgliteRequest, type PgliteWorkerData, reviveObjectParam, serializeError } from "./pglite-protocol.js";
 
 const port = parentPort;
@@ -40,6 +41,7 @@ try {
   port.postMessage({ ready: false, error: serializeError(err) });
   throw err;
 }
+const statements = new PgliteStatements(client);
 const transactions = new Map<number, OpenTransaction>();
 const listeners = new Map<number, () => Promise<void>>();
 
@@ -82,8 +84,9 @@ async function handle(req: PgliteRequest): Promise<void> {
   switch (req.op) {
     case "query": {
       const params = req.objects ? req.params?.map((p, i) => (req.objects?.includes(i) ? reviveObjectParam(p as ObjectParam) : p)) : req.params;
-      const result = await sessionOf(req.tx).query(req.text, params);
-      send({ id: req.id, ok: true, rows: result.rows });
+      const session = sessionOf(req.tx);
+      const rows = session === client ? await statements.query(req.text, params) : await statements.queryIn(session as Transaction, req.text, params);
+      send({ id: req.id, ok: true, rows });
       return;
     }
     case "exec":
