@@ -13,11 +13,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Connection } from "../../src/db/index.js";
 import { api } from "../notifications/api.js";
 import { usingPostgres } from "../support/database.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { hold, waitingFor } from "../support/pg-locks.js";
+import { blockedBy, hold, rowsOfUser, settledOrWaitingOn } from "../support/pg-locks.js";
 
 let h: TestHerald;
 
@@ -25,44 +24,6 @@ beforeAll(async () => {
   h = await startTestHerald();
 });
 afterAll(() => h?.stop());
-
-/** The backend blocked by `blocker`: the erasure the test holds before its commit. */
-async function blockedBy(blocker: Connection): Promise<number> {
-  await waitingFor(h.database, blocker);
-  const [{ pid }] = (await blocker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")) as [{ pid: number }];
-  const [row] = await h.database.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [pid]);
-  return row!.pid;
-}
-
-/** Resolves once `settled` settles or some backend waits on `pid` (the test digest, held behind the erasure). */
-async function settledOrWaitingOn(settled: Promise<unknown>, pid: number): Promise<"settled" | "waiting"> {
-  let done = false;
-  void settled.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (;;) {
-    if (done) return "settled";
-    const [row] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [pid]);
-    if (row!.n > 0) return "waiting";
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
-/** Rows of `userId` in every table with a user_id column. */
-async function rowsOf(userId: string): Promise<Record<string, number>> {
-  const tables = await h.database.query<{ t: string }>(
-    `SELECT c.table_name AS t FROM information_schema.columns c
-       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
-      WHERE c.table_schema = current_schema() AND c.column_name = 'user_id' ORDER BY 1`,
-  );
-  const out: Record<string, number> = {};
-  for (const { t } of tables) {
-    const [row] = await h.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${t}" WHERE user_id = $1`, [userId]);
-    if (row!.n > 0) out[t] = row!.n;
-  }
-  return out;
-}
 
 describe.runIf(usingPostgres)("an erasure beside a test digest (PostgreSQL)", () => {
   it("a test digest that read the address while the erasure ran leaves no digest (nor address) of the erased user", async () => {
@@ -75,16 +36,16 @@ describe.runIf(usingPostgres)("an erasure beside a test digest (PostgreSQL)", ()
       // The erasure deletes the directory entry last: it waits here with every other DELETE done, uncommitted.
       await blocker.c.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [erased]);
       const erasure = api(h)("DELETE", `/api/users/${erased}`, { token: h.adminToken });
-      const erasurePid = await blockedBy(blocker.c);
+      const erasurePid = await blockedBy(h.database, blocker.c);
       const digest = h.herald.digests.sendTestDigest(erased);
       // It waits for the erasure (and then finds no user); without the lock it finishes now and writes its row
       // after the erasure's DELETE of email_digests.
-      await settledOrWaitingOn(digest, erasurePid);
+      await settledOrWaitingOn(h.database, digest, erasurePid);
       await blocker.c.query("ROLLBACK");
       expect((await erasure).status).toBe(204);
       // It waited for the erasure: the directory it then read no longer holds the user.
       await expect(digest).rejects.toMatchObject({ code: "HERALD_NOT_FOUND" });
-      expect(await rowsOf(erased)).toEqual({});
+      expect(await rowsOfUser(h.database, erased)).toEqual({});
       const [row] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM email_digests WHERE email_address = $1", [address]);
       expect(row!.n).toBe(0);
     } finally {

@@ -18,7 +18,7 @@ import type { Connection } from "../../src/db/index.js";
 import { api } from "../notifications/api.js";
 import { usingPostgres } from "../support/database.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { hold, waitingFor } from "../support/pg-locks.js";
+import { blockedBy, hold, rowsOfUser, settledOrWaitingOn } from "../support/pg-locks.js";
 
 let h: TestHerald;
 
@@ -26,47 +26,6 @@ beforeAll(async () => {
   h = await startTestHerald();
 });
 afterAll(() => h?.stop());
-
-/** The backend blocked by `blocker`: the writer the test holds mid-statement. */
-async function blockedBy(blocker: Connection): Promise<number> {
-  await waitingFor(h.database, blocker);
-  const [{ pid }] = (await blocker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")) as [{ pid: number }];
-  const [row] = await h.database.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [pid]);
-  return row!.pid;
-}
-
-/** Resolves once `settled` settles or some backend waits on `writerPid` (the erasure, held behind the writer). */
-async function settledOrWaitingOn(settled: Promise<unknown>, writerPid: number): Promise<"settled" | "waiting"> {
-  let done = false;
-  const settledFirst = settled.then(
-    () => "settled" as const,
-    () => "settled" as const,
-  );
-  void settledFirst.then(() => {
-    done = true;
-  });
-  for (;;) {
-    if (done) return "settled";
-    const [row] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [writerPid]);
-    if (row!.n > 0) return "waiting";
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
-/** Rows of `userId` in every table with a user_id column. */
-async function rowsOf(userId: string): Promise<Record<string, number>> {
-  const tables = await h.database.query<{ t: string }>(
-    `SELECT c.table_name AS t FROM information_schema.columns c
-       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
-      WHERE c.table_schema = current_schema() AND c.column_name = 'user_id' ORDER BY 1`,
-  );
-  const out: Record<string, number> = {};
-  for (const { t } of tables) {
-    const [row] = await h.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${t}" WHERE user_id = $1`, [userId]);
-    if (row!.n > 0) out[t] = row!.n;
-  }
-  return out;
-}
 
 /**
  * Runs `writer` until it waits on `lockOther` (a test transaction's lock on another recipient's row), sends
@@ -78,11 +37,11 @@ async function eraseBeside(erased: string, lockOther: (c: Connection) => Promise
     await blocker.c.query("BEGIN");
     await lockOther(blocker.c);
     const written = writer();
-    const writerPid = await blockedBy(blocker.c);
+    const writerPid = await blockedBy(h.database, blocker.c);
     const erasure = api(h)("DELETE", `/api/users/${erased}`, { token: h.adminToken });
     // Either order is fine to the test; what may not happen is an erasure answered while the writer is still
     // to commit rows of the erased user.
-    await settledOrWaitingOn(erasure, writerPid);
+    await settledOrWaitingOn(h.database, erasure, writerPid);
     await blocker.c.query("ROLLBACK");
     await written;
     return (await erasure).status;
@@ -106,7 +65,7 @@ describe.runIf(usingPostgres)("an erasure beside a writer that read the director
       () => h.herald.notifications.createAndBroadcastNotification({ type: "platform_update", title: "Maintenance", message: "tonight" }),
     );
     expect(status).toBe(204);
-    expect(await rowsOf(erased)).toEqual({});
+    expect(await rowsOfUser(h.database, erased)).toEqual({});
     // The broadcast itself went through for everyone else.
     const [row] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM notifications WHERE user_id = $1 AND broadcast_id IS NOT NULL", [other]);
     expect(row!.n).toBe(1);
@@ -135,7 +94,7 @@ describe.runIf(usingPostgres)("an erasure beside a writer that read the director
       () => claimDueDigests(h.database, [{ timezone: "UTC", frequency: "daily", windowStart, scheduledFor }], new Date()),
     );
     expect(status).toBe(204);
-    expect(await rowsOf(erased)).toEqual({});
+    expect(await rowsOfUser(h.database, erased)).toEqual({});
     const [row] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM email_digests WHERE user_id = $1", [other]);
     expect(row!.n).toBe(1);
   });
