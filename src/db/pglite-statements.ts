@@ -38,11 +38,14 @@ export class PgliteStatements {
   async query<T>(text: string, params?: unknown[]): Promise<T[]> {
     const statement = this.statementFor(text, params);
     if (!statement) return (await this.client.query<T>(text, params)).rows;
+    await this.client._checkReady(); // "PGlite is closed" after close, as query() says, not a TypeError from inside
     return this.client._runExclusiveTransaction(() => this.client._runExclusiveQuery(() => this.run<T>(statement, text, params!, true)));
   }
 
   /** A statement inside the transaction `tx` (the caller holds it). */
   async queryIn<T>(tx: Transaction, text: string, params?: unknown[]): Promise<T[]> {
+    // As tx.query: a handle kept past its commit must not run outside (or inside another caller's) transaction.
+    if (tx.closed) throw new Error("Transaction is closed");
     const statement = this.statementFor(text, params);
     if (!statement) return (await tx.query<T>(text, params)).rows;
     return this.client._runExclusiveQuery(() => this.run<T>(statement, text, params!, false));
@@ -66,8 +69,29 @@ export class PgliteStatements {
   }
 
   private async run<T>(statement: Statement, text: string, params: unknown[], syncToFs: boolean): Promise<T[]> {
+    try {
+      return await this.runOnce<T>(statement, text, params, syncToFs);
+    } catch (err) {
+      // A table's columns changed under a prepared `SELECT *` / `RETURNING *` (DDL after the
+      // text was prepared): PostgreSQL refuses the cached plan, where an unnamed statement would
+      // simply be planned anew. Forget the plan so the name is parsed afresh; outside a
+      // transaction nothing ran, so run it again now (inside one, the transaction has failed).
+      if (!(err instanceof protocol.messages.DatabaseError && err.code === "0A000" && /cached plan must not change result type/.test(err.message))) throw err;
+      await this.send(protocol.serialize.close({ type: "S", name: statement.name })).catch(() => undefined);
+      await this.send(protocol.serialize.sync());
+      statement.types = undefined;
+      if (!syncToFs) throw err;
+      return await this.runOnce<T>(statement, text, params, syncToFs);
+    }
+  }
+
+  private async send(message: Uint8Array): Promise<BackendMessage[]> {
+    return (await this.client.execProtocol(message, { syncToFs: false })).messages as BackendMessage[];
+  }
+
+  private async runOnce<T>(statement: Statement, text: string, params: unknown[], syncToFs: boolean): Promise<T[]> {
     const { serialize } = protocol;
-    const send = async (message: Uint8Array) => (await this.client.execProtocol(message, { syncToFs: false })).messages as BackendMessage[];
+    const send = (message: Uint8Array) => this.send(message);
     const messages: BackendMessage[] = [];
     try {
       if (!statement.types) {
@@ -91,6 +115,8 @@ export class PgliteStatements {
       messages.push(...(await send(serialize.execute({}))));
     } catch (err) {
       if (!statement.types) this.prepared.delete(text);
+      // The failed statement and its parameters on the error, as PGlite's query() puts them.
+      if (err instanceof protocol.messages.DatabaseError) Object.assign(err, { query: text, params, queryOptions: undefined });
       throw err;
     } finally {
       messages.push(...(await send(serialize.sync())));
