@@ -8,11 +8,12 @@
  * A parameterized text run a second time is prepared once under a name;
  * later runs send Bind, Describe, Execute and Sync only, and PostgreSQL's
  * plan cache keeps a generic plan once it is no worse than the custom ones.
- * At most MAX_PREPARED texts are prepared (the hot path's come first); the
- * rest run as before. The sequence is PGlite's own query() (same mutexes,
- * parameter serializers, result parsers, and the file sync outside a
- * transaction), with the statement named; `_runExclusiveTransaction` and
- * `_runExclusiveQuery` are PGlite's typed internals for exactly that.
+ * At most MAX_PREPARED texts are prepared, first come first served; the
+ * rest run as before. The messages are those PGlite's own query() sends
+ * (under the same mutexes, with its parameter serializers and result
+ * parsers, and the file sync outside a transaction), with the statement
+ * named; `_runExclusiveTransaction` and `_runExclusiveQuery` are PGlite's
+ * typed internals for exactly that.
  */
 import { type PGlite, type Transaction, parse, protocol } from "@electric-sql/pglite";
 

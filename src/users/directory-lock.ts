@@ -2,8 +2,8 @@
  * The directory lock: what keeps an erasure from being undone by a writer
  * that chose its recipients from the user directory a moment before.
  *
- * A broadcast (one INSERT ... SELECT over `users`), a digest claim or a test digest that
- * read the directory while the user was still in it, and commits after the
+ * A broadcast (one INSERT ... SELECT over `users`), a digest claim or a test
+ * digest that read the directory while the user was still in it, and commits after the
  * erasure's DELETE, would write rows for a user who is gone: no order of the
  * two operations explains that outcome. Such writers hold this lock shared
  * for their transaction, taken before the statement that reads the directory;

@@ -53,7 +53,7 @@ async function count(tx: Queryable, sql: string, params: unknown[]): Promise<num
 /** Deletes everything of `userId` inside the caller's transaction `tx`. */
 export async function eraseUserRows(tx: Session, userId: string): Promise<ErasureResult> {
   const deleted: Record<string, number> = {};
-  // First: a broadcast or digest claim that read the directory before this erasure commits before the DELETEs
+  // First: any broadcast, digest claim or test digest that read the directory commits before the DELETEs
   // below, which then see its rows (src/users/directory-lock.ts).
   await lockDirectoryForErasure(tx);
   // Under the analytics roll-up lock, with every committed event folded in first: platform-wide counts keep
