@@ -19,6 +19,8 @@ import { type PGlite, type Transaction, parse, protocol } from "@electric-sql/pg
 
 /** Texts prepared per PGlite instance, at most. */
 const MAX_PREPARED = 64;
+/** Texts seen once, remembered at most: past it the tally starts over (ad-hoc texts must not grow it without end). */
+const MAX_SEEN_ONCE = 1_000;
 
 interface Statement {
   name: string;
@@ -57,9 +59,13 @@ export class PgliteStatements {
     if (!params || params.length === 0) return undefined;
     const known = this.prepared.get(text);
     if (known) return known;
-    if (this.prepared.size >= MAX_PREPARED) return undefined;
+    if (this.prepared.size >= MAX_PREPARED) {
+      this.runs.clear();
+      return undefined;
+    }
     const runs = (this.runs.get(text) ?? 0) + 1;
     if (runs < 2) {
+      if (this.runs.size >= MAX_SEEN_ONCE) this.runs.clear();
       this.runs.set(text, runs);
       return undefined;
     }

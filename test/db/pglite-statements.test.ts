@@ -71,4 +71,11 @@ describe("PgliteStatements", () => {
     for (const text of texts) for (let r = 0; r < 2; r++) expect(await statements.query(text, [1])).toEqual([{ v: 1 + texts.indexOf(text) }]);
     expect((await prepared()).length).toBe(64);
   });
+
+  it("texts run once are remembered a bounded number of times (ad-hoc texts cannot grow the tally without end)", async () => {
+    const fresh = new PgliteStatements(client); // runs each text once: prepares nothing, so no name collides with the shared instance's
+    for (let i = 0; i < 2_500; i++) expect(await fresh.query(`SELECT $1::int + ${i} AS v`, [1])).toEqual([{ v: 1 + i }]);
+    expect(fresh["runs"].size).toBeLessThanOrEqual(1_000);
+    expect(fresh["runs"].size).toBeGreaterThan(0);
+  });
 });
