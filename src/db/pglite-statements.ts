@@ -14,11 +14,36 @@
  * parsers, and the file sync outside a transaction), with the statement
  * named; `_runExclusiveTransaction` and `_runExclusiveQuery` are PGlite's
  * typed internals for exactly that.
+ *
+ * A prepared statement's plan may become generic (PostgreSQL's choice after
+ * five custom plans), and a generic plan is kept until the statistics of a
+ * table it reads change. PGlite runs no autovacuum, so nothing would ever
+ * change them: a join planned as a sequential scan while `notifications`
+ * was empty stayed one at 300,000 rows (20 acks marked in 100+ ms instead
+ * of under 1). So, at most every STATISTICS_CHECK_MS, the tables that grew
+ * by half since their last ANALYZE are analyzed, which also drops the plans
+ * made before: sizes grow geometrically, so that is a few dozen ANALYZEs
+ * over a table's life, each a sample of at most 30,000 rows.
  */
+import { performance } from "node:perf_hooks";
 import { type PGlite, type Transaction, parse, protocol } from "@electric-sql/pglite";
 
 /** Texts prepared per PGlite instance, at most. */
 const MAX_PREPARED = 64;
+/** At most this often (ms) the tables' growth is checked, from a prepared statement's run. */
+const STATISTICS_CHECK_MS = 10_000;
+/**
+ * The tables of the current schema grown by half (in pages) since their last
+ * ANALYZE, or never analyzed and at least 4 pages (smaller ones are planned
+ * right from any statistics).
+ */
+const GROWN_TABLES = `
+SELECT c.oid::regclass::text AS name
+  FROM pg_class c
+ WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+   AND pg_relation_size(c.oid) / current_setting('block_size')::int >= GREATEST(4, c.relpages * 1.5)
+ ORDER BY 1`;
+
 /** Texts seen once, remembered at most: past it the tally starts over (ad-hoc texts must not grow it without end). */
 const MAX_SEEN_ONCE = 1_000;
 
@@ -34,8 +59,35 @@ export class PgliteStatements {
   private readonly runs = new Map<string, number>();
   private readonly prepared = new Map<string, Statement>();
   private named = 0;
+  private statisticsCheckedAt = Number.NEGATIVE_INFINITY;
+  /** The statistics refresh running now, if any (tests await it). */
+  refreshing: Promise<string[]> | undefined;
 
-  constructor(private readonly client: PGlite) {}
+  constructor(
+    private readonly client: PGlite,
+    private readonly statisticsCheckMs = STATISTICS_CHECK_MS,
+  ) {}
+
+  /** Analyzes the tables grown since their last ANALYZE (GROWN_TABLES); returns their names. */
+  async refreshStatistics(): Promise<string[]> {
+    const grown = (await this.client.query<{ name: string }>(GROWN_TABLES)).rows.map((r) => r.name);
+    // One table per statement: requests waiting for PGlite go between them.
+    for (const name of grown) await this.client.query(`ANALYZE ${name}`);
+    return grown;
+  }
+
+  /** Starts a refresh in the background when the last check is old enough. */
+  private checkStatistics(): void {
+    const now = performance.now();
+    if (this.refreshing || now - this.statisticsCheckedAt < this.statisticsCheckMs) return;
+    this.statisticsCheckedAt = now;
+    // Only a plan's quality is at stake: a failure (PGlite closed meanwhile) waits for the next check.
+    this.refreshing = this.refreshStatistics()
+      .catch(() => [])
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+  }
 
   /** A statement outside any transaction: it waits for an open one, as PGlite's query() does. */
   async query<T>(text: string, params?: unknown[]): Promise<T[]> {
@@ -58,7 +110,10 @@ export class PgliteStatements {
   private statementFor(text: string, params?: unknown[]): Statement | undefined {
     if (!params || params.length === 0) return undefined;
     const known = this.prepared.get(text);
-    if (known) return known;
+    if (known) {
+      this.checkStatistics();
+      return known;
+    }
     if (this.prepared.size >= MAX_PREPARED) {
       this.runs.clear();
       return undefined;

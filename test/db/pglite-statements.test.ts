@@ -78,4 +78,27 @@ describe("PgliteStatements", () => {
     expect(fresh["runs"].size).toBeLessThanOrEqual(1_000);
     expect(fresh["runs"].size).toBeGreaterThan(0);
   });
+
+  it("a generic plan made while a table was small is dropped once the table has grown (PGlite runs no autovacuum)", async () => {
+    const own = await PGlite.create();
+    try {
+      const checkEveryRun = new PgliteStatements(own, 0);
+      // PostgreSQL picks a generic plan once it looks no worse than the custom ones (Herald's ack marks did); here it is forced.
+      await own.exec("SET plan_cache_mode = force_generic_plan; CREATE TABLE g (id int PRIMARY KEY, v text)");
+      const MARK = "UPDATE g SET v = 'x' FROM unnest($1::int[]) AS a(id) WHERE g.id = a.id RETURNING g.id";
+      for (let i = 0; i < 8; i++) await checkEveryRun.query(MARK, [[1, 2, 3]]);
+      await checkEveryRun.refreshing;
+      const [{ name }] = (await own.query<{ name: string }>("SELECT name FROM pg_prepared_statements WHERE statement = $1", [MARK])).rows as [{ name: string }];
+      const plan = async () => (await own.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE ${name}('{1,2,3}')`)).rows.map((r) => r["QUERY PLAN"]).join("\n");
+      await own.exec("INSERT INTO g SELECT n, 'v' FROM generate_series(1, 100000) n");
+      // The plan made while g was empty: every run would read all 100,000 rows.
+      expect(await plan()).toMatch(/Seq Scan on g/);
+      expect(await checkEveryRun.query(MARK, [[1, 2, 3]])).toHaveLength(3);
+      expect(await checkEveryRun.refreshing).toEqual(["g"]);
+      expect(await plan()).not.toMatch(/Seq Scan on g/);
+      expect(await checkEveryRun.refreshStatistics()).toEqual([]); // analyzed once per growth by half
+    } finally {
+      await own.close();
+    }
+  });
 });
