@@ -16,6 +16,9 @@ import { type Database, migrate, openDatabase } from "./db/index.js";
 import { unsubscribeKey } from "./mail/index.js";
 import { type Clock, type Logger, createLogger, createMetricsRegistry, systemClock } from "./observability/index.js";
 
+/** A roll-up pass's target length on PGlite, ms (RollupWorkerOptions.passBudgetMs). */
+const ROLLUP_PASS_BUDGET_MS_PGLITE = 30;
+
 export interface Runtime {
   readonly config: Config;
   readonly database: Database;
@@ -124,7 +127,8 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
         })
       : undefined;
   const cache = overrides.cache ?? nearCache ?? new MemoryCache(now);
-  const analytics = new AnalyticsIngest({ database, clock, logger });
+  // PGlite's one connection serves nothing else during a roll-up pass: short passes, so no request waits 100+ ms behind one.
+  const analytics = new AnalyticsIngest({ database, clock, logger, rollupPassBudgetMs: database.kind === "pglite" ? ROLLUP_PASS_BUDGET_MS_PGLITE : undefined });
 
   return {
     config,

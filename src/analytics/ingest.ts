@@ -30,6 +30,8 @@ export interface AnalyticsIngestOptions {
   batchSize?: number;
   /** Between the roll-up worker's timer passes (default 1,000 ms). */
   rollupIntervalMs?: number;
+  /** The roll-up worker's pass budget (RollupWorkerOptions.passBudgetMs). */
+  rollupPassBudgetMs?: number;
   /** Called after each successful flush (observers; cache invalidation follows the rollups: RollupWorker.onRolledUp); awaited before flush() resolves. */
   onFlushed?: FlushListener;
 }
@@ -54,7 +56,7 @@ export class AnalyticsIngest implements AnalyticsSink {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.writer = new BatchWriter((batch) => this.write(batch), { intervalMs: options.intervalMs ?? 200, flushAt: options.batchSize ?? 1000 });
-    this.rollups = new RollupWorker({ database: options.database, clock: this.clock, logger: this.logger, intervalMs: options.rollupIntervalMs });
+    this.rollups = new RollupWorker({ database: options.database, clock: this.clock, logger: this.logger, intervalMs: options.rollupIntervalMs, passBudgetMs: options.rollupPassBudgetMs });
   }
 
   start(): void {

@@ -19,7 +19,14 @@
  * Freshness: with the default interval the rollups lag the raw events by
  * about a second plus a pass (a pass takes at most `batchSize` rows, and
  * passes follow each other until caught up).
+ * On PGlite a pass holds the one connection every request needs (and, in
+ * process, the event loop): with `passBudgetMs` passes are sized from the
+ * measured cost per row to take about that long, and the event loop turns
+ * between them, so a second's backlog is folded in several short stalls
+ * instead of one of 100-200 ms.
  */
+import { performance } from "node:perf_hooks";
+import { setImmediate as turn } from "node:timers/promises";
 import type { Database, Session } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import { silentLogger, systemClock } from "../observability/index.js";
@@ -42,7 +49,13 @@ export interface RollupWorkerOptions {
   intervalMs?: number;
   /** Most raw rows per pass (whole inserting transactions, at least one; default 50,000). */
   batchSize?: number;
+  /** Size passes to take about this long (ms), yielding between them; unset: every pass takes up to `batchSize`. */
+  passBudgetMs?: number;
 }
+
+/** The first budgeted pass's size, before any cost is measured, and the smallest (fixed costs dominate below it). */
+const FIRST_BUDGETED_ROWS = 200;
+const FEWEST_BUDGETED_ROWS = 50;
 
 export class RollupWorker {
   state: "created" | "active" | "stopping" | "stopped" = "created";
@@ -56,6 +69,8 @@ export class RollupWorker {
   private caughtUp: Date | undefined;
   /** The timer's last pass failed (logged once until one succeeds). */
   private failing = false;
+  /** With a budget: the measured cost of a rolled-up row (moving average), ms. */
+  private msPerRow: number | undefined;
 
   constructor(private readonly options: RollupWorkerOptions) {
     this.clock = options.clock ?? systemClock;
@@ -126,15 +141,36 @@ export class RollupWorker {
       const rolled = await this.pass();
       if (rolled.events > 0) await this.notify(rolled);
       if (!rolled.more) break;
+      // Requests waiting for the connection (or the event loop) go before the next pass.
+      if (this.options.passBudgetMs !== undefined) await turn();
     }
     if (!this.caughtUp || asked > this.caughtUp) this.caughtUp = asked;
   }
 
   private pass(): Promise<RolledUp & { more: boolean }> {
     return this.options.database.transaction(async (tx) => {
+      // Timed from inside the transaction: the wait for PGlite's connection is not the pass's cost.
+      const started = performance.now();
       await tx.query(LOCK_ROLLUPS);
-      return passWithin(tx, this.options.batchSize ?? 50_000);
+      const rolled = await passWithin(tx, this.rowsForNextPass());
+      this.learnCost(rolled.events, performance.now() - started);
+      return rolled;
     });
+  }
+
+  private rowsForNextPass(): number {
+    const most = this.options.batchSize ?? 50_000;
+    const budget = this.options.passBudgetMs;
+    if (budget === undefined) return most;
+    if (this.msPerRow === undefined) return Math.min(most, FIRST_BUDGETED_ROWS);
+    return Math.max(FEWEST_BUDGETED_ROWS, Math.min(most, Math.floor(budget / this.msPerRow)));
+  }
+
+  /** A pass's fixed cost counts in its rows' cost, so the sizes settle where fixed + rows x cost fits the budget. */
+  private learnCost(events: number, ms: number): void {
+    if (this.options.passBudgetMs === undefined || events === 0) return;
+    const perRow = ms / events;
+    this.msPerRow = this.msPerRow === undefined ? perRow : 0.7 * this.msPerRow + 0.3 * perRow;
   }
 
   private async notify(rolled: RolledUp): Promise<void> {

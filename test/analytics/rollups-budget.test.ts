@@ -1,0 +1,60 @@
+/**
+ * A roll-up with a pass budget (PGlite: a pass holds the one connection every
+ * request needs) folds a backlog in several short passes, sized from the
+ * measured cost per row, and the figures are those of one long pass.
+ */
+import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
+import { RollupWorker } from "../../src/analytics/index.js";
+import { INSERT_EVENTS } from "../../src/analytics/sql.js";
+import { silentLogger } from "../../src/observability/index.js";
+import { deliveredEvents } from "./fixtures.js";
+import { type TestDatabase, openTestDatabase } from "../support/database.js";
+
+const AT = "2024-05-01T10:00:00.000Z";
+const TRANSACTIONS = 40;
+const ROWS_PER_TRANSACTION = 50;
+
+let db: TestDatabase;
+const n = async (sql: string) => Number((await db.query<{ n: number | string | null }>(sql))[0]!.n ?? 0);
+beforeAll(async () => {
+  db = await openTestDatabase();
+});
+afterAll(async () => db.cleanup());
+beforeEach(async () => {
+  await db.query("TRUNCATE analytics_events, analytics_firsts, analytics_rollup, analytics_group_stats, analytics_channel_firsts, analytics_channel_rollup");
+  for (let t = 0; t < TRANSACTIONS; t++) {
+    const ids = Array.from({ length: ROWS_PER_TRANSACTION }, (_, i) => t * ROWS_PER_TRANSACTION + i + 1);
+    await db.query(INSERT_EVENTS, deliveredEvents(ids, AT));
+  }
+});
+
+async function rollUp(worker: RollupWorker): Promise<number[]> {
+  const passes: number[] = [];
+  worker.onRolledUp((rolled) => {
+    passes.push(rolled.events);
+  });
+  await worker.catchUp();
+  return passes;
+}
+
+it("without a budget, one pass folds the whole backlog", async () => {
+  expect(await rollUp(new RollupWorker({ database: db, logger: silentLogger }))).toEqual([TRANSACTIONS * ROWS_PER_TRANSACTION]);
+});
+
+it("with a budget, the backlog is folded in short passes of whole transactions, and every row is counted once", async () => {
+  // A budget no pass can meet: every pass after the first is the smallest size (50 rows, one transaction here).
+  const passes = await rollUp(new RollupWorker({ database: db, logger: silentLogger, passBudgetMs: 0.001 }));
+  const total = TRANSACTIONS * ROWS_PER_TRANSACTION;
+  expect(passes[0]).toBe(200); // the first budgeted size, before any cost is measured
+  expect(passes.slice(1).every((rows) => rows === ROWS_PER_TRANSACTION)).toBe(true);
+  expect(passes.reduce((a, b) => a + b, 0)).toBe(total);
+  expect(await n("SELECT sum(events) AS n FROM analytics_rollup")).toBe(total);
+  expect(await n("SELECT sum(delivered) AS n FROM analytics_rollup")).toBe(total);
+  expect(await n("SELECT count(*) AS n FROM analytics_firsts WHERE event_type = 'delivered'")).toBe(total);
+});
+
+it("a generous budget grows the passes past the first size", async () => {
+  const passes = await rollUp(new RollupWorker({ database: db, logger: silentLogger, passBudgetMs: 60_000 }));
+  expect(passes.length).toBe(2); // 200 rows, then the rest at once: its measured cost per row fits the budget
+  expect(passes.reduce((a, b) => a + b, 0)).toBe(TRANSACTIONS * ROWS_PER_TRANSACTION);
+});
