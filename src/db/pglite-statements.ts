@@ -40,7 +40,7 @@ const STATISTICS_CHECK_MS = 10_000;
 const GROWN_TABLES = `
 SELECT c.oid::regclass::text AS name
   FROM pg_class c
- WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+ WHERE c.relkind = 'r' AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
    AND pg_relation_size(c.oid) / current_setting('block_size')::int >= GREATEST(4, c.relpages * 1.5)
  ORDER BY 1`;
 
@@ -70,10 +70,27 @@ export class PgliteStatements {
 
   /** Analyzes the tables grown since their last ANALYZE (GROWN_TABLES); returns their names. */
   async refreshStatistics(): Promise<string[]> {
-    const grown = (await this.client.query<{ name: string }>(GROWN_TABLES)).rows.map((r) => r.name);
+    const grown = (await this.queryIfOpen<{ name: string }>(GROWN_TABLES)).map((r) => r.name);
     // One table per statement: requests waiting for PGlite go between them.
-    for (const name of grown) await this.client.query(`ANALYZE ${name}`);
+    for (const name of grown) await this.queryIfOpen(`ANALYZE ${name}`);
     return grown;
+  }
+
+  /**
+   * `text` (no parameters) as PGlite's query() runs it, unless close() has begun. query()
+   * checks that before waiting for the mutexes, so a refresh queued behind close() (started
+   * from a transaction that close() waits for) would run on a closed backend; close() marks
+   * itself closing while it holds both mutexes, so the check under them is exact.
+   */
+  private queryIfOpen<T>(text: string): Promise<T[]> {
+    return this.client._runExclusiveTransaction(() =>
+      this.client._runExclusiveQuery(async () => {
+        if (!this.client.ready) throw new Error("PGlite is closing");
+        const messages = await this.send(protocol.serialize.query(text));
+        await this.client.syncToFs();
+        return (parse.parseResults(messages, this.client.parsers)[0]?.rows ?? []) as T[];
+      }),
+    );
   }
 
   /** Starts a refresh in the background when the last check is old enough. */
