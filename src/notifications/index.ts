@@ -13,6 +13,7 @@ export {
   createNotificationSchema,
   notificationContentSchema,
   notificationTypeSchema,
+  parsedCreation,
 } from "./input.js";
 export type { BroadcastInput, CreateNotificationInput, NotificationContent, TemplateVariables } from "./input.js";
 export { NotificationTemplates, renderTemplate, templateCreateSchema, templateKeySchema, templateUpdateSchema } from "./templates.js";

@@ -88,6 +88,23 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown, what: stri
   );
 }
 
+/** Creation inputs that are createNotificationSchema's own output (the REST route's validated body). */
+const parsedCreations = new WeakSet<object>();
+
+/**
+ * Marks `input` as already parsed by createNotificationSchema, so creating from it does not parse it again
+ * (~2.4 us of each REST creation, issue 17's profile). Only for that schema's own output, left unchanged.
+ */
+export function parsedCreation(input: CreateNotificationInput): CreateNotificationInput {
+  parsedCreations.add(input);
+  return input;
+}
+
+/** `input` parsed by createNotificationSchema (HERALD_VALIDATION when invalid), or as it is when parsedCreation marked it. */
+export function parseCreation(input: CreateNotificationInput): CreateNotificationInput {
+  return parsedCreations.has(input) ? input : parseOrThrow(createNotificationSchema, input, "notification");
+}
+
 /** The content columns shared by the single and the broadcast insert, in statement order (data as JSON text). */
 export function contentParams(n: NotificationContent, priority: string): unknown[] {
   return [

@@ -29,14 +29,14 @@ import {
   type BroadcastInput,
   type CreateNotificationInput,
   contentParams,
-  createNotificationSchema,
   notificationContentSchema,
+  parseCreation,
   parseOrThrow,
   type TemplateVariables,
 } from "./input.js";
 import { PURGE_IDEMPOTENCY_KEYS, SELECT_TIMEZONE } from "./sql.js";
 import { NotificationTemplates } from "./templates.js";
-import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto } from "./types.js";
+import { defaultPriorityOf, type NotificationDto, type Priority, toNotificationDto, withJson } from "./types.js";
 
 
 
@@ -114,7 +114,7 @@ export class NotificationService implements InboxActions {
    * notification also carries the channels that cannot reach the user.
    */
   async create(input: CreateNotificationInput, options: CreateOptions = {}): Promise<CreateResult> {
-    const n = parseOrThrow(createNotificationSchema, input, "notification");
+    const n = parseCreation(input);
     const { database, clock, logger } = this.deps;
     const priority: Priority = n.priority ?? defaultPriorityOf(n.type);
     const [prefs, timezone] = await Promise.all([this.preferences.get(n.userId), this.timezoneOf(n.userId)]);
@@ -151,7 +151,7 @@ export class NotificationService implements InboxActions {
       if (!answer) throw new HeraldError("HERALD_CONFLICT", "The idempotency key expired while this request was written; send it again");
       return answer;
     }
-    const dto = toNotificationDto(row);
+    const dto = withJson(toNotificationDto(row));
     if (decision.inApp) {
       // Not awaited: the caller's answer needs the commit, not the bus round
       // trip to other instances (pushes keep their order: one publisher

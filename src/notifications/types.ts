@@ -47,6 +47,25 @@ export function toNotificationDto(row: NotificationRow): NotificationDto {
   };
 }
 
+/** JSON texts of new notifications' DTOs, written once and shared by their push frame and their 201 body. */
+const dtoJson = new WeakMap<NotificationDto, string>();
+
+/** Keeps JSON.stringify(dto) with `dto` (a DTO nobody changes afterwards, such as a creation's); returns `dto`. */
+export function withJson(dto: NotificationDto): NotificationDto {
+  dtoJson.set(dto, JSON.stringify(dto));
+  return dto;
+}
+
+/** JSON.stringify(dto): the text withJson kept, else made now. */
+export function notificationJson(dto: NotificationDto): string {
+  return dtoJson.get(dto) ?? JSON.stringify(dto);
+}
+
+/** The text withJson kept for `dto`, if any. */
+export function keptNotificationJson(dto: NotificationDto): string | undefined {
+  return dtoJson.get(dto);
+}
+
 /** The guide's default priority for a known type, `normal` for custom types. */
 export function defaultPriorityOf(type: string): Priority {
   return Object.hasOwn(DEFAULT_PRIORITY, type) ? DEFAULT_PRIORITY[type as KnownNotificationType] : "normal";

@@ -113,28 +113,10 @@ export function decideDelivery(
   };
 
   // Rule 3: out of app, each behind its toggle, then frequency and quiet hours.
-  const quietEnd = () => nextLocalTime(now, zone, parseHhmm(prefs.quietHoursEnd));
-  const plan = (enabled: boolean, digestable: boolean): ChannelPlan => {
-    if (!enabled) return OFF;
-    if (critical) return { mode: "now" };
-    switch (prefs.frequency) {
-      case "immediate":
-        return quiet ? { mode: "hold_until", until: quietEnd() } : { mode: "now" };
-      case "hourly": {
-        const at = nextLocalHour(now, zone);
-        // A bundle due inside quiet hours waits for them to end.
-        return { mode: "hourly", at: inQuietHours(prefs, zone, at) ? nextLocalTime(at, zone, parseHhmm(prefs.quietHoursEnd)) : at };
-      }
-      case "daily_digest":
-        return digestable && prefs.emailDigestEnabled ? { mode: "digest" } : OFF;
-      default:
-        return OFF;
-    }
-  };
-
+  const rule = { prefs, zone, now, critical, quiet };
   const inApp = prefs.inAppEnabled || critical;
   // Rule 3, e-mail in "unseen" mode: normal and low wait to be seen in-app (not past quiet hours' end).
-  const email = plan(prefs.emailEnabled, true);
+  const email = channelPlan(rule, prefs.emailEnabled, true);
   const waitsToBeSeen =
     (email.mode === "now" || email.mode === "hold_until") && inApp && prefs.emailImmediate !== "always" && notification.priority !== "high" && !critical;
   const seenBy = new Date(now.getTime() + (options.emailUnseenDelayMs ?? DEFAULT_EMAIL_UNSEEN_DELAY_MS));
@@ -146,8 +128,35 @@ export function decideDelivery(
     presentation,
     outOfApp: {
       email: !waitsToBeSeen ? email : { mode: "unless_seen", at: email.mode === "hold_until" && email.until > seenBy ? email.until : seenBy },
-      push: plan(prefs.browserPushEnabled, false),
-      sms: plan(prefs.smsEnabled, false),
+      push: channelPlan(rule, prefs.browserPushEnabled, false),
+      sms: channelPlan(rule, prefs.smsEnabled, false),
     },
   };
+}
+
+/**
+ * Rule 3 for one out-of-app channel. A module function, not a closure in decideDelivery: the runtime's
+ * transform (tsx, keepNames) names every closure with a defineProperty call each time it is created, which
+ * was ~4 us of each creation (issue 17's profile).
+ */
+function channelPlan(
+  r: { prefs: PreferenceFields; zone: string; now: Date; critical: boolean; quiet: boolean },
+  enabled: boolean,
+  digestable: boolean,
+): ChannelPlan {
+  if (!enabled) return OFF;
+  if (r.critical) return { mode: "now" };
+  switch (r.prefs.frequency) {
+    case "immediate":
+      return r.quiet ? { mode: "hold_until", until: nextLocalTime(r.now, r.zone, parseHhmm(r.prefs.quietHoursEnd)) } : { mode: "now" };
+    case "hourly": {
+      const at = nextLocalHour(r.now, r.zone);
+      // A bundle due inside quiet hours waits for them to end.
+      return { mode: "hourly", at: inQuietHours(r.prefs, r.zone, at) ? nextLocalTime(at, r.zone, parseHhmm(r.prefs.quietHoursEnd)) : at };
+    }
+    case "daily_digest":
+      return digestable && r.prefs.emailDigestEnabled ? { mode: "digest" } : OFF;
+    default:
+      return OFF;
+  }
 }

@@ -6,7 +6,7 @@
  * raw newline, so the first newline splits them, and the payload (already
  * the exact text sockets receive) is never parsed or re-encoded on the way.
  */
-import type { BroadcastBase, BroadcastRecipient } from "../notifications/index.js";
+import { type BroadcastBase, type BroadcastRecipient, notificationJson } from "../notifications/index.js";
 import type { NotificationDto, Presentation, ServerMessage } from "../protocol/index.js";
 
 /** What the hub hands to a connection: the text to send, and for notifications its id and cursor. */
@@ -30,9 +30,10 @@ export interface Frame {
   readonly seq?: number;
 }
 
+/** JSON.stringify({ type: "notification", notification, presentation }), with the notification's text written once (notificationJson). */
 export function notificationFrame(dto: NotificationDto, presentation: Presentation): Frame {
   return {
-    text: JSON.stringify({ type: "notification", notification: dto, presentation } satisfies ServerMessage),
+    text: `{"type":"notification","notification":${notificationJson(dto)},"presentation":${JSON.stringify(presentation)}}`,
     id: dto.id,
     seq: dto.seq,
   };

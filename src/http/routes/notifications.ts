@@ -13,8 +13,11 @@ import {
   PRIORITIES,
   createFromTemplateSchema,
   createNotificationSchema,
+  keptNotificationJson,
+  type NotificationDto,
   notificationContentSchema,
   notificationTypeSchema,
+  parsedCreation,
 } from "../../notifications/index.js";
 import { deliveryWarningSchema } from "../../users/index.js";
 import { providerId } from "../auth.js";
@@ -57,15 +60,20 @@ function pick<K extends string>(value: Record<K, unknown>, fields: readonly K[])
  * The 201 of a creation, the API's hottest answer, serialized without a
  * runtime zod pass: the same bytes as the zod serializer (the schema's
  * fields in its order; the handler only ever sends a NotificationDto from
- * toNotificationDto and the delivery warnings). Other answers of the route go
- * through the zod serializer.
+ * toNotificationDto and the delivery warnings). A new notification's JSON,
+ * kept by the service for its push frame (withJson), is used as it is:
+ * toNotificationDto writes the schema's fields in its order (a test holds
+ * both to it). Other answers of the route go through the zod serializer.
  */
 const createdSerializer: FastifySerializerCompiler<unknown> = (route) => {
   if (String(route.httpStatus) !== "201") return serializerCompiler(route as Parameters<typeof serializerCompiler>[0]);
   return (body: unknown) => {
     const b = body as { notification: Record<(typeof DTO_FIELDS)[number], unknown>; warnings?: Record<(typeof WARNING_FIELDS)[number], unknown>[] };
+    const warnings = b.warnings ? JSON.stringify(b.warnings.map((w) => pick(w, WARNING_FIELDS))) : undefined;
+    const kept = keptNotificationJson(b.notification as unknown as NotificationDto);
+    if (kept !== undefined) return warnings === undefined ? `{"notification":${kept}}` : `{"notification":${kept},"warnings":${warnings}}`;
     const notification = pick(b.notification, DTO_FIELDS);
-    return JSON.stringify(b.warnings ? { notification, warnings: b.warnings.map((w) => pick(w, WARNING_FIELDS)) } : { notification });
+    return warnings === undefined ? JSON.stringify({ notification }) : `{"notification":${JSON.stringify(notification)},"warnings":${warnings}}`;
   };
 };
 
@@ -253,7 +261,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
               ...(body.relatedId !== undefined ? { relatedId: body.relatedId } : {}),
               ...(body.data !== undefined ? { data: body.data } : {}),
             })
-          : body;
+          : parsedCreation(body); // the body schema's first branch, createNotificationSchema, parsed it
       const outcome = await service().create(input, { deliveryWarnings: true });
       switch (outcome.status) {
         case "type_disabled":
