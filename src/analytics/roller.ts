@@ -56,6 +56,8 @@ export interface RollupWorkerOptions {
 /** The first budgeted pass's size, before any cost is measured, and the smallest (fixed costs dominate below it). */
 const FIRST_BUDGETED_ROWS = 200;
 const FEWEST_BUDGETED_ROWS = 50;
+/** A drain keeps to the budget this long (ms); later passes grow, so it ends whatever the inflow. */
+const DRAIN_ON_BUDGET_MS = 1_000;
 
 export class RollupWorker {
   state: "created" | "active" | "stopping" | "stopped" = "created";
@@ -140,22 +142,29 @@ export class RollupWorker {
   private async drain(asked: Date): Promise<void> {
     // Most calls find nothing new (a read right after a pass): one light query, no lock, no transaction.
     const [probe] = await this.options.database.query<{ pending: boolean }>(ANY_PENDING);
+    const started = performance.now();
+    // Passes begun after the drain's first second, each twice the last: short passes
+    // that fall behind the inflow would never catch up, and a read awaiting it never return.
+    let late = 0;
     while (probe?.pending) {
-      const rolled = await this.pass();
+      const rolled = await this.pass(late);
       if (rolled.events > 0) await this.notify(rolled);
       if (!rolled.more) break;
-      // Requests waiting for the connection (or the event loop) go before the next pass.
-      if (this.options.passBudgetMs !== undefined) await turn();
+      if (this.options.passBudgetMs !== undefined) {
+        if (performance.now() - started > DRAIN_ON_BUDGET_MS) late++;
+        // Requests waiting for the connection (or the event loop) go before the next pass.
+        await turn();
+      }
     }
     if (!this.caughtUp || asked > this.caughtUp) this.caughtUp = asked;
   }
 
-  private pass(): Promise<RolledUp & { more: boolean }> {
+  private pass(late: number): Promise<RolledUp & { more: boolean }> {
     return this.options.database.transaction(async (tx) => {
       // Timed from inside the transaction: the wait for PGlite's connection is not the pass's cost.
       const started = performance.now();
       await tx.query(LOCK_ROLLUPS);
-      const rolled = await passWithin(tx, this.rowsForNextPass());
+      const rolled = await passWithin(tx, this.rowsForNextPass(late));
       // Only a pass cut at its size says what the next one will cost: one that took the rest of
       // the backlog (the last of a catch-up, a timer pass's few rows) is mostly fixed cost: a few
       // 2-row passes put the estimate at 2-3 ms a row, and the next burst's first ten passes took 50 rows.
@@ -164,12 +173,13 @@ export class RollupWorker {
     });
   }
 
-  private rowsForNextPass(): number {
+  /** `late`: passes of this drain begun after DRAIN_ON_BUDGET_MS (each doubles the size). */
+  private rowsForNextPass(late: number): number {
     const most = this.options.batchSize ?? 50_000;
     const budget = this.options.passBudgetMs;
     if (budget === undefined) return most;
-    if (this.msPerRow === undefined) return Math.min(most, FIRST_BUDGETED_ROWS);
-    return Math.max(FEWEST_BUDGETED_ROWS, Math.min(most, Math.floor(budget / this.msPerRow)));
+    const budgeted = this.msPerRow === undefined ? FIRST_BUDGETED_ROWS : Math.max(FEWEST_BUDGETED_ROWS, Math.floor(budget / this.msPerRow));
+    return Math.min(most, budgeted * 2 ** Math.min(late, 30));
   }
 
   /** A pass's fixed cost counts in its rows' cost, so the sizes settle where fixed + rows x cost fits the budget. */

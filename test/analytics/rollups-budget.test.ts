@@ -42,11 +42,15 @@ it("without a budget, one pass folds the whole backlog", async () => {
 });
 
 it("with a budget, the backlog is folded in short passes of whole transactions, and every row is counted once", async () => {
-  // A budget no pass can meet: every pass after the first is the smallest size (50 rows, one transaction here).
+  // A budget no pass can meet: passes after the first are the smallest size (50 rows, one transaction here),
+  // doubling only once the catch-up has lasted a second.
   const passes = await rollUp(new RollupWorker({ database: db, logger: silentLogger, passBudgetMs: 0.001 }));
   const total = TRANSACTIONS * ROWS_PER_TRANSACTION;
   expect(passes[0]).toBe(200); // the first budgeted size, before any cost is measured
-  expect(passes.slice(1).every((rows) => rows === ROWS_PER_TRANSACTION)).toBe(true);
+  expect(passes[1]).toBe(ROWS_PER_TRANSACTION);
+  expect(passes.length).toBeGreaterThan(3);
+  expect(passes.every((rows) => rows % ROWS_PER_TRANSACTION === 0)).toBe(true);
+  expect(passes.slice(2).every((rows, i) => rows >= passes[i + 1]! || i === passes.length - 3)).toBe(true);
   expect(passes.reduce((a, b) => a + b, 0)).toBe(total);
   expect(await n("SELECT sum(events) AS n FROM analytics_rollup")).toBe(total);
   expect(await n("SELECT sum(delivered) AS n FROM analytics_rollup")).toBe(total);
@@ -58,3 +62,19 @@ it("a generous budget grows the passes past the first size", async () => {
   expect(passes.length).toBe(2); // 200 rows, then the rest at once: its measured cost per row fits the budget
   expect(passes.reduce((a, b) => a + b, 0)).toBe(TRANSACTIONS * ROWS_PER_TRANSACTION);
 });
+
+it("a budgeted catch-up ends even while every pass is outrun by new rows (passes grow after its first second)", async () => {
+  const worker = new RollupWorker({ database: db, logger: silentLogger, passBudgetMs: 0.001 });
+  let next = TRANSACTIONS * ROWS_PER_TRANSACTION;
+  let feeding = true;
+  // Each pass folds in 50 rows (the floor) and 50 more arrive: at a fixed size the backlog never shrinks.
+  worker.onRolledUp(async () => {
+    if (!feeding) return;
+    const ids = Array.from({ length: ROWS_PER_TRANSACTION }, () => ++next);
+    await db.query(INSERT_EVENTS, deliveredEvents(ids, AT));
+  });
+  await worker.catchUp();
+  feeding = false;
+  await worker.catchUp();
+  expect(await n("SELECT sum(events) AS n FROM analytics_rollup")).toBe(next);
+}, 60_000);
