@@ -57,6 +57,15 @@ export interface CreateOptions {
    * created either way.
    */
   deliveryWarnings?: boolean;
+  /**
+   * The caller never changes the notification it gets back (the REST route,
+   * which serializes it and drops it): its JSON is then written once and
+   * shared by its push frame and the caller (withJson). Without it the text
+   * is not kept: a library caller's DTO is its own to change, and a frame it
+   * builds from it later (publishNotification, publishToUser) says what it
+   * says then.
+   */
+  serializeOnce?: boolean;
 }
 
 export interface FromTemplateOptions {
@@ -151,7 +160,7 @@ export class NotificationService implements InboxActions {
       if (!answer) throw new HeraldError("HERALD_CONFLICT", "The idempotency key expired while this request was written; send it again");
       return answer;
     }
-    const dto = withJson(toNotificationDto(row));
+    const dto = options.serializeOnce ? withJson(toNotificationDto(row)) : toNotificationDto(row);
     if (decision.inApp) {
       // Not awaited: the caller's answer needs the commit, not the bus round
       // trip to other instances (pushes keep their order: one publisher

@@ -50,7 +50,11 @@ export function toNotificationDto(row: NotificationRow): NotificationDto {
 /** JSON texts of new notifications' DTOs, written once and shared by their push frame and their 201 body. */
 const dtoJson = new WeakMap<NotificationDto, string>();
 
-/** Keeps JSON.stringify(dto) with `dto` (a DTO nobody changes afterwards, such as a creation's); returns `dto`. */
+/**
+ * Keeps JSON.stringify(dto) with `dto`; returns `dto`. Only for a DTO nobody changes afterwards (a REST
+ * creation's: CreateOptions.serializeOnce), never one handed to a library caller, whose later frames would
+ * carry the stale text.
+ */
 export function withJson(dto: NotificationDto): NotificationDto {
   dtoJson.set(dto, JSON.stringify(dto));
   return dto;

@@ -262,7 +262,7 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
               ...(body.data !== undefined ? { data: body.data } : {}),
             })
           : parsedCreation(body); // the body schema's first branch, createNotificationSchema, parsed it
-      const outcome = await service().create(input, { deliveryWarnings: true });
+      const outcome = await service().create(input, { deliveryWarnings: true, serializeOnce: true });
       switch (outcome.status) {
         case "type_disabled":
           return reply.status(200).send({ notification: null, reason: "type_disabled" as const });
