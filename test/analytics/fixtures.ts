@@ -88,3 +88,12 @@ export function parseCsv(text: string): Record<string, string>[] {
 export function deliveredEvents(ids: number[], at: string): unknown[][] {
   return [ids.map(uuid), ids.map((n) => `u${n}`), ids.map(() => "delivered"), ids.map(() => at), ids.map(() => null), ids.map(() => "in_app")];
 }
+
+/** Every table a roll-up reads or writes: roll-up tests start each case from none. */
+export const TRUNCATE_ROLLUPS =
+  "TRUNCATE analytics_events, analytics_firsts, analytics_rollup, analytics_group_stats, analytics_channel_firsts, analytics_channel_rollup";
+
+/** The one number a `SELECT ... AS n` answers (0 for NULL). */
+export function countIn(db: { query<T>(sql: string): Promise<T[]> }): (sql: string) => Promise<number> {
+  return async (sql) => Number((await db.query<{ n: number | string | null }>(sql))[0]!.n ?? 0);
+}

@@ -10,14 +10,14 @@ import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { RollupWorker } from "../../src/analytics/index.js";
 import { INSERT_EVENTS } from "../../src/analytics/sql.js";
 import { silentLogger } from "../../src/observability/index.js";
-import { deliveredEvents } from "./fixtures.js";
+import { countIn, deliveredEvents, TRUNCATE_ROLLUPS } from "./fixtures.js";
 import { type TestDatabase, openTestDatabase, usingPostgres } from "../support/database.js";
 
 const AT = "2024-05-01T10:00:00.000Z";
 
 let db: TestDatabase;
 let next = 1;
-const n = async (sql: string) => Number((await db.query<{ n: number | string | null }>(sql))[0]!.n ?? 0);
+const n = (sql: string) => countIn(db)(sql);
 /** One inserting transaction of `rows` deliveries of new notifications. */
 const insert = (rows: number) =>
   db.query(
@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db.cleanup());
 beforeEach(async () => {
-  await db.query("TRUNCATE analytics_events, analytics_firsts, analytics_rollup, analytics_group_stats, analytics_channel_firsts, analytics_channel_rollup");
+  await db.query(TRUNCATE_ROLLUPS);
 });
 
 // A NaN budget sized every pass after the first NaN rows: the database refused them ("invalid input syntax for type bigint"), the rollups stopped.

@@ -10,20 +10,20 @@ import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { RollupWorker } from "../../src/analytics/index.js";
 import { INSERT_EVENTS } from "../../src/analytics/sql.js";
 import { silentLogger } from "../../src/observability/index.js";
-import { deliveredEvents } from "./fixtures.js";
+import { countIn, deliveredEvents, TRUNCATE_ROLLUPS } from "./fixtures.js";
 import { type TestDatabase, openTestDatabase, usingPostgres } from "../support/database.js";
 
 const AT = "2024-05-01T10:00:00.000Z";
 const deliveries = (ids: number[]) => deliveredEvents(ids, AT);
 
 let db: TestDatabase;
-const n = async (sql: string) => Number((await db.query<{ n: number | string | null }>(sql))[0]!.n ?? 0);
+const n = (sql: string) => countIn(db)(sql);
 beforeAll(async () => {
   db = await openTestDatabase();
 });
 afterAll(async () => db.cleanup());
 beforeEach(async () => {
-  await db.query("TRUNCATE analytics_events, analytics_firsts, analytics_rollup, analytics_group_stats, analytics_channel_firsts, analytics_channel_rollup");
+  await db.query(TRUNCATE_ROLLUPS);
 });
 
 function openTx(ids: number[]) {
