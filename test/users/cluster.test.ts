@@ -71,8 +71,12 @@ describe.each(modes)("admin per-user routes on two instances over $name", (mode)
     const userId = `cluster-${randomUUID()}`;
     const keys = [`prefs:${userId}`, `tz:${userId}`, `recipient:${userId}`];
     const admin = { token: a.adminToken };
+    // A's changes must have reached B before B fills: a change of another instance heard just after
+    // B's own fill deletes it again (it may have overtaken the change), and B would then read nothing.
+    const changed = await Promise.all(keys.map((key) => watchInvalidation(b.herald.runtime.bus, a.herald.runtime.instanceId, key)));
     expect((await api(a)("PUT", `/api/users/${userId}`, { ...admin, body: { timezone: "Asia/Tokyo" } })).status).toBe(200);
     expect((await api(a)("PATCH", `/api/users/${userId}/preferences`, { ...admin, body: { soundVolume: 33 } })).status).toBe(200);
+    await Promise.all(changed.map((c) => c.arrived));
     // B holds a local copy of each key: filled in Redis by B, then read back by B once its own invalidation has come back.
     const cacheB = b.herald.runtime.cache;
     for (const [key, value] of [[keys[0]!, { soundVolume: 33 }], [keys[1]!, "Asia/Tokyo"], [keys[2]!, { inDirectory: true }]] as const) {
