@@ -33,13 +33,15 @@ declare module "fastify" {
 }
 
 const windowMs = (w: RouteRateLimit["timeWindow"]) => (w === "1 minute" ? WINDOW_MS : w);
-/** Hashed: no credential or user id is kept as a Redis key or in memory. */
+/** Hashed: no credential or user id is a bucket's key, in Redis or in memory. */
 const digest = (value: string) => createHash("sha256").update(value).digest("base64url").slice(0, 22);
 
 /**
  * The digest a verified principal's bucket is named by (its admin credential's, or its user id's), kept with
  * the principal: the credentials cache hands back the same object for a token, so a SHA-256 per request
  * (~6 us of each creation in issue 17's profile) becomes a lookup. Held weakly: it goes with the principal.
+ * `of` is the hashed value itself, compared so a principal object shared by two values never lends its
+ * digest; the credentials cache already holds that token in this process, and no bucket is keyed by it.
  */
 const digests = new WeakMap<Principal, { of: string; digest: string }>();
 function digestOf(principal: Principal, value: string): string {
