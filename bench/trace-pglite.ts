@@ -70,6 +70,8 @@ proto.execProtocolRawSync = function (this: unknown, m: Uint8Array) {
   }
 };
 
+// The trace patches PGlite's class on this thread: PGlite must run here, not in its worker (the default).
+process.env.HERALD_PGLITE_THREAD = "0";
 const h = await startEmbeddedHerald();
 const users = await seedUsers(h, 1000, "c2d-");
 const gen = await LoadGenerator.start(2);

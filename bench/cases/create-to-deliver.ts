@@ -135,6 +135,8 @@ function rateRows(label: string, rate: number, goalMs: number, at: { herald: Rou
       goalMet: kept && p99 <= goalMs,
       saturated: at.herald.some((r) => r.saturated),
       errors: at.herald.flatMap((r, i) => [...(r.errors ? [`open-load round ${i}: ${r.errors} HTTP errors`] : []), ...(r.lost ? [`open-load round ${i}: ${r.lost} created but not delivered`] : [])]),
+      // The median hides how the rounds differ: a server near its limit has good and bad rounds.
+      note: `${label} at ${offered}, Herald's rounds: p99 ${at.herald.map((r) => `${r.p99.toFixed(0)} ms`).join(", ")}; achieved ${at.herald.map((r) => `${Math.round(r.throughput)}/s`).join(", ")}.`,
     },
     {
       name: "  same, p50 latency",

@@ -313,8 +313,13 @@ async function clientTransaction<T>(client: pg.ClientBase, fn: (tx: Session) => 
   }
 }
 
-/** Where PGlite runs when neither the option nor HERALD_PGLITE_THREAD (1 or 0) says. */
-const PGLITE_THREAD_DEFAULT = false;
+/**
+ * Where PGlite runs when neither the option nor HERALD_PGLITE_THREAD (1 or 0) says: its own
+ * thread. On the main thread each query stops the event loop, so near its peak rate every
+ * stall queues all requests: offered 0.25 of the bare relay, p99 1.4-2.4 s in-thread against
+ * 0.2-0.24 s threaded, at the same closed-load throughput (bench/RESULTS.md, 2026-12-02).
+ */
+const PGLITE_THREAD_DEFAULT = true;
 const PGLITE_THREAD_BY_ENV: Record<string, boolean> = { "1": true, "0": false };
 
 function pgliteThreadFromEnv(): boolean | undefined {
