@@ -75,6 +75,7 @@ async function openMigrated(config: Config, logger: Logger): Promise<Database> {
     url: config.databaseUrl,
     dataDir: config.dataDir,
     onPoolError: (err) => logger.warn({ err }, "database connection lost"),
+    onLost: (err) => logger.error({ err }, "the embedded database's worker thread is gone: every query fails until Herald restarts"),
   });
   try {
     await migrate(database);

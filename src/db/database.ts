@@ -90,6 +90,11 @@ export interface OpenDatabaseOptions {
    */
   pgliteThread?: boolean | undefined;
   /**
+   * PGlite in its worker thread only: called once if the worker dies (exits
+   * or fails) while the database is open; every call fails from then on.
+   */
+  onLost?: ((err: Error) => void) | undefined;
+  /**
    * PGlite only: a dump of a data directory (PGlite's `dumpDataDir()`) that a
    * new cluster is loaded from instead of running initdb; PGlite refuses it
    * where the data directory already holds a database. The PGlite test suite
@@ -343,7 +348,7 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
     if (lock) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const threaded = options.pgliteThread ?? pgliteThreadFromEnv() ?? PGLITE_THREAD_DEFAULT;
     const image = options.pgliteImage;
-    const database = threaded ? await openPgliteThread(dataDir, image) : await openPgliteInThread(dataDir, image);
+    const database = threaded ? await openPgliteThread(dataDir, image, { onLost: options.onLost }) : await openPgliteInThread(dataDir, image);
     if (lock) secureDataDir(lock.dir);
     const release = lock?.release;
     if (!release) return database;

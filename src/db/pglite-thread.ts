@@ -5,6 +5,8 @@
  * Rows, parameters and errors cross the boundary by structured clone, which
  * keeps what PGlite returns (Date, bigint, Uint8Array, JSON objects, arrays);
  * errors are rebuilt with their PostgreSQL fields (`code`, `constraint`...).
+ * A worker that dies fails every call as a lost connection does (see
+ * workerLost) and is reported once to `onLost`: nothing restarts it.
  */
 import { Worker } from "node:worker_threads";
 import type { Connection, Database, Session } from "./database.js";
@@ -13,13 +15,30 @@ import { type ObjectParam, type PgliteReady, type PgliteReply, type PgliteReques
 /** A request as the caller writes it: the thread client numbers it. */
 type Call = PgliteRequest extends infer R ? (R extends PgliteRequest ? Omit<R, "id"> : never) : never;
 
+/** Where a threaded database keeps its worker (see pgliteWorkerOf); copied with the database by a spread. */
+const WORKER = Symbol("herald.pgliteWorker");
+
+/**
+ * The worker thread of a database that openPgliteThread opened, else
+ * undefined. Tests end it (`terminate()`) to see what a dead worker does to
+ * Herald; nothing else should touch it.
+ */
+export function pgliteWorkerOf(database: object): Worker | undefined {
+  return (database as { [WORKER]?: Worker })[WORKER];
+}
+
 interface Pending {
   resolve(rows: unknown[] | undefined): void;
   reject(err: Error): void;
 }
 
+export interface PgliteThreadOptions {
+  /** Called once if the worker exits or fails while the database is open (not by close()); every call fails from then on. */
+  onLost?: ((err: Error) => void) | undefined;
+}
+
 /** Starts the worker on `dataDir` (locked by the caller, or "memory://") and resolves once PGlite is open. */
-export async function openPgliteThread(dataDir: string, image?: Blob): Promise<Database> {
+export async function openPgliteThread(dataDir: string, image?: Blob, options: PgliteThreadOptions = {}): Promise<Database> {
   const worker = startWorker({ dataDir, image });
   const pending = new Map<number, Pending>();
   const listeners = new Map<number, (payload: string) => void>();
@@ -49,6 +68,12 @@ export async function openPgliteThread(dataDir: string, image?: Blob): Promise<D
     for (const p of pending.values()) p.reject(gone);
     pending.clear();
   };
+  /** The worker ended without close(): told once (close() sets `gone` before it terminates the worker). */
+  const lost = (err: Error) => {
+    if (gone) return;
+    lose(err);
+    options.onLost?.(err);
+  };
   worker.on("message", (replies: PgliteReply[]) => {
     for (const reply of replies) {
       if ("notify" in reply) {
@@ -63,14 +88,29 @@ export async function openPgliteThread(dataDir: string, image?: Blob): Promise<D
     // Like in-thread PGlite, an idle database does not keep the process alive.
     if (pending.size === 0) worker.unref();
   });
-  worker.on("error", lose);
-  worker.on("exit", (code) => lose(new Error(`the PGlite worker exited (code ${code})`)));
+  worker.on("error", (err) => lost(workerLost(`the PGlite worker failed: ${err.message}`, err)));
+  worker.on("exit", (code) => lost(workerLost(`the PGlite worker exited (code ${code})`)));
   worker.unref();
 
   const flush = () => {
     const batch = outbox;
     outbox = [];
-    if (!gone) worker.postMessage(batch);
+    if (gone) return;
+    try {
+      worker.postMessage(batch);
+    } catch {
+      // A parameter structured clone refuses (a function, a symbol): thrown here, in a microtask, it
+      // was an uncaught exception and left the whole batch unanswered. It fails its own statement.
+      for (const request of batch) {
+        try {
+          worker.postMessage([request]);
+        } catch (err) {
+          pending.get(request.id)?.reject(err as Error);
+          pending.delete(request.id);
+        }
+      }
+      if (pending.size === 0) worker.unref();
+    }
   };
   const call = (request: Call): Promise<unknown[] | undefined> => {
     if (gone) return Promise.reject(gone);
@@ -102,7 +142,7 @@ export async function openPgliteThread(dataDir: string, image?: Blob): Promise<D
   };
   const session: Connection = { ...sessionIn(undefined), transaction };
 
-  return {
+  const database: Database = {
     kind: "pglite",
     query: session.query,
     exec: session.exec,
@@ -139,6 +179,18 @@ export async function openPgliteThread(dataDir: string, image?: Blob): Promise<D
       return closing;
     },
   };
+  return Object.assign(database, { [WORKER]: worker });
+}
+
+/**
+ * The error of every call once the worker is gone. To its callers it is a
+ * database server that went away, so it carries PostgreSQL's
+ * connection_failure (08006): Herald answers 503 and the analytics ingest
+ * keeps its events (isDatabaseUnavailable), instead of a 500 and events set
+ * aside as if the database had refused them.
+ */
+function workerLost(message: string, cause?: unknown): Error {
+  return Object.assign(new Error(message, { cause }), { code: "08006" });
 }
 
 /**
