@@ -8,11 +8,13 @@
  * read) must leave the counts equal to COUNT(*) and the late rows marked as
  * exceptions. On PostgreSQL, concurrent creations for overlapping users, in
  * opposite orders, with read-alls among them, must neither deadlock nor
- * drift.
+ * drift; and a creation whose trigger waited on the inbox_state row while
+ * watermarks moved past its seq must count by the watermarks it then locked.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestDatabase, openTestDatabase, usingPostgres } from "../support/database.js";
 import { countsAndRows } from "../support/inbox-counts.js";
+import { hold, waitingFor } from "../support/pg-locks.js";
 import { CLEAR_MARKED_UNREAD, LOCK_INBOX_STATE, MOVE_WATERMARK } from "../../src/notifications/sql.js";
 
 let db: TestDatabase;
@@ -99,5 +101,41 @@ describe.runIf(usingPostgres)("concurrent creations for overlapping users (Postg
     }
     await Promise.all(work);
     await expectCountsExact(users);
+  });
+
+  it("a creation that waited on the inbox_state row counts by the watermarks committed meanwhile, not by its snapshot's", async () => {
+    const user = "tb-waited";
+    await db.query("INSERT INTO inbox_state (user_id) VALUES ($1)", [user]);
+    const blocker = await hold(db);
+    let created: Promise<{ seq: string }[]> | undefined;
+    try {
+      // A bulk change in flight: it holds the row; the creation's statement has its snapshot, then waits on it.
+      await blocker.c.query("BEGIN");
+      await blocker.c.query(
+        "UPDATE inbox_state SET read_through_seq = 9000000000000000000, archived_through_seq = 9000000000000000000 WHERE user_id = $1",
+        [user],
+      );
+      created = db.query<{ seq: string }>(
+        "INSERT INTO notifications (user_id, type, priority, title, message) VALUES ($1, 'new_message', 'normal', 't', 'm') RETURNING seq",
+        [user],
+      );
+      await waitingFor(db, blocker.c);
+      await blocker.c.query("COMMIT");
+      await created;
+    } finally {
+      await blocker.c.query("ROLLBACK").catch(() => {});
+      blocker.release();
+      await blocker.done;
+      await created?.catch(() => {});
+    }
+    // Its seq is below both watermarks it found under the lock: marked as the exception to each, and counted so.
+    const [row] = await db.query<{ marked_unread: boolean; marked_unarchived: boolean }>(
+      "SELECT marked_unread, marked_unarchived FROM notifications WHERE user_id = $1",
+      [user],
+    );
+    expect(row).toEqual({ marked_unread: true, marked_unarchived: true });
+    await expectCountsExact([user]);
+    const [state] = await db.query<{ unread: number }>("SELECT unread_count AS unread FROM inbox_state WHERE user_id = $1", [user]);
+    expect(state!.unread).toBe(1);
   });
 });
