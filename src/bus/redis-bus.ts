@@ -9,7 +9,8 @@ export class RedisBus implements Bus {
   readonly kind = "redis" as const;
   private readonly pub: Redis;
   private readonly sub: Redis;
-  private readonly handlers = new Map<string, Set<BusHandler>>();
+  /** Per channel: its handlers, and the SUBSCRIBE every subscriber of it awaits. */
+  private readonly channels = new Map<string, { handlers: Set<BusHandler>; subscribed: Promise<unknown> }>();
   private readonly reconnectHandlers = new Set<() => void>();
   private subscriberLost = false;
 
@@ -37,8 +38,8 @@ export class RedisBus implements Bus {
       for (const handler of [...this.reconnectHandlers]) handler();
     });
     this.sub.on("message", (channel: string, message: string) => {
-      const set = this.handlers.get(channel);
-      if (set) for (const handler of [...set]) handler(message);
+      const entry = this.channels.get(channel);
+      if (entry) for (const handler of [...entry.handlers]) handler(message);
     });
   }
 
@@ -48,20 +49,55 @@ export class RedisBus implements Bus {
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
     const full = this.prefix + channel;
-    let set = this.handlers.get(full);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(full, set);
-      await this.sub.subscribe(full);
+    let entry = this.channels.get(full);
+    if (!entry) {
+      entry = { handlers: new Set(), subscribed: this.handshakeDone().then(() => this.sub.subscribe(full)) };
+      this.channels.set(full, entry);
     }
-    set.add(handler);
-    return async () => {
-      set.delete(handler);
-      if (set.size === 0 && this.handlers.get(full) === set) {
-        this.handlers.delete(full);
+    const current = entry;
+    current.handlers.add(handler);
+    const unsubscribe = async () => {
+      current.handlers.delete(handler);
+      if (current.handlers.size === 0 && this.channels.get(full) === current) {
+        this.channels.delete(full);
+        await this.handshakeDone();
         await this.sub.unsubscribe(full).catch(() => undefined);
       }
     };
+    // Every subscriber waits for the channel's SUBSCRIBE, not only the one that sent it: one that came
+    // while it was under way would otherwise resolve before a message published then could reach it.
+    // A failed SUBSCRIBE fails each of them and leaves no entry, so the next subscriber sends it again.
+    try {
+      await current.subscribed;
+    } catch (err) {
+      await unsubscribe();
+      throw err;
+    }
+    return unsubscribe;
+  }
+
+  /**
+   * Resolves once the subscriber connection is not in its handshake. ioredis
+   * writes SUBSCRIBE at once in that state (the command may run while Redis
+   * loads its data), which puts the connection in subscriber mode before its
+   * ready check: the check's INFO is then refused, ioredis drops the
+   * connection and reconnects, and as it was never ready, subscribes to
+   * nothing again, though SUBSCRIBE had answered. Before the handshake
+   * (connecting, reconnecting) commands wait in the offline queue until
+   * ready, which is safe.
+   */
+  private async handshakeDone(): Promise<void> {
+    if (this.sub.status !== "connect") return;
+    // The status changed synchronously; its event comes on the next tick, so neither can be missed here.
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.sub.off("ready", done);
+        this.sub.off("close", done);
+        resolve();
+      };
+      this.sub.on("ready", done);
+      this.sub.on("close", done);
+    });
   }
 
   onReconnect(handler: () => void): void {
@@ -78,7 +114,7 @@ export class RedisBus implements Bus {
   }
 
   async close(): Promise<void> {
-    this.handlers.clear();
+    this.channels.clear();
     this.reconnectHandlers.clear();
     this.sub.disconnect();
     await this.pub.quit().catch(() => this.pub.disconnect());
