@@ -92,7 +92,9 @@ function cpuPerCreation(rounds: Round[]): string {
   const per = (f: (c: CpuCost) => number) => percentile(rounds.map((r) => f(r.cpu) / Math.max(1, r.ok)), 50);
   const ms = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(3));
   const n = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
-  return `${ms(per((c) => c.mainMs))} / ${ms(per((c) => c.postgresMs))} / ${ms(per((c) => c.redisMs))} ms, busy ${(percentile(rounds.map((r) => r.cpu.mainBusy), 50) * 100).toFixed(0)}%, main-thread writes ${n(per((c) => c.mainWrites))} and preemptions ${n(per((c) => c.mainPreempted))} per creation`;
+  return `${ms(per((c) => c.mainMs))} / ${ms(per((c) => c.postgresMs))} / ${ms(per((c) => c.redisMs))} ms, busy ${(percentile(rounds.map((r) => r.cpu.mainBusy), 50) * 100).toFixed(0)}%, main-thread writes ${n(per((c) => c.mainWrites))} and preemptions ${n(per((c) => c.mainPreempted))} per creation, the busiest other threads ${[0, 1, 2]
+    .map((k) => ms(per((c) => c.otherThreadsMs[k] ?? 0)))
+    .join(" / ")} ms`;
 }
 
 interface Side {

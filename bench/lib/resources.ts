@@ -17,6 +17,8 @@ export interface CpuSnapshot {
   /** CPU ms of every process named like this, summed (utime + stime). */
   postgres: number;
   redis: number;
+  /** CPU ms of each of this process's threads but the main one, by thread id. */
+  threads: Map<string, number>;
 }
 
 export interface CpuCost {
@@ -29,6 +31,12 @@ export interface CpuCost {
   mainWrites: number;
   /** Times the main thread was taken off its core while runnable (nonvoluntary context switches). */
   mainPreempted: number;
+  /**
+   * CPU ms of this process's other threads in the round, busiest first: the load generators,
+   * and the embedded database's worker thread when PGlite runs in one (the busiest besides
+   * the generators). Threads have no names to tell them apart by.
+   */
+  otherThreadsMs: number[];
 }
 
 /** Per-thread kernel counters of the main thread (NaN where /proc is not there). */
@@ -47,6 +55,27 @@ function mainThreadCounters(): ThreadCounters {
   } catch {
     return { writes: Number.NaN, preempted: Number.NaN };
   }
+}
+
+function otherThreadsCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync("/proc/self/task");
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    if (tid === String(process.pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(tid, (Number(fields[11]) + Number(fields[12])) * TICK_MS);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 function processCpuMs(): { postgres: number; redis: number } {
@@ -77,7 +106,7 @@ function processCpuMs(): { postgres: number; redis: number } {
 }
 
 export function cpuSnapshot(): CpuSnapshot {
-  return { elu: performance.eventLoopUtilization(), main: mainThreadCounters(), ...processCpuMs() };
+  return { elu: performance.eventLoopUtilization(), main: mainThreadCounters(), threads: otherThreadsCpuMs(), ...processCpuMs() };
 }
 
 export function cpuSince(start: CpuSnapshot): CpuCost {
@@ -91,6 +120,7 @@ export function cpuSince(start: CpuSnapshot): CpuCost {
     redisMs: spent(start.redis, now.redis),
     mainWrites: main.writes - start.main.writes,
     mainPreempted: main.preempted - start.main.preempted,
+    otherThreadsMs: [...otherThreadsCpuMs()].map(([tid, ms]) => ms - (start.threads.get(tid) ?? 0)).sort((a, b) => b - a),
   };
 }
 
