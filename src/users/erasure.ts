@@ -64,6 +64,14 @@ export async function eraseUserRows(tx: Session, userId: string): Promise<Erasur
   await tx.query(`CREATE TEMP TABLE erased_notification_ids ON COMMIT DROP AS ${USER_NOTIFICATION_IDS}`, [userId]);
   // Counted first and deleted by a plain statement: the rule that keeps analytics copies of deleted
   // notifications (0011) refuses a DELETE inside WITH, and RETURNING would ship every id of a large inbox back.
+  // The user's inbox_state row first (LOCK_INBOX_STATE of src/notifications/sql.ts; inlined: notifications imports
+  // users). A creation counts itself under that lock before it commits, so once we hold it the DELETE below (a new
+  // snapshot) sees every counted row; without it, a row committed after our snapshot outlived the erasure while its
+  // count went with inbox_state (test/notifications/inbox-state-attack.test.ts).
+  const [lock] = await tx.query<{ added: boolean }>(
+    "INSERT INTO inbox_state (user_id) VALUES ($1) ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id RETURNING (xmax = 0) AS added",
+    [userId],
+  );
   const [held] = await tx.query<{ n: number | string }>("SELECT count(*) AS n FROM notifications WHERE user_id = $1", [userId]);
   await tx.query("DELETE FROM notifications WHERE user_id = $1", [userId]);
   deleted.notifications = Number(held?.n ?? 0);
@@ -72,6 +80,8 @@ export async function eraseUserRows(tx: Session, userId: string): Promise<Erasur
   deleted.analytics_group_stats = await count(tx, "DELETE FROM analytics_group_stats WHERE group_id IN (SELECT id FROM erased_notification_ids) AND NOT broadcast", []);
   const tables = (await tx.query<{ table: string }>(USER_TABLES)).map((r) => r.table).filter((t) => t !== "notifications");
   for (const table of tables) deleted[table] = await count(tx, `DELETE FROM ${quoteIdent(table)} WHERE user_id = $1`, [userId]);
+  // The row the lock added was never the user's.
+  if (lock?.added && deleted.inbox_state) deleted.inbox_state -= 1;
   deleted.users = await count(tx, "DELETE FROM users WHERE id = $1", [userId]);
   return { found: Object.values(deleted).some((n) => n > 0), deleted };
 }

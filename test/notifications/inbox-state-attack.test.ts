@@ -295,13 +295,11 @@ describe.runIf(usingPostgres)("inbox counts under concurrent writers (PostgreSQL
     ]);
   });
 
-  // FAILS, before 0021 too (f73257f): the erasure's DELETE FROM notifications has a snapshot without the open
-  // creation's row; its trigger then waits for the creation's inbox_state lock, and the erasure deletes the
-  // inbox_state row (counting the creation) while the row survives. The badge reads 0 beside an unread row, and
-  // the next creation starts a row of counts without it. The fix is the erasure's (src/users/erasure.ts: lock
-  // the user's inbox_state row first, as Inbox.bulkChange does, so its DELETE sees every creation that
-  // counted itself), not the trigger's. it.fails until then.
-  it.fails("an erasure while a creation of the user that already counted itself is still open leaves no uncounted row", async () => {
+  // Failed before the erasure locked the user's inbox_state row first (before 0021 too): its DELETE FROM
+  // notifications had a snapshot without the open creation's row; its trigger then waited for the creation's
+  // inbox_state lock, and the erasure deleted the inbox_state row (counting the creation) while the row survived.
+  // The badge read 0 beside an unread row, and the next creation started a row of counts without it.
+  it("an erasure while a creation of the user that already counted itself is still open leaves no uncounted row", async () => {
     const user = "er-one";
     await createBatch(db, [{ user }, { user }]);
     const creator = await hold(db);
