@@ -50,6 +50,17 @@ async function count(tx: Queryable, sql: string, params: unknown[]): Promise<num
   return Number(rows[0]?.n ?? 0);
 }
 
+/**
+ * Deletes the user's notifications this statement's snapshot sees; returns how many. Counted first and deleted by
+ * a plain statement: the rule that keeps analytics copies of deleted notifications (0011) refuses a DELETE inside
+ * WITH, and RETURNING would ship every id of a large inbox back.
+ */
+async function deleteVisibleNotifications(tx: Queryable, userId: string): Promise<number> {
+  const [held] = await tx.query<{ n: number | string }>("SELECT count(*) AS n FROM notifications WHERE user_id = $1", [userId]);
+  await tx.query("DELETE FROM notifications WHERE user_id = $1", [userId]);
+  return Number(held?.n ?? 0);
+}
+
 /** Deletes everything of `userId` inside the caller's transaction `tx`. */
 export async function eraseUserRows(tx: Session, userId: string): Promise<ErasureResult> {
   const deleted: Record<string, number> = {};
@@ -62,20 +73,19 @@ export async function eraseUserRows(tx: Session, userId: string): Promise<Erasur
   await rollUpWithin(tx);
   // The ids stay in the database (a large inbox's ids would otherwise cross to Node and back twice).
   await tx.query(`CREATE TEMP TABLE erased_notification_ids ON COMMIT DROP AS ${USER_NOTIFICATION_IDS}`, [userId]);
-  // Counted first and deleted by a plain statement: the rule that keeps analytics copies of deleted
-  // notifications (0011) refuses a DELETE inside WITH, and RETURNING would ship every id of a large inbox back.
-  // The user's inbox_state row first (LOCK_INBOX_STATE of src/notifications/sql.ts; inlined: notifications imports
-  // users). A creation counts itself under that lock before it commits, so once we hold it the DELETE below (a new
-  // snapshot) sees every counted row; without it, a row committed after our snapshot outlived the erasure while its
-  // count went with inbox_state (test/notifications/inbox-state-attack.test.ts).
+  deleted.notifications = await deleteVisibleNotifications(tx, userId);
+  // Then the user's inbox_state row (LOCK_INBOX_STATE of src/notifications/sql.ts; inlined: notifications imports
+  // users). A creation counts itself under that lock before it commits, so once we hold it, a later snapshot sees
+  // every counted row: the DELETE above could not see a creation still open, which then outlived the erasure while
+  // its count went with inbox_state (test/notifications/inbox-state-attack.test.ts). Rows first, inbox_state second:
+  // the order of every writer of notifications (their triggers count under the lock), so none can deadlock with us.
   const [lock] = await tx.query<{ added: boolean }>(
     "INSERT INTO inbox_state (user_id) VALUES ($1) ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id RETURNING (xmax = 0) AS added",
     [userId],
   );
-  const [held] = await tx.query<{ n: number | string }>("SELECT count(*) AS n FROM notifications WHERE user_id = $1", [userId]);
-  await tx.query("DELETE FROM notifications WHERE user_id = $1", [userId]);
-  deleted.notifications = Number(held?.n ?? 0);
-  // The copies that rule just made, and those of notifications deleted before.
+  await tx.query("INSERT INTO erased_notification_ids SELECT id FROM notifications WHERE user_id = $1", [userId]);
+  deleted.notifications += await deleteVisibleNotifications(tx, userId);
+  // The copies the 0011 rule just made, and those of notifications deleted before.
   deleted.analytics_deleted_notifications = await count(tx, "DELETE FROM analytics_deleted_notifications WHERE notification_id IN (SELECT id FROM erased_notification_ids)", []);
   deleted.analytics_group_stats = await count(tx, "DELETE FROM analytics_group_stats WHERE group_id IN (SELECT id FROM erased_notification_ids) AND NOT broadcast", []);
   const tables = (await tx.query<{ table: string }>(USER_TABLES)).map((r) => r.table).filter((t) => t !== "notifications");

@@ -190,7 +190,8 @@ describe("inbox counts after any sequence of writers", () => {
         throw new Error(`after step ${step} (${op}): ${(err as Error).message}`);
       }
     }
-  });
+    // 300 steps of a few statements each: 27 s on PGlite beside a CI run, over vitest's default bound.
+  }, 180_000);
 
   it("a batch of 500 rows of one user mixing in-app off, read and archived rows, below and above both watermarks", async () => {
     const user = "big-one";
@@ -295,7 +296,7 @@ describe.runIf(usingPostgres)("inbox counts under concurrent writers (PostgreSQL
     ]);
   });
 
-  // Failed before the erasure locked the user's inbox_state row first (before 0021 too): its DELETE FROM
+  // Failed before the erasure, after its DELETE, locked the user's inbox_state row and deleted again (before 0021 too): its DELETE FROM
   // notifications had a snapshot without the open creation's row; its trigger then waited for the creation's
   // inbox_state lock, and the erasure deleted the inbox_state row (counting the creation) while the row survived.
   // The badge read 0 beside an unread row, and the next creation started a row of counts without it.
