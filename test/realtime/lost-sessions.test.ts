@@ -46,7 +46,8 @@ describe("sessions of a lost instance", () => {
     await second.listen(0, "127.0.0.1");
     const row = await eventually(() => sessionRow(second.runtime.database, crashed), (r) => r?.disconnected_at != null);
     expect(row).toMatchObject({ disconnect_code: 1006, disconnect_reason: "instance_lost" });
-  });
+    // Two embedded starts (PGlite in its thread, migrations): 22 s alone on a busy machine, over vitest's default bound.
+  }, 120_000);
 
   it("on Redis, a survivor closes a dead instance's sessions once its presence expires, and leaves live ones open", async (ctx) => {
     if (!process.env.REDIS_URL) return ctx.skip("needs Redis (presence across instances)");
