@@ -17,13 +17,11 @@
  * device id) that is only the unacknowledged: not the user's whole history.
  * The badge is the maintained count (inbox_state, migration 0012) and each
  * row's `read` and `archived` honour the user's watermarks (INBOX_COLUMNS).
- * Cost per sync: a range of notifications_user_seq_idx after the cursor; for
- * a resume, a range of notifications_unacked (migration 0020: exactly the
- * unacknowledged in-app rows, kept by triggers) at or before it, whose seqs
- * are then fetched by one array scan of a notifications index; one
- * primary-key lookup in device_cursors (only without a client cursor), one
- * probe of the seq index per statement for the next cursor, and one upsert of
- * the device's cursor (connections that name their device).
+ * Cost per sync: a range of notifications_user_seq_idx after the cursor, the
+ * partial notifications_undelivered_idx as before, one primary-key lookup in
+ * device_cursors (only without a client cursor), one probe of the seq
+ * index per statement for the next cursor, and one upsert of the device's
+ * cursor (connections that name their device).
  *
  * `SyncReader` answers the syncs of every connection that asked in the same
  * event-loop turn with ONE statement (badge and page per connection, by
@@ -38,9 +36,6 @@ import { pruneDevices } from "./delivery-log.js";
 // Which of a request's notifications a connection may be synced (both branches below use it):
 // never what in-app off kept out of the app (in_app false, delivery rule 4; migration 0009).
 const SYNCABLE = `user_id = r.user_id AND in_app`;
-
-/** No cursor: every unacknowledged seq is at or below it (bigint's largest). */
-const MAX_SEQ = "9223372036854775807";
 
 // The wire columns with `read`, `archived` and `readAt` as notification_is_read(),
 // notification_is_archived() and notification_read_at() (migrations 0012, 0017) define them, from
@@ -76,14 +71,6 @@ function syncColumns(): string {
 // result, which spilled to disk at 1,000 requests).
 // `cur.after` is the client's cursor, else the device's stored one (0 is a device known to be past
 // nothing: it gets everything), else -1 (no cursor at all: only the unacknowledged).
-// The second branch (a resume's unacknowledged at or before the cursor) takes the oldest seqs
-// from notifications_unacked's (user_id, seq) range, then the rows by `seq = ANY(array)`: one
-// index scan per request that returns them in seq order (PostgreSQL 15: notifications_seq_key;
-// 17+: notifications_user_seq_idx, one descent for the user's whole array). A join on seq costs
-// one descent per row, and plans higher: 1,000 resumes estimated past jit_optimize_above_cost,
-// as the old partial-index branch did (~0.8 s of LLVM optimization per statement on
-// PostgreSQL 15 with jit on; this form estimates below it). in_app and delivery_status are
-// checked again on the row.
 // `top` (the newest seq of all, one probe of the seq index per statement) is the
 // cursor of a complete page: a device that has received nothing still gets a
 // cursor, so another device's ack while it is offline cannot hide what follows.
@@ -98,8 +85,7 @@ function syncColumns(): string {
 // log's cursor writes are, so concurrent writers lock rows in one order.
 // The users whose device was seen for the first time come once, on one extra row (k NULL),
 // not repeated on every row (1,000 new devices made every one of 20,000 rows carry 1,000 ids).
-// Exported for its plan's test (test/db/notifications-unacked.test.ts).
-export const SYNC_BATCH = `
+const SYNC_BATCH = `
 WITH r AS (
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bool[], $4::text[], $5::bool[]) WITH ORDINALITY AS r(user_id, after, with_count, device_id, resume, k)
 ), q AS (
@@ -116,11 +102,7 @@ WITH r AS (
           ORDER BY seq LIMIT $6)
         UNION ALL
         (SELECT ${SYNC_COLUMNS} FROM notifications
-          WHERE ${SYNCABLE} AND delivery_status IN ('pending', 'sent')
-            AND seq = ANY (ARRAY(SELECT ua.seq FROM notifications_unacked ua
-                                  WHERE ua.user_id = r.user_id AND r.resume
-                                    AND ua.seq <= CASE WHEN cur.after < 0 THEN ${MAX_SEQ} ELSE cur.after END
-                                  ORDER BY ua.seq LIMIT $6))
+          WHERE ${SYNCABLE} AND r.resume AND delivery_status IN ('pending', 'sent') AND (cur.after < 0 OR seq <= cur.after)
           ORDER BY seq LIMIT $6)
       ) u
       ORDER BY seq ASC
