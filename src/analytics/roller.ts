@@ -51,13 +51,15 @@ export interface RollupWorkerOptions {
   batchSize?: number;
   /** Size passes to take about this long (ms), yielding between them; unset: every pass takes up to `batchSize`. */
   passBudgetMs?: number;
+  /** With a budget: how long a drain keeps to it (ms, default 1,000); later passes double, so it ends whatever the inflow. */
+  drainOnBudgetMs?: number;
 }
 
 /** The first budgeted pass's size, before any cost is measured. */
 const FIRST_BUDGETED_ROWS = 200;
 /** The smallest budgeted pass: below it a pass is mostly its fixed cost (~4-10 ms on PGlite, planning the statement). */
 const FEWEST_BUDGETED_ROWS = 50;
-/** A drain keeps to the budget this long (ms); later passes grow, so it ends whatever the inflow. */
+/** A drain keeps to the budget this long (ms) unless told otherwise; later passes grow, so it ends whatever the inflow. */
 const DRAIN_ON_BUDGET_MS = 1_000;
 
 export class RollupWorker {
@@ -79,6 +81,9 @@ export class RollupWorker {
     // NaN would size every pass after the first NaN rows, which the database refuses: the rollups would stop.
     const budget = options.passBudgetMs;
     if (budget !== undefined && !(budget >= 0)) throw new RangeError(`passBudgetMs must be a number of milliseconds, at least 0 (got ${budget})`);
+    // NaN would never be exceeded: a drain outrun by new rows would never end.
+    const onBudget = options.drainOnBudgetMs;
+    if (onBudget !== undefined && !(onBudget >= 0)) throw new RangeError(`drainOnBudgetMs must be a number of milliseconds, at least 0 (got ${onBudget})`);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
   }
@@ -152,7 +157,7 @@ export class RollupWorker {
       if (rolled.events > 0) await this.notify(rolled);
       if (!rolled.more) break;
       if (this.options.passBudgetMs !== undefined) {
-        if (performance.now() - started > DRAIN_ON_BUDGET_MS) late++;
+        if (performance.now() - started > (this.options.drainOnBudgetMs ?? DRAIN_ON_BUDGET_MS)) late++;
         // Requests waiting for the connection (or the event loop) go before the next pass.
         await turn();
       }
@@ -174,7 +179,7 @@ export class RollupWorker {
     });
   }
 
-  /** `late`: passes of this drain begun after DRAIN_ON_BUDGET_MS (each doubles the size). */
+  /** `late`: passes of this drain begun after its time on budget (each doubles the size). */
   private rowsForNextPass(late: number): number {
     const most = this.options.batchSize ?? 50_000;
     const budget = this.options.passBudgetMs;
