@@ -230,11 +230,11 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
     const perCommit = (b: BareServer) => (b.batches.count ? (b.batches.rows / b.batches.count).toFixed(1) : "-");
     const note =
       `${CONCURRENCY} requests in flight from 2 HTTP load threads (started per round), deliveries counted by one generator of 2 threads holding every side's ${userCount.toLocaleString("en-US")} clients; ` +
-      `each server runs on this process's main thread (PGlite too, in process; PostgreSQL in its own processes). ` +
+      `each server runs on this process's main thread (PostgreSQL in its own processes), but embedded Herald's PGlite, which runs in its worker thread (the default; the durable relay's PGlite stays on the main thread). ` +
       `Herald on PostgreSQL uses the ${process.env.REDIS_URL ? "Redis bus (REDIS_URL is set: each creation is also published to Redis and its echo dropped)" : "in-memory bus"}; embedded Herald: PGlite in a directory, in-memory bus. ` +
       `Durable relay rows per commit: ${perCommit(durable)} on PostgreSQL (largest ${durable.batches.largest}), ${perCommit(durableLite)} on PGlite (largest ${durableLite.batches.largest}). ` +
       `Relay tables: id, user_id, title, message, data, created_at, primary key only. ` +
-      `CPU per creation, median of the rounds (the servers' main thread / PostgreSQL's processes / Redis; main thread busy share of the round; the main thread's write system calls and nonvoluntary context switches): ${Object.entries(sides)
+      `CPU per creation, median of the rounds (the servers' main thread / PostgreSQL's processes / Redis; main thread busy share of the round; the main thread's write system calls and nonvoluntary context switches; this process's three busiest other threads: the load generators and embedded Herald's PGlite thread): ${Object.entries(sides)
         .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)
         .join("; ")}.`;
     const base = { unit: "req/s", higherIsBetter: true };

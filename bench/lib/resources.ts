@@ -1,6 +1,7 @@
 /**
  * Where a round's CPU went: this process's main thread (where every server
- * under test runs; the load generators are worker threads), the PostgreSQL
+ * under test runs but embedded PGlite in its worker thread; the load
+ * generators are worker threads too: both counted in otherThreadsMs), the PostgreSQL
  * server processes and the Redis server, read from /proc around the round.
  * Linux only; elsewhere the database and Redis figures are NaN.
  */
