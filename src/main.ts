@@ -21,7 +21,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const herald = await createHerald({ config });
+  // A dead PGlite worker is not restarted: exit (code 1) so a supervisor starts a working process.
+  let shutdown: (signal: string, code?: number) => void = () => process.exit(1);
+  const herald = await createHerald({ config, onDatabaseLost: () => shutdown("database lost", 1) });
   // Owner-only, also what an older version (or the PostgreSQL mode, which takes no lock) left readable.
   secureDataDir(config.dataDir);
   const log = herald.runtime.logger;
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
   process.stdout.write([...lines, ""].join("\n"));
 
   let stopping = false;
-  const shutdown = (signal: string) => {
+  shutdown = (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
     }, 10_000);
     force.unref();
     herald.stop().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err) => {
         log.error({ err }, "shutdown failed");
         process.exit(1);

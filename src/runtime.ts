@@ -38,6 +38,12 @@ export interface Runtime {
   /** Names this process in websocket_sessions, queue claims and presence. */
   readonly instanceId: string;
   /**
+   * Why the database this runtime opened is gone for good (PGlite's worker
+   * thread died: nothing restarts it), else undefined. /health reports it,
+   * so a supervisor restarts the process.
+   */
+  databaseLost(): Error | undefined;
+  /**
    * Starts the analytics ingest's flush timer and the cache's invalidation
    * listener (with Redis); resolves once the cache listens (it serves no
    * local copy before).
@@ -55,27 +61,41 @@ export interface RuntimeOverrides {
   logger?: Logger;
   metrics?: Registry;
   instanceId?: string;
+  /** Called once when the database the runtime opened is gone for good (see Runtime.databaseLost); `npm start` exits. */
+  onDatabaseLost?: (err: Error) => void;
+}
+
+/** Set once by the database's onLost: a worker that died is not restarted. */
+interface LostState {
+  error: Error | undefined;
 }
 
 /** Opens (and migrates) the database, then builds the rest; starts nothing. */
 export async function createRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  if (overrides.database) return assembleRuntime(config, overrides.database, false, { ...overrides, logger });
-  const database = await openMigrated(config, logger);
+  const lost: LostState = { error: undefined };
+  if (overrides.database) return assembleRuntime(config, overrides.database, false, { ...overrides, logger }, lost);
+  const database = await openMigrated(config, logger, (err) => {
+    lost.error = err;
+    overrides.onDatabaseLost?.(err);
+  });
   try {
-    return assembleRuntime(config, database, true, { ...overrides, logger });
+    return assembleRuntime(config, database, true, { ...overrides, logger }, lost);
   } catch (err) {
     await database.close().catch(() => undefined);
     throw err;
   }
 }
 
-async function openMigrated(config: Config, logger: Logger): Promise<Database> {
+async function openMigrated(config: Config, logger: Logger, onLost?: (err: Error) => void): Promise<Database> {
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
     onPoolError: (err) => logger.warn({ err }, "database connection lost"),
-    onLost: (err) => logger.error({ err }, "the embedded database's worker thread is gone: every query fails until Herald restarts"),
+    onLost: (err) => {
+      logger.error({ err }, "the embedded database's worker thread is gone: every query fails until Herald restarts");
+      onLost?.(err);
+    },
   });
   try {
     await migrate(database);
@@ -87,7 +107,7 @@ async function openMigrated(config: Config, logger: Logger): Promise<Database> {
 }
 
 /** Everything but the database is built synchronously: the guide's zero-argument constructors rely on it. */
-function assembleRuntime(config: Config, database: Database, ownsDatabase: boolean, overrides: RuntimeOverrides): Runtime {
+function assembleRuntime(config: Config, database: Database, ownsDatabase: boolean, overrides: RuntimeOverrides, lost: LostState): Runtime {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
   let jwtSecret = config.jwtSecret;
@@ -145,6 +165,7 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
     jwtSecret,
     unsubscribeKey,
     instanceId,
+    databaseLost: () => lost.error,
     async start() {
       analytics.start();
       await nearCache?.start();
@@ -184,8 +205,9 @@ export function defaultRuntime(): Runtime {
   if (!shared) {
     const config = loadConfig();
     const logger = createLogger(config.logLevel);
-    const database = deferredDatabase(config.databaseUrl ? "postgres" : "pglite", openMigrated(config, logger));
-    shared = assembleRuntime(config, database, true, { logger });
+    const lost: LostState = { error: undefined };
+    const database = deferredDatabase(config.databaseUrl ? "postgres" : "pglite", openMigrated(config, logger, (err) => (lost.error = err)));
+    shared = assembleRuntime(config, database, true, { logger }, lost);
     // Until its cache listens, reads go to Redis: nothing waits on this.
     shared.start().catch((err: unknown) => logger.warn({ err }, "runtime start failed"));
   }

@@ -15,6 +15,7 @@ import { type Database, GroupCommit, openDatabase } from "../../src/db/index.js"
 import { pgliteWorkerOf } from "../../src/db/pglite-thread.js";
 import { isDatabaseUnavailable, isUnstorableText } from "../../src/errors/index.js";
 import { loadConfig } from "../../src/config/index.js";
+import { createHerald } from "../../src/herald.js";
 import { createRuntime } from "../../src/runtime.js";
 
 /** Opening PGlite compiles its WebAssembly: slow on a loaded machine, two at once slower. */
@@ -254,6 +255,50 @@ describe("when the PGlite worker dies", () => {
       } finally {
         await runtime.close();
       }
+    },
+    OPEN_TIMEOUT,
+  );
+});
+
+describe("a Herald whose PGlite worker died", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "herald-pglite-lost-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it(
+    "answers /health 503 (a supervisor restarts it), tells onDatabaseLost once, and still stops",
+    async () => {
+      const losses: Error[] = [];
+      let told: () => void = () => {};
+      const lostTold = new Promise<void>((resolve) => (told = resolve));
+      const config = loadConfig({ NODE_ENV: "test", DATA_DIR: path.join(dir, "herald"), JWT_SECRET: "pglite-thread-attack-secret-0123456789abcdef", LOG_LEVEL: "silent" });
+      const herald = await createHerald({
+        config,
+        jobs: false,
+        serveWeb: false,
+        onDatabaseLost: (err) => {
+          losses.push(err);
+          told();
+        },
+      });
+      try {
+        const baseUrl = await herald.listen(0, "127.0.0.1");
+        expect((await fetch(`${baseUrl}/health`)).status).toBe(200);
+        expect(herald.runtime.databaseLost()).toBeUndefined();
+        await pgliteWorkerOf(herald.runtime.database)!.terminate();
+        await within(lostTold, 5_000, "onDatabaseLost");
+        expect(losses).toHaveLength(1);
+        expect(herald.runtime.databaseLost()).toBe(losses[0]);
+        const health = await fetch(`${baseUrl}/health`);
+        expect(health.status).toBe(503);
+        expect(health.headers.get("content-type")).toContain("application/problem+json");
+        expect((await fetch(`${baseUrl}/ready`)).status).toBe(503);
+      } finally {
+        await within(herald.stop(), 30_000, "herald.stop()");
+      }
+      expect(losses).toHaveLength(1);
     },
     OPEN_TIMEOUT,
   );

@@ -1,4 +1,4 @@
-/** /health (process up), /ready (database answers), /metrics (Prometheus). */
+/** /health (process up and able to recover), /ready (database answers), /metrics (Prometheus). */
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { problem, sendProblem } from "../problem.js";
@@ -7,10 +7,22 @@ export const operationsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     "/health",
     {
-      schema: { tags: ["operations"], operationId: "getHealth", summary: "Liveness: the process answers", response: { 200: z.object({ status: z.literal("ok") }) } },
+      config: { problems: [503] },
+      schema: {
+        tags: ["operations"],
+        operationId: "getHealth",
+        summary: "Liveness: the process answers (503 once its embedded database is gone for good: restart it)",
+        response: { 200: z.object({ status: z.literal("ok") }) },
+      },
       logLevel: "warn",
     },
-    async () => ({ status: "ok" as const }),
+    async (req, reply) => {
+      // A database that is down may come back (/ready says so); a dead PGlite worker never does.
+      const lost = app.services.databaseLost?.();
+      if (!lost) return { status: "ok" as const };
+      req.log.error({ err: lost }, "not healthy: the embedded database is gone");
+      return sendProblem(reply, problem("HERALD_UNAVAILABLE", "The embedded database is gone: restart Herald"));
+    },
   );
 
   app.get(
