@@ -96,6 +96,10 @@ describe("PgliteStatements", () => {
       expect(await checkEveryRun.query(MARK, [[1, 2, 3]])).toHaveLength(3);
       expect(await checkEveryRun.refreshing).toEqual(["g"]);
       expect(await plan()).not.toMatch(/Seq Scan on g/);
+      // A small sample (an ANALYZE holds PGlite's one connection): 20 histogram buckets, not the session's 100.
+      const [{ bounds }] = (await own.query<{ bounds: number }>("SELECT array_length(histogram_bounds::text::int[], 1) AS bounds FROM pg_stats WHERE tablename = 'g' AND attname = 'id'")).rows as [{ bounds: number }];
+      expect(bounds).toBe(21);
+      expect((await own.query("SHOW default_statistics_target")).rows).toEqual([{ default_statistics_target: "100" }]);
       expect(await checkEveryRun.refreshStatistics()).toEqual([]); // analyzed once per growth by half
     } finally {
       await own.close();
