@@ -108,12 +108,22 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   return options.url ? openPostgres(options) : openPglite(options);
 }
 
+/**
+ * Session settings of every connection Herald opens to PostgreSQL. JIT off:
+ * Herald's statements are short, and JIT compiled those whose estimate passed
+ * jit_above_cost for longer than they ran: the dashboard's trends over
+ * 10,000,000 events took p50 155-162 ms with it and 62-67 ms without
+ * (bench/RESULTS.md, 2026-12-02), a sync batch ~0.8 s. A DATABASE_URL that
+ * sets `options` itself replaces these (the URL's parameters win in pg).
+ */
+const SESSION_SETTINGS: Readonly<Record<string, string>> = { jit: "off" };
+
 function openPostgres(options: OpenDatabaseOptions): Database {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 20,
     connectionTimeoutMillis: 5_000,
-    ...(options.schema ? { options: `-c search_path=${quoteIdent(options.schema)}` } : {}),
+    options: startupOptions({ ...SESSION_SETTINGS, ...(options.schema ? { search_path: quoteIdent(options.schema) } : {}) }),
   });
   // An idle client's error (server restart, network drop) must not crash the process.
   pool.on("error", (err) => options.onPoolError?.(err));
@@ -160,7 +170,7 @@ function openPostgres(options: OpenDatabaseOptions): Database {
         connectionString: options.url,
         max: writer.connections,
         connectionTimeoutMillis: 5_000,
-        options: startupOptions({ ...(options.schema ? { search_path: quoteIdent(options.schema) } : {}), ...writer.settings }),
+        options: startupOptions({ ...SESSION_SETTINGS, ...(options.schema ? { search_path: quoteIdent(options.schema) } : {}), ...writer.settings }),
       });
       own.on("error", (err) => options.onPoolError?.(err));
       writers.push(endsFully(own));

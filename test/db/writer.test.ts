@@ -54,6 +54,14 @@ describe("openWriter", () => {
     expect(again.map((r) => r[0]!.n)).toEqual([1, 2, 3]);
   });
 
+  it.runIf(usingPostgres)("the pool's and the writer's sessions run with JIT off (it compiled short statements longer than they ran)", async () => {
+    const writer = db.openWriter!({ connections: 1, settings: { "herald.queue_wake": "client" } })!;
+    const [pooled] = await db.query<{ jit: string }>("SHOW jit");
+    const [mine] = await writer.query<{ jit: string; wake: string }>("SELECT current_setting('jit') AS jit, current_setting('herald.queue_wake') AS wake");
+    expect(pooled).toEqual({ jit: "off" });
+    expect(mine).toEqual({ jit: "off", wake: "client" });
+  });
+
   it.runIf(usingPostgres)("a queue row due now written by the writer's session notifies nobody; the same written by the pool wakes", async () => {
     const writer = db.openWriter!({ connections: 1, settings: { "herald.queue_wake": "client" } })!;
     const [n] = await db.query<{ id: string }>("INSERT INTO notifications (user_id, type, priority, title, message) VALUES ('w-1', 'new_message', 'high', 't', 'm') RETURNING id");
