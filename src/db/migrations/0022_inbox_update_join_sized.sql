@@ -8,7 +8,10 @@
 -- holding their row locks throughout (test/notifications/inbox-update-join.test.ts).
 -- An UPDATE of more than 64 rows now plans its join anew (EXECUTE), for its
 -- own rows; smaller ones keep the cached plan, as planning every delivery
--- mark anew was measured ~15-20% slower per 16-row mark on PGlite.
+-- mark anew was measured ~15-20% slower per 16-row mark on PGlite. The
+-- SELECT is written twice on purpose: PL/pgSQL caches the plan of the static
+-- one, EXECUTE plans its string each time; a function or view cannot read the
+-- transition tables.
 CREATE OR REPLACE FUNCTION inbox_state_follow_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 65) n) <= 64 THEN
