@@ -18,10 +18,11 @@
  * authenticated, synced; bare: just open).
  * Database: PostgreSQL when DATABASE_URL is set (own schema), else in-memory
  * PGlite; prints a table and
- * appends it to bench/RESULTS.md.
+ * appends it to bench/RESULTS.md. With BENCH_CPU_PROFILE=<dir>, the last
+ * round of each side and size writes a V8 CPU profile of its timed window.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { type Server, createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -42,6 +43,7 @@ import { NotificationWebSocketServer } from "../src/realtime/index.js";
 import { BroadcastTemplate } from "../src/realtime/frames.js";
 import { createRuntime } from "../src/runtime.js";
 import { appendResults } from "./lib/report.js";
+import { profiled } from "./lib/resources.js";
 import { describeMachine } from "./lib/machine.js";
 
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "1000,5000" }, rounds: { type: "string", default: "3" }, "no-write": { type: "boolean" } } });
@@ -142,6 +144,20 @@ interface Measured {
   backpressured: number;
   /** How long `afterWindow` took (Herald: writing the round's sent marks, which the window does not include). */
   afterMs: number;
+  /** CPU time of the main thread (the server's) in the window, ms: what the rate costs, apart from time the thread waited for a core. */
+  mainCpuMs: number;
+}
+
+/** CPU ms of this process's main thread so far (/proc, whole clock ticks of 10 ms; NaN where /proc is missing). */
+function mainThreadCpuMs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime, fields 14 and 15 of stat(5), are the 12th and 13th after the command name.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /**
@@ -150,20 +166,34 @@ interface Measured {
  * included, which the servers' sockets must hand the kernel exactly), once
  * every client (resumed) counted `perClient` notifications.
  */
-async function measure(n: number, perClient: number, frameBytes: number, publish: () => Promise<void>, afterWindow?: () => Promise<void>): Promise<Measured> {
+async function measure(
+  n: number,
+  perClient: number,
+  frameBytes: number,
+  publish: () => Promise<void>,
+  afterWindow?: () => Promise<void>,
+  profileName?: string,
+): Promise<Measured> {
   const target = n * perClient;
   const dones = await Promise.all(threads.map((t, i) => t.expect(share(Array.from({ length: n }), i).length * perClient)));
   await Promise.all(threads.map((t) => t.call({ cmd: "pause" })));
   const bytes0 = kernelBytes();
-  const t0 = now();
-  await publish();
-  const held = [...serverSockets].filter((s) => s.writableLength > 0);
-  const deadline = Date.now() + 60_000;
-  while (held.some((s) => s.writableLength > 0 && !s.destroyed)) {
-    if (Date.now() > deadline) throw new Error(`server sockets still held ${held.reduce((a, s) => a + s.writableLength, 0)} bytes after 60 s`);
-    await new Promise((r) => setImmediate(r));
-  }
-  const end = now();
+  let held: Socket[] = [];
+  const window = async () => {
+    const cpu0 = mainThreadCpuMs();
+    const t0 = now();
+    await publish();
+    held = [...serverSockets].filter((s) => s.writableLength > 0);
+    const deadline = Date.now() + 60_000;
+    while (held.some((s) => s.writableLength > 0 && !s.destroyed)) {
+      if (Date.now() > deadline) throw new Error(`server sockets still held ${held.reduce((a, s) => a + s.writableLength, 0)} bytes after 60 s`);
+      await new Promise((r) => setImmediate(r));
+    }
+    const end = now();
+    return { t0, end, cpuMs: mainThreadCpuMs() - cpu0 };
+  };
+  // BENCH_CPU_PROFILE=<dir>: the last round's timed window of each side and size is profiled (the profiler's own cost is in that round's rate).
+  const { t0, end, cpuMs } = profileName === undefined ? await window() : await profiled(profileName, window);
   const written = kernelBytes() - bytes0;
   if (written !== frameBytes) throw new Error(`the server wrote ${written} bytes in the window, expected ${frameBytes} (${target} frames)`);
   const a0 = now();
@@ -180,6 +210,7 @@ async function measure(n: number, perClient: number, frameBytes: number, publish
     drainUtilization: Math.max(...received.map((r) => r.utilization)),
     backpressured: held.length,
     afterMs,
+    mainCpuMs: cpuMs,
   };
 }
 
@@ -271,6 +302,7 @@ for (const n of sizes) {
   await new Promise((r) => setTimeout(r, IDLE_MS));
   const heraldPerConn = (heap() - h0) / n;
   const heraldRates: number[] = [];
+  const heraldCpu: number[] = [];
   const heraldLoad = { window: 0, drain: 0, backpressured: 0 };
   const sentMarksMs: number[] = [];
   // Round -1 warms up (compiles the send path) and is not counted, on both servers.
@@ -288,10 +320,12 @@ for (const n of sizes) {
         for (const recipients of batches) await herald.publishBroadcast(base, recipients);
       },
       () => herald.flushDeliveryLog(),
+      r === rounds - 1 ? `realtime-herald-${n}` : undefined,
     );
     if (r < 0) continue;
     heraldRates.push(m.rate);
     sentMarksMs.push(m.afterMs);
+    heraldCpu.push((m.mainCpuMs * 1000) / (n * burst));
     note(heraldLoad, m);
   }
   await closeAll();
@@ -303,17 +337,26 @@ for (const n of sizes) {
   await new Promise((r) => setTimeout(r, IDLE_MS));
   const barePerConn = (heap() - b0) / n;
   const bareRates: number[] = [];
+  const bareCpu: number[] = [];
   const bareLoad = { window: 0, drain: 0, backpressured: 0 };
   // A mid-directory user and seq, so the frame is as long as Herald's on average.
   const buffers = Array.from({ length: burst }, () => Buffer.from(new BroadcastTemplate(base).frameFor({ userId: users[n >> 1]!, id: randomUUID(), seq: n >> 1, presentation }).text));
   bareFrameBytes = buffers[0]!.length;
   for (let r = -1; r < rounds; r++) {
-    const m = await measure(n, burst, n * buffers.reduce((a, b) => a + b.length + frameHeaderLength(b.length), 0), async () => {
-      for (const buf of buffers) for (const client of bare.clients) client.send(buf);
-    });
+    const m = await measure(
+      n,
+      burst,
+      n * buffers.reduce((a, b) => a + b.length + frameHeaderLength(b.length), 0),
+      async () => {
+        for (const buf of buffers) for (const client of bare.clients) client.send(buf);
+      },
+      undefined,
+      r === rounds - 1 ? `realtime-bare-${n}` : undefined,
+    );
     if (r < 0) continue;
     bareRates.push(m.rate);
     note(bareLoad, m);
+    bareCpu.push((m.mainCpuMs * 1000) / (n * burst));
   }
   await closeAll();
 
@@ -325,7 +368,8 @@ for (const n of sizes) {
     `${l.backpressured} sockets backpressured, generator utilisation ${(l.window * 100).toFixed(0)}% in the timed window, ${(l.drain * 100).toFixed(0)}% up to the last frame counted`;
   // Invalid when the clients could have set the pace: a send found the socket buffers full, or the (paused) generator was busy in the window.
   const limited = heraldLoad.backpressured + bareLoad.backpressured > 0 || Math.max(heraldLoad.window, bareLoad.window) > 0.9;
-  notes.push(`${fmt(n)} clients: Herald rounds ${load(heraldLoad)}; bare rounds ${load(bareLoad)}${limited ? " - the generator may have been the limit" : ""}; Herald's sent marks of a round (${fmt(n * burst)} ids, one batched UPDATE, after the window) written in ${sentMarksMs.map((x) => x.toFixed(0)).join(", ")} ms.`);
+  const us = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(", ");
+  notes.push(`${fmt(n)} clients: Herald rounds ${load(heraldLoad)}; bare rounds ${load(bareLoad)}${limited ? " - the generator may have been the limit" : ""}; Herald's sent marks of a round (${fmt(n * burst)} ids, one batched UPDATE, after the window) written in ${sentMarksMs.map((x) => x.toFixed(0)).join(", ")} ms; main-thread CPU per delivery in the window (whole 10 ms ticks), Herald ${us(heraldCpu)} us, bare ${us(bareCpu)} us.`);
 }
 
 const table = ["| case | Herald | bare ws baseline | ratio (Herald / baseline) |", "| --- | --- | --- | --- |", ...rows].join("\n");
