@@ -146,17 +146,7 @@ export class Connection {
   }
 
   private write(frame: Frame): void {
-    const id = frame.id;
-    if (id !== undefined) {
-      // One hash operation, not has() then add(): a fan-out touches every
-      // connection's set once per message, and each touch is a cache miss.
-      // A frame cut off below (slow consumer) stays remembered: the
-      // connection is closed then, and a closed one sends nothing more.
-      if (!this.inFlight) this.inFlight = new Set();
-      const set = this.inFlight;
-      const size = set.size;
-      if (set.add(id).size === size) return;
-    }
+    if (frame.id !== undefined && this.inFlight?.has(frame.id)) return;
     const socket = this.socket;
     const buffered = socket.bufferedAmount;
     // A frame always goes out on an empty buffer (a large sync page must not
@@ -173,10 +163,9 @@ export class Connection {
     }
     const hooks = this.shared.hooks;
     hooks.onSent();
-    if (id !== undefined) {
-      const set = this.inFlight!;
-      if (set.size > this.shared.limits.maxRememberedIds) set.delete(set.values().next().value!);
-      hooks.onPushed(id, this.userId);
+    if (frame.id !== undefined) {
+      this.remember(frame.id);
+      hooks.onPushed(frame.id, this.userId);
     }
   }
 

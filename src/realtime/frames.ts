@@ -88,47 +88,6 @@ export function writeFrameHeader(out: Buffer, length: number, headerLength: numb
 }
 
 const BROADCAST_PREFIX = Buffer.from('{"type":"notification","notification":{"id":');
-const SEQ_KEY = Buffer.from('","seq":');
-const USER_ID_KEY = Buffer.from(',"userId":"');
-
-/**
- * True when JSON writes `s` between quotes as it is, one byte per character
- * (printable ASCII other than `"` and `\`): uuids, and user ids as most
- * systems make them.
- */
-function plainAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
-  }
-  return true;
-}
-
-/** Copies plain-ASCII `s` into `out` at `at`; returns the offset after it. */
-function copyAscii(out: Buffer, s: string, at: number): number {
-  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
-  return at + s.length;
-}
-
-/** Decimal digits of a non-negative safe integer. */
-function digitCount(n: number): number {
-  let digits = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    digits++;
-  }
-  return digits;
-}
-
-/** Writes non-negative safe integer `n` as decimal digits ending just before `end`. */
-function writeDigits(out: Buffer, n: number, end: number): void {
-  let at = end;
-  do {
-    const q = Math.floor(n / 10);
-    out[--at] = 0x30 + (n - q * 10);
-    n = q;
-  } while (n > 0);
-}
 
 /**
  * A broadcast's shared part serialized and UTF-8 encoded once; `frameFor`
@@ -173,31 +132,6 @@ export class BroadcastTemplate {
 
   frameFor(r: BroadcastRecipient): Frame {
     const seq = Number(r.seq);
-    const id = r.id;
-    const userId = r.userId;
-    // The usual recipient (uuid, plain user id, integer seq): its few bytes
-    // copied in place, with no JSON.stringify, string building or encoder
-    // call per recipient; the same bytes as the general path below.
-    if (Number.isSafeInteger(seq) && seq >= 0 && plainAscii(id) && plainAscii(userId)) {
-      const suffix = this.suffix(r.presentation);
-      const digits = digitCount(seq);
-      const length = BROADCAST_PREFIX.length + 1 + id.length + SEQ_KEY.length + digits + USER_ID_KEY.length + userId.length + 1 + suffix.length;
-      const header = frameHeaderLength(length);
-      const out = Buffer.allocUnsafe(header + length);
-      writeFrameHeader(out, length, header);
-      out.set(BROADCAST_PREFIX, header);
-      let at = header + BROADCAST_PREFIX.length;
-      out[at++] = 0x22;
-      at = copyAscii(out, id, at);
-      out.set(SEQ_KEY, at);
-      at += SEQ_KEY.length + digits;
-      writeDigits(out, seq, at);
-      out.set(USER_ID_KEY, at);
-      at = copyAscii(out, userId, at + USER_ID_KEY.length);
-      out[at++] = 0x22;
-      out.set(suffix, at);
-      return new WireFrame(out, header, id, seq);
-    }
     const middle = `${JSON.stringify(r.id)},"seq":${seq},"userId":${JSON.stringify(r.userId)}`;
     const suffix = this.suffix(r.presentation);
     const middleLength = Buffer.byteLength(middle);
@@ -244,23 +178,16 @@ export function broadcastHeader(origin: string, recipients: readonly BroadcastRe
   const index = new Map<string, number>();
   const p: Presentation[] = [];
   const r: Array<[string, string, number, number]> = [];
-  // Recipients of one decision share the presentation object: the last one's index is reused without building its key.
-  let last: Presentation | undefined;
-  let lastK = 0;
   for (const rec of recipients) {
     const pr = rec.presentation;
-    if (pr !== last) {
-      const key = `${pr.sound}|${pr.volume}|${pr.desktop}|${pr.silent}`;
-      let k = index.get(key);
-      if (k === undefined) {
-        k = p.length;
-        index.set(key, k);
-        p.push(pr);
-      }
-      last = pr;
-      lastK = k;
+    const key = `${pr.sound}|${pr.volume}|${pr.desktop}|${pr.silent}`;
+    let k = index.get(key);
+    if (k === undefined) {
+      k = p.length;
+      index.set(key, k);
+      p.push(pr);
     }
-    r.push([rec.userId, rec.id, Number(rec.seq), lastK]);
+    r.push([rec.userId, rec.id, Number(rec.seq), k]);
   }
   return { k: "b", o: origin, r, p };
 }
