@@ -22,7 +22,9 @@ async function main(): Promise<void> {
     throw err;
   }
   // A dead PGlite worker is not restarted: exit (code 1) so a supervisor starts a working process.
-  let shutdown: (signal: string, code?: number) => void = () => process.exit(1);
+  // Until the server listens there is nothing to stop gracefully, so a loss that early exits at once;
+  // `shutdown` becomes the graceful stop below.
+  let shutdown: (reason: string, code?: number) => void = () => process.exit(1);
   const herald = await createHerald({ config, onDatabaseLost: () => shutdown("database lost", 1) });
   // Owner-only, also what an older version (or the PostgreSQL mode, which takes no lock) left readable.
   secureDataDir(config.dataDir);
@@ -61,10 +63,10 @@ async function main(): Promise<void> {
   process.stdout.write([...lines, ""].join("\n"));
 
   let stopping = false;
-  shutdown = (signal: string, code = 0) => {
+  shutdown = (reason: string, code = 0) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, "shutting down");
+    log.info({ reason }, "shutting down");
     const force = setTimeout(() => {
       log.error("shutdown took too long; exiting");
       process.exit(1);

@@ -37,12 +37,8 @@ export interface Runtime {
   readonly unsubscribeKey: Buffer;
   /** Names this process in websocket_sessions, queue claims and presence. */
   readonly instanceId: string;
-  /**
-   * Why the database this runtime opened is gone for good (PGlite's worker
-   * thread died: nothing restarts it), else undefined. /health reports it,
-   * so a supervisor restarts the process.
-   */
-  databaseLost(): Error | undefined;
+  /** Why the database is gone for good (Database.lost), else undefined: /health reports it, so a supervisor restarts the process. */
+  readonly databaseLost: () => Error | undefined;
   /**
    * Starts the analytics ingest's flush timer and the cache's invalidation
    * listener (with Redis); resolves once the cache listens (it serves no
@@ -61,26 +57,21 @@ export interface RuntimeOverrides {
   logger?: Logger;
   metrics?: Registry;
   instanceId?: string;
-  /** Called once when the database the runtime opened is gone for good (see Runtime.databaseLost); `npm start` exits. */
+  /**
+   * Called once when a database the runtime opened itself is gone for good
+   * (Runtime.databaseLost); `npm start` exits. A database passed in reports
+   * through its own opener's onLost.
+   */
   onDatabaseLost?: (err: Error) => void;
-}
-
-/** Set once by the database's onLost: a worker that died is not restarted. */
-interface LostState {
-  error: Error | undefined;
 }
 
 /** Opens (and migrates) the database, then builds the rest; starts nothing. */
 export async function createRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const lost: LostState = { error: undefined };
-  if (overrides.database) return assembleRuntime(config, overrides.database, false, { ...overrides, logger }, lost);
-  const database = await openMigrated(config, logger, (err) => {
-    lost.error = err;
-    overrides.onDatabaseLost?.(err);
-  });
+  if (overrides.database) return assembleRuntime(config, overrides.database, false, { ...overrides, logger });
+  const database = await openMigrated(config, logger, overrides.onDatabaseLost);
   try {
-    return assembleRuntime(config, database, true, { ...overrides, logger }, lost);
+    return assembleRuntime(config, database, true, { ...overrides, logger });
   } catch (err) {
     await database.close().catch(() => undefined);
     throw err;
@@ -107,7 +98,7 @@ async function openMigrated(config: Config, logger: Logger, onLost?: (err: Error
 }
 
 /** Everything but the database is built synchronously: the guide's zero-argument constructors rely on it. */
-function assembleRuntime(config: Config, database: Database, ownsDatabase: boolean, overrides: RuntimeOverrides, lost: LostState): Runtime {
+function assembleRuntime(config: Config, database: Database, ownsDatabase: boolean, overrides: RuntimeOverrides): Runtime {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
   let jwtSecret = config.jwtSecret;
@@ -165,7 +156,7 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
     jwtSecret,
     unsubscribeKey,
     instanceId,
-    databaseLost: () => lost.error,
+    databaseLost: () => database.lost?.(),
     async start() {
       analytics.start();
       await nearCache?.start();
@@ -205,9 +196,8 @@ export function defaultRuntime(): Runtime {
   if (!shared) {
     const config = loadConfig();
     const logger = createLogger(config.logLevel);
-    const lost: LostState = { error: undefined };
-    const database = deferredDatabase(config.databaseUrl ? "postgres" : "pglite", openMigrated(config, logger, (err) => (lost.error = err)));
-    shared = assembleRuntime(config, database, true, { logger }, lost);
+    const database = deferredDatabase(config.databaseUrl ? "postgres" : "pglite", openMigrated(config, logger));
+    shared = assembleRuntime(config, database, true, { logger });
     // Until its cache listens, reads go to Redis: nothing waits on this.
     shared.start().catch((err: unknown) => logger.warn({ err }, "runtime start failed"));
   }
@@ -221,7 +211,11 @@ export function setDefaultRuntime(runtime: Runtime | undefined): void {
 
 /** A Database whose every call first waits for `opening`. */
 function deferredDatabase(kind: Database["kind"], opening: Promise<Database>): Database {
-  opening.catch(() => undefined); // surfaced by the first query, not as an unhandled rejection
+  let opened: Database | undefined;
+  opening.then(
+    (database) => (opened = database),
+    () => undefined, // surfaced by the first query, not as an unhandled rejection
+  );
   return {
     kind,
     query: async (text, params) => (await opening).query(text, params),
@@ -230,6 +224,7 @@ function deferredDatabase(kind: Database["kind"], opening: Promise<Database>): D
     connection: async (fn) => (await opening).connection(fn),
     listen: async (channel, onNotify) => (await opening).listen(channel, onNotify),
     ping: async () => (await opening).ping(),
+    lost: () => opened?.lost?.(),
     close: async () => (await opening).close(),
   };
 }

@@ -62,6 +62,12 @@ export interface Database extends Queryable {
   openWriter?(options: WriterOptions): Queryable | undefined;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /**
+   * Why the database is gone for good, else undefined: PGlite's worker thread
+   * died (nothing restarts it). Absent where that cannot happen (PostgreSQL
+   * reconnects; in-thread PGlite dies with the process).
+   */
+  lost?(): Error | undefined;
   close(): Promise<void>;
 }
 

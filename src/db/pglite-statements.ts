@@ -25,8 +25,9 @@
  * made before: sizes grow geometrically, so that is a few dozen ANALYZEs
  * over a table's life. Each samples STATISTICS_TARGET x 300 rows (6,000)
  * rather than the default 30,000: an ANALYZE holds PGlite's one connection,
- * and at the default one of `notifications` held it 170-250 ms (60,000 rows),
- * the worst stall of the embedded create-to-deliver under load; at 20, ~30 ms.
+ * and at the default one of `notifications` (60,000 rows) held it 180-250 ms,
+ * the worst stall of the embedded create-to-deliver under load; 46 ms at 30,
+ * 16 at 10 (bench/RESULTS.md, 2026-12-02).
  * Plans need the sizes and a coarse distribution, which 20 buckets give.
  */
 import { performance } from "node:perf_hooks";

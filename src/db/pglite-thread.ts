@@ -46,6 +46,8 @@ export async function openPgliteThread(dataDir: string, image?: Blob, options: P
   let outbox: PgliteRequest[] = [];
   /** Set once the worker is gone: every later call fails with it. */
   let gone: Error | undefined;
+  /** Set when the worker ended without close() (Database.lost). */
+  let lostWith: Error | undefined;
   let closing: Promise<void> | undefined;
 
   // Only our own listeners come off: the Worker keeps internal ones of its own (removeAllListeners() broke messaging).
@@ -71,6 +73,7 @@ export async function openPgliteThread(dataDir: string, image?: Blob, options: P
   /** The worker ended without close(): told once (close() sets `gone` before it terminates the worker). */
   const lost = (err: Error) => {
     if (gone) return;
+    lostWith = err;
     lose(err);
     options.onLost?.(err);
   };
@@ -167,6 +170,7 @@ export async function openPgliteThread(dataDir: string, image?: Blob, options: P
     async ping() {
       await session.query("SELECT 1");
     },
+    lost: () => lostWith,
     close() {
       closing ??= (async () => {
         try {

@@ -53,7 +53,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   413: "The request body is too large",
   422: "Understood, but it cannot be carried out",
   429: "Rate limit exceeded; retry after `Retry-After` seconds",
-  503: "The database is unavailable; retry shortly",
+  503: "The database is unavailable; retry shortly (from /health: the embedded database is gone for good, restart the process)",
 };
 
 /** RFC 9457 problem details, as src/errors builds them. */

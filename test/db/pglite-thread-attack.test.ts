@@ -17,6 +17,7 @@ import { isDatabaseUnavailable, isUnstorableText } from "../../src/errors/index.
 import { loadConfig } from "../../src/config/index.js";
 import { createHerald } from "../../src/herald.js";
 import { createRuntime } from "../../src/runtime.js";
+import { within } from "../support/within.js";
 
 /** Opening PGlite compiles its WebAssembly: slow on a loaded machine, two at once slower. */
 const OPEN_TIMEOUT = 180_000;
@@ -38,14 +39,6 @@ async function failure(run: () => Promise<unknown>): Promise<Record<string, unkn
   );
 }
 
-/** `promise`, or a rejection naming `what` after `ms`: a hang fails the test instead of its timeout. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} still waiting after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 describe("PGlite in a worker thread: what Herald sends across, against PGlite on this thread", () => {
   let threaded: Database;

@@ -4,14 +4,15 @@
 -- UPDATE it ran for: after a delivery mark of a few rows, a nested loop. A
 -- later UPDATE of many rows on the same connection (the sent marks of a
 -- broadcast, a reconnect storm's acks) then compared every old row with every
--- new one: 20,000 rows after a one-row UPDATE took 61-67 s on PostgreSQL,
--- holding their row locks throughout (test/notifications/inbox-update-join.test.ts).
+-- new one: 20,000 rows after one-row UPDATEs took 44 s on PostgreSQL and 72 s
+-- on PGlite (1.0 and 1.1 s with this), holding their row locks throughout
+-- (bench/RESULTS.md; test/notifications/inbox-update-join.test.ts).
 -- An UPDATE of more than 64 rows now plans its join anew (EXECUTE), for its
--- own rows; smaller ones keep the cached plan, as planning every delivery
--- mark anew was measured ~15-20% slower per 16-row mark on PGlite. The
--- SELECT is written twice on purpose: PL/pgSQL caches the plan of the static
--- one, EXECUTE plans its string each time; a function or view cannot read the
--- transition tables.
+-- own rows; smaller ones keep the cached plan, cheap for a delivery mark (a
+-- join-free form, grouping old and new rows, was measured 15-20% slower per
+-- 16-row mark on PGlite). The SELECT is written twice on purpose (keep the
+-- two identical): PL/pgSQL caches the plan of the static one, EXECUTE plans
+-- its string each time; a function or view cannot read the transition tables.
 CREATE OR REPLACE FUNCTION inbox_state_follow_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 65) n) <= 64 THEN

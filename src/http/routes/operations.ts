@@ -20,7 +20,8 @@ export const operationsRoutes: FastifyPluginAsyncZod = async (app) => {
       // A database that is down may come back (/ready says so); a dead PGlite worker never does.
       const lost = app.services.databaseLost?.();
       if (!lost) return { status: "ok" as const };
-      req.log.error({ err: lost }, "not healthy: the embedded database is gone");
+      // The runtime logged the loss as an error once; each probe after it is a warning.
+      req.log.warn({ err: lost }, "not healthy: the embedded database is gone");
       return sendProblem(reply, problem("HERALD_UNAVAILABLE", "The embedded database is gone: restart Herald"));
     },
   );
