@@ -60,7 +60,6 @@ async function main(): Promise<void> {
       tryCurl("$HERALD_ADMIN_TOKEN", "provider-123"),
     );
   }
-  process.stdout.write([...lines, ""].join("\n"));
 
   let stopping = false;
   shutdown = (reason: string, code = 0) => {
@@ -80,8 +79,12 @@ async function main(): Promise<void> {
       },
     );
   };
+  // Before the banner: a supervisor (or test) that signals as soon as it reads the banner would
+  // otherwise find no handler and kill the process without its graceful stop.
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+
+  process.stdout.write([...lines, ""].join("\n"));
 }
 
 main().catch((err) => {
