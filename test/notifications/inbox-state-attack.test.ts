@@ -28,6 +28,7 @@ import {
 import { eraseUserRows } from "../../src/users/erasure.js";
 import { type TestDatabase, openTestDatabase, usingPostgres } from "../support/database.js";
 import { countsAndRows } from "../support/inbox-counts.js";
+import { prng } from "../support/prng.js";
 import { hold, waitingFor } from "../support/pg-locks.js";
 
 let db: TestDatabase;
@@ -36,18 +37,6 @@ beforeAll(async () => {
   db = await openTestDatabase({ poolSize: 12 });
 });
 afterAll(() => db?.cleanup());
-
-/** A small deterministic PRNG (mulberry32): a failing sequence replays from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Row {
   user: string;

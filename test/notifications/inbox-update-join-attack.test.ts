@@ -21,6 +21,7 @@ import {
 } from "../../src/notifications/sql.js";
 import { type TestDatabase, openTestDatabase, usingPostgres } from "../support/database.js";
 import { countsAndRows } from "../support/inbox-counts.js";
+import { prng } from "../support/prng.js";
 
 let db: TestDatabase;
 
@@ -28,18 +29,6 @@ beforeAll(async () => {
   db = await openTestDatabase({ poolSize: 8 });
 });
 afterAll(() => db?.cleanup());
-
-/** mulberry32: a failing sequence replays from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function create(q: Pick<Session, "query">, users: string[], rows: number): Promise<void> {
   await q.query(
