@@ -94,7 +94,6 @@ async function assemble(config: Config, options: HeraldOptions, lifecycle: Lifec
     {
       config,
       database: runtime.database,
-      databaseLost: runtime.databaseLost,
       auth: runtime.auth,
       logger: runtime.logger,
       metrics: runtime.metrics,

@@ -37,7 +37,7 @@ export interface Runtime {
   readonly unsubscribeKey: Buffer;
   /** Names this process in websocket_sessions, queue claims and presence. */
   readonly instanceId: string;
-  /** Why the database is gone for good (Database.lost), else undefined: /health reports it, so a supervisor restarts the process. */
+  /** Why the database is gone for good (Database.lost, which /health reports), else undefined; for embedders. */
   readonly databaseLost: () => Error | undefined;
   /**
    * Starts the analytics ingest's flush timer and the cache's invalidation

@@ -14,8 +14,6 @@ import type { UserDirectory } from "../users/index.js";
 export interface HttpServices {
   config: Config;
   database: Database;
-  /** Why the database is gone for good (Runtime.databaseLost): /health then answers 503. */
-  databaseLost?: (() => Error | undefined) | undefined;
   auth: Authenticator;
   logger: Logger;
   metrics: Registry;

@@ -18,7 +18,7 @@ export const operationsRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (req, reply) => {
       // A database that is down may come back (/ready says so); a dead PGlite worker never does.
-      const lost = app.services.databaseLost?.();
+      const lost = app.services.database.lost?.();
       if (!lost) return { status: "ok" as const };
       // The runtime logged the loss as an error once; each probe after it is a warning.
       req.log.warn({ err: lost }, "not healthy: the embedded database is gone");
