@@ -109,7 +109,13 @@ export async function directoryBroadcast(o: BenchOptions): Promise<CaseResult[]>
   const herald = figures(row[1]!);
   const baseline = figures(row[2]!);
   const ratio = medianRatio(herald, baseline);
-  return [{ name: row[0]!.split(":")[0]!, unit: "ms", herald, baseline, baselineName: "INSERT ... SELECT FROM users", higherIsBetter: false, goal: "<= 1.5x", goalMet: ratio <= 1.5, saturated: false, errors: [] }];
+  const results: CaseResult[] = [{ name: row[0]!.split(":")[0]!, unit: "ms", herald, baseline, baselineName: "INSERT ... SELECT FROM users", higherIsBetter: false, goal: "<= 1.5x", goalMet: ratio <= 1.5, saturated: false, errors: [] }];
+  // The same rounds against the floor that also writes the e-mail queue row each default-settings recipient gets.
+  const withQueue = tableRows(out).find(([name]) => name!.startsWith("same, against the floor plus"));
+  if (withQueue) {
+    results.push({ name: "  same, against the floor plus its e-mail queue rows", unit: "ms", herald, baseline: figures(withQueue[2]!), baselineName: "both INSERT ... SELECTs", higherIsBetter: false, goal: "(reported)", saturated: false, errors: [] });
+  }
+  return results;
 }
 
 /** Analytics ingest vs raw multi-row INSERT, and metric-query p99 at 10M events (200k in --quick). */
