@@ -81,9 +81,8 @@ async function main(): Promise<void> {
   };
   // Before the banner: a supervisor (or test) that signals as soon as it reads the banner would
   // otherwise find no handler and kill the process without its graceful stop.
-  // SIGHUP too (the terminal that ran `npm start` closed): Node's default would end the process
-  // without the graceful stop that flushes pending writes and releases DATA_DIR.
-  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => shutdown(signal));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
 
   process.stdout.write([...lines, ""].join("\n"));
 }

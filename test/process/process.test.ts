@@ -76,17 +76,4 @@ describe("the herald process (npm start)", () => {
     expect(signal).toBeNull();
     expect(code).toBe(0);
   }, 180_000);
-
-  it("stops gracefully on SIGHUP (its terminal closed) instead of dying by the signal", async () => {
-    const port = await freePort();
-    const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" });
-    await p.waitFor("Admin token: ", 150_000);
-    p.child.kill("SIGHUP");
-    const deadline = setTimeout(() => p.child.kill("SIGKILL"), 15_000);
-    const { code, signal } = await p.exited;
-    clearTimeout(deadline);
-    expect(signal).toBeNull();
-    expect(code).toBe(0);
-    expect(p.output()).toMatch(/"reason":"SIGHUP"[^\n]*"msg":"shutting down"/);
-  }, 180_000);
 });
