@@ -92,9 +92,9 @@ try {
          SELECT u.id, $1, $2, $3, $4, $5, $6, gen_random_uuid() FROM users u RETURNING id, user_id),
        q AS (
          INSERT INTO notification_queue (notification_id, user_id, channel, status, next_retry_at, max_attempts, payload, created_at, updated_at)
-         SELECT id, user_id, 'email', 'pending', now() + interval '2 minutes', 5, '{"mode":"single","inApp":true,"unlessSeen":true}'::jsonb, now(), now() FROM ins RETURNING 1)
+         SELECT id, user_id, 'email', 'pending', now() + $7 * interval '1 millisecond', 5, '{"mode":"single","inApp":true,"unlessSeen":true}'::jsonb, now(), now() FROM ins RETURNING 1)
        SELECT count(*)::int AS n FROM q`,
-      [content.type, content.priority, content.title, content.message, content.actionUrl, content.actionLabel],
+      [content.type, content.priority, content.title, content.message, content.actionUrl, content.actionLabel, runtime.config.emailUnseenDelayMs],
     );
     if (rows[0]!.n !== USERS) throw new Error("baseline row count (with queue rows)");
   };
