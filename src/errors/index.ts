@@ -74,6 +74,19 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
+ * True when an open session was cut under a statement (its backend terminated,
+ * the server restarting, the socket closed): the statement may or may not have
+ * committed, and a new connection may well work. Not for a refused or timed-out
+ * connect, where a retry would only double the wait for the 503.
+ */
+export function isSessionLost(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | null;
+  if (!e) return false;
+  if (e.code === "57P01" || e.code === "57P02" || e.code === "ECONNRESET" || e.code === "EPIPE") return true;
+  return /Connection terminated unexpectedly/i.test(e.message ?? "");
+}
+
+/**
  * True for PostgreSQL's refusals of the input's text itself (a NUL character,
  * an invalid escape in JSON): bad input, so a 400, and the statement wrote nothing.
  */

@@ -35,6 +35,7 @@ import { randomUUID } from "node:crypto";
 import { type Database, GroupCommit, type Queryable } from "../db/index.js";
 import type { NotificationRow } from "../db/index.js";
 import { QUEUE_WAKE_CHANNEL } from "../channels/delivery.js";
+import { isSessionLost } from "../errors/index.js";
 import { INSERT_NOTIFICATIONS, SELECT_OWN } from "./sql.js";
 
 /** One notification's columns (in INSERT_NOTIFICATIONS order, without the id) and its single out-of-app sends. */
@@ -147,11 +148,16 @@ export class NotificationInsertBatcher {
     return results;
   }
 
-  /** One creation alone, by the id of its first attempt: a row that attempt committed is answered, not stored again. */
-  private async insertOne(db: Queryable, p: Pending): Promise<NotificationRow | undefined> {
+  /**
+   * One creation alone, by the id of its first attempt: a row that attempt committed is answered, not stored again.
+   * A session cut under it (a restarting server, a terminated backend) gets one more try on a new connection,
+   * as a batch does here: the pool keeps idle connections a restart has already killed.
+   */
+  private async insertOne(db: Queryable, p: Pending, retried = false): Promise<NotificationRow | undefined> {
     try {
       return (await insertNotifications(db, [p], this.options.maxAttempts))[0];
     } catch (err) {
+      if (!retried && isSessionLost(err)) return this.insertOne(db, p, true);
       if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
       const [row] = await db.query<NotificationRow>(SELECT_OWN, [p.id, p.params[0]]);
       if (!row) throw err;

@@ -79,12 +79,14 @@ describe.runIf(usingPostgres)("writer connections under attack (PostgreSQL)", ()
   it("writer backends terminated while idle: the next creations are stored and answered", async () => {
     const batcher = new NotificationInsertBatcher(db, { maxAttempts: 5 });
     await batcher.insert(item(uniqueTitle("idle")));
-    // The writer's backends are the ones whose session has herald.queue_wake set: find them by their last statement (the batch, or the wake after it).
+    // The writer's backends are the ones whose session has herald.queue_wake set: find them by their last statement
+    // (the batch, or the wake after it), among this file's own (application_name): killing another file's idle
+    // backend races with that file's next statement on it (CI, 2026-12-02: archive-all-attack failed so).
     const killed = await admin(async (c) => {
       const rows = await c.query<{ pid: number }>(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle' AND (query LIKE '%INSERT INTO idempotency_keys AS ik%' OR query LIKE 'SELECT pg_notify($1, current_schema())') AND pid <> pg_backend_pid()",
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND state = 'idle' AND (query LIKE '%INSERT INTO idempotency_keys AS ik%' OR query LIKE 'SELECT pg_notify($1, current_schema())') AND pid <> pg_backend_pid()",
+        [db.schema],
       );
-      // Other test files may hold such backends too: terminating an idle one of theirs only makes their pool reconnect.
       for (const r of rows.rows) await c.query("SELECT pg_terminate_backend($1)", [r.pid]);
       return rows.rows.length;
     });
@@ -121,6 +123,33 @@ describe.runIf(usingPostgres)("writer connections under attack (PostgreSQL)", ()
       // The writer still works afterwards.
       const after = uniqueTitle("mid");
       expect((await batcher.insert(item(after)))!.title).toBe(after);
+    } finally {
+      await locker.end().catch(() => undefined);
+    }
+  });
+
+  // Found in CI (2026-12-02): a creation written alone (a batch of one) failed with the error of a backend
+  // terminated under it, where a batch of several retried each row on a new connection.
+  it("a creation written alone whose backend is terminated under it is stored, once, on a new connection", async () => {
+    const batcher = new NotificationInsertBatcher(db, { maxAttempts: 5 });
+    await batcher.insert(item(uniqueTitle("warm")));
+    const [{ oid }] = (await db.query<{ oid: number }>("SELECT 'notifications'::regclass::oid AS oid")) as [{ oid: number }];
+    const [{ schema }] = (await db.query<{ schema: string }>("SELECT current_schema() AS schema")) as [{ schema: string }];
+    const locker = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await locker.connect();
+    try {
+      await locker.query("BEGIN");
+      await locker.query(`LOCK TABLE "${schema}".notifications IN ACCESS EXCLUSIVE MODE`);
+      const title = uniqueTitle("alone");
+      const answer = batcher.insert(item(title));
+      await expect
+        .poll(async () => (await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE relation = $1 AND NOT granted", [oid])).rows[0]!.n, { timeout: 5_000 })
+        .toBe(1);
+      const terminated = await locker.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = $1 AND NOT granted", [oid]);
+      expect(terminated.rowCount).toBe(1);
+      await locker.query("COMMIT");
+      expect((await answer)!.title).toBe(title);
+      expect(await storedTitles("alone")).toEqual([title]);
     } finally {
       await locker.end().catch(() => undefined);
     }

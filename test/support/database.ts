@@ -10,6 +10,12 @@ import { type Database, migrate, openDatabase, quoteIdent } from "../../src/db/i
 export interface TestDatabase extends Database {
   /** "postgres" or "pglite", for test names. */
   readonly label: string;
+  /**
+   * PostgreSQL: the file's schema, also every connection's application_name,
+   * so an attack on backends (pg_terminate_backend) can pick this file's own
+   * and leave other files' connections, in the same database, alone.
+   */
+  readonly schema?: string;
   /** Drops the schema (PostgreSQL) and closes the connection. */
   cleanup(): Promise<void>;
 }
@@ -32,11 +38,14 @@ export async function openTestDatabase(options: { poolSize?: number } = {}): Pro
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
   await admin.end();
-  const database = await openDatabase({ url, schema, poolSize: options.poolSize ?? 10 });
+  const named = new URL(url);
+  named.searchParams.set("application_name", schema);
+  const database = await openDatabase({ url: named.toString(), schema, poolSize: options.poolSize ?? 10 });
   await migrate(database);
   let cleaned = false;
   return Object.assign(database, {
     label: "postgres",
+    schema,
     async cleanup() {
       if (cleaned) return;
       cleaned = true;
