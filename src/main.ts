@@ -8,6 +8,7 @@ import { type Config, ConfigError, loadConfig, requireSharedSecrets } from "./co
 import { secureDataDir } from "./db/index.js";
 import { createHerald } from "./herald.js";
 import { ensureWebBuild } from "./http/index.js";
+import { isReaderGone } from "./observability/index.js";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -66,16 +67,17 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ reason }, "shutting down");
+    const end = (exitCode: number) => (reason === "SIGHUP" ? dieByHangUp() : process.exit(exitCode));
     const force = setTimeout(() => {
       log.error("shutdown took too long; exiting");
-      process.exit(1);
+      end(1);
     }, 10_000);
     force.unref();
     herald.stop().then(
-      () => process.exit(code),
+      () => end(code),
       (err) => {
         log.error({ err }, "shutdown failed");
-        process.exit(1);
+        end(1);
       },
     );
   };
@@ -83,8 +85,24 @@ async function main(): Promise<void> {
   // otherwise find no handler and kill the process without its graceful stop.
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  // Its terminal closed (or a supervisor's hang-up): the same graceful stop.
+  process.on("SIGHUP", () => shutdown("SIGHUP"));
 
+  // A closed pipe (`npm start | head`) or hung-up terminal must not crash a running server over its banner.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (!isReaderGone(err)) throw err;
+  });
   process.stdout.write([...lines, ""].join("\n"));
+}
+
+/**
+ * Ends the process by SIGHUP itself, as it would have without a handler, once the graceful stop is done.
+ * Not process.exit: on a hung-up terminal Node's exit path fails restoring the terminal's mode (an
+ * assertion in node::ResetStdio, then SIGSEGV), where death by the signal skips it.
+ */
+function dieByHangUp(): void {
+  process.removeAllListeners("SIGHUP");
+  process.kill(process.pid, "SIGHUP");
 }
 
 main().catch((err) => {

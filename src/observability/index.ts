@@ -30,8 +30,23 @@ export class ManualClock implements Clock {
 
 export type Logger = pino.Logger;
 
+/** A write error that says the reader is gone for good: a closed pipe (EPIPE) or a hung-up terminal (EIO). */
+export function isReaderGone(err: NodeJS.ErrnoException): boolean {
+  return err.code === "EPIPE" || err.code === "EIO";
+}
+
 export function createLogger(level: string = "info"): Logger {
-  return pino({ level, base: { service: "herald" } });
+  // pino's default destination, built here to add what it lacks: it stops writing on EPIPE only. On a
+  // hung-up terminal (EIO) the error went unhandled and pino's flush at exit retried the write forever,
+  // so `npm start` in a closed terminal never ended (reproduced in a pseudo-terminal, 2026-12-02).
+  const stdout = pino.destination({ fd: 1, sync: false });
+  stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (!isReaderGone(err)) throw err;
+    // What pino does on EPIPE: nothing more is written, buffered lines included.
+    const noop = () => undefined;
+    Object.assign(stdout, { write: () => true, flushSync: noop, end: noop, destroy: noop });
+  });
+  return pino({ level, base: { service: "herald" } }, stdout);
 }
 
 /** A logger that writes nothing: the default for library use and tests. */
