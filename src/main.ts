@@ -63,11 +63,21 @@ async function main(): Promise<void> {
   }
 
   let stopping = false;
+  let hungUp = false;
+  // After a hang-up the process ends by that signal, whichever reason began the stop.
+  const end = (exitCode: number) => (hungUp ? dieByHangUp() : process.exit(exitCode));
   shutdown = (reason: string, code = 0) => {
-    if (stopping) return;
+    if (reason === "SIGHUP") hungUp = true;
+    if (stopping) {
+      // Asked again while stopping (Ctrl-C pressed twice): whoever asks wants out now, not after the stop.
+      if (reason === "SIGINT" || reason === "SIGTERM") {
+        log.warn({ reason }, "asked again while shutting down; exiting now");
+        end(1);
+      }
+      return;
+    }
     stopping = true;
     log.info({ reason }, "shutting down");
-    const end = (exitCode: number) => (reason === "SIGHUP" ? dieByHangUp() : process.exit(exitCode));
     const force = setTimeout(() => {
       log.error("shutdown took too long; exiting");
       end(1);

@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -75,5 +77,25 @@ describe("the herald process (npm start)", () => {
     clearTimeout(deadline);
     expect(signal).toBeNull();
     expect(code).toBe(0);
+  }, 180_000);
+
+  it("a second Ctrl-C while the graceful stop waits ends the process at once", async () => {
+    const port = await freePort();
+    const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" });
+    await p.waitFor("Herald is running at", 150_000);
+    // A request whose body never finishes: the HTTP server's close waits for it (Node's requestTimeout is minutes).
+    const socket = connect(port, "127.0.0.1");
+    await once(socket, "connect");
+    socket.write("POST /api/notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+    socket.on("error", () => undefined);
+    p.child.kill("SIGINT");
+    await p.waitFor(/"reason":"SIGINT"[^\n]*"msg":"shutting down"/);
+    p.child.kill("SIGINT");
+    const { code, signal } = await p.exited;
+    socket.destroy();
+    expect({ code, signal }).toEqual({ code: 1, signal: null });
+    expect(p.output()).toContain("asked again while shutting down; exiting now");
+    // Not the 10 s timer's way out.
+    expect(p.output()).not.toContain("shutdown took too long");
   }, 180_000);
 });
