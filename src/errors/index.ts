@@ -83,7 +83,7 @@ export function isSessionLost(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | null;
   if (!e) return false;
   if (e.code === "57P01" || e.code === "57P02" || e.code === "ECONNRESET" || e.code === "EPIPE") return true;
-  return /Connection terminated unexpectedly/i.test(e.message ?? "");
+  return /Connection terminated unexpectedly|Client has encountered a connection error and is not queryable/i.test(e.message ?? "");
 }
 
 /**

@@ -68,6 +68,9 @@ const WAKE_SPACING_MS = 20;
 /** SQLSTATE unique_violation: on a retry, the notification's id already stored by the attempt whose answer was lost. */
 const UNIQUE_VIOLATION = "23505";
 
+/** PendingInsert.params' idempotency key. */
+const KEY_PARAM = 11;
+
 /** Columns of PendingInsert.params, as the statement's array casts. */
 const COLUMN_COUNT = 14;
 
@@ -155,7 +158,12 @@ export class NotificationInsertBatcher {
    */
   private async insertOne(db: Queryable, p: Pending, retried = false): Promise<NotificationRow | undefined> {
     try {
-      return (await insertNotifications(db, [p], this.options.maxAttempts))[0];
+      const [row] = await insertNotifications(db, [p], this.options.maxAttempts);
+      if (row || p.params[KEY_PARAM] == null) return row;
+      // Its key was taken: perhaps by this creation's own earlier attempt (a batch, or a try whose commit's answer
+      // was lost), which the key's ON CONFLICT skips without the id's unique violation. Then the row is its own.
+      const [own] = await db.query<NotificationRow>(SELECT_OWN, [p.id, p.params[0]]);
+      return own;
     } catch (err) {
       if (!retried && isSessionLost(err)) return this.insertOne(db, p, true);
       if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;

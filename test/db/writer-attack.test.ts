@@ -6,12 +6,12 @@
  * breaks the writer's surroundings (killed backends, a busy pool, a bad row,
  * a later migration) to check it still holds.
  */
-import net from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NotificationRow, openDatabase } from "../../src/db/index.js";
 import { NotificationInsertBatcher, type PendingInsert } from "../../src/notifications/group-insert.js";
 import { type TestDatabase, openTestDatabase, usingPostgres } from "../support/database.js";
+import { dropAfterCommitProxy } from "../support/pg-proxy.js";
 
 const CHANNEL = "herald_queue";
 /** The issue's bound for an immediate out-of-app send to start (p99), far above a wake's normal latency. */
@@ -159,11 +159,10 @@ describe.runIf(usingPostgres)("writer connections under attack (PostgreSQL)", ()
   // answer never arrived) was retried row by row with new ids, so every notification of the batch was
   // stored twice. The retry now keeps each creation's id and answers with the row that committed.
   it("a batch whose connection drops after the commit (answer lost) is not stored a second time by the row-by-row retry", async () => {
-    const proxy = await startDropAfterCommitProxy();
+    // A writer's prepared statement, once warmed up, is named herald_w* in each Bind.
+    const proxy = await dropAfterCommitProxy(process.env.DATABASE_URL!, "herald_w");
     const [{ schema }] = (await db.query<{ schema: string }>("SELECT current_schema() AS schema")) as [{ schema: string }];
-    const url = new URL(process.env.DATABASE_URL!);
-    url.host = `127.0.0.1:${proxy.port}`;
-    const viaProxy = await openDatabase({ url: url.toString(), schema, poolSize: 2 });
+    const viaProxy = await openDatabase({ url: proxy.url, schema, poolSize: 2 });
     try {
       const batcher = new NotificationInsertBatcher(viaProxy, { maxAttempts: 5 });
       await batcher.insert(item(uniqueTitle("warm")));
@@ -253,52 +252,3 @@ describe.runIf(usingPostgres)("writer connections under attack (PostgreSQL)", ()
   });
 });
 
-/**
- * A TCP proxy to PostgreSQL that, once armed, cuts the first connection that runs a writer's
- * prepared statement (Bind of a herald_w* name) at its ReadyForQuery: the statement has
- * committed, and the client never learns it.
- */
-async function startDropAfterCommitProxy(): Promise<{ port: number; arm(): void; dropped(): number; close(): Promise<void> }> {
-  const target = new URL(process.env.DATABASE_URL!);
-  const readyForQuery = Buffer.from([0x5a, 0, 0, 0, 5]);
-  let armed = false;
-  let drops = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 5432), target.hostname);
-    sockets.add(client).add(upstream);
-    let writerStatementSent = false;
-    const cut = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("data", (chunk) => {
-      if (armed && chunk.includes("herald_w")) writerStatementSent = true;
-      upstream.write(chunk);
-    });
-    upstream.on("data", (chunk) => {
-      if (armed && writerStatementSent && chunk.includes(readyForQuery)) {
-        armed = false;
-        drops++;
-        cut();
-        return;
-      }
-      client.write(chunk);
-    });
-    client.on("error", cut).on("close", cut);
-    upstream.on("error", cut).on("close", cut);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    arm: () => {
-      armed = true;
-    },
-    dropped: () => drops,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}

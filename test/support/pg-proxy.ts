@@ -82,3 +82,66 @@ export async function pgProxy(databaseUrl: string): Promise<PgProxy> {
     },
   };
 }
+
+export interface DropAfterCommitProxy {
+  /** The DATABASE_URL with its host replaced by the proxy's. */
+  url: string;
+  /** From now on, the first connection that sends `marker` is cut at its next ReadyForQuery. */
+  arm(): void;
+  /** Connections cut so far. */
+  dropped(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A proxy that, once armed, cuts the first connection whose client sent
+ * `marker` (a statement's text in its Parse, or a prepared statement's name in
+ * its Bind) at PostgreSQL's next ReadyForQuery: the statement has committed,
+ * and the client never learns it.
+ */
+export async function dropAfterCommitProxy(databaseUrl: string, marker: string): Promise<DropAfterCommitProxy> {
+  const target = new URL(databaseUrl);
+  let armed = false;
+  let drops = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    sockets.add(client).add(upstream);
+    let markerSent = false;
+    const cut = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("data", (chunk: Buffer) => {
+      if (armed && chunk.includes(marker)) markerSent = true;
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (armed && markerSent && chunk.includes(READY_FOR_QUERY)) {
+        armed = false;
+        drops++;
+        cut();
+        return;
+      }
+      client.write(chunk);
+    });
+    client.on("error", cut).on("close", cut);
+    upstream.on("error", cut).on("close", cut);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const url = new URL(target);
+  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    url: url.toString(),
+    arm: () => {
+      armed = true;
+    },
+    dropped: () => drops,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
