@@ -8,7 +8,7 @@ import { type Config, ConfigError, loadConfig, requireSharedSecrets } from "./co
 import { secureDataDir } from "./db/index.js";
 import { createHerald } from "./herald.js";
 import { ensureWebBuild } from "./http/index.js";
-import { isReaderGone } from "./observability/index.js";
+import { type Logger, isReaderGone } from "./observability/index.js";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -63,20 +63,24 @@ async function main(): Promise<void> {
   }
 
   let stopping = false;
+  let stopAskedAt = 0;
   let hungUp = false;
   // After a hang-up the process ends by that signal, whichever reason began the stop.
-  const end = (exitCode: number) => (hungUp ? dieByHangUp() : process.exit(exitCode));
+  const end = (exitCode: number) => (hungUp ? dieByHangUp(log) : process.exit(exitCode));
   shutdown = (reason: string, code = 0) => {
     if (reason === "SIGHUP") hungUp = true;
     if (stopping) {
       // Asked again while stopping (Ctrl-C pressed twice): whoever asks wants out now, not after the stop.
-      if (reason === "SIGINT" || reason === "SIGTERM") {
+      // Not a repeat that close: one Ctrl-C reaches Herald twice when npm's shell execs node (the terminal's
+      // SIGINT and npm's forwarded one), and `timeout` signals the child and then its group.
+      if ((reason === "SIGINT" || reason === "SIGTERM") && performance.now() - stopAskedAt >= REPEAT_AFTER_MS) {
         log.warn({ reason }, "asked again while shutting down; exiting now");
         end(1);
       }
       return;
     }
     stopping = true;
+    stopAskedAt = performance.now();
     log.info({ reason }, "shutting down");
     const force = setTimeout(() => {
       log.error("shutdown took too long; exiting");
@@ -105,14 +109,23 @@ async function main(): Promise<void> {
   process.stdout.write([...lines, ""].join("\n"));
 }
 
+/** A second SIGINT or SIGTERM ends the process at once only this long after the first. */
+const REPEAT_AFTER_MS = 1_000;
+
 /**
  * Ends the process by SIGHUP itself, as it would have without a handler, once the graceful stop is done.
  * Not process.exit: on a hung-up terminal Node's exit path fails restoring the terminal's mode (an
- * assertion in node::ResetStdio, then SIGSEGV), where death by the signal skips it.
+ * assertion in node::ResetStdio, then SIGSEGV), where death by the signal skips it. Death by the signal
+ * also skips pino's flush at exit, so the log is flushed first (a lost terminal's writes fail at once;
+ * a file's or pipe's last lines would be lost), for at most a second.
  */
-function dieByHangUp(): void {
-  process.removeAllListeners("SIGHUP");
-  process.kill(process.pid, "SIGHUP");
+function dieByHangUp(log: Logger): void {
+  const die = () => {
+    process.removeAllListeners("SIGHUP");
+    process.kill(process.pid, "SIGHUP");
+  };
+  setTimeout(die, 1_000);
+  log.flush(die);
 }
 
 main().catch((err) => {

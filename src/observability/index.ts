@@ -36,6 +36,9 @@ export function isReaderGone(err: NodeJS.ErrnoException): boolean {
 }
 
 export function createLogger(level: string = "info"): Logger {
+  const options = { level, base: { service: "herald" } };
+  // An embedder that wrapped process.stdout.write (to capture or ship the output) keeps it, as pino does.
+  if (process.stdout.write !== Object.getPrototypeOf(process.stdout).write) return pino(options, process.stdout);
   // pino's default destination, built here to add what it lacks: it stops writing on EPIPE only. On a
   // hung-up terminal (EIO) the error went unhandled and pino's flush at exit retried the write forever,
   // so `npm start` in a closed terminal never ended (reproduced in a pseudo-terminal, 2026-12-02).
@@ -46,7 +49,7 @@ export function createLogger(level: string = "info"): Logger {
     const noop = () => undefined;
     Object.assign(stdout, { write: () => true, flushSync: noop, end: noop, destroy: noop });
   });
-  return pino({ level, base: { service: "herald" } }, stdout);
+  return pino(options, stdout);
 }
 
 /** A logger that writes nothing: the default for library use and tests. */

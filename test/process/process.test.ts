@@ -1,6 +1,6 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -90,6 +90,8 @@ describe("the herald process (npm start)", () => {
     socket.on("error", () => undefined);
     p.child.kill("SIGINT");
     await p.waitFor(/"reason":"SIGINT"[^\n]*"msg":"shutting down"/);
+    // A repeat counts only a second after the first (one Ctrl-C can arrive twice, from the terminal and npm).
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     p.child.kill("SIGINT");
     const { code, signal } = await p.exited;
     socket.destroy();
@@ -97,5 +99,55 @@ describe("the herald process (npm start)", () => {
     expect(p.output()).toContain("asked again while shutting down; exiting now");
     // Not the 10 s timer's way out.
     expect(p.output()).not.toContain("shutdown took too long");
+  }, 180_000);
+
+  // Found by helper-77: after a hang-up the process ends by SIGHUP, which skips pino's flush at exit, so
+  // the line saying why it ended then was lost.
+  it("after a hang-up, a second Ctrl-C ends it by SIGHUP with its log line written (output to a file)", async () => {
+    const port = await freePort();
+    const dataDir = tempDir();
+    const logFile = path.join(dataDir, "out.log");
+    const fd = openSync(logFile, "w");
+    const child = spawn(process.execPath, ["--conditions=herald-source", "--import", "tsx", "src/main.ts"], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", WEBSOCKET_PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "info" },
+      stdio: ["ignore", fd, fd],
+    });
+    closeSync(fd);
+    const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+    const output = () => readFileSync(logFile, "utf8");
+    await expect.poll(output, { timeout: 150_000, interval: 100 }).toContain("Herald is running at");
+    const socket = connect(port, "127.0.0.1");
+    await once(socket, "connect");
+    socket.write("POST /api/notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+    socket.on("error", () => undefined);
+    child.kill("SIGHUP");
+    await expect.poll(output, { timeout: 10_000, interval: 20 }).toMatch(/"reason":"SIGHUP"[^\n]*"msg":"shutting down"/);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    child.kill("SIGINT");
+    const [code, signal] = await exited;
+    socket.destroy();
+    expect({ code, signal }).toEqual({ code: null, signal: "SIGHUP" });
+    expect(output()).toContain("asked again while shutting down; exiting now");
+  }, 180_000);
+
+  // Found by helper-77: with npm's script shell exec-ing node, one Ctrl-C arrives twice ~1 ms apart
+  // (the terminal's SIGINT and npm's forwarded one), and was taken for a second Ctrl-C: exit 1, the
+  // embedded database left unclean.
+  it("one stop request that arrives as two signals at once still stops gracefully", async () => {
+    const port = await freePort();
+    const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" });
+    await p.waitFor("Herald is running at", 150_000);
+    // An unfinished request keeps the stop going (until the server drops it), so the second signal lands inside it.
+    const socket = connect(port, "127.0.0.1");
+    await once(socket, "connect");
+    socket.write("POST /api/notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+    socket.on("error", () => undefined);
+    p.child.kill("SIGINT");
+    await p.waitFor(/"reason":"SIGINT"[^\n]*"msg":"shutting down"/);
+    p.child.kill("SIGINT");
+    const { code, signal } = await p.exited;
+    socket.destroy();
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(p.output()).not.toContain("asked again");
   }, 180_000);
 });
