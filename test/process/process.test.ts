@@ -1,7 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { connect } from "node:net";
+import { type Socket, connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -17,6 +17,15 @@ const tempDir = () => {
   dirs.push(d);
   return d;
 };
+
+/** A request whose body never finishes: the HTTP server's graceful close waits for it (until the server drops it). */
+async function unfinishedRequest(port: number): Promise<Socket> {
+  const socket = connect(port, "127.0.0.1");
+  await once(socket, "connect");
+  socket.write("POST /api/notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+  socket.on("error", () => undefined);
+  return socket;
+}
 
 describe("the herald process (npm start)", () => {
   it("refuses a bad environment value with one line naming the variable", async () => {
@@ -83,11 +92,7 @@ describe("the herald process (npm start)", () => {
     const port = await freePort();
     const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" });
     await p.waitFor("Herald is running at", 150_000);
-    // A request whose body never finishes: the HTTP server's close waits for it (Node's requestTimeout is minutes).
-    const socket = connect(port, "127.0.0.1");
-    await once(socket, "connect");
-    socket.write("POST /api/notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
-    socket.on("error", () => undefined);
+    const socket = await unfinishedRequest(port);
     p.child.kill("SIGINT");
     await p.waitFor(/"reason":"SIGINT"[^\n]*"msg":"shutting down"/);
     // A repeat counts only a second after the first (one Ctrl-C can arrive twice, from the terminal and npm).
@@ -116,10 +121,7 @@ describe("the herald process (npm start)", () => {
     const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
     const output = () => readFileSync(logFile, "utf8");
     await expect.poll(output, { timeout: 150_000, interval: 100 }).toContain("Herald is running at");
-    const socket = connect(port, "127.0.0.1");
-    await once(socket, "connect");
-    socket.write("POST /api/notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
-    socket.on("error", () => undefined);
+    const socket = await unfinishedRequest(port);
     child.kill("SIGHUP");
     await expect.poll(output, { timeout: 10_000, interval: 20 }).toMatch(/"reason":"SIGHUP"[^\n]*"msg":"shutting down"/);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -137,11 +139,8 @@ describe("the herald process (npm start)", () => {
     const port = await freePort();
     const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" });
     await p.waitFor("Herald is running at", 150_000);
-    // An unfinished request keeps the stop going (until the server drops it), so the second signal lands inside it.
-    const socket = connect(port, "127.0.0.1");
-    await once(socket, "connect");
-    socket.write("POST /api/notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
-    socket.on("error", () => undefined);
+    // The unfinished request keeps the stop going (until the server drops it), so the second signal lands inside it.
+    const socket = await unfinishedRequest(port);
     p.child.kill("SIGINT");
     await p.waitFor(/"reason":"SIGINT"[^\n]*"msg":"shutting down"/);
     p.child.kill("SIGINT");

@@ -58,10 +58,7 @@ export async function pgProxy(databaseUrl: string): Promise<PgProxy> {
     });
     waiting.shift()?.(client);
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const url = new URL(target);
-  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const url = await listen(server, target);
   return {
     url: url.toString(),
     accepted,
@@ -128,10 +125,7 @@ export async function dropAfterCommitProxy(databaseUrl: string, marker: string):
     client.on("error", cut).on("close", cut);
     upstream.on("error", cut).on("close", cut);
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const url = new URL(target);
-  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const url = await listen(server, target);
   return {
     url: url.toString(),
     arm: () => {
@@ -144,4 +138,13 @@ export async function dropAfterCommitProxy(databaseUrl: string, marker: string):
         server.close(() => resolve());
       }),
   };
+}
+
+/** Listens on a free loopback port; returns `target` with its host replaced by the proxy's. */
+async function listen(server: net.Server, target: URL): Promise<URL> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const url = new URL(target);
+  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return url;
 }
