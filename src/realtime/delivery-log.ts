@@ -21,6 +21,9 @@ import { BatchWriter, type Queryable, writeIsolating } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import { storableText } from "./peer-text.js";
 
+/** Flushes tried at stop while the database refuses them, before what is left is given up. */
+const STOP_ATTEMPTS = 3;
+
 /** Bounds of peer-supplied text in websocket_sessions (the rest is cut). */
 const MAX_USER_AGENT = 500;
 const MAX_CLOSE_REASON = 200;
@@ -291,12 +294,25 @@ export class DeliveryLog {
     if (grown.length > 0) await pruneDevices(database, grown, this.options.maxDevicesPerUser ?? 20);
   }
 
-  /** Ends the timer and writes what is buffered and held. */
+  /**
+   * Ends the timer and writes what is buffered and held. A flush that fails puts its entries back (see write):
+   * two more tries, as the analytics ingest's stop makes, then one line saying what was not recorded,
+   * instead of the flush's "will retry" that no retry follows.
+   */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
     this.release(true);
-    await this.writer.stop();
+    for (let attempt = 1, flushed = this.writer.stop(); ; attempt++, flushed = this.writer.flush()) {
+      await flushed.catch(() => undefined);
+      if (this.writer.idle || attempt === STOP_ATTEMPTS) break;
+    }
+    if (this.writer.queued > 0) {
+      this.options.logger.error(
+        { entries: this.writer.queued },
+        "realtime delivery log entries lost at stop: database unavailable; their notifications keep the older delivery state and are sent again on the next sync",
+      );
+    }
     this.state = "stopped";
   }
 }

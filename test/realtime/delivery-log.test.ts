@@ -83,6 +83,30 @@ describe("delivery log", () => {
     await delivery.stop();
   });
 
+  // helper-76's reading of the stop path: with the database down, stop's one flush logged "will retry" and
+  // dropped the marks with no retry and no word of it.
+  it("at stop, a database that fails twice is tried again; one that stays down gets one line saying what was lost", async () => {
+    const n = await insertNotification(database, "u-stop");
+    const lines: { msg: string; entries?: number }[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const failing = (failures: number) => ({
+      query: <T,>(text: string, params?: unknown[]) => (failures-- > 0 ? Promise.reject(Object.assign(new Error("down"), { code: "57P01" })) : database.query<T>(text, params)),
+    });
+    const recovering = new DeliveryLog({ database: failing(2), analytics: { record: () => undefined }, clock: systemClock, logger, intervalMs: 60_000 });
+    recovering.start();
+    recovering.markDelivered(n.id, "u-stop");
+    await recovering.stop();
+    expect((await statusOf(n.id)).delivery_status).toBe("delivered");
+    expect(lines.filter((l) => /lost at stop/.test(l.msg))).toEqual([]);
+
+    const down = new DeliveryLog({ database: failing(Number.POSITIVE_INFINITY), analytics: { record: () => undefined }, clock: systemClock, logger, intervalMs: 60_000 });
+    down.start();
+    down.markDelivered(n.id, "u-stop");
+    down.markSent(n.id, "u-other");
+    await down.stop();
+    expect(lines.filter((l) => /lost at stop/.test(l.msg)).map((l) => l.entries)).toEqual([2]);
+  });
+
   it("an ack by another user does not take the place of the mark", async () => {
     const n = await insertNotification(database, "u-owner");
     const { delivery } = log();
