@@ -9,6 +9,7 @@ import { secureDataDir } from "./db/index.js";
 import { createHerald } from "./herald.js";
 import { ensureWebBuild } from "./http/index.js";
 import { type Logger, isReaderGone } from "./observability/index.js";
+import { StopRequests } from "./stop-requests.js";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -34,6 +35,36 @@ async function main(): Promise<void> {
   await ensureWebBuild({ info: (m) => log.info(m), warn: (m) => log.warn(m) });
   const url = await herald.listen();
   log.info({ url, database: herald.runtime.database.kind, bus: herald.runtime.bus.kind }, "herald listening");
+  // Handlers as soon as requests can arrive: from here a signal takes the graceful stop.
+  const requests = new StopRequests();
+  // After a hang-up the process ends by that signal, whichever reason began the stop.
+  const exitOrHangUp = (exitCode: number) => (requests.hungUp ? dieByHangUp(log) : process.exit(exitCode));
+  shutdown = (reason: string, code = 0) => {
+    const decision = requests.take(reason);
+    if (decision === "ignore") return;
+    if (decision === "force") {
+      log.warn({ reason }, "asked again while shutting down; exiting now");
+      exitOrHangUp(1);
+      return;
+    }
+    log.info({ reason }, "shutting down");
+    const force = setTimeout(() => {
+      log.error("shutdown took too long; exiting");
+      exitOrHangUp(1);
+    }, 10_000);
+    force.unref();
+    herald.stop().then(
+      () => exitOrHangUp(code),
+      (err) => {
+        log.error({ err }, "shutdown failed");
+        exitOrHangUp(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  // Its terminal closed (or a supervisor's hang-up): the same graceful stop.
+  process.on("SIGHUP", () => shutdown("SIGHUP"));
 
   // The "running at" line always prints (scripts and tests wait for it); tokens only on the demo path.
   const publicUrl = config.appUrl;
@@ -62,55 +93,12 @@ async function main(): Promise<void> {
     );
   }
 
-  let stopping = false;
-  let stopAskedAt = 0;
-  let hungUp = false;
-  // After a hang-up the process ends by that signal, whichever reason began the stop.
-  const end = (exitCode: number) => (hungUp ? dieByHangUp(log) : process.exit(exitCode));
-  shutdown = (reason: string, code = 0) => {
-    if (reason === "SIGHUP") hungUp = true;
-    if (stopping) {
-      // Asked again while stopping (Ctrl-C pressed twice): whoever asks wants out now, not after the stop.
-      // Not a repeat that close: one Ctrl-C reaches Herald twice when npm's shell execs node (the terminal's
-      // SIGINT and npm's forwarded one), and `timeout` signals the child and then its group.
-      if ((reason === "SIGINT" || reason === "SIGTERM") && performance.now() - stopAskedAt >= REPEAT_AFTER_MS) {
-        log.warn({ reason }, "asked again while shutting down; exiting now");
-        end(1);
-      }
-      return;
-    }
-    stopping = true;
-    stopAskedAt = performance.now();
-    log.info({ reason }, "shutting down");
-    const force = setTimeout(() => {
-      log.error("shutdown took too long; exiting");
-      end(1);
-    }, 10_000);
-    force.unref();
-    herald.stop().then(
-      () => end(code),
-      (err) => {
-        log.error({ err }, "shutdown failed");
-        end(1);
-      },
-    );
-  };
-  // Before the banner: a supervisor (or test) that signals as soon as it reads the banner would
-  // otherwise find no handler and kill the process without its graceful stop.
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
-  // Its terminal closed (or a supervisor's hang-up): the same graceful stop.
-  process.on("SIGHUP", () => shutdown("SIGHUP"));
-
   // A closed pipe (`npm start | head`) or hung-up terminal must not crash a running server over its banner.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (!isReaderGone(err)) throw err;
   });
   process.stdout.write([...lines, ""].join("\n"));
 }
-
-/** A second SIGINT or SIGTERM ends the process at once only this long after the first. */
-const REPEAT_AFTER_MS = 1_000;
 
 /**
  * Ends the process by SIGHUP itself, as it would have without a handler, once the graceful stop is done.

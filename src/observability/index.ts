@@ -42,12 +42,14 @@ export function createLogger(level: string = "info"): Logger {
   // pino's default destination, built here to add what it lacks: it stops writing on EPIPE only. On a
   // hung-up terminal (EIO) the error went unhandled and pino's flush at exit retried the write forever,
   // so `npm start` in a closed terminal never ended (reproduced in a pseudo-terminal, 2026-12-02).
-  const stdout = pino.destination({ fd: 1, sync: false });
+  // minLength 1 writes each line at once, as pino's default (0) does, but makes flush(cb) wait for the
+  // write in flight: with 0 it calls back at once (npm start flushes before it dies by SIGHUP).
+  const stdout = pino.destination({ fd: 1, sync: false, minLength: 1 });
   stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (!isReaderGone(err)) throw err;
     // What pino does on EPIPE: nothing more is written, buffered lines included.
     const noop = () => undefined;
-    Object.assign(stdout, { write: () => true, flushSync: noop, end: noop, destroy: noop });
+    Object.assign(stdout, { write: () => true, flush: (cb?: () => void) => cb?.(), flushSync: noop, end: noop, destroy: noop });
   });
   return pino(options, stdout);
 }

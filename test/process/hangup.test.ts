@@ -7,7 +7,7 @@
  * in Node's exit path restoring the terminal's mode.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -37,7 +37,10 @@ function clusterState(dataDir: string): number {
   return readFileSync(path.join(dataDir, "pgdata", "global", "pg_control")).readInt32LE(16);
 }
 
-describe("npm start whose terminal closes", () => {
+/** util-linux `script` (Debian's essential bsdutils) and /proc: Linux only; elsewhere this file says it skipped. */
+const canRunInPseudoTerminal = process.platform === "linux" && existsSync("/usr/bin/script");
+
+describe.runIf(canRunInPseudoTerminal)("npm start whose terminal closes", () => {
   it.each(["info", "silent"])("stops gracefully (the embedded database shut down cleanly) and ends, at log level %s", async (level) => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "herald-hup-"));
     dirs.push(dataDir);
