@@ -42,6 +42,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CHUNK = 5000;
 /** Events kept for the next flush while the database is unavailable (the oldest beyond it are dropped). */
 const MAX_KEPT = 1_000_000;
+/** Flushes tried at stop while the database refuses them, this far apart, before what is left is reported lost. */
+const STOP_ATTEMPTS = 3;
+const STOP_RETRY_PAUSE_MS = 200;
 
 export class AnalyticsIngest implements AnalyticsSink {
   private readonly writer: BatchWriter<AnalyticsEventInput>;
@@ -181,16 +184,8 @@ export class AnalyticsIngest implements AnalyticsSink {
   async stop(): Promise<void> {
     if (this.state === "stopped") return;
     this.state = "stopping";
-    let failures = 0;
-    for (let flushed = this.writer.stop(); ; flushed = this.writer.flush()) {
-      try {
-        await flushed;
-      } catch {
-        failures++;
-      }
-      if (this.writer.idle || failures === 3) break;
-    }
-    if (this.writer.queued > 0) this.logger.error({ events: this.writer.queued }, "analytics events lost at stop: database unavailable");
+    const left = await this.writer.stopTrying(STOP_ATTEMPTS, STOP_RETRY_PAUSE_MS);
+    if (left > 0) this.logger.error({ events: left }, "analytics events lost at stop: database unavailable");
     await this.rollups.stop();
     await this.rollups.catchUp().catch((err) => this.logger.warn({ err }, "analytics roll-up at stop failed; the next pass of any instance does it"));
     this.state = "stopped";

@@ -115,6 +115,19 @@ export class BatchWriter<T> {
     return this.flush();
   }
 
+  /**
+   * stop(), then, while items are left (a failed batch puts its items back), flushes again `pauseMs`
+   * apart (a restarting database gets a moment), `attempts` flushes in all. Returns the items left:
+   * what the owner must report lost.
+   */
+  async stopTrying(attempts: number, pauseMs: number): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      await (attempt === 1 ? this.stop() : this.flush()).catch(() => undefined);
+      if (this.idle || attempt >= attempts) return this.queued;
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  }
+
   /** Puts items back ahead of everything waiting (a failed batch's unwritten part); they go with the next batch. */
   requeue(items: T[]): void {
     if (items.length === 0) return;

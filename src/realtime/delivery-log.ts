@@ -21,8 +21,9 @@ import { BatchWriter, type Queryable, writeIsolating } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import { storableText } from "./peer-text.js";
 
-/** Flushes tried at stop while the database refuses them, before what is left is given up. */
+/** Flushes tried at stop while the database refuses them, this far apart, before what is left is given up. */
 const STOP_ATTEMPTS = 3;
+const STOP_RETRY_PAUSE_MS = 200;
 
 /** Bounds of peer-supplied text in websocket_sessions (the rest is cut). */
 const MAX_USER_AGENT = 500;
@@ -303,13 +304,10 @@ export class DeliveryLog {
     clearInterval(this.timer);
     this.timer = undefined;
     this.release(true);
-    for (let attempt = 1, flushed = this.writer.stop(); ; attempt++, flushed = this.writer.flush()) {
-      await flushed.catch(() => undefined);
-      if (this.writer.idle || attempt === STOP_ATTEMPTS) break;
-    }
-    if (this.writer.queued > 0) {
+    const left = await this.writer.stopTrying(STOP_ATTEMPTS, STOP_RETRY_PAUSE_MS);
+    if (left > 0) {
       this.options.logger.error(
-        { entries: this.writer.queued },
+        { entries: left },
         "realtime delivery log entries lost at stop: database unavailable; their notifications keep the older delivery state and are sent again on the next sync",
       );
     }

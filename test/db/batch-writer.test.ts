@@ -165,4 +165,22 @@ describe("BatchWriter", () => {
     await flushed;
     expect(batches).toHaveLength(1);
   });
+  it("stopTrying flushes again while a failing write puts its items back, up to the attempts, and returns what is left", async () => {
+    const tries = (failures: number) => {
+      let calls = 0;
+      const writer: BatchWriter<number> = new BatchWriter<number>(async (items) => {
+        calls++;
+        if (calls <= failures) writer.requeue(items); // as the delivery log does on an unavailable database
+      }, { intervalMs: 60_000 }); // never started: the items wait for stopTrying
+      writer.add(1);
+      writer.add(2);
+      return { writer, calls: () => calls };
+    };
+    const recovering = tries(2);
+    expect(await recovering.writer.stopTrying(3, 0)).toBe(0);
+    expect(recovering.calls()).toBe(3);
+    const down = tries(Number.POSITIVE_INFINITY);
+    expect(await down.writer.stopTrying(3, 0)).toBe(2);
+    expect(down.calls()).toBe(3);
+  });
 });
