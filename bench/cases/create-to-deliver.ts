@@ -167,7 +167,9 @@ function rateRows(label: string, rate: number, goalMs: number, at: { herald: Rou
 
 /**
  * BENCH_C2D_EMBEDDED=only runs the embedded sides alone (embedded Herald, the
- * durable relay on PGlite and the bare relay), without PostgreSQL.
+ * durable relay on PGlite and the bare relay), without PostgreSQL;
+ * BENCH_C2D_LITE_RATE=N offers N creations/s in its open-load rounds instead
+ * of a quarter of the bare relay's throughput.
  */
 export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
   if (process.env.BENCH_C2D_EMBEDDED === "only") return embeddedOnly(o);
@@ -290,7 +292,8 @@ async function embeddedOnly(o: BenchOptions): Promise<CaseResult[]> {
     const { bare: relay, embedded: lh, durableLite: lgc } = { bare: sides.bare.rounds, embedded: sides.embedded.rounds, durableLite: sides.durableLite.rounds };
     const saturated = [...lh, ...lgc, ...relay].some((r) => r.saturated);
     const ratio = percentile(lh.map((x, i) => x.throughput / relay[i]!.throughput), 50);
-    const liteRate = 0.25 * percentile(relay.map((r) => r.throughput), 50);
+    // BENCH_C2D_LITE_RATE fixes the offered rate, for A/B runs whose bare relays differ.
+    const liteRate = Number(process.env.BENCH_C2D_LITE_RATE) || 0.25 * percentile(relay.map((r) => r.throughput), 50);
     const liteAt = await atRate(o, gen, users, liteRate, sides.embedded, sides.durableLite);
     const note = `embedded sides only (BENCH_C2D_EMBEDDED=only); p50 ms ${lh.map((r) => r.p50.toFixed(1)).join(", ")}; CPU per creation: ${Object.entries(sides)
       .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)

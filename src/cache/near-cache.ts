@@ -60,6 +60,16 @@ export interface NearCacheOptions {
   prefixes?: readonly string[];
   /** A publish that failed (the local TTL bounds its cost) or a malformed message. */
   onError?: (err: unknown) => void;
+  /**
+   * True when the shared cache's one-key writes and the bus's publishes go
+   * out on one connection in the order they are issued (RedisCache on the
+   * RedisBus's own publishing client): a set's or delete's invalidation is
+   * then published with its write, not after the write's answer. Redis
+   * applies the write first, so no instance that hears the invalidation can
+   * read the old value; the other instances drop their copies one round trip
+   * sooner (#17: a preference change was two sequential round trips).
+   */
+  sharedWritesOrderedWithBus?: boolean;
 }
 
 /**
@@ -202,12 +212,16 @@ export class NearCache implements Cache {
       this.dropKey(key);
       return;
     }
-    await this.writeKeys([key], () => this.shared.set(key, value, ttlSeconds), "fill");
+    await this.writeKeys([key], () => this.shared.set(key, value, ttlSeconds), "fill", this.oneKeyWritesOrdered);
   }
 
   async delete(key: string): Promise<void> {
     if (!this.isNear(key)) return this.shared.delete(key);
-    await this.writeKeys([key], () => this.shared.delete(key), "change");
+    await this.writeKeys([key], () => this.shared.delete(key), "change", this.oneKeyWritesOrdered);
+  }
+
+  private get oneKeyWritesOrdered(): boolean {
+    return this.options.sharedWritesOrderedWithBus === true;
   }
 
   async setMany(entries: readonly (readonly [string, unknown])[], ttlSeconds: number): Promise<void> {
@@ -237,17 +251,22 @@ export class NearCache implements Cache {
     await this.announce({ origin: this.options.origin, kind: "change", prefix });
   }
 
-  /** Drops the keys' copies around the shared write (a read racing it is not kept), then tells every instance. */
-  private async writeKeys(nearKeys: string[], write: () => Promise<void>, kind: InvalidationKind): Promise<void> {
+  /**
+   * Drops the keys' copies around the shared write (a read racing it is not kept) and tells every instance:
+   * after the write's answer, or (`ordered`: one command, on the bus's connection) right behind it.
+   */
+  private async writeKeys(nearKeys: string[], write: () => Promise<void>, kind: InvalidationKind, ordered = false): Promise<void> {
     // The row changed before its delete began: a miss answered from now on reads the new one.
     for (const key of nearKeys) this.dropKey(key, kind === "change");
     // Redis is down: the shared cache skips fills, so there is nothing to announce, and the announcement
     // would wait in ioredis's offline queue until Redis is back (a creation hung 12 s in the outage test).
     if (kind === "fill" && !this.options.sharedAvailable()) return;
-    await write();
+    const written = write();
+    const announced = ordered && nearKeys.length > 0 ? this.announce({ origin: this.options.origin, kind, keys: nearKeys }) : undefined;
+    await written;
     if (nearKeys.length === 0) return;
     for (const key of nearKeys) this.dropKey(key);
-    await this.announce({ origin: this.options.origin, kind, keys: nearKeys });
+    await (announced ?? this.announce({ origin: this.options.origin, kind, keys: nearKeys }));
   }
 
   private async announce(message: Invalidation): Promise<void> {

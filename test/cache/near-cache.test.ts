@@ -32,7 +32,7 @@ describe.skipIf(!url)("NearCache over Redis, two instances", () => {
   const started: Instance[] = [];
 
   async function instance(
-    options: { now?: () => number; shared?: (real: RedisCache) => Cache; available?: () => boolean; busPrefix?: string; maxEntries?: number } = {},
+    options: { now?: () => number; shared?: (real: RedisCache) => Cache; available?: () => boolean; busPrefix?: string; maxEntries?: number; ordered?: boolean } = {},
   ): Promise<Instance> {
     const origin = `i-${randomUUID().slice(0, 8)}`;
     const busPrefix = options.busPrefix ?? prefix;
@@ -48,6 +48,8 @@ describe.skipIf(!url)("NearCache over Redis, two instances", () => {
       // (NEAR_CACHE_TTL_MS each) must not run out between two steps of a test on a loaded machine.
       now: options.now ?? (() => 1_000_000),
       maxEntries: options.maxEntries,
+      // As src/runtime.ts builds it: RedisCache on the bus's publishing client.
+      sharedWritesOrderedWithBus: options.ordered ?? true,
     });
     await near.start();
     const made = { origin, bus, shared, near };
@@ -305,6 +307,32 @@ describe.skipIf(!url)("NearCache over Redis, two instances", () => {
     await b.bus.publish(NEAR_CACHE_CHANNEL, JSON.stringify(change));
     await undone.arrived;
     expect(await raw!.get(cachePrefix + key)).toBeNull();
+  });
+
+  it("A's delete reaches B with the DEL itself, before A has its answer, and B then reads the change (writes ordered on the bus's connection)", async () => {
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    // A's shared delete sends its DEL at once and hands its answer back only when the test says.
+    const holdingAnswers = (real: RedisCache): Cache =>
+      Object.assign(Object.create(real) as RedisCache, {
+        delete: async (key: string) => {
+          const sent = real.delete(key);
+          await answered;
+          await sent;
+        },
+      });
+    const [a, b] = [await instance({ shared: holdingAnswers }), await instance()];
+    const key = `prefs:${randomUUID()}`;
+    await seed(b, a, key, { soundVolume: 70 });
+    expect(await b.near.get(key)).toEqual({ soundVolume: 70 });
+    const { arrived } = await watchInvalidation(b.bus, a.origin, key, "change");
+    const deleting = a.near.delete(key);
+    await arrived;
+    // Redis ran the DEL before the PUBLISH: B's next read misses instead of filling the old value again.
+    expect(await inRedis(key)).toBeNull();
+    expect(await b.near.get(key)).toBeUndefined();
+    answer();
+    await deleting;
   });
 
   it("a lost invalidation is served at most NEAR_CACHE_TTL_MS (injected clock)", async () => {
