@@ -5,9 +5,11 @@
  *
  * Consistency, per near-cached key:
  * - Every write (set, delete, deleteMany, setMany, deletePrefix) drops this
- *   instance's copy before and after the shared write, then publishes an
- *   invalidation on the bus; every instance, the writer included, drops its
- *   copy when the message arrives. So the writer reads its own write at once,
+ *   instance's copy before and after the shared write and publishes an
+ *   invalidation on the bus: after the write's answer, or, for a one-key write
+ *   on the bus's own connection, right behind the write (sharedWritesOrderedWithBus;
+ *   again after the answer if that publish failed); every instance, the writer
+ *   included, drops its copy when the message arrives. So the writer reads its own write at once,
  *   and the others within the bus's delivery time.
  * - Sets of near keys are fills: a reader missed, read the row, and sets it
  *   (writers commit, then delete). So a set may carry a row older than a
@@ -261,12 +263,21 @@ export class NearCache implements Cache {
     // Redis is down: the shared cache skips fills, so there is nothing to announce, and the announcement
     // would wait in ioredis's offline queue until Redis is back (a creation hung 12 s in the outage test).
     if (kind === "fill" && !this.options.sharedAvailable()) return;
+    const message: Invalidation = { origin: this.options.origin, kind, keys: nearKeys };
     const written = write();
-    const announced = ordered && nearKeys.length > 0 ? this.announce({ origin: this.options.origin, kind, keys: nearKeys }) : undefined;
+    // Sent behind the write, in its pipeline: a connection lost after the write's answer aborts it (ioredis
+    // resends nothing of a pipeline in flight), so it is sent again once the write has answered, as unordered.
+    const sentWithWrite =
+      ordered && nearKeys.length > 0
+        ? this.options.bus.publish(NEAR_CACHE_CHANNEL, JSON.stringify(message)).then(
+            () => true,
+            () => false,
+          )
+        : undefined;
     await written;
     if (nearKeys.length === 0) return;
     for (const key of nearKeys) this.dropKey(key);
-    await (announced ?? this.announce({ origin: this.options.origin, kind, keys: nearKeys }));
+    if (!(await (sentWithWrite ?? false))) await this.announce(message);
   }
 
   private async announce(message: Invalidation): Promise<void> {
