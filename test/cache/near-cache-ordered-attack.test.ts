@@ -9,7 +9,8 @@
  * writer's publishing connection dropped (the other instances' subscriptions
  * did not), nobody drops its copies: they are served for NEAR_CACHE_TTL_MS.
  * Before, the PUBLISH was issued after the DEL's answer, alone at index 0 of
- * its pipeline, and ioredis resent it after the reconnect.
+ * its pipeline, and ioredis resent it after the reconnect. Fixed in b20bb1b:
+ * a publish sent with its write that fails is sent again after the answer.
  *
  * A TCP proxy in front of A's connections stands for the network: it lets
  * the DEL through, hands back its answer, then closes the connection with
