@@ -130,9 +130,9 @@ function assembleRuntime(config: Config, database: Database, ownsDatabase: boole
   const nearCache =
     !overrides.cache && redis
       ? new NearCache({
-          // On the bus's publishing client: its writes and the invalidations go out in order.
+          // On the bus's own publishing client (bus.redis): its writes and the invalidations go out in order.
           shared: new RedisCache(redis.client, `${redis.prefix}cache:`),
-          sharedWritesOrderedWithBus: bus.redis?.client === redis.client,
+          sharedWritesOrderedWithBus: true,
           bus,
           sharedAvailable: () => redis.client.status === "ready",
           origin: instanceId,

@@ -255,7 +255,8 @@ export class NearCache implements Cache {
 
   /**
    * Drops the keys' copies around the shared write (a read racing it is not kept) and tells every instance:
-   * after the write's answer, or (`ordered`: one command, on the bus's connection) right behind it.
+   * after the write's answer, or (`ordered`: one command, on the bus's connection) right behind it, and
+   * again after the answer if that publish failed.
    */
   private async writeKeys(nearKeys: string[], write: () => Promise<void>, kind: InvalidationKind, ordered = false): Promise<void> {
     // The row changed before its delete began: a miss answered from now on reads the new one.
