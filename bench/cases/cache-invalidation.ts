@@ -133,7 +133,7 @@ export async function cacheInvalidation(o: BenchOptions): Promise<CaseResult[]> 
       goalMet: medianRatio <= GOAL_RATIO,
       saturated: false,
       errors: j === 0 ? errors : [],
-      ...(j === 0 ? { note: `${samples} changes per round, alternating with a bare publish; Herald's path is a DEL round trip plus the baseline's, so about 2x is what the wire allows` } : {}),
+      ...(j === 0 ? { note: `${samples} changes per round, alternating with a bare publish; Herald's path is the baseline's with a DEL ahead of the PUBLISH on the same connection, so a little over 1x is what the wire allows` } : {}),
     };
   });
 }
