@@ -94,6 +94,23 @@ describe("the herald process (npm start)", () => {
     expect(code).toBe(0);
   }, 180_000);
 
+  // A supervisor (systemd, a container's init) stops `npm start` by signalling npm's process. npm passes the
+  // signal to the script's process; when that was the shell around node, the shell died and node went on
+  // serving, orphaned, with the port and DATA_DIR's lock (the script now execs node).
+  it("stops gracefully and leaves no process behind when SIGTERM goes to npm start's own process", async () => {
+    const port = await freePort();
+    const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" }, { viaNpm: true });
+    await p.waitFor("Herald is running at", 150_000);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+    // Every process that holds the output pipe (npm, and Herald under it) has ended when it closes.
+    const allEnded = once(p.child, "close");
+    p.child.kill("SIGTERM");
+    await p.waitFor(/"reason":"SIGTERM"[^\n]*"msg":"shutting down"/);
+    await allEnded;
+    expect(p.output()).not.toContain("shutdown took too long");
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+  }, 180_000);
+
   it("a second Ctrl-C while the graceful stop waits ends the process at once", async () => {
     const port = await freePort();
     const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" });

@@ -27,10 +27,16 @@ export const TEST_VAPID_KEYS = {
   VAPID_PRIVATE_KEY: "efJu0qrCtnaOQqsNcJGwhtO0eoSw8-NBXKTtAcpV_iY",
 };
 
-/** Starts src/main.ts with `env` (and TEST_VAPID_KEYS when it names a DATABASE_URL or REDIS_URL and no keys; "" unsets them). */
-export function spawnHerald(env: Record<string, string>): HeraldProcess {
+/**
+ * Starts src/main.ts with `env` (and TEST_VAPID_KEYS when it names a DATABASE_URL or REDIS_URL and no keys; "" unsets them).
+ * `viaNpm` runs `npm start` itself (npm, then the script's shell): `child` is then npm's process, as a supervisor sees it.
+ */
+export function spawnHerald(env: Record<string, string>, options: { viaNpm?: boolean } = {}): HeraldProcess {
   const shared = env.DATABASE_URL !== undefined || env.REDIS_URL !== undefined;
-  const child = spawn(process.execPath, ["--conditions=herald-source", "--import", "tsx", "src/main.ts"], {
+  // Under `npm test`, the npm that runs the tests (with this Node); else the one on PATH.
+  const npm = process.env.npm_execpath?.endsWith(".js") ? [process.execPath, process.env.npm_execpath] : ["npm"];
+  const [command, ...args] = options.viaNpm ? [...npm, "start"] : [process.execPath, "--conditions=herald-source", "--import", "tsx", "src/main.ts"];
+  const child = spawn(command!, args, {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...(shared ? TEST_VAPID_KEYS : {}), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
