@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, spawnHerald } from "../support/process.js";
+import { freePort, killGroup, spawnHerald } from "../support/process.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -100,15 +100,21 @@ describe("the herald process (npm start)", () => {
   it("stops gracefully and leaves no process behind when SIGTERM goes to npm start's own process", async () => {
     const port = await freePort();
     const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" }, { viaNpm: true });
-    await p.waitFor("Herald is running at", 150_000);
-    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
-    // Every process that holds the output pipe (npm, and Herald under it) has ended when it closes.
-    const allEnded = once(p.child, "close");
-    p.child.kill("SIGTERM");
-    await p.waitFor(/"reason":"SIGTERM"[^\n]*"msg":"shutting down"/);
-    await allEnded;
-    expect(p.output()).not.toContain("shutdown took too long");
-    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+    try {
+      await p.waitFor("Herald is running at", 150_000);
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+      // Every process that holds the output pipe (npm, and Herald under it) has ended when it closes.
+      const allEnded = once(p.child, "close");
+      p.child.kill("SIGTERM");
+      await allEnded;
+      expect(p.output()).toMatch(/"reason":"SIGTERM"[^\n]*"msg":"shutting down"/);
+      expect(p.output()).not.toContain("shutdown took too long");
+      // npm exits with Herald's code: 0, a clean stop.
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+      await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+    } finally {
+      killGroup(p);
+    }
   }, 180_000);
 
   it("a second Ctrl-C while the graceful stop waits ends the process at once", async () => {

@@ -39,6 +39,8 @@ export function spawnHerald(env: Record<string, string>, options: { viaNpm?: boo
   const child = spawn(command!, args, {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...(shared ? TEST_VAPID_KEYS : {}), ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    // npm's own process group, so a test can end npm and whatever it started at once (killGroup).
+    detached: options.viaNpm === true,
   });
   let out = "";
   const listeners = new Set<() => void>();
@@ -71,4 +73,13 @@ export function spawnHerald(env: Record<string, string>, options: { viaNpm?: boo
       });
     },
   };
+}
+
+/** SIGKILL to every process of a `viaNpm` child's group (npm, and Herald under it), if any is left. */
+export function killGroup(p: HeraldProcess): void {
+  try {
+    if (p.child.pid !== undefined) process.kill(-p.child.pid, "SIGKILL");
+  } catch {
+    // Nothing left.
+  }
 }
