@@ -165,6 +165,14 @@ function rateRows(label: string, rate: number, goalMs: number, at: { herald: Rou
   ];
 }
 
+/** BENCH_C2D_LITE_RATE's creations/s, if set; a value that is not a positive number stops the run (not a silent default). */
+function fixedRate(value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const rate = Number(value);
+  if (!(rate > 0)) throw new Error(`BENCH_C2D_LITE_RATE must be a positive number of creations/s (got "${value}")`);
+  return rate;
+}
+
 /**
  * BENCH_C2D_EMBEDDED=only runs the embedded sides alone (embedded Herald, the
  * durable relay on PGlite and the bare relay), without PostgreSQL;
@@ -293,7 +301,7 @@ async function embeddedOnly(o: BenchOptions): Promise<CaseResult[]> {
     const saturated = [...lh, ...lgc, ...relay].some((r) => r.saturated);
     const ratio = percentile(lh.map((x, i) => x.throughput / relay[i]!.throughput), 50);
     // BENCH_C2D_LITE_RATE fixes the offered rate, for A/B runs whose bare relays differ.
-    const liteRate = Number(process.env.BENCH_C2D_LITE_RATE) || 0.25 * percentile(relay.map((r) => r.throughput), 50);
+    const liteRate = fixedRate(process.env.BENCH_C2D_LITE_RATE) ?? 0.25 * percentile(relay.map((r) => r.throughput), 50);
     const liteAt = await atRate(o, gen, users, liteRate, sides.embedded, sides.durableLite);
     const note = `embedded sides only (BENCH_C2D_EMBEDDED=only); p50 ms ${lh.map((r) => r.p50.toFixed(1)).join(", ")}; CPU per creation: ${Object.entries(sides)
       .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)

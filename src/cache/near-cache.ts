@@ -214,16 +214,12 @@ export class NearCache implements Cache {
       this.dropKey(key);
       return;
     }
-    await this.writeKeys([key], () => this.shared.set(key, value, ttlSeconds), "fill", this.oneKeyWritesOrdered);
+    await this.writeKeys([key], () => this.shared.set(key, value, ttlSeconds), "fill", this.options.sharedWritesOrderedWithBus);
   }
 
   async delete(key: string): Promise<void> {
     if (!this.isNear(key)) return this.shared.delete(key);
-    await this.writeKeys([key], () => this.shared.delete(key), "change", this.oneKeyWritesOrdered);
-  }
-
-  private get oneKeyWritesOrdered(): boolean {
-    return this.options.sharedWritesOrderedWithBus === true;
+    await this.writeKeys([key], () => this.shared.delete(key), "change", this.options.sharedWritesOrderedWithBus);
   }
 
   async setMany(entries: readonly (readonly [string, unknown])[], ttlSeconds: number): Promise<void> {
@@ -258,7 +254,7 @@ export class NearCache implements Cache {
    * after the write's answer, or (`ordered`: one command, on the bus's connection) right behind it, and
    * again after the answer if that publish failed.
    */
-  private async writeKeys(nearKeys: string[], write: () => Promise<void>, kind: InvalidationKind, ordered = false): Promise<void> {
+  private async writeKeys(nearKeys: string[], write: () => Promise<void>, kind: InvalidationKind, ordered?: boolean): Promise<void> {
     // The row changed before its delete began: a miss answered from now on reads the new one.
     for (const key of nearKeys) this.dropKey(key, kind === "change");
     // Redis is down: the shared cache skips fills, so there is nothing to announce, and the announcement
@@ -270,7 +266,7 @@ export class NearCache implements Cache {
     // resends nothing of a pipeline in flight), so it is sent again once the write has answered, as unordered.
     const sentWithWrite =
       ordered && nearKeys.length > 0
-        ? this.options.bus.publish(NEAR_CACHE_CHANNEL, JSON.stringify(message)).then(
+        ? this.publish(message).then(
             () => true,
             () => false,
           )
@@ -281,8 +277,13 @@ export class NearCache implements Cache {
     if (!(await (sentWithWrite ?? false))) await this.announce(message);
   }
 
+  /** Publishes an invalidation; a failure is reported (the local TTL bounds its cost). */
   private async announce(message: Invalidation): Promise<void> {
-    await this.options.bus.publish(NEAR_CACHE_CHANNEL, JSON.stringify(message)).catch((err: unknown) => this.options.onError?.(err));
+    await this.publish(message).catch((err: unknown) => this.options.onError?.(err));
+  }
+
+  private publish(message: Invalidation): Promise<void> {
+    return this.options.bus.publish(NEAR_CACHE_CHANNEL, JSON.stringify(message));
   }
 
   private receive(raw: string): void {

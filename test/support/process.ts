@@ -29,7 +29,7 @@ export const TEST_VAPID_KEYS = {
 
 /**
  * Starts src/main.ts with `env` (and TEST_VAPID_KEYS when it names a DATABASE_URL or REDIS_URL and no keys; "" unsets them).
- * `viaNpm` runs `npm start` itself (npm, then the script's shell): `child` is then npm's process, as a supervisor sees it.
+ * `viaNpm` runs `npm start` itself (npm, and the node its script execs): `child` is then npm's process, as a supervisor sees it.
  */
 export function spawnHerald(env: Record<string, string>, options: { viaNpm?: boolean } = {}): HeraldProcess {
   const shared = env.DATABASE_URL !== undefined || env.REDIS_URL !== undefined;
