@@ -22,14 +22,17 @@ const tempDir = () => {
  * An authenticated request whose body never finishes: the route waits for the body and the HTTP server's
  * graceful close waits for the request (Fastify sets no request timeout), so the stop lasts until forced.
  */
-async function unfinishedRequest(port: number, output: string): Promise<Socket> {
-  const admin = /Admin token: (\S+)/.exec(output)![1]!;
+async function unfinishedRequest(port: number, output: () => string): Promise<Socket> {
+  const admin = /Admin token: (\S+)/.exec(output())![1]!;
   const socket = connect(port, "127.0.0.1");
   await once(socket, "connect");
   socket.write(
     `POST /api/notifications HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`,
   );
   socket.on("error", () => undefined);
+  // Only a request the server has begun holds the stop: until it has read the headers the connection is
+  // idle, and the stop closes it at once (a loaded CI machine finished the stop before the second signal).
+  await expect.poll(output, { timeout: 10_000, interval: 20 }).toMatch(/"url":"\/api\/notifications"[^\n]*"msg":"incoming request"/);
   return socket;
 }
 
@@ -121,7 +124,7 @@ describe("the herald process (npm start)", () => {
     const port = await freePort();
     const p = spawnHerald({ WEBSOCKET_PORT: String(port), DATA_DIR: tempDir(), LOG_LEVEL: "info" });
     await p.waitFor("Herald is running at", 150_000);
-    const socket = await unfinishedRequest(port, p.output());
+    const socket = await unfinishedRequest(port, p.output);
     p.child.kill("SIGINT");
     await p.waitFor(/"reason":"SIGINT"[^\n]*"msg":"shutting down"/);
     // A repeat counts only a second after the first (one Ctrl-C can arrive twice, from the terminal and npm).
@@ -150,7 +153,7 @@ describe("the herald process (npm start)", () => {
     const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
     const output = () => readFileSync(logFile, "utf8");
     await expect.poll(output, { timeout: 150_000, interval: 100 }).toContain("Herald is running at");
-    const socket = await unfinishedRequest(port, output());
+    const socket = await unfinishedRequest(port, output);
     child.kill("SIGHUP");
     await expect.poll(output, { timeout: 10_000, interval: 20 }).toMatch(/"reason":"SIGHUP"[^\n]*"msg":"shutting down"/);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
