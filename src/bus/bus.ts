@@ -18,6 +18,12 @@ export interface Bus {
   /** Set when the bus runs over Redis: what shares its connection uses this, never a type test. */
   readonly redis?: SharedRedis;
   publish(channel: string, message: string): Promise<void>;
+  /**
+   * How many handlers a message published on `channel` now would reach, when
+   * the bus can know: the in-process bus, exactly (every subscriber is in
+   * this process). Undefined on Redis, where other instances listen unseen.
+   */
+  audience(channel: string): number | undefined;
   /** Resolves once the subscription is active; the returned function ends it. */
   subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;
   /**

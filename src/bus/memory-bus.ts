@@ -11,6 +11,10 @@ export class MemoryBus implements Bus {
     for (const handler of [...set]) queueMicrotask(() => handler(message));
   }
 
+  audience(channel: string): number {
+    return this.handlers.get(channel)?.size ?? 0;
+  }
+
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
     let set = this.handlers.get(channel);
     if (!set) {

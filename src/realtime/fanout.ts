@@ -80,8 +80,20 @@ export class Fanout {
     await this.frameToUser(userId, messageFrame(message));
   }
 
+  /**
+   * Whether a message on FANOUT_CHANNEL can reach another instance. A single
+   * process on the in-process bus (the embedded default) has no one else to
+   * tell: its envelope (a broadcast's names every recipient, ~2 ms for 1,000)
+   * would be built only for its own echo to drop.
+   */
+  private othersListen(): boolean {
+    const audience = this.bus.audience(FANOUT_CHANNEL);
+    return audience === undefined || audience > (this.unsubscribe ? 1 : 0);
+  }
+
   private async frameToUser(userId: string, frame: Frame): Promise<void> {
     this.hub.deliver(userId, frame);
+    if (!this.othersListen()) return;
     const header = { k: "u" as const, o: this.instanceId, u: userId, ...(frame.id !== undefined ? { i: frame.id, s: frame.seq } : {}) };
     await this.bus.publish(FANOUT_CHANNEL, encodeEnvelope(header, frame.text));
   }
@@ -93,6 +105,7 @@ export class Fanout {
       const target = hub.lookup(r.userId);
       if (target !== undefined) pushTo(target, template.frameFor(r));
     }
+    if (!this.othersListen()) return;
     for (let i = 0; i < recipients.length; i += BROADCAST_CHUNK) {
       const chunk = recipients.slice(i, i + BROADCAST_CHUNK);
       await this.bus.publish(FANOUT_CHANNEL, encodeEnvelope(broadcastHeader(this.instanceId, chunk), template.body));

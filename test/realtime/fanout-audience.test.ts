@@ -1,0 +1,65 @@
+/**
+ * A single process on the in-process bus has no other instance to tell: its
+ * deliveries build no bus message (a broadcast's names every recipient). A
+ * second instance on the same bus is heard from the moment it subscribes.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryBus } from "../../src/bus/index.js";
+import type { NotificationDto } from "../../src/protocol/index.js";
+import { type TestHerald, startTestHerald } from "../support/herald.js";
+import { LOUD, Probe } from "./helpers.js";
+
+/** The real in-process bus, counting what is published on each channel. */
+class CountingBus extends MemoryBus {
+  readonly published = new Map<string, number>();
+  override async publish(channel: string, message: string): Promise<void> {
+    this.published.set(channel, (this.published.get(channel) ?? 0) + 1);
+    await super.publish(channel, message);
+  }
+}
+
+const base = () => {
+  const now = new Date().toISOString();
+  return {
+    type: "platform_update", priority: "low" as const, title: "hello all", message: "m", description: null, icon: null, actionUrl: null, actionLabel: null,
+    read: false, archived: false, deliveryStatus: "pending" as const, sentAt: null, deliveredAt: null, readAt: null, relatedId: null, data: null, createdAt: now, updatedAt: now,
+  };
+};
+
+describe("fan-out on the in-process bus", () => {
+  const bus = new CountingBus();
+  let a: TestHerald;
+  let b: TestHerald | undefined;
+
+  beforeAll(async () => {
+    a = await startTestHerald({ bus });
+  });
+  afterAll(async () => {
+    await b?.stop();
+    await a?.stop();
+    await bus.close();
+  });
+
+  it("alone, delivers a notification and a broadcast to its sockets without publishing them; with a second instance, publishes and B delivers", async () => {
+    const onA = await Probe.open(a.wsUrl, await a.tokenFor("u-alone"));
+    await onA.next("sync");
+    const n = (await a.herald.notifications.createAndSendNotification({ userId: "u-alone", type: "new_message", title: "t", message: "m" })) as NotificationDto;
+    await onA.next("notification", (m) => m.notification.id === n.id);
+    const id = randomUUID();
+    await a.herald.realtime.publishBroadcast(base(), [{ userId: "u-alone", id, seq: 9_001, presentation: LOUD }]);
+    await onA.next("notification", (m) => m.notification.id === id);
+    expect(bus.published.get("realtime") ?? 0).toBe(0);
+
+    b = await startTestHerald({ bus, sharedDatabase: a.database });
+    const onB = await Probe.open(b.wsUrl, await b.tokenFor("u-there"));
+    await onB.next("sync");
+    const m = (await a.herald.notifications.createAndSendNotification({ userId: "u-there", type: "new_message", title: "to B", message: "m" })) as NotificationDto;
+    expect((await onB.next("notification", (x) => x.notification.id === m.id)).notification.title).toBe("to B");
+    const id2 = randomUUID();
+    await a.herald.realtime.publishBroadcast(base(), [{ userId: "u-there", id: id2, seq: 9_002, presentation: LOUD }]);
+    await onB.next("notification", (x) => x.notification.id === id2);
+    expect(bus.published.get("realtime")).toBeGreaterThanOrEqual(2);
+    await Promise.all([onA.close(), onB.close()]);
+  });
+});
