@@ -87,6 +87,9 @@ export function writeFrameHeader(out: Buffer, length: number, headerLength: numb
   }
 }
 
+/** Text that JSON writes as it is between its quotes: printable ASCII without `"` and `\\`. */
+const PLAIN_JSON_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 const BROADCAST_PREFIX = Buffer.from('{"type":"notification","notification":{"id":');
 
 /**
@@ -132,9 +135,12 @@ export class BroadcastTemplate {
 
   frameFor(r: BroadcastRecipient): Frame {
     const seq = Number(r.seq);
-    const middle = `${JSON.stringify(r.id)},"seq":${seq},"userId":${JSON.stringify(r.userId)}`;
+    // Ids (UUIDs) and most user ids are plain: quoted as they are, a byte a character, without
+    // JSON.stringify or a UTF-8 length scan (together ~1 us a recipient, a tenth of a delivery).
+    const plain = PLAIN_JSON_TEXT.test(r.id) && PLAIN_JSON_TEXT.test(r.userId);
+    const middle = plain ? `"${r.id}","seq":${seq},"userId":"${r.userId}"` : `${JSON.stringify(r.id)},"seq":${seq},"userId":${JSON.stringify(r.userId)}`;
     const suffix = this.suffix(r.presentation);
-    const middleLength = Buffer.byteLength(middle);
+    const middleLength = plain ? middle.length : Buffer.byteLength(middle);
     const length = BROADCAST_PREFIX.length + middleLength + suffix.length;
     const header = frameHeaderLength(length);
     const out = Buffer.allocUnsafe(header + length);

@@ -34,6 +34,8 @@ describe("BroadcastTemplate wire frames", () => {
     ["a body over 64 KiB (64-bit length)", { type: "platform_update", title: "t", message: "x".repeat(70_000) }, "user-1"],
     ["a non-ASCII user id", { type: "t", title: "Ünïcode 🎉" }, "zoë 🎉"],
     ["a user id that needs escaping", { type: "t" }, 'q"\\\n'],
+    ["a user id with control characters, DEL and a lone surrogate", { type: "t" }, "a\u0001b\u007fc\ud800"],
+    ["a plain user id with every printable ASCII character but the quote and backslash", { type: "t" }, " !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~"],
   ])("%s: one text frame, FIN set, unmasked, whose payload is the whole message", (_, base, userId) => {
     const template = new BroadcastTemplate(base as never);
     const frame = template.frameFor({ userId, id: ID, seq: 7, presentation: LOUD });
@@ -58,6 +60,25 @@ describe("BroadcastTemplate wire frames", () => {
       return JSON.parse(frame.text).presentation;
     });
     expect(seen).toEqual([LOUD, QUIET, QUIET, LOUD, { ...LOUD, volume: 10 }, LOUD]);
+  });
+
+  it("any user id and id, plain or not, make a frame whose JSON gives them back (2,000 random ones)", () => {
+    const template = new BroadcastTemplate({ type: "t" } as never);
+    const alphabet = ["a", "Z", "0", "-", " ", "~", "\"", "\\", "/", "\n", "\u0000", "\u001f", "\u007f", "\u0080", "é", "\u2028", "🎉", "\ud800", "\udfff"];
+    let seed = 17;
+    const random = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    const text = () => Array.from({ length: random(12) }, () => alphabet[random(alphabet.length)]).join("");
+    for (let i = 0; i < 2_000; i++) {
+      const userId = text();
+      const id = i % 2 === 0 ? ID : text();
+      const frame = template.frameFor({ userId, id, seq: i, presentation: QUIET });
+      const d = decode(frame.wire!);
+      expect(d.headerLength + d.length).toBe(frame.wire!.length);
+      expect(JSON.parse(d.text).notification).toEqual({ type: "t", id, seq: i, userId });
+    }
   });
 
   it("frame header lengths follow RFC 6455 5.2", () => {
