@@ -48,9 +48,12 @@ export class Fanout {
   }
 
   async stop(): Promise<void> {
-    await this.unsubscribe?.();
-    await this.unsubscribeDisconnects?.();
+    // Cleared before the handler goes, never after: othersListen() counts a subscription it is not told of
+    // as another instance's (a spare publish), never the reverse (a lost one).
+    const { unsubscribe, unsubscribeDisconnects } = this;
     this.unsubscribe = this.unsubscribeDisconnects = undefined;
+    await unsubscribe?.();
+    await unsubscribeDisconnects?.();
   }
 
   /** Closes the user's connections here at once, then on every other instance. */
