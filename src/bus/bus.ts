@@ -19,11 +19,12 @@ export interface Bus {
   readonly redis?: SharedRedis;
   publish(channel: string, message: string): Promise<void>;
   /**
-   * How many handlers a message published on `channel` now would reach, when
-   * the bus can know: the in-process bus, exactly (every subscriber is in
-   * this process). Undefined on Redis, where other instances listen unseen.
+   * Whether a message published on `channel` now would reach a handler other
+   * than `own`, when the bus can know: the in-process bus, exactly (every
+   * subscriber is in this process). Absent, or undefined (Redis, where other
+   * instances listen unseen): assume it would.
    */
-  audience(channel: string): number | undefined;
+  reachesOthers?(channel: string, own: BusHandler): boolean | undefined;
   /** Resolves once the subscription is active; the returned function ends it. */
   subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;
   /**

@@ -11,8 +11,9 @@ export class MemoryBus implements Bus {
     for (const handler of [...set]) queueMicrotask(() => handler(message));
   }
 
-  audience(channel: string): number {
-    return this.handlers.get(channel)?.size ?? 0;
+  reachesOthers(channel: string, own: BusHandler): boolean {
+    const set = this.handlers.get(channel);
+    return set !== undefined && set.size > (set.has(own) ? 1 : 0);
   }
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {

@@ -47,11 +47,6 @@ export class RedisBus implements Bus {
     await this.pub.publish(this.prefix + channel, message);
   }
 
-  /** Other instances subscribe unseen: unknown. */
-  audience(_channel: string): undefined {
-    return undefined;
-  }
-
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
     const full = this.prefix + channel;
     let entry = this.channels.get(full);

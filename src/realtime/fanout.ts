@@ -30,6 +30,8 @@ const BROADCAST_CHUNK = 10_000;
 export class Fanout {
   private unsubscribe: (() => Promise<void>) | undefined;
   private unsubscribeDisconnects: (() => Promise<void>) | undefined;
+  /** Our handler of FANOUT_CHANNEL (the bus tells whether anyone else listens). */
+  private readonly onMessage = (raw: string) => this.receive(raw);
   /** How our own messages begin: their echo is dropped unparsed. */
   private readonly echo: readonly [string, string];
 
@@ -43,17 +45,14 @@ export class Fanout {
   }
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.bus.subscribe(FANOUT_CHANNEL, (raw) => this.receive(raw));
+    this.unsubscribe = await this.bus.subscribe(FANOUT_CHANNEL, this.onMessage);
     this.unsubscribeDisconnects = await this.bus.subscribe(DISCONNECT_CHANNEL, (raw) => this.receiveDisconnect(raw));
   }
 
   async stop(): Promise<void> {
-    // Cleared before the handler goes, never after: othersListen() counts a subscription it is not told of
-    // as another instance's (a spare publish), never the reverse (a lost one).
-    const { unsubscribe, unsubscribeDisconnects } = this;
+    await this.unsubscribe?.();
+    await this.unsubscribeDisconnects?.();
     this.unsubscribe = this.unsubscribeDisconnects = undefined;
-    await unsubscribe?.();
-    await unsubscribeDisconnects?.();
   }
 
   /** Closes the user's connections here at once, then on every other instance. */
@@ -90,8 +89,7 @@ export class Fanout {
    * would be built only for its own echo to drop.
    */
   private othersListen(): boolean {
-    const audience = this.bus.audience(FANOUT_CHANNEL);
-    return audience === undefined || audience > (this.unsubscribe ? 1 : 0);
+    return this.bus.reachesOthers?.(FANOUT_CHANNEL, this.onMessage) ?? true;
   }
 
   private async frameToUser(userId: string, frame: Frame): Promise<void> {

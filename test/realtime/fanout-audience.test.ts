@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryBus } from "../../src/bus/index.js";
+import { type Bus, MemoryBus } from "../../src/bus/index.js";
 import type { NotificationDto } from "../../src/protocol/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { LOUD, Probe } from "./helpers.js";
@@ -61,5 +61,38 @@ describe("fan-out on the in-process bus", () => {
     await onB.next("notification", (x) => x.notification.id === id2);
     expect(bus.published.get("realtime")).toBeGreaterThanOrEqual(2);
     await Promise.all([onA.close(), onB.close()]);
+  });
+});
+
+describe("fan-out on an embedder's bus that cannot tell who listens (no reachesOthers)", () => {
+  const inner = new MemoryBus();
+  let published = 0;
+  // Written against the Bus interface before reachesOthers existed.
+  const bus: Bus = {
+    kind: "memory",
+    publish: (channel, message) => {
+      if (channel === "realtime") published += 1;
+      return inner.publish(channel, message);
+    },
+    subscribe: (channel, handler) => inner.subscribe(channel, handler),
+    onReconnect: () => undefined,
+    close: () => inner.close(),
+  };
+  let a: TestHerald;
+  beforeAll(async () => {
+    a = await startTestHerald({ bus });
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await bus.close();
+  });
+
+  it("publishes every delivery, as before", async () => {
+    const onA = await Probe.open(a.wsUrl, await a.tokenFor("u-custom"));
+    await onA.next("sync");
+    const n = (await a.herald.notifications.createAndSendNotification({ userId: "u-custom", type: "new_message", title: "t", message: "m" })) as NotificationDto;
+    await onA.next("notification", (m) => m.notification.id === n.id);
+    expect(published).toBe(1);
+    await onA.close();
   });
 });
