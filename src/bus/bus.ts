@@ -20,11 +20,12 @@ export interface Bus {
   publish(channel: string, message: string): Promise<void>;
   /**
    * Whether a message published on `channel` now would reach a handler other
-   * than `own`, when the bus can know: the in-process bus, exactly (every
-   * subscriber is in this process). Absent, or undefined (Redis, where other
-   * instances listen unseen): assume it would.
+   * than `own`, for a bus that knows all its subscribers (the in-process bus).
+   * Left out, the answer is "yes": Redis, where other instances listen unseen.
+   * A bus that carries messages to other processes must leave it out (or
+   * answer true), or what it would carry is never published to it.
    */
-  reachesOthers?(channel: string, own: BusHandler): boolean | undefined;
+  reachesOthers?(channel: string, own: BusHandler): boolean;
   /** Resolves once the subscription is active; the returned function ends it. */
   subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;
   /**

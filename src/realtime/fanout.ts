@@ -1,8 +1,8 @@
 /**
  * Fan-out across instances. A message is delivered to this instance's sockets
- * at once, then published once on the bus channel `realtime`; every other
- * instance delivers it to its own sockets of that user (the origin skips its
- * own echo). One channel for the cluster keeps broadcasts to one bus message
+ * at once, then published once on the bus channel `realtime` (unless the bus
+ * knows no other instance listens: Bus.reachesOthers); every other instance
+ * delivers it to its own sockets of that user (the origin skips its own echo). One channel for the cluster keeps broadcasts to one bus message
  * and subscriptions constant; each instance filters by the users it holds.
  */
 import type { Bus } from "../bus/index.js";

@@ -8,7 +8,7 @@ import { type Bus, MemoryBus, RedisBus, createPresence } from "../../src/bus/ind
 import type { NotificationDto } from "../../src/protocol/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
 import { usingRedis } from "../support/database.js";
-import { LOUD, Probe, eventually, insertNotification } from "./helpers.js";
+import { LOUD, Probe, broadcastBase, eventually, insertNotification } from "./helpers.js";
 
 if (!usingRedis) console.warn("[realtime cluster] REDIS_URL is unset: the Redis variants are skipped (the MemoryBus variants run).");
 
@@ -71,11 +71,7 @@ for (const mode of modes) {
         Probe.open(b.wsUrl, await b.tokenFor("u-b3")),
       ]);
       await Promise.all([r1, r2, other].map((p) => p.next("sync")));
-      const now = new Date().toISOString();
-      const base = {
-        type: "platform_update", priority: "low" as const, title: "hello all", message: "m", description: null, icon: null, actionUrl: null, actionLabel: null,
-        read: false, archived: false, deliveryStatus: "pending" as const, sentAt: null, deliveredAt: null, readAt: null, relatedId: null, data: { v: 1 }, createdAt: now, updatedAt: now,
-      };
+      const base = broadcastBase({ v: 1 });
       const recipients = [
         { userId: "u-b1", id: randomUUID(), seq: 101, presentation: LOUD },
         { userId: "u-b2", id: randomUUID(), seq: 102, presentation: { ...LOUD, silent: true } },

@@ -1,18 +1,15 @@
 /**
- * Attack on the fan-out's "does anyone else listen" shortcut (93c76a3): Fanout.othersListen()
- * infers whether its own handler is in the bus's set from its `unsubscribe` flag. When the
- * MemoryBus is closed under it (its owner Herald stopped) the flag stays set but the handler is
- * gone, so a later instance's lone subscription is taken for our own echo and B publishes nothing.
- * Passes on 93c76a3^ (B published; C delivered), fails after.
+ * Pins 625d74a (found by helper-82 attacking 93c76a3): the fan-out asks the bus whether anyone but its own
+ * handler listens. Its first version guessed its own subscription from a flag; a MemoryBus closed under it
+ * (the Herald that made it stopped) dropped that handler, a later instance's lone subscription was taken
+ * for its own, and nothing was published to it. Failed on 93c76a3..94f060d; passes before and after.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { MemoryBus } from "../../src/bus/index.js";
 import type { NotificationDto } from "../../src/protocol/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
+import { within } from "../support/within.js";
 import { Probe } from "./helpers.js";
-
-const within = <T>(p: Promise<T>, ms: number, what: string) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not received within ${ms} ms: ${what}`)), ms))]);
 
 describe("an embedded Herald's own bus, shared with others (Herald.runtime.bus)", () => {
   let a: TestHerald | undefined;

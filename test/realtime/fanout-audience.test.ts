@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, MemoryBus } from "../../src/bus/index.js";
 import type { NotificationDto } from "../../src/protocol/index.js";
 import { type TestHerald, startTestHerald } from "../support/herald.js";
-import { LOUD, Probe } from "./helpers.js";
+import { LOUD, Probe, broadcastBase } from "./helpers.js";
 
 /** The real in-process bus, counting what is published on each channel. */
 class CountingBus extends MemoryBus {
@@ -18,14 +18,6 @@ class CountingBus extends MemoryBus {
     await super.publish(channel, message);
   }
 }
-
-const base = () => {
-  const now = new Date().toISOString();
-  return {
-    type: "platform_update", priority: "low" as const, title: "hello all", message: "m", description: null, icon: null, actionUrl: null, actionLabel: null,
-    read: false, archived: false, deliveryStatus: "pending" as const, sentAt: null, deliveredAt: null, readAt: null, relatedId: null, data: null, createdAt: now, updatedAt: now,
-  };
-};
 
 describe("fan-out on the in-process bus", () => {
   const bus = new CountingBus();
@@ -47,7 +39,7 @@ describe("fan-out on the in-process bus", () => {
     const n = (await a.herald.notifications.createAndSendNotification({ userId: "u-alone", type: "new_message", title: "t", message: "m" })) as NotificationDto;
     await onA.next("notification", (m) => m.notification.id === n.id);
     const id = randomUUID();
-    await a.herald.realtime.publishBroadcast(base(), [{ userId: "u-alone", id, seq: 9_001, presentation: LOUD }]);
+    await a.herald.realtime.publishBroadcast(broadcastBase(), [{ userId: "u-alone", id, seq: 9_001, presentation: LOUD }]);
     await onA.next("notification", (m) => m.notification.id === id);
     expect(bus.published.get("realtime") ?? 0).toBe(0);
 
@@ -57,7 +49,7 @@ describe("fan-out on the in-process bus", () => {
     const m = (await a.herald.notifications.createAndSendNotification({ userId: "u-there", type: "new_message", title: "to B", message: "m" })) as NotificationDto;
     expect((await onB.next("notification", (x) => x.notification.id === m.id)).notification.title).toBe("to B");
     const id2 = randomUUID();
-    await a.herald.realtime.publishBroadcast(base(), [{ userId: "u-there", id: id2, seq: 9_002, presentation: LOUD }]);
+    await a.herald.realtime.publishBroadcast(broadcastBase(), [{ userId: "u-there", id: id2, seq: 9_002, presentation: LOUD }]);
     await onB.next("notification", (x) => x.notification.id === id2);
     expect(bus.published.get("realtime")).toBeGreaterThanOrEqual(2);
     await Promise.all([onA.close(), onB.close()]);

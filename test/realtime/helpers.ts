@@ -7,11 +7,20 @@ import http from "node:http";
 import { WebSocket } from "ws";
 import type { Database } from "../../src/db/index.js";
 import { RedisBus, createPresence } from "../../src/bus/index.js";
-import { NOTIFICATION_COLUMNS, type NotificationDto, type NotificationRow, toNotificationDto } from "../../src/notifications/index.js";
+import { type BroadcastBase, NOTIFICATION_COLUMNS, type NotificationDto, type NotificationRow, toNotificationDto } from "../../src/notifications/index.js";
 import type { Presentation, ServerMessage } from "../../src/protocol/index.js";
 import type { NotificationWebSocketServer } from "../../src/realtime/index.js";
 
 export const LOUD: Presentation = { sound: true, volume: 70, desktop: true, silent: false };
+
+/** A broadcast's shared fields (publishBroadcast adds each recipient's id, seq and user id), created now. */
+export function broadcastBase(data: Record<string, unknown> | null = null): BroadcastBase {
+  const now = new Date().toISOString();
+  return {
+    type: "platform_update", priority: "low", title: "hello all", message: "m", description: null, icon: null, actionUrl: null, actionLabel: null,
+    read: false, archived: false, deliveryStatus: "pending", sentAt: null, deliveredAt: null, readAt: null, relatedId: null, data, createdAt: now, updatedAt: now,
+  };
+}
 
 let counter = 0;
 
