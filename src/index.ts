@@ -12,6 +12,9 @@ export type { Runtime } from "./runtime.js";
 export { loadConfig, ConfigError } from "./config/index.js";
 export type { Config } from "./config/index.js";
 export { openDatabase, migrate } from "./db/index.js";
+// The constructors' optional bus (SPEC: database, bus, clock, logger): the two Herald has, and the interface for another.
+export { MemoryBus, RedisBus } from "./bus/index.js";
+export type { Bus, BusHandler } from "./bus/index.js";
 export { mintToken } from "./auth/index.js";
 export { HeraldError } from "./errors/index.js";
 export type { NotificationDto } from "./notifications/index.js";
