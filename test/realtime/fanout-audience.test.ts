@@ -19,6 +19,15 @@ class CountingBus extends MemoryBus {
   }
 }
 
+/** Connects `userId` to `h`, creates a notification for them there and waits until their socket has it. */
+async function connectAndNotify(h: TestHerald, userId: string): Promise<Probe> {
+  const probe = await Probe.open(h.wsUrl, await h.tokenFor(userId));
+  await probe.next("sync");
+  const n = (await h.herald.notifications.createAndSendNotification({ userId, type: "new_message", title: "t", message: "m" })) as NotificationDto;
+  await probe.next("notification", (m) => m.notification.id === n.id);
+  return probe;
+}
+
 describe("fan-out on the in-process bus", () => {
   const bus = new CountingBus();
   let a: TestHerald;
@@ -34,10 +43,7 @@ describe("fan-out on the in-process bus", () => {
   });
 
   it("alone, delivers a notification and a broadcast to its sockets without publishing them; with a second instance, publishes and B delivers", async () => {
-    const onA = await Probe.open(a.wsUrl, await a.tokenFor("u-alone"));
-    await onA.next("sync");
-    const n = (await a.herald.notifications.createAndSendNotification({ userId: "u-alone", type: "new_message", title: "t", message: "m" })) as NotificationDto;
-    await onA.next("notification", (m) => m.notification.id === n.id);
+    const onA = await connectAndNotify(a, "u-alone");
     const id = randomUUID();
     await a.herald.realtime.publishBroadcast(broadcastBase(), [{ userId: "u-alone", id, seq: 9_001, presentation: LOUD }]);
     await onA.next("notification", (m) => m.notification.id === id);
@@ -80,10 +86,7 @@ describe("fan-out on an embedder's bus that cannot tell who listens (no reachesO
   });
 
   it("publishes every delivery, as before", async () => {
-    const onA = await Probe.open(a.wsUrl, await a.tokenFor("u-custom"));
-    await onA.next("sync");
-    const n = (await a.herald.notifications.createAndSendNotification({ userId: "u-custom", type: "new_message", title: "t", message: "m" })) as NotificationDto;
-    await onA.next("notification", (m) => m.notification.id === n.id);
+    const onA = await connectAndNotify(a, "u-custom");
     expect(published).toBe(1);
     await onA.close();
   });
