@@ -139,7 +139,7 @@ export class BroadcastTemplate {
   frameFor(r: BroadcastRecipient): Frame {
     const seq = Number(r.seq);
     // Ids (UUIDs) and most user ids are plain: quoted as they are, a byte a character, without
-    // JSON.stringify or a UTF-8 length scan (together ~1 us a recipient, a tenth of a delivery).
+    // JSON.stringify or a UTF-8 length scan (~0.5 us a recipient of ~1.7: bench/broadcast-frames.ts).
     const plain = PLAIN_JSON_TEXT.test(r.id) && PLAIN_JSON_TEXT.test(r.userId);
     const quote = plain ? quotePlain : JSON.stringify;
     const middle = `${quote(r.id)},"seq":${seq},"userId":${quote(r.userId)}`;
