@@ -116,7 +116,11 @@ export const LOCK_ROLLUPS = "LOCK TABLE analytics_rollup_state IN EXCLUSIVE MODE
  *   title, from `notifications`, else from the copy migration 0011 keeps of a
  *   deleted one, else from an earlier first of the same notification, else
  *   'unknown' (index lookups: LIMIT 1 keeps them per notification).
- * - `candidates`: each event, plus the ones it implies (see IMPLIED);
+ * - `candidates`: each event, plus the ones it implies (see IMPLIED), the
+ *   earliest per (notification, type), ties to the first stored: the row the
+ *   rebuild's DISTINCT ON keeps, so both name the same user (with
+ *   min(user_id) and min(ts) apart, two users' events of one notification in
+ *   one pass named another: trackEvent takes any user for any notification);
  *   `firsts`: only a pass that inserts a (notification, type) counts it.
  * - `channel_firsts` and `channel_rollup`: the same per channel (CHANNEL_IMPLIED).
  * - Returns the rows folded in, whether more are waiting, and the
@@ -129,10 +133,10 @@ bound AS (
   FROM (SELECT (SELECT e.xid FROM analytics_events e WHERE e.xid >= $2::xid8 ORDER BY e.xid OFFSET $1::bigint LIMIT 1) AS xid) b
 ),
 pending AS MATERIALIZED (
-  SELECT e.xid, e.notification_id, e.user_id, e.event_type, e.timestamp AS ts, e.channel FROM analytics_events e
+  SELECT e.xid, e.id, e.notification_id, e.user_id, e.event_type, e.timestamp AS ts, e.channel FROM analytics_events e
   WHERE e.xid >= $2::xid8 AND e.xid <= (SELECT COALESCE(xid, '18446744073709551615'::xid8) FROM bound)
   UNION ALL
-  SELECT e.xid, e.notification_id, e.user_id, e.event_type, e.timestamp, e.channel FROM analytics_events e
+  SELECT e.xid, e.id, e.notification_id, e.user_id, e.event_type, e.timestamp, e.channel FROM analytics_events e
   WHERE e.xid = ANY ($3::xid8[])
 ),
 cutoff AS (
@@ -166,8 +170,9 @@ known AS (
   ) f ON true
 ),
 candidates AS (
-  SELECT notification_id, event_type, min(user_id) AS user_id, min(ts) AS first_at
-  FROM (${IMPLIED("headline", "ts")}) x GROUP BY notification_id, event_type
+  SELECT DISTINCT ON (notification_id, event_type) notification_id, event_type, user_id, ts AS first_at
+  FROM (${IMPLIED("headline", "ts", "id")}) x
+  ORDER BY notification_id, event_type, ts, id
 ),
 firsts AS (
   INSERT INTO analytics_firsts (notification_id, event_type, user_id, notification_type, group_id, first_at)
@@ -204,10 +209,9 @@ groups AS (
 ),
 channel_firsts AS (
   INSERT INTO analytics_channel_firsts (notification_id, channel, outcome, user_id, first_at)
-  SELECT notification_id, channel, outcome, min(user_id), min(ts)
-  FROM (${CHANNEL_IMPLIED("input", "ts")}) x
-  GROUP BY notification_id, channel, outcome
-  ORDER BY notification_id, channel, outcome
+  SELECT DISTINCT ON (notification_id, channel, outcome) notification_id, channel, outcome, user_id, ts
+  FROM (${CHANNEL_IMPLIED("input", "ts", "id")}) x
+  ORDER BY notification_id, channel, outcome, ts, id
   ON CONFLICT (notification_id, channel, outcome) DO NOTHING
   RETURNING channel, outcome, first_at
 ),

@@ -133,6 +133,43 @@ describe("asynchronous rollups", () => {
     expect(await figures()).toEqual(live);
   });
 
+  it("a notification's events from several users: each first names the user of the earliest event (ties: the first stored), in a pass as in a rebuild", async () => {
+    // trackEvent takes any user for any notification. Users named so that the alphabetically least is never the earliest.
+    const at = (s: number) => new Date(Date.parse(AT) + s * 1000);
+    const ingest = new AnalyticsIngest({ database: db, logger: silentLogger, intervalMs: 3_600_000, batchSize: 1_000_000 });
+    ingest.record({ notificationId: uuid(1), userId: "zed", eventType: "opened", timestamp: at(1) });
+    ingest.record({ notificationId: uuid(1), userId: "amy", eventType: "opened", timestamp: at(2) });
+    ingest.record({ notificationId: uuid(1), userId: "bob", eventType: "clicked", timestamp: at(0) });
+    ingest.record({ notificationId: uuid(2), userId: "yan", eventType: "delivered", channel: "email", timestamp: at(5) });
+    ingest.record({ notificationId: uuid(2), userId: "ann", eventType: "delivered", channel: "email", timestamp: at(5) });
+    ingest.record({ notificationId: uuid(2), userId: "abe", eventType: "sent", channel: "email", timestamp: at(9) });
+    await ingest.flush();
+    await ingest.rollups.catchUp();
+    await ingest.stop();
+    const firsts = () =>
+      db.query<{ row: string }>(
+        `SELECT notification_id || ' ' || event_type || ' ' || user_id || ' ' || to_char(first_at AT TIME ZONE 'UTC', 'SS') AS row FROM analytics_firsts
+         UNION ALL
+         SELECT notification_id || ' ' || channel || ':' || outcome || ' ' || user_id || ' ' || to_char(first_at AT TIME ZONE 'UTC', 'SS') FROM analytics_channel_firsts
+         ORDER BY 1`,
+      );
+    const live = (await firsts()).map((r) => r.row);
+    expect(live).toEqual(
+      [
+        `${uuid(1)} clicked bob 00`,
+        `${uuid(1)} delivered bob 00`,
+        `${uuid(1)} opened zed 01`,
+        `${uuid(1)} sent bob 00`,
+        `${uuid(2)} delivered yan 05`,
+        `${uuid(2)} email:delivered yan 05`,
+        `${uuid(2)} email:sent yan 05`,
+        `${uuid(2)} sent yan 05`,
+      ].sort(),
+    );
+    await rebuildRollups(db);
+    expect((await firsts()).map((r) => r.row)).toEqual(live);
+  });
+
   it("a pass that dies before its commit leaves nothing behind, and the next pass counts its rows once", async () => {
     await db.query(INSERT_EVENTS, deliveries([1, 2, 3, 4]));
     const before = await db.query("SELECT snapshot::text, events FROM analytics_rollup_state");
