@@ -5,6 +5,6 @@
 -- raw events by notification (getNotificationMetrics), by user and time
 -- (erasure, the export of one user), by time (the export, the edges of a
 -- range that the rollups' 15-minute buckets do not cover) or by xid (the
--- roll-up), and filter the type within those. test/analytics/events-indexes.test.ts
+-- roll-up), and filter the type within those. test/db/indexes.test.ts
 -- keeps it that way. Measured: bench/RESULTS.md, 2026-12-03.
 DROP INDEX IF EXISTS analytics_events_type_idx;
