@@ -12,6 +12,7 @@ import { RollupWorker, rebuildRollups } from "../../src/analytics/index.js";
 import { INSERT_EVENTS } from "../../src/analytics/sql.js";
 import { silentLogger } from "../../src/observability/index.js";
 import { type TestDatabase, openTestDatabase, usingPostgres } from "../support/database.js";
+import { prng } from "../support/prng.js";
 import { uuid } from "./fixtures.js";
 
 const AT = Date.parse("2024-05-01T10:14:58.000Z"); // two seconds before a bucket boundary
@@ -25,18 +26,6 @@ interface Row {
   type: string;
   at: Date;
   channel: string | null;
-}
-
-/** mulberry32: a seeded generator, so a failure replays. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** INSERT_EVENTS's parameters for `rows`, in their order (ids follow it). */
