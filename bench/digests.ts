@@ -10,16 +10,15 @@
 import { execSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import nodemailer from "nodemailer";
 import pg from "pg";
-import { SMTPServer } from "smtp-server";
 import { loadConfig } from "../src/config/index.js";
 import { migrate, openDatabase, quoteIdent } from "../src/db/index.js";
 import { EmailDigestService } from "../src/digests/index.js";
 import { unsubscribeKey } from "../src/mail/index.js";
 import { ManualClock, createMetricsRegistry, silentLogger } from "../src/observability/index.js";
 import { describeMachine } from "./lib/machine.js";
+import { startSmtpSink } from "./lib/smtp-sink.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => {
@@ -33,48 +32,13 @@ const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test
 const MAX_CONNECTIONS = 5;
 const IN_FLIGHT = 32; // the most the digest delivery keeps in flight (2 loops x 16)
 
-/** A loopback SMTP server that accepts and counts (reads every byte, stores nothing). */
-async function startSink() {
-  let accepted = 0;
-  let bytes = 0;
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    closeTimeout: 1000,
-    onData(stream, _session, cb) {
-      stream.on("data", (c: Buffer) => (bytes += c.length));
-      stream.on("end", () => {
-        accepted++;
-        cb();
-      });
-    },
-  });
-  server.on("error", () => undefined);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.server.address() as AddressInfo).port,
-    get accepted() {
-      return accepted;
-    },
-    get bytes() {
-      return bytes;
-    },
-    reset() {
-      accepted = 0;
-      bytes = 0;
-    },
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
 async function main() {
   const schema = `bench_digests_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
   const database = await openDatabase({ url, schema, poolSize: 10 });
-  const sink = await startSink();
+  const sink = await startSmtpSink();
   try {
     await migrate(database);
     // All users daily in UTC, so one 08:00 window closes for all of them at once (the worst case for one run).

@@ -13,11 +13,13 @@ import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { type BareServer, benchRelayTable, pgliteRelayDb, poolRelayDb, startBareServer } from "../lib/baselines.js";
+import type { TestHerald } from "../../test/support/herald.js";
 import { type BenchOptions, requirePostgres, seedUsers, startBenchHerald, startEmbeddedHerald, wsUrlsFor } from "../lib/context.js";
 import { httpLoad } from "../lib/http-load.js";
 import { LoadGenerator } from "../lib/loadgen.js";
 import type { CaseResult } from "../lib/report.js";
 import { type CpuCost, cpuSince, cpuSnapshot, profiled } from "../lib/resources.js";
+import { type SmtpSink, startSmtpSink } from "../lib/smtp-sink.js";
 import { percentile } from "../lib/stats.js";
 
 const CONCURRENCY = 32;
@@ -174,6 +176,32 @@ function fixedRate(value: string | undefined): number | undefined {
 }
 
 /**
+ * BENCH_C2D_JOBS=on: each Herald runs its jobs, so the delivery worker claims
+ * and sends the e-mail every creation queues (new_message is high priority:
+ * e-mailed at once, docs/delivery.md) to a loopback SMTP sink, as in
+ * production. Unset, Herald runs without jobs: the e-mail rows are written
+ * and never sent, and the worker's cost is in no figure.
+ */
+async function heraldJobs(): Promise<{ sink: SmtpSink; options: { jobs: true; env: Record<string, string> } } | undefined> {
+  if (process.env.BENCH_C2D_JOBS !== "on") return undefined;
+  const sink = await startSmtpSink();
+  return { sink, options: { jobs: true, env: { EMAIL_HOST: "127.0.0.1", EMAIL_PORT: String(sink.port), EMAIL_SECURE: "false" } } };
+}
+
+/** What the note says about e-mail: sent by the worker by the end of the rounds, or not sent at all. */
+async function emailNote(sides: { label: string; h: TestHerald; jobs: Awaited<ReturnType<typeof heraldJobs>>; rounds: Round[] }[]): Promise<string> {
+  if (!sides[0]?.jobs) return "Herald runs without its jobs: the e-mail row each creation queues (high priority, due now) is written and never sent (BENCH_C2D_JOBS=on runs the delivery worker against a loopback SMTP sink). ";
+  const parts = await Promise.all(
+    sides.map(async ({ label, h, jobs, rounds }) => {
+      const [open] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM notification_queue WHERE status IN ('pending', 'processing')");
+      const created = rounds.reduce((n, r) => n + r.ok, 0);
+      return `${label}: the SMTP sink accepted ${jobs!.sink.accepted.toLocaleString("en-US")} e-mails for ${created.toLocaleString("en-US")} creations answered (closed and open-load rounds; ${open!.n.toLocaleString("en-US")} sends still queued at the end)`;
+    }),
+  );
+  return `Herald runs its jobs (BENCH_C2D_JOBS=on): the delivery worker e-mails each creation to a loopback SMTP sink; ${parts.join("; ")}. `;
+}
+
+/**
  * BENCH_C2D_EMBEDDED=only runs the embedded sides alone (embedded Herald, the
  * durable relay on PGlite and the bare relay), without PostgreSQL;
  * BENCH_C2D_LITE_RATE=N offers N creations/s in its open-load rounds instead
@@ -183,8 +211,10 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
   if (process.env.BENCH_C2D_EMBEDDED === "only") return embeddedOnly(o);
   const userCount = 1000;
   const count = o.quick ? 2000 : 10_000;
-  const h = await startBenchHerald();
-  const embedded = await startEmbeddedHerald();
+  const pgJobs = await heraldJobs();
+  const liteJobs = await heraldJobs();
+  const h = await startBenchHerald(pgJobs?.options);
+  const embedded = await startEmbeddedHerald(liteJobs?.options);
   const pool = new pg.Pool({ connectionString: requirePostgres(), max: 10 });
   const tag = `${process.pid}_${Date.now().toString(36)}`;
   const rowTable = `bench_relay_${tag}`;
@@ -246,7 +276,10 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
       `Relay tables: id, user_id, title, message, data, created_at, primary key only. ` +
       `CPU per creation, median of the rounds (the servers' main thread / PostgreSQL's processes / Redis; main thread busy share of the round; the main thread's write system calls and nonvoluntary context switches; this process's three busiest other threads: the load generators and embedded Herald's PGlite thread): ${Object.entries(sides)
         .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)
-        .join("; ")}.`;
+        .join("; ")}. ${await emailNote([
+      { label: "PostgreSQL", h, jobs: pgJobs, rounds: [...herald, ...pgAt.herald] },
+      { label: "embedded", h: embedded, jobs: liteJobs, rounds: [...lh, ...liteAt.herald] },
+    ])}`;
     const base = { unit: "req/s", higherIsBetter: true };
     return [
       { ...base, name: "create-to-deliver throughput, PostgreSQL (1,000 users)", herald: tput(herald), baseline: tput(gc), baselineName: "durable relay (group commit)", goal: ">= 0.8", goalMet: ratio(herald, gc) >= 0.8, saturated: pgSaturated, errors, note },
@@ -270,6 +303,8 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
     rmSync(liteDir, { recursive: true, force: true });
     await embedded.stop();
     await h.stop();
+    await pgJobs?.sink.close();
+    await liteJobs?.sink.close();
   }
 }
 
@@ -277,7 +312,8 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
 async function embeddedOnly(o: BenchOptions): Promise<CaseResult[]> {
   const users = Array.from({ length: 1000 }, (_, i) => `c2d-${i}`);
   const count = o.quick ? 2000 : 10_000;
-  const embedded = await startEmbeddedHerald();
+  const liteJobs = await heraldJobs();
+  const embedded = await startEmbeddedHerald(liteJobs?.options);
   const liteDir = mkdtempSync(path.join(tmpdir(), "herald-bench-relay-"));
   const lite = await PGlite.create(liteDir);
   await lite.exec(benchRelayTable("bench_relay"));
@@ -305,7 +341,7 @@ async function embeddedOnly(o: BenchOptions): Promise<CaseResult[]> {
     const liteAt = await atRate(o, gen, users, liteRate, sides.embedded, sides.durableLite);
     const note = `embedded sides only (BENCH_C2D_EMBEDDED=only); p50 ms ${lh.map((r) => r.p50.toFixed(1)).join(", ")}; CPU per creation: ${Object.entries(sides)
       .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)
-      .join("; ")}.`;
+      .join("; ")}. ${await emailNote([{ label: "embedded", h: embedded, jobs: liteJobs, rounds: [...lh, ...liteAt.herald] }])}`;
     const base = { unit: "req/s", higherIsBetter: true };
     return [
       { ...base, name: "create-to-deliver throughput, embedded PGlite", herald: lh.map((r) => r.throughput), baseline: relay.map((r) => r.throughput), baselineName: "bare HTTP+ws relay", goal: ">= 0.25", goalMet: ratio >= 0.25, saturated, errors, note },
@@ -319,5 +355,6 @@ async function embeddedOnly(o: BenchOptions): Promise<CaseResult[]> {
     await lite.close();
     rmSync(liteDir, { recursive: true, force: true });
     await embedded.stop();
+    await liteJobs?.sink.close();
   }
 }

@@ -4,10 +4,10 @@
  * the pool past its sender's lease is never sent.
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
+import { type AddressInfo, Socket, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type Mailer, MailFencedError, MailUnreachedError, type SmtpMailerOptions, classifyMailError, createMailer } from "../../src/mail/index.js";
 import { type SmtpSink, smtpFor, startSmtpSink, toRecipient } from "../digests/support.js";
 import { type ScriptedSmtp, refusingPort, startScriptedSmtp, wait } from "./smtp.js";
@@ -141,6 +141,22 @@ describe("mailer pool", () => {
     expect(classifyMailError((first as PromiseRejectedResult).reason)).toMatchObject({ responseCode: 421, retryable: true, reachedServer: false });
     expect(second.status).toBe("fulfilled");
     expect(smtp.bodies).toEqual(["second@example.test"]);
+  });
+
+  it("turns Nagle's algorithm off on every connection it opens (a message's terminator is not held for the server's delayed ACK)", async () => {
+    const setNoDelay = vi.spyOn(Socket.prototype, "setNoDelay");
+    try {
+      smtp = await startScriptedSmtp({ answerDelayMs: 20 });
+      const port = smtp.port;
+      mailer = createMailer(smtpAt(port, { maxConnections: 2 }));
+      await Promise.all(["a", "b", "c"].map((to) => mailer!.send(message(`${to}@example.test`))));
+      // Our side of each connection is the socket whose remote port is the server's.
+      const noDelay = new Set(setNoDelay.mock.contexts.filter((socket, i) => (socket as Socket).remotePort === port && setNoDelay.mock.calls[i]![0] !== false));
+      expect(smtp.connections).toBe(2);
+      expect(noDelay.size).toBe(2);
+    } finally {
+      setNoDelay.mockRestore();
+    }
   });
 
   it("connections are reused and never more than maxConnections are open", async () => {
