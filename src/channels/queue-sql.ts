@@ -94,39 +94,64 @@ export async function bundleMembers(db: Queryable, bundle: ClaimedRow): Promise<
   );
 }
 
+/** A success to record: the row, its channel progress, its bundle's members, the notifications it reached. */
+export interface SentMark {
+  id: string;
+  payload: QueuePayload | null;
+  memberIds: string[];
+  notificationIds: string[];
+}
+
 /**
- * Records a success in one statement: the row (only while this worker still
- * holds it), the members of a bundle, and the notifications: pending (nothing
- * delivered them yet, e.g. the user was offline) or marked failed by an
- * earlier give-up move to `sent` (delivery rule 5).
+ * Records successes in one statement: each row (only while this worker
+ * still holds it), the members of its bundle, and its notifications: pending
+ * (nothing delivered them yet, e.g. the user was offline) or marked failed
+ * by an earlier give-up move to `sent` (delivery rule 5). The notifications
+ * are locked in id order, so two workers marking overlapping sets wait for
+ * each other instead of deadlocking. Returns the ids of the rows recorded:
+ * a row missing had its lease expire and another worker took it over.
  */
-export async function markSent(
-  db: Queryable,
-  id: string,
-  workerId: string,
-  now: Date,
-  payload: QueuePayload | null,
-  memberIds: string[],
-  notificationIds: string[],
-): Promise<boolean> {
-  const rows = await db.query(
+export async function markSent(db: Queryable, workerId: string, now: Date, marks: SentMark[]): Promise<Set<string>> {
+  const owned = (pick: (m: SentMark) => string[]) => {
+    const ids: string[] = [];
+    const owners: string[] = [];
+    for (const m of marks) {
+      for (const id of pick(m)) {
+        ids.push(id);
+        owners.push(m.id);
+      }
+    }
+    return [ids, owners];
+  };
+  const rows = await db.query<{ id: string }>(
     `WITH row AS (
-       UPDATE notification_queue
-          SET status = 'sent', sent_at = $3, last_error = NULL, locked_by = NULL, locked_until = NULL, payload = $4, updated_at = $3
-        WHERE id = $1 AND locked_by = $2 AND status = 'processing'
-        RETURNING id
+       UPDATE notification_queue q
+          SET status = 'sent', sent_at = $3, last_error = NULL, locked_by = NULL, locked_until = NULL, payload = m.payload, updated_at = $3
+         FROM unnest($1::uuid[], $4::jsonb[]) AS m(id, payload)
+        WHERE q.id = m.id AND q.locked_by = $2 AND q.status = 'processing'
+        RETURNING q.id
      ), members AS (
        UPDATE notification_queue SET status = 'sent', sent_at = $3, last_error = NULL, updated_at = $3
-        WHERE id = ANY($5::uuid[]) AND status = 'held' AND EXISTS (SELECT 1 FROM row)
+        WHERE id IN (SELECT o.id FROM unnest($5::uuid[], $6::uuid[]) AS o(id, owner) JOIN row ON row.id = o.owner) AND status = 'held'
      ), reached AS (
-       UPDATE notifications SET delivery_status = 'sent', sent_at = COALESCE(sent_at, $3), updated_at = $3
-        WHERE id = ANY($6::uuid[]) AND delivery_status IN ('pending', 'failed') AND EXISTS (SELECT 1 FROM row)
+       UPDATE notifications n SET delivery_status = 'sent', sent_at = COALESCE(n.sent_at, $3), updated_at = $3
+         FROM (SELECT x.id FROM notifications x
+                WHERE x.id IN (SELECT o.id FROM unnest($7::uuid[], $8::uuid[]) AS o(id, owner) JOIN row ON row.id = o.owner)
+                  AND x.delivery_status IN ('pending', 'failed')
+                ORDER BY x.id FOR UPDATE) l
+        WHERE n.id = l.id
      )
      SELECT id FROM row`,
-    [id, workerId, now, payload === null ? null : JSON.stringify(payload), memberIds, notificationIds],
+    [
+      marks.map((m) => m.id),
+      workerId,
+      now,
+      marks.map((m) => (m.payload === null ? null : JSON.stringify(m.payload))),
+      ...owned((m) => m.memberIds),
+      ...owned((m) => m.notificationIds),
+    ],
   );
-  // Empty: our lease expired and another worker took the row over.
-  return rows.length > 0;
+  return new Set(rows.map((r) => r.id));
 }
 
 /**

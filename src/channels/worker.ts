@@ -7,7 +7,7 @@
  * its lease runs out) between the provider accepting it and the row update.
  */
 import type { AnalyticsSink } from "../analytics/index.js";
-import type { Database } from "../db/index.js";
+import { BatchWriter, type Database } from "../db/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { Registry } from "prom-client";
 import { type Channel, type ChannelJob, type OutOfAppChannelName, asChannelError, permanent } from "./channel.js";
@@ -29,7 +29,7 @@ export interface DeliveryWorkerOptions {
   workerId: string;
   /** Rows claimed per round (default 20). */
   batchSize?: number;
-  /** Sends in flight at once (default 5). */
+  /** Sends in flight at once (default 16, as the digests'; the mailer's pool queues beyond its connections). */
   concurrency?: number;
   /** Idle wait between rounds when nothing was due (default 1 s). */
   pollIntervalMs?: number;
@@ -50,9 +50,11 @@ export class DeliveryWorker {
   private idleWaiters: (() => void)[] = [];
   private idle = false;
   private readonly metrics: ChannelMetrics | undefined;
+  private readonly sentMarks: SentMarks;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.metrics = options.metrics ? channelMetrics(options.metrics, () => plans.queueDepth(options.database)) : undefined;
+    this.sentMarks = new SentMarks(options);
   }
 
   get status(): State {
@@ -123,7 +125,9 @@ export class DeliveryWorker {
    */
   private async run(): Promise<void> {
     const o = this.options;
-    const slots = o.concurrency ?? 5;
+    // 16 rather than 5: each freed slot is refilled by a claim round (a claim and three reads), so more in flight
+    // means fewer rounds per send (e-mail drain 456 -> 611/s on PostgreSQL, bench/RESULTS.md).
+    const slots = o.concurrency ?? 16;
     const inFlight = new Set<Promise<void>>();
     let slotFreed: (() => void) | undefined;
     while (this.state === "active") {
@@ -253,9 +257,9 @@ export class DeliveryWorker {
       o.logger.warn({ queueId: row.id, channel: row.channel, attempts: row.attempts, reason }, "delivery gave up");
       return;
     }
-    const now = o.clock.now();
     const payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
-    if (await plans.markSent(db, row.id, o.workerId, now, payload, memberIds, notifications.map((n) => n.id))) {
+    const { held, now } = await this.sentMarks.mark({ id: row.id, payload, memberIds, notificationIds: notifications.map((n) => n.id) });
+    if (held) {
       this.metrics?.sends.inc({ channel: row.channel });
       for (const n of notifications) {
         o.analytics?.record({ notificationId: n.id, userId: row.userId, eventType: "sent", metadata: { channel: row.channel }, timestamp: now });
@@ -263,5 +267,35 @@ export class DeliveryWorker {
     } else {
       o.logger.warn({ queueId: row.id }, "sent, but the lease had expired: another worker may send it again");
     }
+  }
+}
+
+/**
+ * Successful sends recorded together (src/db BatchWriter): the marks of sends
+ * that finish in one event-loop turn, or while the previous statement runs,
+ * share one statement instead of one each. Each caller learns whether its
+ * row was still its own and the instant recorded as sent.
+ */
+class SentMarks {
+  private readonly writer: BatchWriter<{ mark: plans.SentMark; done: (result: { held: boolean; now: Date }) => void; fail: (err: unknown) => void }>;
+
+  constructor(o: Pick<DeliveryWorkerOptions, "database" | "workerId" | "clock">) {
+    this.writer = new BatchWriter(
+      async (items) => {
+        const now = o.clock.now();
+        try {
+          const held = await plans.markSent(o.database, o.workerId, now, items.map((i) => i.mark));
+          for (const i of items) i.done({ held: held.has(i.mark.id), now });
+        } catch (err) {
+          // Each row stays leased to us and is claimed again when the lease ends (the caller logs it).
+          for (const i of items) i.fail(err);
+        }
+      },
+      { collectTurn: true },
+    );
+  }
+
+  mark(mark: plans.SentMark): Promise<{ held: boolean; now: Date }> {
+    return new Promise((done, fail) => this.writer.add({ mark, done, fail }));
   }
 }
