@@ -102,6 +102,16 @@ function cpuPerCreation(rounds: Round[]): string {
 interface Side {
   url: string;
   headers: Record<string, string>;
+  /** Herald with jobs (BENCH_C2D_JOBS=on): called after each of its rounds, waits until every e-mail queued so far is sent (ms waited, kept in `settled`). */
+  settle?: () => Promise<number>;
+  settled?: number[];
+}
+
+/** A side's round, then, for Herald with jobs, the wait for its e-mail to drain (so no other side's round shares the main thread with the worker). */
+async function driveSide(side: Side, gen: LoadGenerator, users: string[], count: number, ratePerSecond?: number): Promise<Round> {
+  const round = await drive(side.url, side.headers, gen, users, count, ratePerSecond);
+  if (side.settle) side.settled?.push(await side.settle());
+  return round;
 }
 
 /**
@@ -113,8 +123,8 @@ async function atRate(o: BenchOptions, gen: LoadGenerator, users: string[], rate
   const out = { herald: [] as Round[], relay: [] as Round[] };
   // --quick (CI's smoke) checks the path with one round a side; the full run measures three.
   for (let r = 0; r < (o.quick ? 1 : o.rounds); r++) {
-    out.herald.push(await drive(herald.url, herald.headers, gen, users, count, rate));
-    out.relay.push(await drive(relay.url, relay.headers, gen, users, count, rate));
+    out.herald.push(await driveSide(herald, gen, users, count, rate));
+    out.relay.push(await driveSide(relay, gen, users, count, rate));
   }
   return out;
 }
@@ -188,17 +198,37 @@ async function heraldJobs(): Promise<{ sink: SmtpSink; options: { jobs: true; en
   return { sink, options: { jobs: true, env: { EMAIL_HOST: "127.0.0.1", EMAIL_PORT: String(sink.port), EMAIL_SECURE: "false" } } };
 }
 
-/** What the note says about e-mail: sent by the worker by the end of the rounds, or not sent at all. */
-async function emailNote(sides: { label: string; h: TestHerald; jobs: Awaited<ReturnType<typeof heraldJobs>>; rounds: Round[] }[]): Promise<string> {
+/** A Herald side's `settle`, when it runs its jobs: polls its queue until no send is pending or in flight. */
+function emailSettle(h: TestHerald, jobs: Awaited<ReturnType<typeof heraldJobs>>): Pick<Side, "settle" | "settled"> {
+  if (!jobs) return {};
+  return {
+    settled: [],
+    async settle() {
+      const started = performance.now();
+      for (;;) {
+        const [open] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM notification_queue WHERE status IN ('pending', 'processing')");
+        if (open!.n === 0) return performance.now() - started;
+        if (performance.now() - started > 300_000) throw new Error(`${open!.n} e-mails still queued 5 minutes after the round`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
+
+/**
+ * What the note says about e-mail: not sent at all, or, with jobs, the
+ * throughput of creations each e-mailed: a round's creations over the round
+ * plus the wait until the last of their e-mails was sent.
+ */
+function emailNote(sides: { label: string; jobs: Awaited<ReturnType<typeof heraldJobs>>; rounds: Round[]; open: Round[]; side: Side }[]): string {
   if (!sides[0]?.jobs) return "Herald runs without its jobs: the e-mail row each creation queues (high priority, due now) is written and never sent (BENCH_C2D_JOBS=on runs the delivery worker against a loopback SMTP sink). ";
-  const parts = await Promise.all(
-    sides.map(async ({ label, h, jobs, rounds }) => {
-      const [open] = await h.database.query<{ n: number }>("SELECT count(*)::int AS n FROM notification_queue WHERE status IN ('pending', 'processing')");
-      const created = rounds.reduce((n, r) => n + r.ok, 0);
-      return `${label}: the SMTP sink accepted ${jobs!.sink.accepted.toLocaleString("en-US")} e-mails for ${created.toLocaleString("en-US")} creations answered (closed and open-load rounds; ${open!.n.toLocaleString("en-US")} sends still queued at the end)`;
-    }),
-  );
-  return `Herald runs its jobs (BENCH_C2D_JOBS=on): the delivery worker e-mails each creation to a loopback SMTP sink; ${parts.join("; ")}. `;
+  const parts = sides.map(({ label, jobs, rounds, open, side }) => {
+    const waits = side.settled ?? [];
+    const created = [...rounds, ...open].reduce((n, r) => n + r.ok, 0);
+    const sustained = rounds.map((r, i) => `${Math.round(r.ok / ((r.ok / r.throughput) * 1000 + (waits[i] ?? 0)) * 1000).toLocaleString("en-US")}/s (${Math.round(waits[i] ?? 0).toLocaleString("en-US")} ms after the round)`);
+    return `${label}: ${jobs!.sink.accepted.toLocaleString("en-US")} e-mails accepted by the sink for ${created.toLocaleString("en-US")} creations answered (closed and open load); closed-load rounds, creations each e-mailed per second of round and drain: ${sustained.join(", ")}`;
+  });
+  return `Herald runs its jobs (BENCH_C2D_JOBS=on): the delivery worker e-mails each creation to a loopback SMTP sink, and after each Herald round the next round waits until all its e-mail is sent; ${parts.join("; ")}. `;
 }
 
 /**
@@ -240,15 +270,15 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
     for (const r of [bare, rowRelay, durable, durableLite]) await gen.connect(relayUrls(r), false);
     const heraldHeaders = { authorization: "Bearer test-api-key" };
     const sides = {
-      herald: { url: `${h.baseUrl}/api/notifications`, headers: heraldHeaders, rounds: [] as Round[] },
+      herald: { url: `${h.baseUrl}/api/notifications`, headers: heraldHeaders, rounds: [] as Round[], ...emailSettle(h, pgJobs) },
       durable: { url: `http://${durable.url}/`, headers: {}, rounds: [] as Round[] },
       row: { url: `http://${rowRelay.url}/`, headers: {}, rounds: [] as Round[] },
       bare: { url: `http://${bare.url}/`, headers: {}, rounds: [] as Round[] },
-      embedded: { url: `${embedded.baseUrl}/api/notifications`, headers: heraldHeaders, rounds: [] as Round[] },
+      embedded: { url: `${embedded.baseUrl}/api/notifications`, headers: heraldHeaders, rounds: [] as Round[], ...emailSettle(embedded, liteJobs) },
       durableLite: { url: `http://${durableLite.url}/`, headers: {}, rounds: [] as Round[] },
     };
     for (let r = 0; r < o.rounds; r++) {
-      for (const [name, side] of Object.entries(sides)) side.rounds.push(await profiled(`create-to-deliver-${name}-r${r}`, () => drive(side.url, side.headers, gen, users, count)));
+      for (const [name, side] of Object.entries(sides)) side.rounds.push(await profiled(`create-to-deliver-${name}-r${r}`, () => driveSide(side, gen, users, count)));
     }
     const errors = Object.entries(sides).flatMap(([name, side]) =>
       side.rounds.flatMap((r, i) => [
@@ -276,9 +306,9 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
       `Relay tables: id, user_id, title, message, data, created_at, primary key only. ` +
       `CPU per creation, median of the rounds (the servers' main thread / PostgreSQL's processes / Redis; main thread busy share of the round; the main thread's write system calls and nonvoluntary context switches; this process's three busiest other threads: the load generators and embedded Herald's PGlite thread): ${Object.entries(sides)
         .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)
-        .join("; ")}. ${await emailNote([
-      { label: "PostgreSQL", h, jobs: pgJobs, rounds: [...herald, ...pgAt.herald] },
-      { label: "embedded", h: embedded, jobs: liteJobs, rounds: [...lh, ...liteAt.herald] },
+        .join("; ")}. ${emailNote([
+      { label: "PostgreSQL", jobs: pgJobs, rounds: herald, open: pgAt.herald, side: sides.herald },
+      { label: "embedded", jobs: liteJobs, rounds: lh, open: liteAt.herald, side: sides.embedded },
     ])}`;
     const base = { unit: "req/s", higherIsBetter: true };
     return [
@@ -326,11 +356,11 @@ async function embeddedOnly(o: BenchOptions): Promise<CaseResult[]> {
     for (const r of [bare, durableLite]) await gen.connect(users.map((u) => `ws://${r.url}/?user=${u}`), false);
     const sides = {
       bare: { url: `http://${bare.url}/`, headers: {}, rounds: [] as Round[] },
-      embedded: { url: `${embedded.baseUrl}/api/notifications`, headers: { authorization: "Bearer test-api-key" }, rounds: [] as Round[] },
+      embedded: { url: `${embedded.baseUrl}/api/notifications`, headers: { authorization: "Bearer test-api-key" }, rounds: [] as Round[], ...emailSettle(embedded, liteJobs) },
       durableLite: { url: `http://${durableLite.url}/`, headers: {}, rounds: [] as Round[] },
     };
     for (let r = 0; r < o.rounds; r++) {
-      for (const [name, side] of Object.entries(sides)) side.rounds.push(await profiled(`create-to-deliver-${name}-r${r}`, () => drive(side.url, side.headers, gen, users, count)));
+      for (const [name, side] of Object.entries(sides)) side.rounds.push(await profiled(`create-to-deliver-${name}-r${r}`, () => driveSide(side, gen, users, count)));
     }
     const errors = Object.entries(sides).flatMap(([name, side]) => side.rounds.flatMap((r, i) => [...(r.errors ? [`${name} round ${i}: ${r.errors} HTTP errors`] : []), ...(r.lost ? [`${name} round ${i}: ${r.lost} created but not delivered`] : [])]));
     const { bare: relay, embedded: lh, durableLite: lgc } = { bare: sides.bare.rounds, embedded: sides.embedded.rounds, durableLite: sides.durableLite.rounds };
@@ -341,7 +371,7 @@ async function embeddedOnly(o: BenchOptions): Promise<CaseResult[]> {
     const liteAt = await atRate(o, gen, users, liteRate, sides.embedded, sides.durableLite);
     const note = `embedded sides only (BENCH_C2D_EMBEDDED=only); p50 ms ${lh.map((r) => r.p50.toFixed(1)).join(", ")}; CPU per creation: ${Object.entries(sides)
       .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)
-      .join("; ")}. ${await emailNote([{ label: "embedded", h: embedded, jobs: liteJobs, rounds: [...lh, ...liteAt.herald] }])}`;
+      .join("; ")}. ${emailNote([{ label: "embedded", jobs: liteJobs, rounds: lh, open: liteAt.herald, side: sides.embedded }])}`;
     const base = { unit: "req/s", higherIsBetter: true };
     return [
       { ...base, name: "create-to-deliver throughput, embedded PGlite", herald: lh.map((r) => r.throughput), baseline: relay.map((r) => r.throughput), baselineName: "bare HTTP+ws relay", goal: ">= 0.25", goalMet: ratio >= 0.25, saturated, errors, note },
