@@ -11,6 +11,7 @@ import { reconnectCases } from "./cases/reconnect.js";
 import { cluster } from "./cases/cluster.js";
 import { cacheInvalidation } from "./cases/cache-invalidation.js";
 import { outOfAppLatency } from "./cases/out-of-app-latency.js";
+import { emailDrain } from "./cases/email-drain.js";
 import { inboxSize } from "./cases/inbox-size.js";
 import { analyticsCases, directoryBroadcast, realtimeCases } from "./cases/standalone.js";
 import type { BenchOptions } from "./lib/context.js";
@@ -31,6 +32,7 @@ const cases: [string, (o: BenchOptions) => Promise<CaseResult[]>][] = [
   ["analytics", analyticsCases],
   ["inbox-size", inboxSize],
   ["out-of-app-latency", outOfAppLatency],
+  ["email-drain", emailDrain],
 ];
 
 const results: CaseResult[] = [];

@@ -20,7 +20,7 @@ import { type AnalyticsEventInput, type AnalyticsSink, channelOf, isAnalyticsCha
 import { INSERT_EVENTS } from "./sql.js";
 import { RollupWorker } from "./roller.js";
 import { metadataProblem, textProblem } from "./validate.js";
-import { isDatabaseUnavailable } from "../errors/index.js";
+import { isDatabaseUnavailable, isLockConflict } from "../errors/index.js";
 
 export interface AnalyticsIngestOptions {
   database: Pick<Database, "query" | "transaction">;
@@ -210,6 +210,6 @@ function malformed(e: AnalyticsEventInput): string | undefined {
 /** Errors worth retrying the same rows for; any other failure is about the rows themselves. */
 function isTransient(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code ?? "";
-  // 40001 serialization failure, 40P01 deadlock, 53xxx out of resources, 55P03 lock not available.
-  return isDatabaseUnavailable(err) || code === "40001" || code === "40P01" || code.startsWith("53") || code === "55P03";
+  // 53xxx out of resources, 55P03 lock not available.
+  return isDatabaseUnavailable(err) || isLockConflict(err) || code.startsWith("53") || code === "55P03";
 }

@@ -223,7 +223,8 @@ export async function markNotificationsFailed(db: Queryable, notificationIds: st
   if (notificationIds.length === 0) return;
   await db.query(
     `UPDATE notifications n SET delivery_status = 'failed', updated_at = $2
-      WHERE n.id = ANY($1::uuid[]) AND n.delivery_status = 'pending'
+       FROM (SELECT x.id FROM notifications x WHERE x.id = ANY($1::uuid[]) AND x.delivery_status = 'pending' ORDER BY x.id FOR UPDATE) l
+      WHERE n.id = l.id AND n.delivery_status = 'pending'
         AND NOT EXISTS (SELECT 1 FROM notification_queue q
                          WHERE q.notification_id = n.id AND q.status IN ('sent', 'pending', 'processing', 'held'))`,
     [notificationIds, now],

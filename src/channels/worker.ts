@@ -8,6 +8,7 @@
  */
 import type { AnalyticsSink } from "../analytics/index.js";
 import { BatchWriter, type Database } from "../db/index.js";
+import { isLockConflict } from "../errors/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { Registry } from "prom-client";
 import { type Channel, type ChannelJob, type OutOfAppChannelName, asChannelError, permanent } from "./channel.js";
@@ -276,6 +277,9 @@ export class DeliveryWorker {
  * share one statement instead of one each. Each caller learns whether its
  * row was still its own and the instant recorded as sent.
  */
+/** Runs of a sent mark that lost a lock race before its rows are left to their lease. */
+const MARK_ATTEMPTS = 3;
+
 class SentMarks {
   private readonly writer: BatchWriter<{ mark: plans.SentMark; done: (result: { held: boolean; now: Date }) => void; fail: (err: unknown) => void }>;
 
@@ -283,12 +287,20 @@ class SentMarks {
     this.writer = new BatchWriter(
       async (items) => {
         const now = o.clock.now();
-        try {
-          const held = await plans.markSent(o.database, o.workerId, now, items.map((i) => i.mark));
-          for (const i of items) i.done({ held: held.has(i.mark.id), now });
-        } catch (err) {
-          // Each row stays leased to us and is claimed again when the lease ends (the caller logs it).
-          for (const i of items) i.fail(err);
+        const marks = items.map((i) => i.mark);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const held = await plans.markSent(o.database, o.workerId, now, marks);
+            for (const i of items) i.done({ held: held.has(i.mark.id), now });
+            return;
+          } catch (err) {
+            // A deadlock with another writer of these notifications (read-all, an erasure) cancels the whole
+            // statement, whose rows were all sent: run it again rather than leave them to be sent twice.
+            if (isLockConflict(err) && attempt < MARK_ATTEMPTS) continue;
+            // Each row stays leased to us and is claimed again when the lease ends (the caller logs it).
+            for (const i of items) i.fail(err);
+            return;
+          }
         }
       },
       { collectTurn: true },

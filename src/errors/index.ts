@@ -73,6 +73,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return /Connection terminated|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(m);
 }
 
+/** True when a statement lost a race for locks (40001 serialization failure, 40P01 deadlock): run again, it can succeed. */
+export function isLockConflict(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === "40001" || code === "40P01";
+}
+
 /**
  * True when an open session was cut under a statement (its backend terminated,
  * the server restarting, the socket closed): the statement may or may not have

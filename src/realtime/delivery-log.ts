@@ -29,11 +29,18 @@ const STOP_RETRY_PAUSE_MS = 200;
 const MAX_USER_AGENT = 500;
 const MAX_CLOSE_REASON = 200;
 
+// Both marks lock their rows in id order, as every batched writer of notifications does (the
+// delivery worker's sent marks: src/channels/queue-sql.ts), so two of them wait instead of deadlocking.
 const MARK_SENT = `
+WITH locked AS (
+  SELECT n.id FROM notifications n JOIN unnest($1::uuid[]) AS s(id) ON n.id = s.id
+   WHERE n.delivery_status = 'pending'
+   ORDER BY n.id FOR UPDATE OF n
+)
 UPDATE notifications n
    SET delivery_status = 'sent', sent_at = $2, updated_at = $2
-  FROM unnest($1::uuid[]) AS s(id)
- WHERE n.id = s.id AND n.delivery_status = 'pending'
+  FROM locked
+ WHERE n.id = locked.id AND n.delivery_status = 'pending'
 RETURNING n.id, n.user_id`;
 
 // Only rows of the acking user, and only forward (an ack never resurrects a failed row).
@@ -45,6 +52,7 @@ WITH old AS (
     FROM notifications n
     JOIN unnest($1::uuid[], $2::text[]) AS a(id, user_id) ON n.id = a.id AND n.user_id = a.user_id
    WHERE n.delivery_status IN ('pending', 'sent')
+   ORDER BY n.id
      FOR UPDATE OF n
 )
 UPDATE notifications n

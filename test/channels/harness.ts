@@ -46,3 +46,14 @@ export async function drain(worker: DeliveryWorker): Promise<number> {
   for (let n = await worker.runOnce(); n > 0; n = await worker.runOnce()) total += n;
   return total;
 }
+
+/** The database, counting the statements that record sends (queue-sql.ts markSent). */
+export function countingMarks(database: Database): { database: Database; marks: () => number } {
+  let marks = 0;
+  const counted = Object.create(database) as Database;
+  counted.query = ((text: string, params?: unknown[]) => {
+    if (text.includes("SET status = 'sent', sent_at")) marks++;
+    return database.query(text, params);
+  }) as Database["query"];
+  return { database: counted, marks: () => marks };
+}

@@ -7,10 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Channel, ChannelJob } from "../../src/channels/index.js";
 import { bundleMembers, claimDue, markSent } from "../../src/channels/queue-sql.js";
-import type { Database } from "../../src/db/index.js";
 import { ManualClock } from "../../src/observability/index.js";
 import { type TestDatabase, openTestDatabase } from "../support/database.js";
-import { drain, enqueue, makeWorker, queueRows } from "./harness.js";
+import { countingMarks, drain, enqueue, makeWorker, queueRows } from "./harness.js";
 import { seedNotification, seedUser } from "./support.js";
 
 const now = new Date("2030-01-07T10:00:00Z");
@@ -22,17 +21,6 @@ beforeAll(async () => {
   for (const id of ["sm-a", "sm-b", "sm-c", "sm-d"]) await seedUser(db, { id, phone: "+15550002222", email: `${id}@example.test` });
 });
 afterAll(async () => db?.cleanup());
-
-/** The database, counting the statements that record sends. */
-function countingMarks(database: Database): { database: Database; marks: () => number } {
-  let marks = 0;
-  const counted = Object.create(database) as Database;
-  counted.query = ((text: string, params?: unknown[]) => {
-    if (text.includes("SET status = 'sent', sent_at")) marks++;
-    return database.query(text, params);
-  }) as Database["query"];
-  return { database: counted, marks: () => marks };
-}
 
 const statusOf = async (id: string) => (await db.query<{ delivery_status: string }>("SELECT delivery_status FROM notifications WHERE id = $1", [id]))[0]!.delivery_status;
 
