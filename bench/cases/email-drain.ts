@@ -19,12 +19,11 @@ const USERS = 1000;
 const IN_FLIGHT = 16;
 const CONNECTIONS = 5;
 
-interface Round {
-  herald: number;
-  baseline: number;
-  /** This process's CPU per e-mail (ms): Herald's worker (with PGlite's thread when embedded), the mailer alone. */
-  heraldCpu: number;
-  baselineCpu: number;
+/** One side of a round: mails/s, this process's CPU per mail (ms; with PGlite's thread when embedded), bytes per message. */
+interface Side {
+  rate: number;
+  cpu: number;
+  bytes: number;
 }
 
 async function until(check: () => boolean, what: string): Promise<void> {
@@ -40,7 +39,8 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
   return (u.user + u.system) / 1000;
 };
 
-async function round(h: TestHerald, sink: SmtpSink, users: string[], n: number, tag: string): Promise<Round> {
+/** Herald's worker draining `n` e-mails it queues first; resolves with mails/s, CPU ms per mail and bytes per mail. */
+async function heraldDrain(h: TestHerald, sink: SmtpSink, users: string[], n: number, tag: string): Promise<Side> {
   for (let i = 0; i < n; i += 32) {
     await Promise.all(
       Array.from({ length: Math.min(32, n - i) }, (_, k) =>
@@ -49,31 +49,34 @@ async function round(h: TestHerald, sink: SmtpSink, users: string[], n: number, 
     );
   }
   sink.reset();
-  const heraldCpu = process.cpuUsage();
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await h.herald.delivery.start();
   await until(() => sink.accepted >= n, `${n} e-mails from Herald`);
-  const heraldMs = performance.now() - started;
-  const heraldCpuMs = cpuMs(heraldCpu);
+  const ms = performance.now() - started;
+  const cpuPerMail = cpuMs(cpu) / n;
   await h.herald.delivery.stop();
   if (sink.accepted !== n) throw new Error(`Herald sent ${sink.accepted} e-mails for ${n} notifications`);
+  return { rate: (n / ms) * 1000, cpu: cpuPerMail, bytes: sink.bytes / n };
+}
 
-  // The same bytes a message, sent by the mailer alone.
-  const body = "x".repeat(Math.max(1, Math.round(sink.bytes / n / 2)));
+/** Herald's mailer alone sending `n` messages whose html and text parts are `partBytes` each (so at least as large as Herald's whole message). */
+async function mailerAlone(sink: SmtpSink, users: string[], n: number, partBytes: number, tag: string): Promise<Side> {
+  const body = "x".repeat(partBytes);
   sink.reset();
   const mailer = createMailer({ host: "127.0.0.1", port: sink.port, secure: false, from: "Herald <noreply@herald.local>", maxConnections: CONNECTIONS });
-  const baselineCpu = process.cpuUsage();
-  const t = performance.now();
+  const cpu = process.cpuUsage();
+  const started = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
       while (next < n) await mailer.send({ to: `${users[next++ % users.length]}@bench.test`, subject: `Drain ${tag}`, html: body, text: body });
     }),
   );
-  const baselineMs = performance.now() - t;
-  const baselineCpuMs = cpuMs(baselineCpu);
+  const ms = performance.now() - started;
+  const cpuPerMail = cpuMs(cpu) / n;
   await mailer.close();
-  return { herald: (n / heraldMs) * 1000, baseline: (n / baselineMs) * 1000, heraldCpu: heraldCpuMs / n, baselineCpu: baselineCpuMs / n };
+  return { rate: (n / ms) * 1000, cpu: cpuPerMail, bytes: sink.bytes / n };
 }
 
 export async function emailDrain(o: BenchOptions): Promise<CaseResult[]> {
@@ -85,22 +88,34 @@ export async function emailDrain(o: BenchOptions): Promise<CaseResult[]> {
     const h = engine === "PostgreSQL" ? await startBenchHerald({ env }) : await startEmbeddedHerald({ env });
     try {
       const users = await seedUsers(h, USERS, "drain-");
-      const rounds: Round[] = [];
-      for (let r = 0; r < o.rounds; r++) rounds.push(await round(h, sink, users, n, `${r}`));
-      const cpu = (f: (r: Round) => number) => rounds.map((r) => f(r).toFixed(3)).join(", ");
+      const rounds: { herald: Side; baseline: Side }[] = [];
+      // The first round measures Herald's message size first; the sides then alternate which goes first.
+      let partBytes = 0;
+      for (let r = 0; r < o.rounds; r++) {
+        if (r % 2 === 0) {
+          const herald = await heraldDrain(h, sink, users, n, `${r}`);
+          partBytes ||= Math.ceil(herald.bytes / 2);
+          rounds.push({ herald, baseline: await mailerAlone(sink, users, n, partBytes, `${r}`) });
+        } else {
+          const baseline = await mailerAlone(sink, users, n, partBytes, `${r}`);
+          rounds.push({ herald: await heraldDrain(h, sink, users, n, `${r}`), baseline });
+        }
+      }
+      const per = (f: (r: { herald: Side; baseline: Side }) => number, digits: number) => rounds.map((r) => f(r).toFixed(digits)).join(", ");
       out.push({
         name: `e-mail drain, ${n.toLocaleString("en-US")} queued, ${engine}`,
         unit: "mails/s",
-        herald: rounds.map((r) => r.herald),
-        baseline: rounds.map((r) => r.baseline),
+        herald: rounds.map((r) => r.herald.rate),
+        baseline: rounds.map((r) => r.baseline.rate),
         baselineName: "Herald's mailer alone",
         higherIsBetter: true,
         goal: "(reported)",
         saturated: false,
         errors: [],
         note:
-          `the delivery worker (${IN_FLIGHT} sends in flight, claims of up to 20 rows, successes recorded in batches) on ${h.database.kind}, from its start to the last message accepted by a loopback SMTP sink, against Herald's mailer alone sending messages of the same size, ${CONNECTIONS} connections and ${IN_FLIGHT} in flight, in this process; ` +
-          `this process's CPU per e-mail, ms (the sink's included on both sides${engine === "embedded PGlite" ? ", and PGlite's thread on Herald's" : ""}): Herald ${cpu((r) => r.heraldCpu)}; mailer alone ${cpu((r) => r.baselineCpu)}.`,
+          `the delivery worker (its default sends in flight, claims of up to 20 rows) on ${h.database.kind}, from its start to the last message accepted by a loopback SMTP sink, against Herald's mailer alone sending messages at least as large, ${CONNECTIONS} connections and ${IN_FLIGHT} in flight, in this process, alternating which goes first; ` +
+          `bytes per message: Herald ${per((r) => r.herald.bytes, 0)}, mailer alone ${per((r) => r.baseline.bytes, 0)}; ` +
+          `this process's CPU per e-mail, ms (the sink's included on both sides${engine === "embedded PGlite" ? ", and PGlite's thread on Herald's" : ""}): Herald ${per((r) => r.herald.cpu, 3)}; mailer alone ${per((r) => r.baseline.cpu, 3)}.`,
       });
     } finally {
       await h.stop();

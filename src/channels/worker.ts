@@ -4,10 +4,13 @@
  * to its channel, and records the outcome: sent, retry later with backoff, or
  * failed after the attempt limit (or at once for a permanent error).
  * Delivery is at least once; a send is repeated only when a worker dies (or
- * its lease runs out) between the provider accepting it and the row update.
+ * its lease runs out) between the provider accepting it and the row update,
+ * or when that update cannot be written (the database unreachable, or a lock
+ * race lost three times): the rows of that batch of sent marks, up to
+ * `concurrency`, go again once their lease ends.
  */
 import type { AnalyticsSink } from "../analytics/index.js";
-import { BatchWriter, type Database } from "../db/index.js";
+import { type Database, GroupCommit } from "../db/index.js";
 import { isLockConflict } from "../errors/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { Registry } from "prom-client";
@@ -30,7 +33,7 @@ export interface DeliveryWorkerOptions {
   workerId: string;
   /** Rows claimed per round (default 20). */
   batchSize?: number;
-  /** Sends in flight at once (default 16, as the digests'; the mailer's pool queues beyond its connections). */
+  /** Sends in flight at once, all channels together (default 16, as the digests'; the mailer's pool queues e-mail beyond its connections, push and SMS webhooks run 16 requests at once). */
   concurrency?: number;
   /** Idle wait between rounds when nothing was due (default 1 s). */
   pollIntervalMs?: number;
@@ -51,11 +54,11 @@ export class DeliveryWorker {
   private idleWaiters: (() => void)[] = [];
   private idle = false;
   private readonly metrics: ChannelMetrics | undefined;
-  private readonly sentMarks: SentMarks;
+  private readonly sentMarks: BatchedSentMarks;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.metrics = options.metrics ? channelMetrics(options.metrics, () => plans.queueDepth(options.database)) : undefined;
-    this.sentMarks = new SentMarks(options);
+    this.sentMarks = new BatchedSentMarks(options);
   }
 
   get status(): State {
@@ -127,7 +130,7 @@ export class DeliveryWorker {
   private async run(): Promise<void> {
     const o = this.options;
     // 16 rather than 5: each freed slot is refilled by a claim round (a claim and three reads), so more in flight
-    // means fewer rounds per send (e-mail drain 456 -> 611/s on PostgreSQL, bench/RESULTS.md).
+    // means fewer rounds per send (e-mail drain 514 -> 611/s on PostgreSQL, bench/RESULTS.md).
     const slots = o.concurrency ?? 16;
     const inFlight = new Set<Promise<void>>();
     let slotFreed: (() => void) | undefined;
@@ -271,35 +274,31 @@ export class DeliveryWorker {
   }
 }
 
-/**
- * Successful sends recorded together (src/db BatchWriter): the marks of sends
- * that finish in one event-loop turn, or while the previous statement runs,
- * share one statement instead of one each. Each caller learns whether its
- * row was still its own and the instant recorded as sent.
- */
 /** Runs of a sent mark that lost a lock race before its rows are left to their lease. */
 const MARK_ATTEMPTS = 3;
 
-class SentMarks {
-  private readonly writer: BatchWriter<{ mark: plans.SentMark; done: (result: { held: boolean; now: Date }) => void; fail: (err: unknown) => void }>;
+/**
+ * The worker's successful sends recorded together (src/db GroupCommit): the
+ * marks of sends that finish in one event-loop turn, or while the previous
+ * statement runs, share one statement instead of one each. Each caller learns
+ * whether its row was still its own and the instant recorded as sent.
+ */
+class BatchedSentMarks {
+  private readonly commit: GroupCommit<plans.SentMark, { held: boolean; now: Date }>;
 
   constructor(o: Pick<DeliveryWorkerOptions, "database" | "workerId" | "clock">) {
-    this.writer = new BatchWriter(
-      async (items) => {
+    this.commit = new GroupCommit(
+      async (marks) => {
         const now = o.clock.now();
-        const marks = items.map((i) => i.mark);
         for (let attempt = 1; ; attempt++) {
           try {
             const held = await plans.markSent(o.database, o.workerId, now, marks);
-            for (const i of items) i.done({ held: held.has(i.mark.id), now });
-            return;
+            return marks.map((m) => ({ status: "fulfilled" as const, value: { held: held.has(m.id), now } }));
           } catch (err) {
             // A deadlock with another writer of these notifications (read-all, an erasure) cancels the whole
             // statement, whose rows were all sent: run it again rather than leave them to be sent twice.
-            if (isLockConflict(err) && attempt < MARK_ATTEMPTS) continue;
-            // Each row stays leased to us and is claimed again when the lease ends (the caller logs it).
-            for (const i of items) i.fail(err);
-            return;
+            // Otherwise each row stays leased to us and is sent again once the lease ends (the caller logs it).
+            if (!isLockConflict(err) || attempt >= MARK_ATTEMPTS) throw err;
           }
         }
       },
@@ -308,6 +307,6 @@ class SentMarks {
   }
 
   mark(mark: plans.SentMark): Promise<{ held: boolean; now: Date }> {
-    return new Promise((done, fail) => this.writer.add({ mark, done, fail }));
+    return this.commit.submit(mark);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The one buffered writer behind every batched write (GroupCommit, the
- * realtime delivery log, the analytics ingest, digest sent marks): add()
+ * realtime delivery log, the analytics ingest, digest sent marks, the
+ * delivery worker's sent marks through GroupCommit): add()
  * queues an item; a batch takes what is queued and `write` stores it with one
  * statement instead of one per item. At most `maxInFlight` batches run at once
  * (default 1); what arrives meanwhile waits for the next batch.

@@ -40,7 +40,7 @@ export const MAX_ATTEMPTS = DEFAULT_TUNING.maxAttempts;
 /** Items listed per type in a digest, and types listed (counts still cover every notification of the window). */
 export const ITEMS_PER_TYPE = 10;
 export const TYPES_PER_DIGEST = 20;
-/** Messages in flight at once; the pooled transport queues beyond its connections. */
+/** Messages in flight at once; the mailer's pool queues beyond its connections. */
 const SEND_CONCURRENCY = 16;
 
 /**
@@ -132,7 +132,7 @@ export async function deliverDigests(ctx: DeliveryContext, rows: DigestRow[]): P
 
   const toSend = ours.filter(hasContent);
   const marks = new SentMarks(ctx);
-  // One digest at a time per slot, SEND_CONCURRENCY slots: the pooled transport queues beyond its connections.
+  // One digest at a time per slot, SEND_CONCURRENCY slots: the mailer's pool queues beyond its connections.
   const sendOne = async (row: DigestRow): Promise<void> => {
     const m = messages.get(row.id)!;
     // The claim check: still ours (not taken over after a stall, not done)?

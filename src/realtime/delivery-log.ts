@@ -29,8 +29,9 @@ const STOP_RETRY_PAUSE_MS = 200;
 const MAX_USER_AGENT = 500;
 const MAX_CLOSE_REASON = 200;
 
-// Both marks lock their rows in id order, as every batched writer of notifications does (the
-// delivery worker's sent marks: src/channels/queue-sql.ts), so two of them wait instead of deadlocking.
+// Both marks lock their rows in id order, as the delivery worker's sent marks do (src/channels/queue-sql.ts),
+// so they wait for each other instead of deadlocking; read-all, archive-all and erasure lock in no
+// particular order, which is why the worker runs a mark that lost a lock race again.
 const MARK_SENT = `
 WITH locked AS (
   SELECT n.id FROM notifications n JOIN unnest($1::uuid[]) AS s(id) ON n.id = s.id
