@@ -232,6 +232,50 @@ function emailNote(sides: { label: string; jobs: Awaited<ReturnType<typeof heral
 }
 
 /**
+ * BENCH_C2D_WAITS=on: what Herald's PostgreSQL backends are doing during its
+ * closed-load rounds, sampled from pg_stat_activity every 10 ms by a client
+ * of its own (its connections are named after the test schema): the share of
+ * samples per state and wait event ("active, on CPU" when active with no wait).
+ */
+function waitSampler(schema: string | undefined): { start(): void; stop(): void; report(): string } | undefined {
+  if (process.env.BENCH_C2D_WAITS !== "on" || !schema) return undefined;
+  const counts = new Map<string, number>();
+  const client = new pg.Client({ connectionString: requirePostgres() });
+  const connected = client.connect();
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight = false;
+  const sample = async () => {
+    if (inFlight) return;
+    inFlight = true;
+    try {
+      await connected;
+      const { rows } = await client.query<{ k: string }>(
+        `SELECT state || COALESCE(', ' || wait_event_type || ':' || wait_event, CASE WHEN state = 'active' THEN ', on CPU' ELSE '' END) AS k
+           FROM pg_stat_activity WHERE application_name = $1`,
+        [schema],
+      );
+      for (const { k } of rows) counts.set(k, (counts.get(k) ?? 0) + 1);
+    } finally {
+      inFlight = false;
+    }
+  };
+  return {
+    start() {
+      timer = setInterval(() => void sample(), 10);
+    },
+    stop() {
+      clearInterval(timer);
+    },
+    report() {
+      void connected.then(() => client.end());
+      const total = [...counts.values()].reduce((a, b) => a + b, 0);
+      const shares = [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${((n / total) * 100).toFixed(1)}%`);
+      return `Herald's PostgreSQL backends during its closed-load rounds (BENCH_C2D_WAITS=on: pg_stat_activity every 10 ms, ${total.toLocaleString("en-US")} backend samples): ${shares.join("; ")}. `;
+    },
+  };
+}
+
+/**
  * BENCH_C2D_EMBEDDED=only runs the embedded sides alone (embedded Herald, the
  * durable relay on PGlite and the bare relay), without PostgreSQL;
  * BENCH_C2D_LITE_RATE=N offers N creations/s in its open-load rounds instead
@@ -277,8 +321,13 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
       embedded: { url: `${embedded.baseUrl}/api/notifications`, headers: heraldHeaders, rounds: [] as Round[], ...emailSettle(embedded, liteJobs) },
       durableLite: { url: `http://${durableLite.url}/`, headers: {}, rounds: [] as Round[] },
     };
+    const waits = waitSampler(h.database.schema);
     for (let r = 0; r < o.rounds; r++) {
-      for (const [name, side] of Object.entries(sides)) side.rounds.push(await profiled(`create-to-deliver-${name}-r${r}`, () => driveSide(side, gen, users, count)));
+      for (const [name, side] of Object.entries(sides)) {
+        if (name === "herald") waits?.start();
+        side.rounds.push(await profiled(`create-to-deliver-${name}-r${r}`, () => driveSide(side, gen, users, count)));
+        if (name === "herald") waits?.stop();
+      }
     }
     const errors = Object.entries(sides).flatMap(([name, side]) =>
       side.rounds.flatMap((r, i) => [
@@ -309,7 +358,7 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
         .join("; ")}. ${emailNote([
       { label: "PostgreSQL", jobs: pgJobs, rounds: herald, open: pgAt.herald, side: sides.herald },
       { label: "embedded", jobs: liteJobs, rounds: lh, open: liteAt.herald, side: sides.embedded },
-    ])}`;
+    ])}${waits?.report() ?? ""}`;
     const base = { unit: "req/s", higherIsBetter: true };
     return [
       { ...base, name: "create-to-deliver throughput, PostgreSQL (1,000 users)", herald: tput(herald), baseline: tput(gc), baselineName: "durable relay (group commit)", goal: ">= 0.8", goalMet: ratio(herald, gc) >= 0.8, saturated: pgSaturated, errors, note },
