@@ -60,7 +60,7 @@ async function heraldDrain(h: TestHerald, sink: SmtpSink, users: string[], n: nu
   return { rate: (n / ms) * 1000, cpu: cpuPerMail, bytes: sink.bytes / n };
 }
 
-/** Herald's mailer alone sending `n` messages whose html and text parts are `partBytes` each (so at least as large as Herald's whole message). */
+/** Herald's mailer alone sending `n` messages whose html and text parts are `partBytes` each. */
 async function mailerAlone(sink: SmtpSink, users: string[], n: number, partBytes: number, tag: string): Promise<Side> {
   const body = "x".repeat(partBytes);
   sink.reset();
@@ -89,12 +89,14 @@ export async function emailDrain(o: BenchOptions): Promise<CaseResult[]> {
     try {
       const users = await seedUsers(h, USERS, "drain-");
       const rounds: { herald: Side; baseline: Side }[] = [];
-      // The first round measures Herald's message size first; the sides then alternate which goes first.
+      // The first round measures Herald's message size first, and the mailer's messages are sized to match
+      // (less their own headers, measured on one message with one-byte parts); the sides then alternate.
+      const overhead = (await mailerAlone(sink, users, 1, 1, "calibration")).bytes - 2;
       let partBytes = 0;
       for (let r = 0; r < o.rounds; r++) {
         if (r % 2 === 0) {
           const herald = await heraldDrain(h, sink, users, n, `${r}`);
-          partBytes ||= Math.ceil(herald.bytes / 2);
+          partBytes ||= Math.max(1, Math.round((herald.bytes - overhead) / 2));
           rounds.push({ herald, baseline: await mailerAlone(sink, users, n, partBytes, `${r}`) });
         } else {
           const baseline = await mailerAlone(sink, users, n, partBytes, `${r}`);
@@ -113,7 +115,7 @@ export async function emailDrain(o: BenchOptions): Promise<CaseResult[]> {
         saturated: false,
         errors: [],
         note:
-          `the delivery worker (its default sends in flight, claims of up to 20 rows) on ${h.database.kind}, from its start to the last message accepted by a loopback SMTP sink, against Herald's mailer alone sending messages at least as large, ${CONNECTIONS} connections and ${IN_FLIGHT} in flight, in this process, alternating which goes first; ` +
+          `the delivery worker (its default sends in flight, claims of up to 20 rows) on ${h.database.kind}, from its start to the last message accepted by a loopback SMTP sink, against Herald's mailer alone sending messages of about the same size, ${CONNECTIONS} connections and ${IN_FLIGHT} in flight, in this process, alternating which goes first; ` +
           `bytes per message: Herald ${per((r) => r.herald.bytes, 0)}, mailer alone ${per((r) => r.baseline.bytes, 0)}; ` +
           `this process's CPU per e-mail, ms (the sink's included on both sides${engine === "embedded PGlite" ? ", and PGlite's thread on Herald's" : ""}): Herald ${per((r) => r.herald.cpu, 3)}; mailer alone ${per((r) => r.baseline.cpu, 3)}.`,
       });
