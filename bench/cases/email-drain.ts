@@ -15,7 +15,7 @@ import type { CaseResult } from "../lib/report.js";
 import { type SmtpSink, startSmtpSink } from "../lib/smtp-sink.js";
 
 const USERS = 1000;
-/** The worker's default sends in flight (src/channels/worker.ts). */
+/** Messages in flight on the mailer-alone side (the worker runs its default, 5: src/channels/worker.ts). */
 const IN_FLIGHT = 16;
 const CONNECTIONS = 5;
 

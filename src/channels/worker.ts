@@ -33,7 +33,7 @@ export interface DeliveryWorkerOptions {
   workerId: string;
   /** Rows claimed per round (default 20). */
   batchSize?: number;
-  /** Sends in flight at once, all channels together (default 16, as the digests'; the mailer's pool queues e-mail beyond its connections, push and SMS webhooks run 16 requests at once). */
+  /** Sends in flight at once, all channels together (default 5). */
   concurrency?: number;
   /** Idle wait between rounds when nothing was due (default 1 s). */
   pollIntervalMs?: number;
@@ -129,9 +129,9 @@ export class DeliveryWorker {
    */
   private async run(): Promise<void> {
     const o = this.options;
-    // 16 rather than 5: each freed slot is refilled by a claim round (a claim and three reads), so more in flight
-    // means fewer rounds per send (e-mail drain 514 -> 611/s on PostgreSQL, bench/RESULTS.md).
-    const slots = o.concurrency ?? 16;
+    // 5: each send in flight may hold a pool connection for its release or failure bookkeeping; 16 drained e-mail
+    // faster (514 -> 611/s) but took the 30-minute soak to 22 connections of a pool of 20 (bench/RESULTS.md).
+    const slots = o.concurrency ?? 5;
     const inFlight = new Set<Promise<void>>();
     let slotFreed: (() => void) | undefined;
     while (this.state === "active") {
