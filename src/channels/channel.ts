@@ -47,6 +47,13 @@ export interface ChannelJob {
    * the row so a retry skips what already went out (push to several devices).
    */
   progress: Record<string, unknown>;
+  /**
+   * False once a send not yet started could still be under way when the
+   * claim's lease ends, when another claim may send the row too. A channel
+   * that can wait before it starts (e-mail, for a pooled SMTP connection)
+   * asks it then, and throws `fenced()` instead of starting.
+   */
+  mayStart: () => boolean;
 }
 
 export interface Channel {
@@ -55,6 +62,9 @@ export interface Channel {
 }
 
 export type ChannelErrorKind = "retryable" | "permanent";
+
+/** The code of a send its job's fence (ChannelJob.mayStart) stopped before it started. */
+export const FENCED = "fenced";
 
 /** Thrown by channels; `kind` decides whether the worker tries again. */
 export class ChannelError extends Error {
@@ -84,6 +94,8 @@ export const retryable = (code: string, message: string, cause?: unknown) =>
 export const permanent = (code: string, message: string, cause?: unknown) =>
   new ChannelError("permanent", code, message, { cause });
 export const deferred = (code: string, message: string, until: Date) => new ChannelError("retryable", code, message, { deferUntil: until });
+/** Not started: the job's fence said no (its lease nearly over). Nothing was tried; the worker hands the row on at once, the attempt not counted. */
+export const fenced = (message: string, cause?: unknown) => new ChannelError("retryable", FENCED, message, { cause });
 
 /**
  * Anything that is not a ChannelError (a bug, a DNS hiccup) is treated as

@@ -5,8 +5,8 @@
  * connection trouble are retried. Each carries the recipient's signed
  * one-click unsubscribe link (RFC 8058), in its headers and its footer.
  */
-import { type Mailer, classifyMailError, escapeHtml, oneClickUnsubscribeHeaders, unsubscribeUrl } from "../mail/index.js";
-import { type Channel, type ChannelJob, permanent, retryable } from "./channel.js";
+import { type Mailer, MailFencedError, classifyMailError, escapeHtml, oneClickUnsubscribeHeaders, unsubscribeUrl } from "../mail/index.js";
+import { type Channel, type ChannelJob, fenced, permanent, retryable } from "./channel.js";
 import { renderEmail } from "./render.js";
 
 export interface EmailChannelOptions {
@@ -41,8 +41,12 @@ export class EmailChannel implements Channel {
           "Auto-Submitted": "auto-generated",
           ...oneClickUnsubscribeHeaders(unsubscribe),
         },
+        // Asked when a pooled connection takes the message: one that waited
+        // for a connection until its lease nearly ran out is not started.
+        mayStart: job.mayStart,
       }));
     } catch (err) {
+      if (err instanceof MailFencedError) throw fenced(err.message, err);
       const failure = classifyMailError(err);
       const code = failure.responseCode === undefined ? "smtp" : `smtp_${failure.responseCode}`;
       const message = `SMTP: ${failure.message}`;

@@ -56,10 +56,16 @@ export interface ClaimedRow {
   attempts: number;
   maxAttempts: number;
   payload: QueuePayload | null;
+  /**
+   * The claim's lease end. With locked_by it names the claim: a row whose
+   * lease ran out and that was claimed again, by another worker or by the
+   * same one, has another, so the first claim's outcome writes nothing.
+   */
+  lockedUntil: Date;
 }
 
 const claimedColumns = `id, notification_id AS "notificationId", user_id AS "userId", channel, attempts,
-  max_attempts AS "maxAttempts", payload`;
+  max_attempts AS "maxAttempts", payload, locked_until AS "lockedUntil"`;
 
 /**
  * Claims up to `limit` due rows for `workerId`: pending rows whose time has
@@ -94,17 +100,18 @@ export async function bundleMembers(db: Queryable, bundle: ClaimedRow): Promise<
   );
 }
 
-/** A success to record: the row, its channel progress, its bundle's members, the notifications it reached. */
+/** A success to record: the row and its claim's lease end, its channel progress, its bundle's members, the notifications it reached. */
 export interface SentMark {
   id: string;
+  lockedUntil: Date;
   payload: QueuePayload | null;
   memberIds: string[];
   notificationIds: string[];
 }
 
 /**
- * Records successes in one statement: each row (only while this worker
- * still holds it), the members of its bundle, and its notifications: pending
+ * Records successes in one statement: each row (only while its claim,
+ * this worker and that lease end, still holds it), the members of its bundle, and its notifications: pending
  * (nothing delivered them yet, e.g. the user was offline) or marked failed
  * by an earlier give-up move to `sent` (delivery rule 5). The notifications
  * are locked in id order, so two workers marking overlapping sets wait for
@@ -127,8 +134,8 @@ export async function markSent(db: Queryable, workerId: string, now: Date, marks
     `WITH row AS (
        UPDATE notification_queue q
           SET status = 'sent', sent_at = $3, last_error = NULL, locked_by = NULL, locked_until = NULL, payload = m.payload, updated_at = $3
-         FROM unnest($1::uuid[], $4::jsonb[]) AS m(id, payload)
-        WHERE q.id = m.id AND q.locked_by = $2 AND q.status = 'processing'
+         FROM unnest($1::uuid[], $4::jsonb[], $9::timestamptz[]) AS m(id, payload, until)
+        WHERE q.id = m.id AND q.locked_by = $2 AND q.locked_until = m.until AND q.status = 'processing'
         RETURNING q.id
      ), members AS (
        UPDATE notification_queue SET status = 'sent', sent_at = $3, last_error = NULL, updated_at = $3
@@ -149,6 +156,7 @@ export async function markSent(db: Queryable, workerId: string, now: Date, marks
       marks.map((m) => (m.payload === null ? null : JSON.stringify(m.payload))),
       ...owned((m) => m.memberIds),
       ...owned((m) => m.notificationIds),
+      marks.map((m) => m.lockedUntil),
     ],
   );
   return new Set(rows.map((r) => r.id));
@@ -157,6 +165,7 @@ export async function markSent(db: Queryable, workerId: string, now: Date, marks
 /**
  * Back to `pending` at `nextAt`, keeping the error and the channel's progress;
  * `uncounted`: nothing was attempted (deferred), so the claim's attempt is given back.
+ * Like every outcome, written only while the row's claim holds it; false when it no longer does.
  */
 export async function markRetry(
   db: Queryable,
@@ -172,9 +181,9 @@ export async function markRetry(
     `UPDATE notification_queue
         SET status = 'pending', next_retry_at = $3, last_error = $4, locked_by = NULL, locked_until = NULL, payload = $5, updated_at = $6,
             attempts = CASE WHEN $7::boolean THEN greatest(attempts - 1, 0) ELSE attempts END
-      WHERE id = $1 AND locked_by = $2 AND status = 'processing'
+      WHERE id = $1 AND locked_by = $2 AND locked_until = $8 AND status = 'processing'
       RETURNING id`,
-    [row.id, workerId, nextAt, error, row.payload === null ? null : JSON.stringify(row.payload), now, uncounted],
+    [row.id, workerId, nextAt, error, row.payload === null ? null : JSON.stringify(row.payload), now, uncounted, row.lockedUntil],
   );
   if (rows.length > 0 && memberIds.length > 0) {
     await db.query(
@@ -186,7 +195,7 @@ export async function markRetry(
   return rows.length > 0;
 }
 
-/** Gives up: `failed` (or `cancelled`) with the reason; members of a bundle share its fate. */
+/** Gives up: `failed` (or `cancelled`) with the reason; members of a bundle share its fate. False when the claim no longer holds the row. */
 export async function markFinal(
   db: Queryable,
   row: ClaimedRow,
@@ -199,9 +208,9 @@ export async function markFinal(
   const rows = await db.query(
     `UPDATE notification_queue
         SET status = $3, last_error = $4, locked_by = NULL, locked_until = NULL, payload = $5, updated_at = $6
-      WHERE id = $1 AND locked_by = $2 AND status = 'processing'
+      WHERE id = $1 AND locked_by = $2 AND locked_until = $7 AND status = 'processing'
       RETURNING id`,
-    [row.id, workerId, status, error, row.payload === null ? null : JSON.stringify(row.payload), now],
+    [row.id, workerId, status, error, row.payload === null ? null : JSON.stringify(row.payload), now, row.lockedUntil],
   );
   if (rows.length > 0 && memberIds.length > 0) {
     await db.query(

@@ -14,7 +14,7 @@ import { type Database, GroupCommit } from "../db/index.js";
 import { isLockConflict } from "../errors/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { Registry } from "prom-client";
-import { type Channel, type ChannelJob, type OutOfAppChannelName, asChannelError, permanent } from "./channel.js";
+import { type Channel, type ChannelJob, FENCED, type OutOfAppChannelName, asChannelError, permanent } from "./channel.js";
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from "./backoff.js";
 import { type ChannelMetrics, channelMetrics } from "./metrics.js";
 import * as plans from "./queue-sql.js";
@@ -37,7 +37,10 @@ export interface DeliveryWorkerOptions {
   concurrency?: number;
   /** Idle wait between rounds when nothing was due (default 1 s). */
   pollIntervalMs?: number;
-  /** How long a claim is exclusive; must exceed the slowest send (default 5 min). */
+  /**
+   * How long a claim is exclusive; must exceed the slowest send (default 5 min). A send that could
+   * not start by a minute (or a fifth of the lease) before its end, waiting for an SMTP connection, is handed on.
+   */
   leaseMs?: number;
   backoff?: BackoffPolicy;
   random?: () => number;
@@ -103,7 +106,7 @@ export class DeliveryWorker {
   private async claim(limit: number): Promise<Promise<void>[]> {
     const o = this.options;
     const now = o.clock.now();
-    const batch = await plans.claimDue(o.database, o.workerId, now, o.leaseMs ?? 300_000, limit);
+    const batch = await plans.claimDue(o.database, o.workerId, now, o.leaseMs ?? DEFAULT_LEASE_MS, limit);
     if (batch.length === 0) return [];
     // One read each for the batch's notifications, recipients and preferences, not one per row.
     const singles = batch.filter((r) => r.payload?.mode !== "bundle").map((r) => r.notificationId);
@@ -223,12 +226,15 @@ export class DeliveryWorker {
     const memberIds = members.map((m) => m.id);
     const channel = o.channels[row.channel];
     const progress: Record<string, unknown> = { ...(row.payload ?? {}) };
+    // A send started after this instant might still be going when the lease ends and another claim sends the row too.
+    const startBy = row.lockedUntil.getTime() - leaseSafetyMs(o.leaseMs ?? DEFAULT_LEASE_MS);
     const job: ChannelJob = {
       queueId: row.id,
       attempt: row.attempts,
       recipient: recipients.get(row.userId)!,
       notifications,
       progress,
+      mayStart: () => o.clock.now().getTime() <= startBy,
     };
     try {
       if (!channel) throw permanent("no_channel", `channel ${row.channel} is not configured on this instance`);
@@ -239,6 +245,13 @@ export class DeliveryWorker {
       row.payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
       this.metrics?.failures.inc({ channel: row.channel, kind: err.kind });
       const reason = `${err.code}: ${err.message}`.slice(0, 1000);
+      if (err.code === FENCED) {
+        // Nothing was tried and the lease is nearly over: the row goes back, due now, for the next claim.
+        row.attempts--;
+        await plans.markRetry(db, row, o.workerId, now, now, reason, memberIds, true);
+        o.logger.warn({ queueId: row.id, channel: row.channel }, "delivery not started before its lease neared its end; handed on");
+        return;
+      }
       if (err.deferUntil) {
         // Nothing was tried (the destination is paused): back at the end of the pause, the attempt not counted.
         row.attempts--;
@@ -262,7 +275,7 @@ export class DeliveryWorker {
       return;
     }
     const payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
-    const { held, now } = await this.sentMarks.mark({ id: row.id, payload, memberIds, notificationIds: notifications.map((n) => n.id) });
+    const { held, now } = await this.sentMarks.mark({ id: row.id, lockedUntil: row.lockedUntil, payload, memberIds, notificationIds: notifications.map((n) => n.id) });
     if (held) {
       this.metrics?.sends.inc({ channel: row.channel });
       for (const n of notifications) {
@@ -273,6 +286,11 @@ export class DeliveryWorker {
     }
   }
 }
+
+const DEFAULT_LEASE_MS = 300_000;
+
+/** How long before its lease ends a send may no longer start: a minute, as a digest's (src/digests/tuning.ts), or a fifth of a shorter lease. */
+const leaseSafetyMs = (leaseMs: number) => Math.min(60_000, leaseMs / 5);
 
 /** Runs of a sent mark that lost a lock race before its rows are left to their lease. */
 const MARK_ATTEMPTS = 3;

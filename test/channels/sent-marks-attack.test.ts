@@ -83,10 +83,9 @@ describe(`sent marks under attack (${usingPostgres ? "postgres" : "pglite"})`, (
     );
     const round1 = w1.runOnce();
     await bothEntered;
-    // worker-1's lease on n2's row ends (n1's is extended), and worker-2 takes n2's row over and sends it.
-    const [r1] = await queueRows(db, n1);
-    await db.query("UPDATE notification_queue SET locked_until = $2 WHERE id = $1", [r1!.id, new Date(start.getTime() + 3_600_000)]);
-    clock.advance(120_000);
+    // worker-1's lease on n2's row ends (n1's holds), and worker-2 takes n2's row over and sends it.
+    const [r2held] = await queueRows(db, n2);
+    await db.query("UPDATE notification_queue SET locked_until = $2 WHERE id = $1", [r2held!.id, new Date(start.getTime() - 1)]);
     const sent2: string[] = [];
     const events2: AnalyticsEventInput[] = [];
     const registry2 = new Registry();

@@ -73,9 +73,9 @@ describe(`sent marks (${process.env.DATABASE_URL ? "postgres" : "pglite"})`, () 
     await db.query("UPDATE notification_queue SET locked_by = 'worker-2' WHERE id = $1", [row(single[1]!).id]);
 
     const held = await markSent(db, "worker-1", hourAt, [
-      { id: row(single[0]!).id, payload: { mode: "single", inApp: true }, memberIds: [], notificationIds: [single[0]!] },
-      { id: row(single[1]!).id, payload: { mode: "single", inApp: true }, memberIds: [], notificationIds: [single[1]!] },
-      { id: bundle.id, payload: { mode: "bundle", at: hourAt.toISOString() }, memberIds: members.map((m) => m.id), notificationIds: bundled },
+      { id: row(single[0]!).id, lockedUntil: row(single[0]!).lockedUntil, payload: { mode: "single", inApp: true }, memberIds: [], notificationIds: [single[0]!] },
+      { id: row(single[1]!).id, lockedUntil: row(single[1]!).lockedUntil, payload: { mode: "single", inApp: true }, memberIds: [], notificationIds: [single[1]!] },
+      { id: bundle.id, lockedUntil: bundle.lockedUntil, payload: { mode: "bundle", at: hourAt.toISOString() }, memberIds: members.map((m) => m.id), notificationIds: bundled },
     ]);
 
     expect([...held].sort()).toEqual([row(single[0]!).id, bundle.id].sort());
