@@ -59,7 +59,9 @@ export interface ClaimedRow {
   /**
    * The claim's lease end. With locked_by it names the claim: a row whose
    * lease ran out and that was claimed again, by another worker or by the
-   * same one, has another, so the first claim's outcome writes nothing.
+   * same one, has another, so the first claim's retry or give-up writes
+   * nothing (its success still counts: markSent). Set from the worker's
+   * clock (claimDue's $3), never the database's now(), so it compares exactly.
    */
   lockedUntil: Date;
 }
@@ -100,25 +102,33 @@ export async function bundleMembers(db: Queryable, bundle: ClaimedRow): Promise<
   );
 }
 
-/** A success to record: the row and its claim's lease end, its channel progress, its bundle's members, the notifications it reached. */
+/** A success to record: the row, its channel progress, its bundle's members, the notifications it reached. */
 export interface SentMark {
   id: string;
-  lockedUntil: Date;
   payload: QueuePayload | null;
   memberIds: string[];
   notificationIds: string[];
 }
 
 /**
- * Records successes in one statement: each row (only while its claim,
- * this worker and that lease end, still holds it), the members of its bundle, and its notifications: pending
+ * Records successes in one statement: each row, the members of its bundle, and its notifications: pending
  * (nothing delivered them yet, e.g. the user was offline) or marked failed
  * by an earlier give-up move to `sent` (delivery rule 5). The notifications
  * are locked in id order, so two workers marking overlapping sets wait for
- * each other instead of deadlocking. Returns the ids of the rows recorded:
- * a row missing had its lease expire and another worker took it over.
+ * each other instead of deadlocking. Returns the ids of the rows recorded.
+ *
+ * A success is recorded whichever claim holds the row: a send that outlasted
+ * its lease counts even though the row was claimed again and is being sent
+ * once more (the provider took the first; the later claim's outcome then
+ * writes nothing, so the row does not go a third time), and it turns a row
+ * a later claim gave up or cancelled, with the members it carried, into
+ * `sent`: the message went. A row a later claim already sent, or put back to
+ * pending, is left as it is: a pending bundle may have taken new members
+ * that this send did not carry, and they must go with the next one. Retries
+ * and give-ups are written only by the claim that holds the row (markRetry,
+ * markFinal).
  */
-export async function markSent(db: Queryable, workerId: string, now: Date, marks: SentMark[]): Promise<Set<string>> {
+export async function markSent(db: Queryable, now: Date, marks: SentMark[]): Promise<Set<string>> {
   const owned = (pick: (m: SentMark) => string[]) => {
     const ids: string[] = [];
     const owners: string[] = [];
@@ -133,17 +143,18 @@ export async function markSent(db: Queryable, workerId: string, now: Date, marks
   const rows = await db.query<{ id: string }>(
     `WITH row AS (
        UPDATE notification_queue q
-          SET status = 'sent', sent_at = $3, last_error = NULL, locked_by = NULL, locked_until = NULL, payload = m.payload, updated_at = $3
-         FROM unnest($1::uuid[], $4::jsonb[], $9::timestamptz[]) AS m(id, payload, until)
-        WHERE q.id = m.id AND q.locked_by = $2 AND q.locked_until = m.until AND q.status = 'processing'
+          SET status = 'sent', sent_at = $2, last_error = NULL, locked_by = NULL, locked_until = NULL, payload = m.payload, updated_at = $2
+         FROM unnest($1::uuid[], $3::jsonb[]) AS m(id, payload)
+        WHERE q.id = m.id AND q.status IN ('processing', 'failed', 'cancelled')
         RETURNING q.id
      ), members AS (
-       UPDATE notification_queue SET status = 'sent', sent_at = $3, last_error = NULL, updated_at = $3
-        WHERE id IN (SELECT o.id FROM unnest($5::uuid[], $6::uuid[]) AS o(id, owner) JOIN row ON row.id = o.owner) AND status = 'held'
+       UPDATE notification_queue SET status = 'sent', sent_at = $2, last_error = NULL, updated_at = $2
+        WHERE id IN (SELECT o.id FROM unnest($4::uuid[], $5::uuid[]) AS o(id, owner) JOIN row ON row.id = o.owner)
+          AND status IN ('held', 'failed', 'cancelled')
      ), reached AS (
-       UPDATE notifications n SET delivery_status = 'sent', sent_at = COALESCE(n.sent_at, $3), updated_at = $3
+       UPDATE notifications n SET delivery_status = 'sent', sent_at = COALESCE(n.sent_at, $2), updated_at = $2
          FROM (SELECT x.id FROM notifications x
-                WHERE x.id IN (SELECT o.id FROM unnest($7::uuid[], $8::uuid[]) AS o(id, owner) JOIN row ON row.id = o.owner)
+                WHERE x.id IN (SELECT o.id FROM unnest($6::uuid[], $7::uuid[]) AS o(id, owner) JOIN row ON row.id = o.owner)
                   AND x.delivery_status IN ('pending', 'failed')
                 ORDER BY x.id FOR UPDATE) l
         WHERE n.id = l.id
@@ -151,12 +162,10 @@ export async function markSent(db: Queryable, workerId: string, now: Date, marks
      SELECT id FROM row`,
     [
       marks.map((m) => m.id),
-      workerId,
       now,
       marks.map((m) => (m.payload === null ? null : JSON.stringify(m.payload))),
       ...owned((m) => m.memberIds),
       ...owned((m) => m.notificationIds),
-      marks.map((m) => m.lockedUntil),
     ],
   );
   return new Set(rows.map((r) => r.id));

@@ -8,13 +8,16 @@
  * or when that update cannot be written (the database unreachable, or a lock
  * race lost three times): the rows of that batch of sent marks, up to
  * `concurrency`, go again once their lease ends.
+ * A claim (locked_by, locked_until) alone writes its row's retry or give-up;
+ * a late success is recorded as queue-sql.ts markSent says; a send not
+ * started by its lease's last part is fenced (ChannelJob.mayStart) and handed on.
  */
 import type { AnalyticsSink } from "../analytics/index.js";
 import { type Database, GroupCommit } from "../db/index.js";
 import { isLockConflict } from "../errors/index.js";
 import type { Clock, Logger } from "../observability/index.js";
 import type { Registry } from "prom-client";
-import { type Channel, type ChannelJob, FENCED, type OutOfAppChannelName, asChannelError, permanent } from "./channel.js";
+import { type Channel, type ChannelJob, FENCED, type OutOfAppChannelName, asChannelError, fenced, permanent } from "./channel.js";
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from "./backoff.js";
 import { type ChannelMetrics, channelMetrics } from "./metrics.js";
 import * as plans from "./queue-sql.js";
@@ -238,20 +241,23 @@ export class DeliveryWorker {
     };
     try {
       if (!channel) throw permanent("no_channel", `channel ${row.channel} is not configured on this instance`);
+      // The reads above can stall too (a slow database): every channel's send starts inside the lease's safe part.
+      if (!job.mayStart()) throw fenced("not started: the claim's lease is nearly over");
       await channel.send(job);
     } catch (raw) {
       const err = asChannelError(raw);
       const now = o.clock.now();
       row.payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
-      this.metrics?.failures.inc({ channel: row.channel, kind: err.kind });
       const reason = `${err.code}: ${err.message}`.slice(0, 1000);
       if (err.code === FENCED) {
-        // Nothing was tried and the lease is nearly over: the row goes back, due now, for the next claim.
+        // Nothing was tried (no failure to count) and the lease is nearly over: the row goes back, due now, for
+        // the next claim. While the SMTP pool stays saturated that can repeat; no attempt is spent on it.
         row.attempts--;
-        await plans.markRetry(db, row, o.workerId, now, now, reason, memberIds, true);
-        o.logger.warn({ queueId: row.id, channel: row.channel }, "delivery not started before its lease neared its end; handed on");
+        const handedOn = await plans.markRetry(db, row, o.workerId, now, now, reason, memberIds, true);
+        o.logger.warn({ queueId: row.id, channel: row.channel, handedOn }, "delivery not started before its lease neared its end; handed on");
         return;
       }
+      this.metrics?.failures.inc({ channel: row.channel, kind: err.kind });
       if (err.deferUntil) {
         // Nothing was tried (the destination is paused): back at the end of the pause, the attempt not counted.
         row.attempts--;
@@ -261,8 +267,11 @@ export class DeliveryWorker {
       }
       if (err.retryable && row.attempts < row.maxAttempts) {
         const nextAt = new Date(now.getTime() + backoffDelay(row.attempts, o.backoff ?? DEFAULT_BACKOFF, o.random));
-        await plans.markRetry(db, row, o.workerId, now, nextAt, reason, memberIds);
-        o.logger.warn({ queueId: row.id, channel: row.channel, attempt: row.attempts, nextAt, reason }, "delivery failed; will retry");
+        if (await plans.markRetry(db, row, o.workerId, now, nextAt, reason, memberIds)) {
+          o.logger.warn({ queueId: row.id, channel: row.channel, attempt: row.attempts, nextAt, reason }, "delivery failed; will retry");
+        } else {
+          o.logger.warn({ queueId: row.id, channel: row.channel, reason }, "delivery failed after its lease ran out; the row is a later claim's, its outcome not written");
+        }
         return;
       }
       if (await plans.markFinal(db, row, o.workerId, now, "failed", reason, memberIds)) {
@@ -275,14 +284,14 @@ export class DeliveryWorker {
       return;
     }
     const payload = { ...(row.payload ?? {}), ...progress } as ClaimedRow["payload"];
-    const { held, now } = await this.sentMarks.mark({ id: row.id, lockedUntil: row.lockedUntil, payload, memberIds, notificationIds: notifications.map((n) => n.id) });
+    const { held, now } = await this.sentMarks.mark({ id: row.id, payload, memberIds, notificationIds: notifications.map((n) => n.id) });
     if (held) {
       this.metrics?.sends.inc({ channel: row.channel });
       for (const n of notifications) {
         o.analytics?.record({ notificationId: n.id, userId: row.userId, eventType: "sent", metadata: { channel: row.channel }, timestamp: now });
       }
     } else {
-      o.logger.warn({ queueId: row.id }, "sent, but the lease had expired: another worker may send it again");
+      o.logger.warn({ queueId: row.id }, "sent after its lease ran out, but a later claim of the row had already settled it (or the row is gone): this send is not counted");
     }
   }
 }
@@ -304,14 +313,17 @@ const MARK_ATTEMPTS = 3;
 class BatchedSentMarks {
   private readonly commit: GroupCommit<plans.SentMark, { held: boolean; now: Date }>;
 
-  constructor(o: Pick<DeliveryWorkerOptions, "database" | "workerId" | "clock">) {
+  constructor(o: Pick<DeliveryWorkerOptions, "database" | "clock">) {
     this.commit = new GroupCommit(
       async (marks) => {
         const now = o.clock.now();
+        // Two claims of one row (its lease ran out mid-send) may finish in one batch: the row is counted once.
+        const first = new Map<string, plans.SentMark>();
+        for (const m of marks) if (!first.has(m.id)) first.set(m.id, m);
         for (let attempt = 1; ; attempt++) {
           try {
-            const held = await plans.markSent(o.database, o.workerId, now, marks);
-            return marks.map((m) => ({ status: "fulfilled" as const, value: { held: held.has(m.id), now } }));
+            const held = await plans.markSent(o.database, now, [...first.values()]);
+            return marks.map((m) => ({ status: "fulfilled" as const, value: { held: held.has(m.id) && first.get(m.id) === m, now } }));
           } catch (err) {
             // A deadlock with another writer of these notifications (read-all, an erasure) cancels the whole
             // statement, whose rows were all sent: run it again rather than leave them to be sent twice.

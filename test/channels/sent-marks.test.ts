@@ -1,8 +1,9 @@
 /**
  * The delivery worker records its successes in batches (queue-sql.ts
  * markSent, worker.ts SentMarks): sends that finish together share one
- * statement, and each row in it is recorded only while its worker still
- * holds it, with its own bundle members and notifications.
+ * statement, and each row in it is recorded with its own bundle members and
+ * notifications while it is being sent (by this claim or a later one), not
+ * once another claim settled it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Channel, ChannelJob } from "../../src/channels/index.js";
@@ -55,12 +56,17 @@ describe(`sent marks (${process.env.DATABASE_URL ? "postgres" : "pglite"})`, () 
     expect(marks()).toBeLessThan(4);
   });
 
-  it("a row whose lease another worker took over is left to it; the others of the same statement are recorded", async () => {
+  it("a success is recorded even on a row another claim took over; a row another claim already sent keeps its record; the rest of the statement is recorded", async () => {
     const clock = new ManualClock(now);
-    // Two rows of single sends and a bundle of two members, all claimed by worker-1.
-    const single = [await seedNotification(db, { userId: "sm-a", title: "kept" }), await seedNotification(db, { userId: "sm-b", title: "taken over" })];
+    // Three rows of single sends and a bundle of two members, all claimed by worker-1.
+    const single = [
+      await seedNotification(db, { userId: "sm-a", title: "kept" }),
+      await seedNotification(db, { userId: "sm-b", title: "taken over" }),
+      await seedNotification(db, { userId: "sm-a", title: "settled" }),
+    ];
     await enqueue(db, { id: single[0]!, userId: "sm-a" }, smsNow, clock.now());
     await enqueue(db, { id: single[1]!, userId: "sm-b" }, smsNow, clock.now());
+    await enqueue(db, { id: single[2]!, userId: "sm-a" }, smsNow, clock.now());
     const hourAt = new Date("2030-01-07T11:00:00Z");
     const bundled = [await seedNotification(db, { userId: "sm-c", title: "m1" }), await seedNotification(db, { userId: "sm-c", title: "m2" })];
     for (const id of bundled) await enqueue(db, { id, userId: "sm-c" }, { inApp: true, outOfApp: { sms: { mode: "hourly", at: hourAt } } }, clock.now());
@@ -69,21 +75,27 @@ describe(`sent marks (${process.env.DATABASE_URL ? "postgres" : "pglite"})`, () 
     const bundle = claimed.find((r) => r.payload?.mode === "bundle" && r.userId === "sm-c")!;
     const members = await bundleMembers(db, bundle);
     expect(members).toHaveLength(2);
-    // worker-1's lease on the second row ran out and worker-2 claimed it.
+    // worker-1's leases ran out: worker-2 claimed the second row (its send in flight) and already sent the third.
+    const settledAt = new Date("2030-01-07T10:59:00Z");
     await db.query("UPDATE notification_queue SET locked_by = 'worker-2' WHERE id = $1", [row(single[1]!).id]);
+    await db.query("UPDATE notification_queue SET status = 'sent', sent_at = $2, locked_by = NULL, locked_until = NULL WHERE id = $1", [row(single[2]!).id, settledAt]);
 
-    const held = await markSent(db, "worker-1", hourAt, [
-      { id: row(single[0]!).id, lockedUntil: row(single[0]!).lockedUntil, payload: { mode: "single", inApp: true }, memberIds: [], notificationIds: [single[0]!] },
-      { id: row(single[1]!).id, lockedUntil: row(single[1]!).lockedUntil, payload: { mode: "single", inApp: true }, memberIds: [], notificationIds: [single[1]!] },
-      { id: bundle.id, lockedUntil: bundle.lockedUntil, payload: { mode: "bundle", at: hourAt.toISOString() }, memberIds: members.map((m) => m.id), notificationIds: bundled },
+    const single1 = (i: number) => ({ id: row(single[i]!).id, payload: { mode: "single" as const, inApp: true as const }, memberIds: [], notificationIds: [single[i]!] });
+    const held = await markSent(db, hourAt, [
+      single1(0),
+      single1(1),
+      single1(2),
+      { id: bundle.id, payload: { mode: "bundle", at: hourAt.toISOString() }, memberIds: members.map((m) => m.id), notificationIds: bundled },
     ]);
 
-    expect([...held].sort()).toEqual([row(single[0]!).id, bundle.id].sort());
-    expect((await queueRows(db, single[0]))[0]).toMatchObject({ status: "sent" });
-    expect(await statusOf(single[0]!)).toBe("sent");
-    // Worker-2's row, and the notification only it reached, are untouched.
-    expect((await queueRows(db, single[1]))[0]).toMatchObject({ status: "processing" });
-    expect(await statusOf(single[1]!)).toBe("pending");
+    expect([...held].sort()).toEqual([row(single[0]!).id, row(single[1]!).id, bundle.id].sort());
+    for (const i of [0, 1]) {
+      expect((await queueRows(db, single[i]))[0]).toMatchObject({ status: "sent" });
+      expect(await statusOf(single[i]!)).toBe("sent");
+    }
+    // The row worker-2 already sent keeps its record, and worker-1's send of it is not counted.
+    const [{ sent_at }] = (await db.query<{ sent_at: Date }>("SELECT sent_at FROM notification_queue WHERE id = $1", [row(single[2]!).id])) as [{ sent_at: Date }];
+    expect(sent_at.getTime()).toBe(settledAt.getTime());
     for (const id of bundled) {
       expect((await queueRows(db, id))[0]).toMatchObject({ status: "sent" });
       expect(await statusOf(id)).toBe("sent");
