@@ -94,7 +94,7 @@ function cpuPerCreation(rounds: Round[]): string {
   const per = (f: (c: CpuCost) => number) => percentile(rounds.map((r) => f(r.cpu) / Math.max(1, r.ok)), 50);
   const ms = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(3));
   const n = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
-  return `${ms(per((c) => c.mainMs))} / ${ms(per((c) => c.postgresMs))} / ${ms(per((c) => c.redisMs))} ms, busy ${(percentile(rounds.map((r) => r.cpu.mainBusy), 50) * 100).toFixed(0)}%, main-thread writes ${n(per((c) => c.mainWrites))} and preemptions ${n(per((c) => c.mainPreempted))} per creation, the busiest other threads ${[0, 1, 2]
+  return `${ms(per((c) => c.mainMs))} / ${ms(per((c) => c.postgresMs))} / ${ms(per((c) => c.redisMs))} ms, busy ${(percentile(rounds.map((r) => r.cpu.mainBusy), 50) * 100).toFixed(0)}%, main-thread writes ${n(per((c) => c.mainWrites))}, reads ${n(per((c) => c.mainReads))} and preemptions ${n(per((c) => c.mainPreempted))} per creation, the busiest other threads ${[0, 1, 2]
     .map((k) => ms(per((c) => c.otherThreadsMs[k] ?? 0)))
     .join(" / ")} ms`;
 }
@@ -353,7 +353,7 @@ export async function createToDeliver(o: BenchOptions): Promise<CaseResult[]> {
       `Herald on PostgreSQL uses the ${process.env.REDIS_URL ? "Redis bus (REDIS_URL is set: each creation is also published to Redis and its echo dropped)" : "in-memory bus"}; embedded Herald: PGlite in a directory, in-memory bus. ` +
       `Durable relay rows per commit: ${perCommit(durable)} on PostgreSQL (largest ${durable.batches.largest}), ${perCommit(durableLite)} on PGlite (largest ${durableLite.batches.largest}). ` +
       `Relay tables: id, user_id, title, message, data, created_at, primary key only. ` +
-      `CPU per creation, median of the rounds (the servers' main thread / PostgreSQL's processes / Redis; main thread busy share of the round; the main thread's write system calls and nonvoluntary context switches; this process's three busiest other threads: the load generators and embedded Herald's PGlite thread): ${Object.entries(sides)
+      `CPU per creation, median of the rounds (the servers' main thread / PostgreSQL's processes / Redis; main thread busy share of the round; the main thread's write and read system calls and nonvoluntary context switches; this process's three busiest other threads: the load generators and embedded Herald's PGlite thread): ${Object.entries(sides)
         .map(([name, side]) => `${name} ${cpuPerCreation(side.rounds)}`)
         .join("; ")}. ${emailNote([
       { label: "PostgreSQL", jobs: pgJobs, rounds: herald, open: pgAt.herald, side: sides.herald },

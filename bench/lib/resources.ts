@@ -30,6 +30,8 @@ export interface CpuCost {
   redisMs: number;
   /** Write system calls (write, writev) of the main thread: to PostgreSQL, Redis and client sockets, and any file (pino logs; in-process PGlite's data files). */
   mainWrites: number;
+  /** Read system calls (read, readv...) of the main thread: each socket read an event of the loop (a request, an ack, a database or Redis answer). */
+  mainReads: number;
   /** Times the main thread was taken off its core while runnable (nonvoluntary context switches). */
   mainPreempted: number;
   /**
@@ -43,6 +45,7 @@ export interface CpuCost {
 /** Per-thread kernel counters of the main thread (NaN where /proc is not there). */
 interface ThreadCounters {
   writes: number;
+  reads: number;
   preempted: number;
 }
 
@@ -52,9 +55,13 @@ function mainThreadCounters(): ThreadCounters {
   try {
     const io = readFileSync(`${dir}/io`, "utf8");
     const status = readFileSync(`${dir}/status`, "utf8");
-    return { writes: Number(/^syscw:\s*(\d+)/m.exec(io)?.[1]), preempted: Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1]) };
+    return {
+      writes: Number(/^syscw:\s*(\d+)/m.exec(io)?.[1]),
+      reads: Number(/^syscr:\s*(\d+)/m.exec(io)?.[1]),
+      preempted: Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1]),
+    };
   } catch {
-    return { writes: Number.NaN, preempted: Number.NaN };
+    return { writes: Number.NaN, reads: Number.NaN, preempted: Number.NaN };
   }
 }
 
@@ -120,6 +127,7 @@ export function cpuSince(start: CpuSnapshot): CpuCost {
     postgresMs: spent(start.postgres, now.postgres),
     redisMs: spent(start.redis, now.redis),
     mainWrites: main.writes - start.main.writes,
+    mainReads: main.reads - start.main.reads,
     mainPreempted: main.preempted - start.main.preempted,
     otherThreadsMs: [...otherThreadsCpuMs()].map(([tid, ms]) => ms - (start.threads.get(tid) ?? 0)).sort((a, b) => b - a),
   };
