@@ -111,11 +111,12 @@ export interface SentMark {
 }
 
 /**
- * Records successes in one statement: each row, the members of its bundle, and its notifications: pending
- * (nothing delivered them yet, e.g. the user was offline) or marked failed
- * by an earlier give-up move to `sent` (delivery rule 5). The notifications
- * are locked in id order, so two workers marking overlapping sets wait for
- * each other instead of deadlocking. Returns the ids of the rows recorded.
+ * Records successes in one statement: each row, the members of its bundle,
+ * and its notifications: pending (nothing delivered them yet, e.g. the user
+ * was offline) or marked failed by an earlier give-up move to `sent`
+ * (delivery rule 5). The notifications are locked in id order, so two
+ * workers marking overlapping sets wait for each other instead of
+ * deadlocking. Returns the ids of the rows recorded.
  *
  * A success is recorded whichever claim holds the row: a send that outlasted
  * its lease counts even though the row was claimed again and is being sent
